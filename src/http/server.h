@@ -1,0 +1,114 @@
+// An HTTP/1.1 server on Boost.Beast + Asio that knows nothing of metrics.
+//
+// A handler is a function from a request to exactly one response, delivered through a
+// `responder` that may be called later and from any thread (the ingest handler answers when Kafka
+// has acknowledged). Sessions only move bytes and enforce limits: header and body size, read
+// timeout against slow clients, keep-alive with a cap on requests per connection, gzip request
+// bodies (limit applied to the decompressed size too), gzip responses when the client accepts
+// them, CORS for an allowlist of origins, 404/405 (with Allow) from the router.
+//
+// Thread safety: add routes before start(); start()/stop() from one thread; responders from any.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+
+namespace mca::http {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+using response = boost::beast::http::response<boost::beast::http::string_body>;
+using verb = boost::beast::http::verb;
+
+// Path parameters of a matched route, e.g. {"app_id", "my-app"}.
+struct params {
+  std::vector<std::pair<std::string, std::string>> values;
+  std::string_view get(std::string_view name) const;
+};
+
+// Sends the response for one request. Call exactly once, from any thread. Cheap to copy; if every
+// copy is destroyed without a call, the server answers 500 (a handler bug, never a hang).
+class responder {
+ public:
+  struct state;
+  explicit responder(std::shared_ptr<state> s) : state_(std::move(s)) {}
+  void operator()(response&& res) const;
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+using handler = std::function<void(request&& req, const params& p, responder respond)>;
+
+struct server_options {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 5000;  // 0 = any free port (tests)
+  unsigned threads = 0;       // 0 = hardware concurrency
+  std::size_t max_body_bytes = 1 << 20;  // wire and decompressed
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds read_timeout{10'000};      // a whole request must arrive within this
+  std::chrono::milliseconds idle_timeout{60'000};      // keep-alive idle connections
+  std::chrono::milliseconds handler_timeout{30'000};   // responder not called by then -> 503
+  unsigned max_requests_per_connection = 10'000;
+  std::size_t gzip_min_bytes = 1024;  // responses at least this large are gzipped when accepted
+  std::vector<std::string> cors_allowed_origins;  // exact origins; "*" allows any
+  // Called once per answered request (for self-metrics): route name ("" when unmatched).
+  std::function<void(std::string_view route, verb method, unsigned status,
+                     std::chrono::duration<double> elapsed)>
+      on_complete;
+};
+
+// Routes: "/api/v2/app/{app_id}/metrics" style patterns; a segment in braces matches one
+// non-empty path segment (percent-decoded). `name` labels self-metrics.
+class router {
+ public:
+  void add(verb method, std::string pattern, std::string name, handler h);
+  // Routes whose CORS headers are sent (e.g. ingest for browsers).
+  void enable_cors(std::string pattern);
+
+  struct match_result;
+  struct route;
+  const std::vector<route>& routes() const { return routes_; }
+
+  struct route {
+    verb method;
+    std::string pattern;
+    std::string name;
+    handler h;
+    std::vector<std::string> segments;
+  };
+
+ private:
+  std::vector<route> routes_;
+  std::vector<std::string> cors_patterns_;
+  friend class server;
+};
+
+class server {
+ public:
+  server(server_options opts, router routes);
+  ~server();
+  // Binds and starts the threads. Throws std::system_error when the address cannot be bound.
+  void start();
+  std::uint16_t port() const;  // the bound port (useful with port 0)
+  // Stops accepting, lets in-flight requests finish within `deadline`, then closes everything.
+  void stop(std::chrono::milliseconds deadline);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// A JSON error body: {"error":{"code":...,"message":...,"details":[]}} with the given status.
+response json_error(unsigned status, std::string_view code, std::string_view message,
+                    unsigned version = 11, bool keep_alive = true);
+
+}  // namespace mca::http

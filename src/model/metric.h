@@ -1,0 +1,79 @@
+// The domain: one client metric, the limits it must meet, and how it is named for Prometheus.
+// Everything here is a plain value type or a pure function: thread-safe, no I/O.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mca::model {
+
+using tag = std::pair<std::string, std::string>;
+
+// One metric as the client sent it (and as the Avro `Metric` record carries it): original name,
+// original tag keys and values. Sanitising for Prometheus happens only in series identity and
+// exposition, so any Kafka consumer sees exactly what the client sent.
+struct metric {
+  std::string name;
+  double value = 0;
+  std::int64_t timestamp_ms = 0;  // Unix ms
+  std::vector<tag> tags;          // keys unique; order as received (normalise() sorts by key)
+  std::string profile_id;
+
+  bool operator==(const metric&) const = default;
+};
+
+// Per-metric limits. Lengths are in bytes of UTF-8.
+struct limits {
+  std::size_t max_name_bytes = 200;
+  std::size_t max_tags = 32;
+  std::size_t max_tag_key_bytes = 100;
+  std::size_t max_tag_value_bytes = 1024;
+  std::size_t max_profile_id_bytes = 256;
+  // A timestamp later than receive time + this is rejected (clock skew allowance).
+  std::chrono::milliseconds max_future_skew{std::chrono::hours(1)};
+};
+
+// Why one metric of a batch was rejected. `field` is "name", "value", "timestamp", "profileId",
+// "tags" or "tags.<key>"; `index` is the position in the batch.
+struct field_error {
+  std::size_t index = 0;
+  std::string field;
+  std::string error;
+
+  bool operator==(const field_error&) const = default;
+};
+
+// Checks a metric against the limits and the naming rules: name non-empty and within length;
+// value finite; timestamp >= 0 and not after now_ms + max_future_skew; profileId non-empty and
+// within length; at most max_tags tags, keys non-empty and within length, values within length,
+// and no two keys that sanitise to the same label name. Returns the first problem found.
+std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
+                                    std::int64_t now_ms);
+
+// Sorts tags by key, so equal tag sets compare and encode equally.
+void normalise(metric& m);
+
+// Prometheus metric name for a client metric: "client_metric_" + name with every character
+// outside [A-Za-z0-9_:] replaced by '_'.
+std::string exposition_name(std::string_view name);
+
+// Prometheus label name for a tag key: characters outside [A-Za-z0-9_] become '_'; a key that
+// starts with a digit gets a leading '_'; "app_id" (our label) and keys starting with "__"
+// (reserved by Prometheus) get the prefix "tag_".
+std::string label_name(std::string_view key);
+
+// Series identity: (app_id, exposition name, tags sorted by sanitised label name). The bytes are
+// the Kafka message key, so one series always lands on one partition. Format:
+// app_id '\0' exposition_name ('\0' label_name '\0' value)*.
+std::string series_key(std::string_view app_id, const metric& m);
+
+// app_id: [A-Za-z0-9._-]{1,64}.
+bool valid_app_id(std::string_view app_id);
+
+}  // namespace mca::model

@@ -1,0 +1,90 @@
+// The in-memory series store the consumer fills and the exposition reads.
+//
+// Thread-safe: sharded by series-key hash, one mutex per shard; apply() from the consumer thread
+// and reads from HTTP threads run concurrently. Memory is bounded by max_series.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/metric.h"
+#include "util/clock.h"
+
+namespace mca::store {
+
+struct store_limits {
+  std::size_t max_series = 1'000'000;       // across all apps
+  std::size_t max_series_per_app = 10'000;  // per app_id
+  std::int64_t ttl_ms = 900'000;            // 0 = never expire
+};
+
+enum class apply_result {
+  inserted,          // new series
+  updated,           // newer (or equal) timestamp replaced the sample
+  stale,             // older than the held sample: ignored (newest timestamp wins)
+  dropped_global,    // new series over max_series: dropped and counted
+  dropped_app,       // new series over max_series_per_app: dropped and counted
+};
+
+// One series as held: labels already sanitised and sorted by label name.
+struct series {
+  std::string app_id;
+  std::string exposition_name;  // client_metric_<sanitised>
+  std::string original_name;    // as the client sent it (HELP text, JSON API)
+  std::vector<model::tag> labels;    // (label_name, value), sorted by label_name
+  std::vector<model::tag> tags;      // original tags as received (JSON API)
+  double value = 0;
+  std::int64_t timestamp_ms = 0;     // the metric's own timestamp
+  std::int64_t ingest_ms = 0;        // record timestamp of the last update (TTL runs from it)
+  std::string profile_id;
+  std::int32_t partition = 0;
+};
+
+struct store_stats {
+  std::size_t series = 0;
+  std::uint64_t dropped_global = 0;
+  std::uint64_t dropped_app = 0;
+  std::uint64_t stale = 0;
+  std::uint64_t expired = 0;
+};
+
+class series_store {
+ public:
+  series_store(store_limits limits, const util::clock& clock);
+  ~series_store();
+  series_store(const series_store&) = delete;
+  series_store& operator=(const series_store&) = delete;
+
+  // Applies one sample. `ingest_ms` is the record timestamp; a record already older than the TTL
+  // is still applied and expires at the next expire() call.
+  apply_result apply(std::string_view app_id, const model::metric& m, std::int32_t partition,
+                     std::int64_t ingest_ms);
+
+  // Removes every series last written from `partition` (partition revoked).
+  std::size_t drop_partition(std::int32_t partition);
+
+  // Removes series whose ingest_ms is older than now - ttl. Returns how many. No-op when ttl 0.
+  std::size_t expire();
+
+  // Copies of one app's series, sorted by (exposition_name, labels). Expired series excluded.
+  std::vector<series> app_series(std::string_view app_id) const;
+
+  // Visits every live series in deterministic order: by exposition_name, then app_id, then labels.
+  // All series of one exposition_name are visited consecutively (one metric family). The visitor
+  // must not call back into the store.
+  void for_each_sorted(const std::function<void(const series&)>& visit) const;
+
+  store_stats stats() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mca::store

@@ -1,0 +1,101 @@
+// The seam between the pipeline and a message log. Two implementations: transport/embedded (a
+// bounded in-process log, the default on a bare machine) and transport/kafka (librdkafka). The
+// handlers and the pipeline only see these interfaces, so Kafka slots in without touching them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "util/health.h"
+#include "util/result.h"
+
+namespace mca::transport {
+
+enum class errc {
+  queue_full = 1,   // local queue is full: back-pressure, retry later (503 + Retry-After)
+  delivery_failed,  // the log refused or lost the message (503)
+  timed_out,        // not acknowledged within the delivery deadline (503)
+  unavailable,      // not connected / not started / shutting down (503)
+};
+const std::error_category& category();
+inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
+
+// One record to produce. `value` is the Confluent-framed Avro body; `app_id` travels as header.
+struct message {
+  std::string key;
+  std::string value;
+  std::string app_id;
+  std::int64_t timestamp_ms = 0;  // record timestamp (receive time)
+};
+
+// Called exactly once per send(): success only when *every* message of the batch is durably
+// stored by the log (for Kafka: a successful delivery report for each, acks=all); otherwise the
+// first error. Runs on a transport thread: it must not block.
+using delivery_callback = std::function<void(util::result<void>)>;
+
+struct producer_stats {
+  std::uint64_t sent = 0;       // messages acknowledged by the log
+  std::uint64_t failed = 0;     // messages whose delivery failed
+  std::uint64_t queue_full = 0; // sends refused for back-pressure
+  std::int64_t queue_depth = 0; // messages waiting for acknowledgement
+  std::int64_t queue_capacity = 0;
+};
+
+// Thread-safe.
+class producer {
+ public:
+  virtual ~producer() = default;
+  // Hands a batch to the log. Never blocks the caller. An empty batch completes at once.
+  virtual void send(std::vector<message> batch, delivery_callback done) = 0;
+  // Waits up to `deadline` for outstanding messages; returns how many are still not delivered.
+  virtual std::size_t flush(std::chrono::milliseconds deadline) = 0;
+  virtual producer_stats stats() const = 0;
+  virtual util::health health() = 0;
+};
+
+// One consumed record. Views are valid only during the on_record call.
+struct record {
+  std::string_view key;
+  std::string_view value;
+  std::string_view app_id;  // from the `app_id` header; empty when the record has none
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
+};
+
+// Receives what a consumer reads. Called from the consumer's own thread, one call at a time.
+class consumer_handler {
+ public:
+  virtual ~consumer_handler() = default;
+  virtual void on_record(const record& r) = 0;
+  virtual void on_assigned(std::span<const std::int32_t> partitions) = 0;
+  // After this returns, the records of these partitions belong to another consumer.
+  virtual void on_revoked(std::span<const std::int32_t> partitions) = 0;
+};
+
+struct consumer_stats {
+  std::uint64_t records = 0;     // records read from the log
+  std::int64_t lag = 0;          // records behind the end of the log (sum over partitions)
+  std::vector<std::int32_t> assigned;
+};
+
+// Thread-safe start/stop; runs its own thread between them.
+class consumer {
+ public:
+  virtual ~consumer() = default;
+  virtual void start(consumer_handler& handler) = 0;
+  virtual void stop() = 0;
+  virtual consumer_stats stats() const = 0;
+  virtual util::health health() = 0;
+};
+
+}  // namespace mca::transport
+
+template <>
+struct std::is_error_code_enum<mca::transport::errc> : std::true_type {};
