@@ -52,7 +52,11 @@ struct field_error {
 // Checks a metric against the limits and the naming rules: name non-empty and within length;
 // value finite; timestamp >= 0 and not after now_ms + max_future_skew; profileId non-empty and
 // within length; at most max_tags tags, keys non-empty and within length, values within length,
-// and no two keys that sanitise to the same label name. Returns the first problem found.
+// and no two keys that sanitise to the same label name. Returns the first problem found, checking
+// the fields in that order. Messages are short and human ("must not be empty", "longer than 200
+// bytes", "more than 32 tags", "later than receive time + 3600 s", "label name collides with tag
+// \"a-b\" after sanitising"). An empty or over-long tag key is reported on field "tags" (the key
+// itself is no useful field name); value length, duplicate keys and collisions on "tags.<key>".
 std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
                                     std::int64_t now_ms);
 
@@ -60,12 +64,14 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
 void normalise(metric& m);
 
 // Prometheus metric name for a client metric: "client_metric_" + name with every character
-// outside [A-Za-z0-9_:] replaced by '_'.
+// outside [A-Za-z0-9_:] replaced by '_'. Replacement is per byte: a multi-byte UTF-8 character
+// becomes several '_' (names stay distinct from single-byte ones only by length; that is enough).
 std::string exposition_name(std::string_view name);
 
 // Prometheus label name for a tag key: characters outside [A-Za-z0-9_] become '_'; a key that
 // starts with a digit gets a leading '_'; "app_id" (our label) and keys starting with "__"
-// (reserved by Prometheus) get the prefix "tag_".
+// (reserved by Prometheus) get the prefix "tag_". The rules apply to the sanitised form, in that
+// order ("app-id" -> "tag_app_id"). An empty key (never valid) maps to "_".
 std::string label_name(std::string_view key);
 
 // Series identity: (app_id, exposition name, tags sorted by sanitised label name). The bytes are

@@ -1,0 +1,133 @@
+#include "model/metric.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace mca::model {
+namespace {
+
+bool is_name_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == ':';
+}
+
+bool is_label_char(unsigned char c) { return c != ':' && is_name_char(c); }
+
+std::string longer_than(std::size_t n) { return "longer than " + std::to_string(n) + " bytes"; }
+
+field_error error_at(std::size_t index, std::string field, std::string message) {
+  return field_error{index, std::move(field), std::move(message)};
+}
+
+}  // namespace
+
+std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
+                                    std::int64_t now_ms) {
+  if (m.name.empty()) return error_at(index, "name", "must not be empty");
+  if (m.name.size() > l.max_name_bytes) return error_at(index, "name", longer_than(l.max_name_bytes));
+
+  if (!std::isfinite(m.value)) return error_at(index, "value", "must be a finite number");
+
+  if (m.timestamp_ms < 0) return error_at(index, "timestamp", "must not be negative");
+  const auto skew = l.max_future_skew.count();
+  // Compared as a difference so a huge client timestamp cannot overflow now_ms + skew.
+  if (m.timestamp_ms - now_ms > skew) {
+    return error_at(index, "timestamp",
+                    "later than receive time + " + std::to_string(skew / 1000) + " s");
+  }
+
+  if (m.profile_id.empty()) return error_at(index, "profileId", "must not be empty");
+  if (m.profile_id.size() > l.max_profile_id_bytes) {
+    return error_at(index, "profileId", longer_than(l.max_profile_id_bytes));
+  }
+
+  if (m.tags.size() > l.max_tags) {
+    return error_at(index, "tags", "more than " + std::to_string(l.max_tags) + " tags");
+  }
+  // Key errors name the field "tags": an empty or over-long key is no useful field name.
+  for (const auto& [key, value] : m.tags) {
+    if (key.empty()) return error_at(index, "tags", "tag key must not be empty");
+    if (key.size() > l.max_tag_key_bytes) {
+      return error_at(index, "tags", "tag key " + longer_than(l.max_tag_key_bytes));
+    }
+    if (value.size() > l.max_tag_value_bytes) {
+      return error_at(index, "tags." + key, longer_than(l.max_tag_value_bytes));
+    }
+  }
+  // At most max_tags (32) keys: the pairwise check is cheaper than building a set.
+  for (std::size_t i = 0; i < m.tags.size(); ++i) {
+    const std::string label_i = label_name(m.tags[i].first);
+    for (std::size_t j = 0; j < i; ++j) {
+      if (m.tags[j].first == m.tags[i].first) {
+        return error_at(index, "tags." + m.tags[i].first, "duplicate tag key");
+      }
+      if (label_name(m.tags[j].first) == label_i) {
+        return error_at(index, "tags." + m.tags[i].first,
+                        "label name collides with tag \"" + m.tags[j].first +
+                            "\" after sanitising");
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void normalise(metric& m) {
+  std::stable_sort(m.tags.begin(), m.tags.end(),
+                   [](const tag& a, const tag& b) { return a.first < b.first; });
+}
+
+std::string exposition_name(std::string_view name) {
+  static constexpr std::string_view prefix = "client_metric_";
+  std::string out;
+  out.reserve(prefix.size() + name.size());
+  out.append(prefix);
+  for (unsigned char c : name) out.push_back(is_name_char(c) ? static_cast<char>(c) : '_');
+  return out;
+}
+
+std::string label_name(std::string_view key) {
+  std::string out;
+  out.reserve(key.size() + 4);
+  for (unsigned char c : key) out.push_back(is_label_char(c) ? static_cast<char>(c) : '_');
+  // An empty key never passes validate(); "_" keeps the exposition valid for records that did
+  // not come through it (any producer may write to the topic).
+  if (out.empty()) return "_";
+  if (out.front() >= '0' && out.front() <= '9') out.insert(out.begin(), '_');
+  if (out == "app_id" || out.starts_with("__")) out.insert(0, "tag_");
+  return out;
+}
+
+std::string series_key(std::string_view app_id, const metric& m) {
+  std::vector<tag> labels;
+  labels.reserve(m.tags.size());
+  for (const auto& [key, value] : m.tags) labels.emplace_back(label_name(key), value);
+  std::stable_sort(labels.begin(), labels.end(),
+                   [](const tag& a, const tag& b) { return a.first < b.first; });
+
+  const std::string name = exposition_name(m.name);
+  std::size_t size = app_id.size() + 1 + name.size();
+  for (const auto& [label, value] : labels) size += 2 + label.size() + value.size();
+  std::string key;
+  key.reserve(size);
+  key.append(app_id);
+  key.push_back('\0');
+  key.append(name);
+  for (const auto& [label, value] : labels) {
+    key.push_back('\0');
+    key.append(label);
+    key.push_back('\0');
+    key.append(value);
+  }
+  return key;
+}
+
+bool valid_app_id(std::string_view app_id) {
+  if (app_id.empty() || app_id.size() > 64) return false;
+  return std::all_of(app_id.begin(), app_id.end(), [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace mca::model

@@ -1,0 +1,309 @@
+#include "model/metric.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace mca::model {
+namespace {
+
+constexpr std::int64_t now = 1'700'000'000'000;
+
+metric seed_metric() {
+  return metric{"cpu_usage", 75.5, now, {{"host", "server1"}, {"environment", "production"}},
+                "profile123"};
+}
+
+std::optional<field_error> check(const metric& m, const limits& l = {}) {
+  return validate(m, 3, l, now);
+}
+
+void expect_error(const metric& m, const std::string& field, const std::string& message) {
+  const auto e = check(m);
+  ASSERT_TRUE(e.has_value()) << "expected an error on " << field;
+  EXPECT_EQ(e->index, 3u);
+  EXPECT_EQ(e->field, field);
+  EXPECT_EQ(e->error, message);
+}
+
+TEST(validate, accepts_the_seed_metric) { EXPECT_EQ(check(seed_metric()), std::nullopt); }
+
+TEST(validate, rejects_empty_name) {
+  auto m = seed_metric();
+  m.name.clear();
+  expect_error(m, "name", "must not be empty");
+}
+
+TEST(validate, accepts_name_of_exactly_200_bytes) {
+  auto m = seed_metric();
+  m.name.assign(200, 'n');
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, rejects_name_of_201_bytes) {
+  auto m = seed_metric();
+  m.name.assign(201, 'n');
+  expect_error(m, "name", "longer than 200 bytes");
+}
+
+TEST(validate, rejects_non_finite_values) {
+  for (double v : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()}) {
+    auto m = seed_metric();
+    m.value = v;
+    expect_error(m, "value", "must be a finite number");
+  }
+}
+
+TEST(validate, accepts_extreme_finite_values) {
+  auto m = seed_metric();
+  m.value = std::numeric_limits<double>::max();
+  EXPECT_EQ(check(m), std::nullopt);
+  m.value = -std::numeric_limits<double>::denorm_min();
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, rejects_negative_timestamp) {
+  auto m = seed_metric();
+  m.timestamp_ms = -1;
+  expect_error(m, "timestamp", "must not be negative");
+}
+
+TEST(validate, accepts_zero_and_old_timestamps) {
+  auto m = seed_metric();
+  m.timestamp_ms = 0;
+  EXPECT_EQ(check(m), std::nullopt);
+  m.timestamp_ms = 1'640'995'200'000;
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, accepts_timestamp_exactly_at_the_future_skew_limit) {
+  auto m = seed_metric();
+  m.timestamp_ms = now + 3'600'000;
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, rejects_timestamp_one_ms_past_the_future_skew_limit) {
+  auto m = seed_metric();
+  m.timestamp_ms = now + 3'600'001;
+  expect_error(m, "timestamp", "later than receive time + 3600 s");
+}
+
+TEST(validate, rejects_maximal_timestamp_without_overflow) {
+  auto m = seed_metric();
+  m.timestamp_ms = std::numeric_limits<std::int64_t>::max();
+  expect_error(m, "timestamp", "later than receive time + 3600 s");
+}
+
+TEST(validate, rejects_empty_profile_id) {
+  auto m = seed_metric();
+  m.profile_id.clear();
+  expect_error(m, "profileId", "must not be empty");
+}
+
+TEST(validate, accepts_profile_id_of_256_bytes_and_rejects_257) {
+  auto m = seed_metric();
+  m.profile_id.assign(256, 'p');
+  EXPECT_EQ(check(m), std::nullopt);
+  m.profile_id.assign(257, 'p');
+  expect_error(m, "profileId", "longer than 256 bytes");
+}
+
+TEST(validate, accepts_32_tags_and_rejects_33) {
+  auto m = seed_metric();
+  m.tags.clear();
+  for (int i = 0; i < 32; ++i) m.tags.emplace_back("k" + std::to_string(i), "v");
+  EXPECT_EQ(check(m), std::nullopt);
+  m.tags.emplace_back("k32", "v");
+  expect_error(m, "tags", "more than 32 tags");
+}
+
+TEST(validate, accepts_no_tags) {
+  auto m = seed_metric();
+  m.tags.clear();
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, rejects_empty_tag_key) {
+  auto m = seed_metric();
+  m.tags.emplace_back("", "v");
+  expect_error(m, "tags", "tag key must not be empty");
+}
+
+TEST(validate, accepts_tag_key_of_100_bytes_and_rejects_101) {
+  auto m = seed_metric();
+  m.tags = {{std::string(100, 'k'), "v"}};
+  EXPECT_EQ(check(m), std::nullopt);
+  m.tags = {{std::string(101, 'k'), "v"}};
+  expect_error(m, "tags", "tag key longer than 100 bytes");
+}
+
+TEST(validate, accepts_tag_value_of_1024_bytes_and_rejects_1025) {
+  auto m = seed_metric();
+  m.tags = {{"host", std::string(1024, 'v')}};
+  EXPECT_EQ(check(m), std::nullopt);
+  m.tags = {{"host", std::string(1025, 'v')}};
+  expect_error(m, "tags.host", "longer than 1024 bytes");
+}
+
+TEST(validate, accepts_empty_tag_value) {
+  auto m = seed_metric();
+  m.tags = {{"host", ""}};
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(validate, rejects_keys_that_collide_after_sanitising) {
+  auto m = seed_metric();
+  m.tags = {{"a-b", "1"}, {"a.b", "2"}};
+  expect_error(m, "tags.a.b", "label name collides with tag \"a-b\" after sanitising");
+}
+
+TEST(validate, rejects_key_that_collides_with_the_renamed_app_id_key) {
+  auto m = seed_metric();
+  m.tags = {{"app_id", "1"}, {"tag_app_id", "2"}};
+  expect_error(m, "tags.tag_app_id", "label name collides with tag \"app_id\" after sanitising");
+}
+
+TEST(validate, rejects_duplicate_keys) {
+  auto m = seed_metric();
+  m.tags = {{"host", "a"}, {"host", "b"}};
+  expect_error(m, "tags.host", "duplicate tag key");
+}
+
+TEST(validate, reports_the_first_error_in_field_order) {
+  metric m;  // everything wrong: empty name, empty profile id
+  m.value = std::nan("");
+  m.timestamp_ms = -5;
+  expect_error(m, "name", "must not be empty");
+  m.name = "ok";
+  expect_error(m, "value", "must be a finite number");
+  m.value = 1;
+  expect_error(m, "timestamp", "must not be negative");
+  m.timestamp_ms = now;
+  expect_error(m, "profileId", "must not be empty");
+}
+
+TEST(validate, uses_the_limits_it_is_given) {
+  limits l;
+  l.max_name_bytes = 3;
+  l.max_future_skew = std::chrono::seconds(10);
+  auto m = seed_metric();
+  m.name = "abcd";
+  auto e = validate(m, 0, l, now);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->error, "longer than 3 bytes");
+  m.name = "abc";
+  m.timestamp_ms = now + 10'001;
+  e = validate(m, 0, l, now);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->error, "later than receive time + 10 s");
+}
+
+TEST(normalise, sorts_tags_by_key) {
+  auto m = seed_metric();
+  normalise(m);
+  EXPECT_EQ(m.tags, (std::vector<tag>{{"environment", "production"}, {"host", "server1"}}));
+}
+
+TEST(exposition_name, prefixes_and_keeps_valid_characters) {
+  EXPECT_EQ(exposition_name("cpu_usage"), "client_metric_cpu_usage");
+  EXPECT_EQ(exposition_name("a:B_9"), "client_metric_a:B_9");
+}
+
+TEST(exposition_name, replaces_every_invalid_byte) {
+  EXPECT_EQ(exposition_name("http.requests-total"), "client_metric_http_requests_total");
+  EXPECT_EQ(exposition_name("a b{c}\"\n"), "client_metric_a_b_c___");
+  EXPECT_EQ(exposition_name("9lives"), "client_metric_9lives");
+  EXPECT_EQ(exposition_name("\xc3\xa9t\xc3\xa9"), "client_metric___t__");  // "été": 2 bytes each
+}
+
+TEST(label_name, keeps_valid_keys) {
+  EXPECT_EQ(label_name("host"), "host");
+  EXPECT_EQ(label_name("Env_2"), "Env_2");
+}
+
+TEST(label_name, replaces_invalid_characters_including_colon) {
+  EXPECT_EQ(label_name("a-b.c:d"), "a_b_c_d");
+  EXPECT_EQ(label_name("k\"}"), "k__");
+}
+
+TEST(label_name, prefixes_a_leading_digit) { EXPECT_EQ(label_name("9x"), "_9x"); }
+
+TEST(label_name, renames_our_app_id_label) {
+  EXPECT_EQ(label_name("app_id"), "tag_app_id");
+  EXPECT_EQ(label_name("app-id"), "tag_app_id");
+  EXPECT_EQ(label_name("app_idx"), "app_idx");
+}
+
+TEST(label_name, renames_reserved_double_underscore_keys) {
+  EXPECT_EQ(label_name("__name__"), "tag___name__");
+  EXPECT_EQ(label_name("-.x"), "tag___x");
+  EXPECT_EQ(label_name("_x"), "_x");
+}
+
+TEST(label_name, maps_empty_key_to_a_valid_label) { EXPECT_EQ(label_name(""), "_"); }
+
+TEST(series_key, has_the_documented_layout) {
+  auto m = seed_metric();
+  using namespace std::string_literals;
+  EXPECT_EQ(series_key("my-app", m),
+            "my-app\0client_metric_cpu_usage\0environment\0production\0host\0server1"s);
+}
+
+TEST(series_key, ignores_tag_order) {
+  auto a = seed_metric();
+  auto b = seed_metric();
+  std::swap(b.tags[0], b.tags[1]);
+  EXPECT_EQ(series_key("app", a), series_key("app", b));
+}
+
+TEST(series_key, ignores_value_timestamp_and_profile) {
+  auto a = seed_metric();
+  auto b = seed_metric();
+  b.value = 1;
+  b.timestamp_ms = 5;
+  b.profile_id = "other";
+  EXPECT_EQ(series_key("app", a), series_key("app", b));
+}
+
+TEST(series_key, differs_by_app) {
+  EXPECT_NE(series_key("app-a", seed_metric()), series_key("app-b", seed_metric()));
+}
+
+TEST(series_key, differs_by_tag_value_and_name) {
+  auto a = seed_metric();
+  auto b = seed_metric();
+  b.tags[0].second = "server2";
+  EXPECT_NE(series_key("app", a), series_key("app", b));
+  b = seed_metric();
+  b.name = "mem_usage";
+  EXPECT_NE(series_key("app", a), series_key("app", b));
+}
+
+TEST(series_key, is_the_same_for_names_that_sanitise_alike) {
+  auto a = seed_metric();
+  auto b = seed_metric();
+  a.name = "cpu.usage";
+  b.name = "cpu-usage";
+  EXPECT_EQ(series_key("app", a), series_key("app", b));
+}
+
+TEST(valid_app_id, accepts_allowed_characters_up_to_64) {
+  EXPECT_TRUE(valid_app_id("my-app"));
+  EXPECT_TRUE(valid_app_id("A.b_c-9"));
+  EXPECT_TRUE(valid_app_id(std::string(64, 'a')));
+}
+
+TEST(valid_app_id, rejects_empty_too_long_and_other_characters) {
+  EXPECT_FALSE(valid_app_id(""));
+  EXPECT_FALSE(valid_app_id(std::string(65, 'a')));
+  EXPECT_FALSE(valid_app_id("my app"));
+  EXPECT_FALSE(valid_app_id("a/b"));
+  EXPECT_FALSE(valid_app_id("a\"b"));
+  EXPECT_FALSE(valid_app_id(std::string("a\0b", 3)));
+}
+
+}  // namespace
+}  // namespace mca::model
