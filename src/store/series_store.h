@@ -2,6 +2,12 @@
 //
 // Thread-safe: sharded by series-key hash, one mutex per shard; apply() from the consumer thread
 // and reads from HTTP threads run concurrently. Memory is bounded by max_series.
+//
+// Identity is model::series_key (app_id, exposition name, sanitised sorted labels): names or tag
+// keys that sanitise alike are one series. Each shard keeps its series ordered for exposition, so
+// for_each_sorted() merges 16 ordered shards instead of sorting everything per scrape. Admission
+// of a *new* series takes one small lock so both caps are exact under concurrency; updates of an
+// existing series only take their shard's lock.
 #pragma once
 
 #include <atomic>
@@ -25,7 +31,7 @@ struct store_limits {
 };
 
 enum class apply_result {
-  inserted,          // new series
+  inserted,          // new series (or replaced one past its TTL that expire() had not swept yet)
   updated,           // newer (or equal) timestamp replaced the sample
   stale,             // older than the held sample: ignored (newest timestamp wins)
   dropped_global,    // new series over max_series: dropped and counted
@@ -47,7 +53,7 @@ struct series {
 };
 
 struct store_stats {
-  std::size_t series = 0;
+  std::size_t series = 0;  // held, including any past TTL that expire() has not swept yet
   std::uint64_t dropped_global = 0;
   std::uint64_t dropped_app = 0;
   std::uint64_t stale = 0;
@@ -62,7 +68,10 @@ class series_store {
   series_store& operator=(const series_store&) = delete;
 
   // Applies one sample. `ingest_ms` is the record timestamp; a record already older than the TTL
-  // is still applied and expires at the next expire() call.
+  // is still applied and expires at the next expire() call. Newest metric timestamp wins; on equal
+  // timestamps the later apply() wins. A new series over a cap is dropped (and counted); an update
+  // of an existing series is always applied. Tags whose keys sanitise to the same label (only
+  // possible for records that skipped validate()) keep the first.
   apply_result apply(std::string_view app_id, const model::metric& m, std::int32_t partition,
                      std::int64_t ingest_ms);
 
@@ -73,11 +82,13 @@ class series_store {
   std::size_t expire();
 
   // Copies of one app's series, sorted by (exposition_name, labels). Expired series excluded.
+  // Scans every shard (shared locks, one at a time): O(all series).
   std::vector<series> app_series(std::string_view app_id) const;
 
   // Visits every live series in deterministic order: by exposition_name, then app_id, then labels.
   // All series of one exposition_name are visited consecutively (one metric family). The visitor
-  // must not call back into the store.
+  // must not call back into the store. Holds every shard's shared lock for the walk, so writers
+  // wait for it and readers do not: keep the visitor cheap.
   void for_each_sorted(const std::function<void(const series&)>& visit) const;
 
   store_stats stats() const;

@@ -1,0 +1,316 @@
+#include "store/series_store.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <utility>
+
+namespace mca::store {
+namespace {
+
+constexpr std::size_t shard_count = 16;
+
+// What identifies a series, as views, so apply() can look a series up without building one.
+struct identity {
+  std::string_view exposition_name;
+  std::string_view app_id;
+  const std::vector<model::tag>* labels;
+};
+
+int compare_labels(const std::vector<model::tag>& a, const std::vector<model::tag>& b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (int c = a[i].first.compare(b[i].first); c != 0) return c;
+    if (int c = a[i].second.compare(b[i].second); c != 0) return c;
+  }
+  return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+
+// The exposition order: exposition_name, then app_id, then labels.
+int compare(const identity& a, const identity& b) {
+  if (int c = a.exposition_name.compare(b.exposition_name); c != 0) return c;
+  if (int c = a.app_id.compare(b.app_id); c != 0) return c;
+  return compare_labels(*a.labels, *b.labels);
+}
+
+identity identity_of(const series& s) { return {s.exposition_name, s.app_id, &s.labels}; }
+
+// A set element. Only the sample fields are written after insertion; the identity fields the set
+// is ordered by never change, which is what makes `mutable` safe here.
+struct node {
+  mutable series s;
+};
+
+struct node_less {
+  using is_transparent = void;
+  bool operator()(const node& a, const node& b) const {
+    return compare(identity_of(a.s), identity_of(b.s)) < 0;
+  }
+  bool operator()(const node& a, const identity& b) const {
+    return compare(identity_of(a.s), b) < 0;
+  }
+  bool operator()(const identity& a, const node& b) const {
+    return compare(a, identity_of(b.s)) < 0;
+  }
+};
+
+// FNV-1a over the bytes of model::series_key(), without building the key.
+struct key_hash {
+  std::uint64_t h = 14695981039346656037ull;
+  void bytes(std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  }
+  void zero() { h *= 1099511628211ull; }
+};
+
+std::size_t shard_of(const identity& id) {
+  key_hash k;
+  k.bytes(id.app_id);
+  k.zero();
+  k.bytes(id.exposition_name);
+  for (const auto& [label, value] : *id.labels) {
+    k.zero();
+    k.bytes(label);
+    k.zero();
+    k.bytes(value);
+  }
+  // The low FNV bits are weak; fold the high half in.
+  return static_cast<std::size_t>((k.h ^ (k.h >> 32)) % shard_count);
+}
+
+// Sanitised labels sorted by label name. validate() rejects keys that collide after sanitising,
+// but records from other producers on the topic did not pass it: keep the first of a collision so
+// the exposition never carries one label twice.
+std::vector<model::tag> labels_of(const std::vector<model::tag>& tags) {
+  std::vector<model::tag> labels;
+  labels.reserve(tags.size());
+  for (const auto& [key, value] : tags) labels.emplace_back(model::label_name(key), value);
+  std::stable_sort(labels.begin(), labels.end(),
+                   [](const model::tag& a, const model::tag& b) { return a.first < b.first; });
+  labels.erase(std::unique(labels.begin(), labels.end(),
+                           [](const model::tag& a, const model::tag& b) {
+                             return a.first == b.first;
+                           }),
+               labels.end());
+  return labels;
+}
+
+}  // namespace
+
+struct series_store::impl {
+  struct shard {
+    mutable std::shared_mutex mu;
+    std::set<node, node_less> series;
+  };
+
+  impl(store_limits l, const util::clock& c) : limits(l), clock(c) {}
+
+  bool expired(std::int64_t ingest_ms, std::int64_t now_ms) const {
+    return limits.ttl_ms > 0 && ingest_ms < now_ms - limits.ttl_ms;
+  }
+
+  // Removes the series `doomed` selects from every shard; returns how many. Counts are released
+  // while the shard is still locked, so no insert ever sees a count higher than the truth.
+  template <class Pred>
+  std::size_t remove_if(Pred doomed) {
+    std::size_t removed = 0;
+    std::map<std::string, std::size_t, std::less<>> per_app;
+    for (auto& sh : shards) {
+      std::unique_lock lock(sh.mu);
+      per_app.clear();
+      for (auto it = sh.series.begin(); it != sh.series.end();) {
+        if (doomed(it->s)) {
+          auto [pos, fresh] = per_app.try_emplace(it->s.app_id, 0);
+          ++pos->second;
+          it = sh.series.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (per_app.empty()) continue;
+      std::lock_guard counts(counts_mu);
+      for (const auto& [app, n] : per_app) {
+        auto c = app_counts.find(app);
+        if (c->second == n) {
+          app_counts.erase(c);
+        } else {
+          c->second -= n;
+        }
+        total.fetch_sub(n, std::memory_order_relaxed);
+        removed += n;
+      }
+    }
+    return removed;
+  }
+
+  const store_limits limits;
+  const util::clock& clock;
+  std::array<shard, shard_count> shards;
+
+  // Admission of new series: both caps are checked and taken under one lock so they are exact
+  // under concurrency. Only new series take it; updates never do.
+  std::mutex counts_mu;
+  std::map<std::string, std::size_t, std::less<>> app_counts;  // guarded by counts_mu
+  std::atomic<std::size_t> total{0};                           // written under counts_mu
+
+  std::atomic<std::uint64_t> dropped_global{0};
+  std::atomic<std::uint64_t> dropped_app{0};
+  std::atomic<std::uint64_t> stale{0};
+  std::atomic<std::uint64_t> expired_count{0};
+};
+
+series_store::series_store(store_limits limits, const util::clock& clock)
+    : impl_(std::make_unique<impl>(limits, clock)) {}
+
+series_store::~series_store() = default;
+
+apply_result series_store::apply(std::string_view app_id, const model::metric& m,
+                                 std::int32_t partition, std::int64_t ingest_ms) {
+  std::vector<model::tag> labels = labels_of(m.tags);
+  std::string name = model::exposition_name(m.name);
+  const identity id{name, app_id, &labels};
+  auto& sh = impl_->shards[shard_of(id)];
+
+  std::unique_lock lock(sh.mu);
+  if (auto it = sh.series.find(id); it != sh.series.end()) {
+    series& s = it->s;
+    // A series past its TTL but not yet swept is gone as far as readers know: replace it whatever
+    // its timestamp, as a fresh insert would.
+    const bool was_expired = impl_->expired(s.ingest_ms, impl_->clock.now_ms());
+    if (!was_expired && m.timestamp_ms < s.timestamp_ms) {
+      impl_->stale.fetch_add(1, std::memory_order_relaxed);
+      return apply_result::stale;
+    }
+    s.value = m.value;
+    s.timestamp_ms = m.timestamp_ms;
+    s.ingest_ms = ingest_ms;
+    s.partition = partition;
+    if (s.original_name != m.name) s.original_name = m.name;
+    if (s.tags != m.tags) s.tags = m.tags;
+    if (s.profile_id != m.profile_id) s.profile_id = m.profile_id;
+    if (was_expired) {
+      impl_->expired_count.fetch_add(1, std::memory_order_relaxed);
+      return apply_result::inserted;
+    }
+    return apply_result::updated;
+  }
+
+  {
+    std::lock_guard counts(impl_->counts_mu);
+    if (impl_->total.load(std::memory_order_relaxed) >= impl_->limits.max_series) {
+      impl_->dropped_global.fetch_add(1, std::memory_order_relaxed);
+      return apply_result::dropped_global;
+    }
+    auto c = impl_->app_counts.find(app_id);
+    if (c == impl_->app_counts.end()) {
+      if (impl_->limits.max_series_per_app == 0) {
+        impl_->dropped_app.fetch_add(1, std::memory_order_relaxed);
+        return apply_result::dropped_app;
+      }
+      impl_->app_counts.emplace(std::string(app_id), 1);
+    } else if (c->second >= impl_->limits.max_series_per_app) {
+      impl_->dropped_app.fetch_add(1, std::memory_order_relaxed);
+      return apply_result::dropped_app;
+    } else {
+      ++c->second;
+    }
+    impl_->total.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  series s;
+  s.app_id = app_id;
+  s.exposition_name = std::move(name);
+  s.original_name = m.name;
+  s.labels = std::move(labels);
+  s.tags = m.tags;
+  s.value = m.value;
+  s.timestamp_ms = m.timestamp_ms;
+  s.ingest_ms = ingest_ms;
+  s.profile_id = m.profile_id;
+  s.partition = partition;
+  sh.series.insert(node{std::move(s)});
+  return apply_result::inserted;
+}
+
+std::size_t series_store::drop_partition(std::int32_t partition) {
+  return impl_->remove_if([partition](const series& s) { return s.partition == partition; });
+}
+
+std::size_t series_store::expire() {
+  if (impl_->limits.ttl_ms == 0) return 0;
+  const std::int64_t now = impl_->clock.now_ms();
+  const std::size_t n =
+      impl_->remove_if([&](const series& s) { return impl_->expired(s.ingest_ms, now); });
+  impl_->expired_count.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+std::vector<series> series_store::app_series(std::string_view app_id) const {
+  const std::int64_t now = impl_->clock.now_ms();
+  std::vector<series> out;
+  for (const auto& sh : impl_->shards) {
+    std::shared_lock lock(sh.mu);
+    for (const auto& n : sh.series) {
+      if (n.s.app_id == app_id && !impl_->expired(n.s.ingest_ms, now)) out.push_back(n.s);
+    }
+  }
+  // One app: the (exposition_name, app_id, labels) order is (exposition_name, labels).
+  std::sort(out.begin(), out.end(), [](const series& a, const series& b) {
+    return compare(identity_of(a), identity_of(b)) < 0;
+  });
+  return out;
+}
+
+void series_store::for_each_sorted(const std::function<void(const series&)>& visit) const {
+  // Each shard's set is already in exposition order, so a k-way merge of the shards gives the
+  // global order without sorting. The shared locks are held for the whole walk: writers wait for
+  // it (the consumer only buffers meanwhile), other readers do not.
+  std::array<std::shared_lock<std::shared_mutex>, shard_count> locks;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    locks[i] = std::shared_lock(impl_->shards[i].mu);
+  }
+  const std::int64_t now = impl_->clock.now_ms();
+
+  using iter = std::set<node, node_less>::const_iterator;
+  struct cursor {
+    iter at, end;
+  };
+  std::vector<cursor> heap;
+  heap.reserve(shard_count);
+  for (const auto& sh : impl_->shards) {
+    if (!sh.series.empty()) heap.push_back({sh.series.begin(), sh.series.end()});
+  }
+  // std heap is a max-heap: "greater" puts the smallest series on top.
+  const auto greater = [](const cursor& a, const cursor& b) {
+    return compare(identity_of(a.at->s), identity_of(b.at->s)) > 0;
+  };
+  std::make_heap(heap.begin(), heap.end(), greater);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), greater);
+    cursor& c = heap.back();
+    if (!impl_->expired(c.at->s.ingest_ms, now)) visit(c.at->s);
+    if (++c.at == c.end) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), greater);
+    }
+  }
+}
+
+store_stats series_store::stats() const {
+  store_stats st;
+  st.series = impl_->total.load(std::memory_order_relaxed);
+  st.dropped_global = impl_->dropped_global.load(std::memory_order_relaxed);
+  st.dropped_app = impl_->dropped_app.load(std::memory_order_relaxed);
+  st.stale = impl_->stale.load(std::memory_order_relaxed);
+  st.expired = impl_->expired_count.load(std::memory_order_relaxed);
+  return st;
+}
+
+}  // namespace mca::store
