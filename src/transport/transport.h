@@ -45,6 +45,10 @@ struct producer_stats {
   std::uint64_t queue_full = 0; // sends refused for back-pressure
   std::int64_t queue_depth = 0; // messages waiting for acknowledgement
   std::int64_t queue_capacity = 0;
+  // From the Kafka client's periodic statistics (0 for the embedded log): mean broker
+  // round-trip time and request transmit/receive errors since start.
+  double broker_rtt_ms = 0;
+  std::uint64_t broker_errors = 0;
 };
 
 // Thread-safe.
@@ -82,6 +86,7 @@ class consumer_handler {
 struct consumer_stats {
   std::uint64_t records = 0;     // records read from the log
   std::int64_t lag = 0;          // records behind the end of the log (sum over partitions)
+  std::uint64_t errors = 0;      // read errors reported by the log (logged, then skipped)
   std::vector<std::int32_t> assigned;
 };
 
