@@ -1,0 +1,12 @@
+export { createMetricsClient } from './client.js';
+export { DEFAULT_LIMITS, validateMetric } from './validate.js';
+export type {
+  ClientOptions,
+  ClientStats,
+  DropReason,
+  MetricInput,
+  MetricsClient,
+  MetricsClientError,
+  ValidationLimits,
+} from './options.js';
+export type { ErrorBody, ErrorResponse, IngestRequest, IngestResponse, Metric, RejectedItem, Tags } from './wire.js';

@@ -1,0 +1,58 @@
+/**
+ * Wire types of the Metrics Collection API ingest route, spelled exactly as the API spells them.
+ *
+ * These are checked against `api/openapi.yaml` by `test/contract/openapi-drift.test.mjs`: field
+ * names and required-ness must match the spec's Metric, ingest response and error schemas.
+ */
+
+/** String-to-string labels attached to a metric. */
+export type Tags = Record<string, string>;
+
+/** One metric as sent in `POST /api/v2/app/{app_id}/metrics`. */
+export interface Metric {
+  /** Metric name, 1..200 UTF-8 bytes (server `MAX_NAME_BYTES`). */
+  name: string;
+  /** Finite number; strings, booleans and null are rejected by the server. */
+  value: number;
+  /** Milliseconds since the epoch, integer, >= 0; absent means "time the server received it". */
+  timestamp?: number;
+  /** At most 32 tags; key 1..100 bytes, value 0..1024 bytes. Absent means `{}`. */
+  tags?: Tags;
+  /** Who reported the metric, 1..256 bytes. */
+  profileId: string;
+}
+
+/** Request body of the ingest route. */
+export interface IngestRequest {
+  metrics: Metric[];
+}
+
+/** One item the server refused, by its position in the request's `metrics` array. */
+export interface RejectedItem {
+  /** Index of the metric in the request batch. */
+  index: number;
+  /** The offending field, e.g. `value`. */
+  field: string;
+  /** Why it was refused, e.g. `must be a number`. */
+  error: string;
+}
+
+/** 200 answer of the ingest route: sent once every accepted metric is durably stored. */
+export interface IngestResponse {
+  accepted: number;
+  rejected: RejectedItem[];
+}
+
+/** The `error` member of every non-2xx answer. */
+export interface ErrorBody {
+  /** Machine-readable code, e.g. `batch_too_large`, `unavailable`. */
+  code: string;
+  message: string;
+  /** Per-item errors (may be empty). */
+  details: RejectedItem[];
+}
+
+/** Body of every non-2xx answer. */
+export interface ErrorResponse {
+  error: ErrorBody;
+}
