@@ -1,1 +1,64 @@
-int main() { return 0; }
+// Wiring only: configuration -> schema -> registry -> transport -> store -> pipeline -> routes ->
+// server; then wait for SIGTERM/SIGINT and shut down in order (stop accepting, finish in-flight
+// requests, flush the transport, stop the consumer).
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "api/routes.h"
+#include "app/wiring.h"
+#include "config/config.h"
+#include "util/log.h"
+
+int main(int argc, char** argv) {
+  using namespace mca;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto loaded = config::load(config::process_environment(), args);
+  if (loaded.cmd.help) {
+    std::cout << config::usage();
+    return 0;
+  }
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) std::cerr << "configuration error: " << e << "\n";
+    return 2;
+  }
+  const auto& cfg = loaded.cfg;
+  if (loaded.cmd.print_config) {
+    std::cout << config::describe(cfg);
+    return 0;
+  }
+  util::setup_logging(cfg.log_level, cfg.log_fmt == config::log_format::json ? util::log_style::json
+                                                                              : util::log_style::text);
+
+  // Block the stop signals before any thread starts, so only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto app = app::build(cfg);
+  if (!app) {
+    spdlog::critical("cannot start: {}", app.error().message);
+    return app.error().code == std::errc::invalid_argument ? 2 : 1;
+  }
+  if (loaded.cmd.list_routes) {
+    for (const auto& r : (*app)->route_table()) std::cout << r << "\n";
+    return 0;
+  }
+  if (auto started = (*app)->start(); !started) {
+    spdlog::critical("cannot start: {}", started.error().message);
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*app)->stop();
+  spdlog::info("stopped");
+  return 0;
+}

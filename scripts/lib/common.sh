@@ -1,0 +1,75 @@
+# Shared by scripts/run, scripts/test and scripts/bench: installing what is missing (idempotent,
+# quiet when nothing is), building a CMake preset, and the Python virtualenv of the test tools.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="$ROOT/.cache"
+mkdir -p "$CACHE"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages by purpose.
+BUILD_PACKAGES=(cmake ninja-build g++ pkg-config python3-yaml
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsimdjson-dev libavro-dev
+  librdkafka-dev prometheus-cpp-dev libcurl4-openssl-dev libspdlog-dev zlib1g-dev
+  libgtest-dev libgmock-dev)
+TEST_PACKAGES=(clang-format prometheus kcat python3-venv chromium openjdk-17-jre-headless maven golang-go nodejs)
+
+# Installs the Debian packages of the given list names that are not installed yet.
+ensure_packages() {
+  local missing=() p
+  for list in "$@"; do
+    local -n pkgs="$list"
+    for p in "${pkgs[@]}"; do
+      # A tool already on PATH (e.g. a newer Go, Node or Java than Debian's) counts as present.
+      case "$p" in
+        golang-go) command -v go >/dev/null && continue ;;
+        nodejs) command -v node >/dev/null && command -v npm >/dev/null && continue ;;
+        openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
+        maven) command -v mvn >/dev/null && continue ;;
+      esac
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures (once) and builds a preset; output goes to a log that is shown only on failure.
+build_preset() {
+  local preset="$1"
+  local log="$ROOT/build/$preset.log"
+  mkdir -p "$ROOT/build"
+  if [ ! -f "$ROOT/build/$preset/build.ninja" ]; then
+    (cd "$ROOT" && cmake --preset "$preset" >"$log" 2>&1) || { cat "$log"; say "configure ($preset) failed"; return 1; }
+  fi
+  say "building ($preset)"
+  (cd "$ROOT" && cmake --build --preset "$preset" >"$log" 2>&1) || {
+    grep -E 'error|FAILED' "$log" | head -40
+    tail -20 "$log"
+    say "build ($preset) failed; full log: $log"
+    return 1
+  }
+}
+
+# The virtualenv with every Python test tool (pinned in the requirements files), made once.
+VENV="$CACHE/venv"
+ensure_venv() {
+  local reqs=("$ROOT"/tests/*/requirements.txt)
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want="$(cat "${reqs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  say "preparing Python test tools ($VENV)"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+  local r
+  for r in "${reqs[@]}"; do
+    [ -f "$r" ] && "$VENV/bin/pip" install -q --disable-pip-version-check -r "$r" >/dev/null
+  done
+  echo "$want" >"$stamp"
+}

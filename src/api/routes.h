@@ -1,0 +1,39 @@
+// The service's routes: one handler per route, each a function from request to response that
+// calls the pipeline, the store or the exposition. The route table is also what --list-routes
+// prints and what the OpenAPI route test compares with api/openapi.yaml.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "http/server.h"
+#include "model/metric.h"
+#include "pipeline/consume.h"
+#include "pipeline/ingest.h"
+#include "registry/registry.h"
+#include "store/series_store.h"
+#include "transport/transport.h"
+#include "util/clock.h"
+
+namespace mca::api {
+
+// What the handlers use. Everything is owned by the app and outlives the server.
+struct services {
+  pipeline::ingest& ingest;
+  pipeline::consume& consume;
+  store::series_store& store;
+  registry::schema_registry& registry;
+  transport::producer& producer;
+  transport::consumer& consumer;
+  const util::clock& clock;
+  // Appends the whole Prometheus text (client series, then self-metrics).
+  std::function<void(std::string&)> render_metrics;
+  std::size_t max_batch_metrics = 1000;
+  std::chrono::seconds retry_after{1};
+};
+
+// Registers every API route (not the docs routes: see docs_routes.h).
+void add_routes(http::router& r, services& s);
+
+}  // namespace mca::api

@@ -1,0 +1,285 @@
+#include "app/wiring.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <boost/beast/http/verb.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/docs_routes.h"
+#include "api/routes.h"
+#include "avro/metric_codec.h"
+#include "config/kafka_properties.h"
+#include "exposition/page.h"
+#include "http/server.h"
+#include "pipeline/consume.h"
+#include "pipeline/ingest.h"
+#include "registry/confluent.h"
+#include "registry/registry.h"
+#include "store/series_store.h"
+#include "transport/embedded/embedded_log.h"
+#include "transport/kafka/kafka_transport.h"
+
+namespace mca::app {
+namespace {
+
+using exposition::counter_family;
+using exposition::gauge_family;
+using exposition::labelled_value;
+
+model::limits limits_from(const config::config& c) {
+  model::limits l;
+  l.max_name_bytes = c.ingest.max_name_bytes;
+  l.max_tags = c.ingest.max_tags;
+  l.max_tag_key_bytes = c.ingest.max_tag_key_bytes;
+  l.max_tag_value_bytes = c.ingest.max_tag_value_bytes;
+  l.max_profile_id_bytes = c.ingest.max_profile_id_bytes;
+  l.max_future_skew = std::chrono::seconds(c.ingest.max_future_skew_seconds);
+  return l;
+}
+
+util::result<std::vector<config::kafka_property>> kafka_properties_from(const config::config& c) {
+  config::kafka_settings k;
+  k.bootstrap_servers = c.kafka.bootstrap_servers;
+  k.security_protocol = c.kafka.security_protocol;
+  k.sasl_mechanism = c.kafka.sasl_mechanism;
+  k.service_name = c.kafka.service_name;
+  k.kerberos_keytab = c.kafka.kerberos_keytab;
+  k.kerberos_principal = c.kafka.kerberos_principal;
+  if (!c.kafka.kerberos_kinit_cmd.empty()) k.kerberos_kinit_cmd = c.kafka.kerberos_kinit_cmd;
+  k.sasl_username = c.kafka.sasl_username;
+  k.sasl_password = c.kafka.sasl_password;
+  k.ssl_ca_location = c.kafka.ssl_ca_location;
+  k.ssl_certificate_location = c.kafka.ssl_certificate_location;
+  k.ssl_key_location = c.kafka.ssl_key_location;
+  k.ssl_key_password = c.kafka.ssl_key_password;
+  k.passthrough = c.kafka.passthrough;
+  return config::kafka_properties(k);
+}
+
+class service final : public application {
+ public:
+  explicit service(const config::config& cfg, avro::schema schema)
+      : cfg_(cfg),
+        schema_(std::move(schema)),
+        store_(store::store_limits{cfg.store.max_series, cfg.store.max_series_per_app,
+                                   cfg.store.metric_ttl_seconds * 1000},
+               util::real_clock()) {}
+
+  util::result<void> init() {
+    if (cfg_.embedded_registry()) {
+      registry_ = registry::make_embedded(schema_);
+    } else {
+      registry::confluent_options o;
+      o.url = cfg_.registry.url;
+      o.basic_auth_user_info = cfg_.registry.basic_auth_user_info;
+      o.subject = cfg_.kafka.topic + "-value";
+      o.schema = schema_;
+      o.auto_register = cfg_.registry.auto_register;
+      o.ca_location = cfg_.registry.ssl_ca_location;
+      auto r = registry::make_confluent(std::move(o));
+      if (!r) return r.error();
+      registry_ = std::move(*r);
+    }
+
+    if (cfg_.embedded_transport()) {
+      auto pair = transport::embedded::make_embedded_transport(cfg_.embedded.log_capacity);
+      producer_ = std::move(pair.prod);
+      consumer_ = std::move(pair.cons);
+      spdlog::info("transport: embedded in-process log (capacity {} records)", cfg_.embedded.log_capacity);
+    } else {
+      auto props = kafka_properties_from(cfg_);
+      if (!props) return util::error(std::make_error_code(std::errc::invalid_argument), props.error().message);
+      for (const auto& line : config::describe_properties(*props)) spdlog::debug("kafka: {}", line);
+      transport::kafka::producer_options po;
+      po.properties = *props;
+      po.topic = cfg_.kafka.topic;
+      po.delivery_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms);
+      po.linger = std::chrono::milliseconds(cfg_.kafka.linger_ms);
+      po.compression = cfg_.kafka.compression;
+      auto p = transport::kafka::make_kafka_producer(std::move(po));
+      if (!p) return p.error();
+      producer_ = std::move(*p);
+      transport::kafka::consumer_options co;
+      co.properties = *props;
+      co.topic = cfg_.kafka.topic;
+      co.group_id = cfg_.kafka.consumer_group;
+      co.ttl = std::chrono::seconds(cfg_.store.metric_ttl_seconds);
+      auto c = transport::kafka::make_kafka_consumer(std::move(co));
+      if (!c) return c.error();
+      consumer_ = std::move(*c);
+      spdlog::info("transport: kafka {} topic {} group {}", cfg_.kafka.bootstrap_servers,
+                   cfg_.kafka.topic, cfg_.kafka.consumer_group);
+    }
+
+    ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock());
+    consume_.emplace(schema_, *registry_, store_);
+    add_self_metrics();
+
+    services_.emplace(api::services{*ingest_, *consume_, store_, *registry_, *producer_, *consumer_,
+                                    util::real_clock(),
+                                    [this](std::string& out) {
+                                      exposition::render_page(store_, self_, render_opts_, out);
+                                    },
+                                    cfg_.ingest.max_batch_metrics,
+                                    std::chrono::seconds(cfg_.ingest.retry_after_seconds)});
+    render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
+    api::add_routes(router_, *services_);
+    api::add_docs_routes(router_);
+    return {};
+  }
+
+  std::vector<std::string> route_table() const override {
+    std::vector<std::string> out;
+    for (const auto& r : router_.routes()) {
+      out.push_back(std::string(boost::beast::http::to_string(r.method)) + " " + r.pattern);
+    }
+    return out;
+  }
+
+  util::result<void> start() override {
+    http::server_options o;
+    o.host = cfg_.http.host;
+    o.port = cfg_.http.port;
+    o.threads = cfg_.http.threads;
+    o.max_body_bytes = cfg_.http.max_body_bytes;
+    o.read_timeout = std::chrono::milliseconds(cfg_.http.read_timeout_ms);
+    o.idle_timeout = std::chrono::milliseconds(cfg_.http.idle_timeout_ms);
+    // The transport answers (success or timeout) within the delivery timeout; the HTTP deadline
+    // is a backstop a little later, so a client never waits forever.
+    o.handler_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms + 5'000);
+    o.cors_allowed_origins = cfg_.http.cors_allowed_origins;
+    o.on_complete = [this](std::string_view route, http::verb method, unsigned status,
+                           std::chrono::duration<double> elapsed) {
+      self_.observe_request(route.empty() ? "unmatched" : route, boost::beast::http::to_string(method),
+                            static_cast<int>(status), elapsed);
+    };
+    server_ = std::make_unique<http::server>(std::move(o), router_);
+    try {
+      server_->start();
+    } catch (const std::exception& e) {
+      return util::error(std::make_error_code(std::errc::address_in_use),
+                         "cannot listen on " + cfg_.http.host + ":" + std::to_string(cfg_.http.port) +
+                             ": " + e.what());
+    }
+    consumer_->start(*consume_);
+    maintenance_ = std::thread([this] { maintain(); });
+    spdlog::info("listening on http://{}:{} ({} mode)", cfg_.http.host, server_->port(),
+                 cfg_.app_env == config::environment::development ? "development" : "production");
+    return {};
+  }
+
+  void stop() override {
+    const auto deadline = std::chrono::milliseconds(cfg_.http.shutdown_timeout_ms);
+    if (server_) server_->stop(deadline);
+    if (producer_) {
+      if (auto left = producer_->flush(deadline); left > 0) {
+        spdlog::error("shutdown: {} messages were not delivered before the deadline", left);
+      }
+    }
+    if (consumer_) consumer_->stop();
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (maintenance_.joinable()) maintenance_.join();
+  }
+
+  ~service() override {
+    if (maintenance_.joinable()) stop();
+  }
+
+ private:
+  // Expires series past their TTL once a second.
+  void maintain() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+      lock.unlock();
+      store_.expire();
+      lock.lock();
+    }
+  }
+
+  void add_self_metrics() {
+    self_.add_collectable(exposition::make_collectable([this] {
+      std::vector<prometheus::MetricFamily> f;
+      const auto cs = consume_->stats();
+      f.push_back(counter_family("kafka_metrics_consumed_total", "Total metrics consumed from Kafka",
+                                 static_cast<double>(cs.consumed)));
+      std::vector<labelled_value> decode;
+      for (std::size_t i = 0; i < pipeline::kDecodeErrorKinds; ++i) {
+        decode.push_back({{{"reason", std::string(pipeline::to_string(static_cast<pipeline::decode_error>(i)))}},
+                          static_cast<double>(cs.decode_errors[i])});
+      }
+      f.push_back(counter_family("consumer_decode_errors_total",
+                                 "Records skipped because they could not be decoded, by reason",
+                                 std::move(decode)));
+      const auto is = ingest_->stats();
+      f.push_back(counter_family("ingest_metrics_total", "Metrics received by the ingest route, by result",
+                                 {{{{"result", "accepted"}}, static_cast<double>(is.accepted)},
+                                  {{{"result", "rejected"}}, static_cast<double>(is.rejected)},
+                                  {{{"result", "failed"}}, static_cast<double>(is.failed)}}));
+      const auto ps = producer_->stats();
+      f.push_back(gauge_family("transport_queue_depth", "Messages produced and not yet acknowledged",
+                               static_cast<double>(ps.queue_depth)));
+      f.push_back(gauge_family("transport_queue_capacity", "Messages the transport queue holds at most",
+                               static_cast<double>(ps.queue_capacity)));
+      f.push_back(counter_family("transport_messages_total", "Messages handed to the transport, by outcome",
+                                 {{{{"outcome", "delivered"}}, static_cast<double>(ps.sent)},
+                                  {{{"outcome", "failed"}}, static_cast<double>(ps.failed)}}));
+      f.push_back(counter_family("transport_queue_full_total", "Sends refused because the queue was full",
+                                 static_cast<double>(ps.queue_full)));
+      const auto cons = consumer_->stats();
+      f.push_back(gauge_family("consumer_lag", "Records behind the end of the log, over assigned partitions",
+                               static_cast<double>(cons.lag)));
+      f.push_back(gauge_family("consumer_assigned_partitions", "Partitions assigned to this instance",
+                               static_cast<double>(cons.assigned.size())));
+      const auto ss = store_.stats();
+      f.push_back(gauge_family("store_series", "Series held in the store", static_cast<double>(ss.series)));
+      f.push_back(counter_family("store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
+                                 {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
+                                  {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
+      f.push_back(counter_family("store_expired_series_total", "Series removed after METRIC_TTL_SECONDS",
+                                 static_cast<double>(ss.expired)));
+      f.push_back(counter_family("store_stale_samples_total",
+                                 "Samples ignored because the series held a newer timestamp",
+                                 static_cast<double>(ss.stale)));
+      return f;
+    }));
+  }
+
+  const config::config cfg_;
+  const avro::schema schema_;
+  store::series_store store_;
+  std::unique_ptr<registry::schema_registry> registry_;
+  std::unique_ptr<transport::producer> producer_;
+  std::unique_ptr<transport::consumer> consumer_;
+  std::optional<pipeline::ingest> ingest_;
+  std::optional<pipeline::consume> consume_;
+  exposition::self_metrics self_;
+  exposition::render_options render_opts_;
+  std::optional<api::services> services_;
+  http::router router_;
+  std::unique_ptr<http::server> server_;
+  std::thread maintenance_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+util::result<std::unique_ptr<application>> build(const config::config& cfg) {
+  auto schema = avro::schema::load_metric_schema(cfg.registry.schema_file);
+  if (!schema) {
+    return util::error(std::make_error_code(std::errc::invalid_argument),
+                       "schema " + cfg.registry.schema_file + ": " + schema.error().message);
+  }
+  auto app = std::make_unique<service>(cfg, std::move(*schema));
+  if (auto r = app->init(); !r) return r.error();
+  return std::unique_ptr<application>(std::move(app));
+}
+
+}  // namespace mca::app

@@ -1,0 +1,27 @@
+// The application object: owns every component and wires them. Nothing depends on app/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "util/result.h"
+
+namespace mca::app {
+
+class application {
+ public:
+  virtual ~application() = default;
+  // "METHOD PATTERN" for every route (--list-routes; the OpenAPI route test compares them).
+  virtual std::vector<std::string> route_table() const = 0;
+  // Binds the port, starts the consumer and the HTTP threads.
+  virtual util::result<void> start() = 0;
+  // Graceful: stop accepting, finish in-flight requests, flush the transport, stop the consumer.
+  virtual void stop() = 0;
+};
+
+// Loads the schema and builds every component. errc::invalid_argument for a bad schema file.
+util::result<std::unique_ptr<application>> build(const config::config& cfg);
+
+}  // namespace mca::app

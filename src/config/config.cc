@@ -1,0 +1,413 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+extern char** environ;
+
+namespace mca::config {
+namespace {
+
+// One setting: its variable, default (as text), description, and how to read/write it.
+struct field {
+  const char* name;
+  const char* fallback;
+  const char* description;
+  bool secret;
+  // Parses text into the config; returns an error message or nothing.
+  std::function<std::optional<std::string>(config&, const std::string&)> set;
+  std::function<std::string(const config&)> get;
+};
+
+template <class T>
+using accessor = T& (*)(config&);
+
+std::optional<std::string> parse_int(const std::string& text, std::int64_t lo, std::int64_t hi,
+                                     std::int64_t& out) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) return "must be an integer";
+  if (v < lo || v > hi) {
+    return "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+  }
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<bool> parse_bool(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (text == "1" || text == "true" || text == "yes" || text == "on") return true;
+  if (text == "0" || text == "false" || text == "no" || text == "off") return false;
+  return std::nullopt;
+}
+
+std::string trim(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+template <class T>
+field str_field(const char* name, const char* fallback, const char* description, T& (*acc)(config&),
+                bool secret = false) {
+  return {name, fallback, description, secret,
+          [acc](config& c, const std::string& v) -> std::optional<std::string> {
+            acc(c) = v;
+            return std::nullopt;
+          },
+          [acc](const config& c) { return acc(const_cast<config&>(c)); }};
+}
+
+template <class T>
+field int_field(const char* name, const char* fallback, const char* description, T& (*acc)(config&),
+                std::int64_t lo, std::int64_t hi) {
+  return {name, fallback, description, false,
+          [acc, lo, hi](config& c, const std::string& v) -> std::optional<std::string> {
+            std::int64_t out = 0;
+            if (auto err = parse_int(trim(v), lo, hi, out)) return err;
+            acc(c) = static_cast<T>(out);
+            return std::nullopt;
+          },
+          [acc](const config& c) { return std::to_string(acc(const_cast<config&>(c))); }};
+}
+
+field bool_field(const char* name, const char* fallback, const char* description, bool& (*acc)(config&)) {
+  return {name, fallback, description, false,
+          [acc](config& c, const std::string& v) -> std::optional<std::string> {
+            auto b = parse_bool(trim(v));
+            if (!b) return "must be true or false";
+            acc(c) = *b;
+            return std::nullopt;
+          },
+          [acc](const config& c) { return std::string(acc(const_cast<config&>(c)) ? "true" : "false"); }};
+}
+
+constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
+
+const std::vector<field>& fields() {
+  static const std::vector<field> table = {
+      {"APP_ENV", "production", "production or development (FLASK_ENV is accepted too): development logs text at debug level", false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         auto t = trim(v);
+         if (t == "production") c.app_env = environment::production;
+         else if (t == "development") c.app_env = environment::development;
+         else return "must be production or development";
+         return std::nullopt;
+       },
+       [](const config& c) { return std::string(c.app_env == environment::development ? "development" : "production"); }},
+      {"LOG_LEVEL", "info", "trace, debug, info, warn or error (development default: debug)", false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         auto t = trim(v);
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+         if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return t == l; })) {
+           return "must be one of trace, debug, info, warn, error, critical, off";
+         }
+         c.log_level = t;
+         return std::nullopt;
+       },
+       [](const config& c) { return c.log_level; }},
+      {"LOG_FORMAT", "json", "json or text (development default: text)", false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         auto t = trim(v);
+         if (t == "json") c.log_fmt = log_format::json;
+         else if (t == "text") c.log_fmt = log_format::text;
+         else return "must be json or text";
+         return std::nullopt;
+       },
+       [](const config& c) { return std::string(c.log_fmt == log_format::json ? "json" : "text"); }},
+      str_field("HOST", "0.0.0.0", "address to listen on", +[](config& c) -> std::string& { return c.http.host; }),
+      int_field("PORT", "5000", "HTTP port (0 = any free port)", +[](config& c) -> std::uint16_t& { return c.http.port; }, 0, 65535),
+      int_field("HTTP_THREADS", "0", "HTTP worker threads (0 = one per core)", +[](config& c) -> unsigned& { return c.http.threads; }, 0, 256),
+      int_field("MAX_BODY_BYTES", "1048576", "largest request body, on the wire and after gzip decoding", +[](config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 64 << 20),
+      int_field("HTTP_READ_TIMEOUT_MS", "10000", "a whole request must arrive within this", +[](config& c) -> std::int64_t& { return c.http.read_timeout_ms; }, 100, 600'000),
+      int_field("HTTP_IDLE_TIMEOUT_MS", "60000", "idle keep-alive connections close after this", +[](config& c) -> std::int64_t& { return c.http.idle_timeout_ms; }, 100, 3'600'000),
+      int_field("SHUTDOWN_TIMEOUT_MS", "10000", "on SIGTERM: time for in-flight requests and the transport flush", +[](config& c) -> std::int64_t& { return c.http.shutdown_timeout_ms; }, 0, 600'000),
+      {"CORS_ALLOWED_ORIGINS", "", "comma-separated exact origins allowed to POST metrics from a browser (* = any)", false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         c.http.cors_allowed_origins.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           item = trim(item);
+           if (item.empty()) continue;
+           if (item != "*" && item.find("://") == std::string::npos) {
+             return "\"" + item + "\" is not an origin (scheme://host[:port]) or *";
+           }
+           while (!item.empty() && item.back() == '/') item.pop_back();
+           c.http.cors_allowed_origins.push_back(item);
+         }
+         return std::nullopt;
+       },
+       [](const config& c) {
+         std::string out;
+         for (const auto& o : c.http.cors_allowed_origins) out += (out.empty() ? "" : ",") + o;
+         return out;
+       }},
+      int_field("MAX_BATCH_METRICS", "1000", "most metrics in one POST (more: 413)", +[](config& c) -> std::size_t& { return c.ingest.max_batch_metrics; }, 1, 1'000'000),
+      int_field("MAX_NAME_BYTES", "200", "longest metric name", +[](config& c) -> std::size_t& { return c.ingest.max_name_bytes; }, 1, 65536),
+      int_field("MAX_TAGS", "32", "most tags on one metric", +[](config& c) -> std::size_t& { return c.ingest.max_tags; }, 0, 1024),
+      int_field("MAX_TAG_KEY_BYTES", "100", "longest tag key", +[](config& c) -> std::size_t& { return c.ingest.max_tag_key_bytes; }, 1, 65536),
+      int_field("MAX_TAG_VALUE_BYTES", "1024", "longest tag value", +[](config& c) -> std::size_t& { return c.ingest.max_tag_value_bytes; }, 1, 1 << 20),
+      int_field("MAX_PROFILE_ID_BYTES", "256", "longest profileId", +[](config& c) -> std::size_t& { return c.ingest.max_profile_id_bytes; }, 1, 65536),
+      int_field("MAX_FUTURE_SKEW_SECONDS", "3600", "timestamps later than receive time + this are rejected", +[](config& c) -> std::int64_t& { return c.ingest.max_future_skew_seconds; }, 0, 10LL * 365 * 86400),
+      int_field("DELIVERY_TIMEOUT_MS", "10000", "the transport must acknowledge a batch within this, else 503", +[](config& c) -> std::int64_t& { return c.ingest.delivery_timeout_ms; }, 100, 300'000),
+      int_field("RETRY_AFTER_SECONDS", "1", "Retry-After sent with 503", +[](config& c) -> std::int64_t& { return c.ingest.retry_after_seconds; }, 1, 3600),
+      int_field("METRIC_TTL_SECONDS", "900", "a series not written for this long is no longer exposed (0 = never)", +[](config& c) -> std::int64_t& { return c.store.metric_ttl_seconds; }, 0, 10LL * 365 * 86400),
+      int_field("MAX_SERIES", "1000000", "most series held across all apps (new series beyond: dropped, counted)", +[](config& c) -> std::size_t& { return c.store.max_series; }, 1, 100'000'000),
+      int_field("MAX_SERIES_PER_APP", "10000", "most series held per app_id (new series beyond: dropped, counted)", +[](config& c) -> std::size_t& { return c.store.max_series_per_app; }, 1, 100'000'000),
+      bool_field("EXPOSITION_APP_ID_LABEL", "true", "add app_id=\"...\" to every client_metric_ series (false: exactly the seed's output)", +[](config& c) -> bool& { return c.store.exposition_app_id_label; }),
+      int_field("EMBEDDED_LOG_CAPACITY", "100000", "embedded transport: records held before producers get 503", +[](config& c) -> std::size_t& { return c.embedded.log_capacity; }, 1, 100'000'000),
+      str_field("KAFKA_BOOTSTRAP_SERVERS", "", "Kafka brokers host:port,...; unset = embedded in-process log", +[](config& c) -> std::string& { return c.kafka.bootstrap_servers; }),
+      str_field("KAFKA_TOPIC", "client-metrics", "topic metrics are produced to and consumed from", +[](config& c) -> std::string& { return c.kafka.topic; }),
+      str_field("KAFKA_CONSUMER_GROUP", "metrics-collection-api", "consumer group id", +[](config& c) -> std::string& { return c.kafka.consumer_group; }),
+      str_field("KAFKA_SECURITY_PROTOCOL", "", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", +[](config& c) -> std::string& { return c.kafka.security_protocol; }),
+      str_field("KAFKA_SASL_MECHANISM", "", "GSSAPI, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", +[](config& c) -> std::string& { return c.kafka.sasl_mechanism; }),
+      str_field("KAFKA_SERVICE_NAME", "kafka", "Kerberos service name of the brokers", +[](config& c) -> std::string& { return c.kafka.service_name; }),
+      str_field("KAFKA_SASL_KERBEROS_KEYTAB", "", "keytab file for GSSAPI", +[](config& c) -> std::string& { return c.kafka.kerberos_keytab; }),
+      str_field("KAFKA_SASL_KERBEROS_PRINCIPAL", "", "client principal for GSSAPI", +[](config& c) -> std::string& { return c.kafka.kerberos_principal; }),
+      str_field("KAFKA_SASL_KERBEROS_KINIT_CMD", "", "override librdkafka's kinit command (ticket refresh)", +[](config& c) -> std::string& { return c.kafka.kerberos_kinit_cmd; }),
+      str_field("KAFKA_SASL_USERNAME", "", "username for PLAIN/SCRAM", +[](config& c) -> std::string& { return c.kafka.sasl_username; }),
+      str_field("KAFKA_SASL_PASSWORD", "", "password for PLAIN/SCRAM (secret)", +[](config& c) -> std::string& { return c.kafka.sasl_password; }, true),
+      str_field("KAFKA_SSL_CA_LOCATION", "", "CA certificate file to verify the brokers", +[](config& c) -> std::string& { return c.kafka.ssl_ca_location; }),
+      str_field("KAFKA_SSL_CERTIFICATE_LOCATION", "", "client certificate (mTLS)", +[](config& c) -> std::string& { return c.kafka.ssl_certificate_location; }),
+      str_field("KAFKA_SSL_KEY_LOCATION", "", "client private key (mTLS)", +[](config& c) -> std::string& { return c.kafka.ssl_key_location; }),
+      str_field("KAFKA_SSL_KEY_PASSWORD", "", "password of the client key (secret)", +[](config& c) -> std::string& { return c.kafka.ssl_key_password; }, true),
+      {"KAFKA_COMPRESSION", "lz4", "producer compression: none, lz4, zstd, snappy or gzip", false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         auto t = trim(v);
+         static const char* codecs[] = {"none", "lz4", "zstd", "snappy", "gzip"};
+         if (std::none_of(std::begin(codecs), std::end(codecs), [&](const char* x) { return t == x; })) {
+           return "must be one of none, lz4, zstd, snappy, gzip";
+         }
+         c.kafka.compression = t;
+         return std::nullopt;
+       },
+       [](const config& c) { return c.kafka.compression; }},
+      int_field("KAFKA_LINGER_MS", "5", "producer linger (batching delay)", +[](config& c) -> std::int64_t& { return c.kafka.linger_ms; }, 0, 1000),
+      str_field("SCHEMA_REGISTRY_URL", "", "Confluent Schema Registry URL; unset = embedded (bundled schema as id 1)", +[](config& c) -> std::string& { return c.registry.url; }),
+      str_field("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "", "user:password for the registry (secret)", +[](config& c) -> std::string& { return c.registry.basic_auth_user_info; }, true),
+      bool_field("SCHEMA_REGISTRY_AUTO_REGISTER", "true", "register the schema at start (false: only look it up)", +[](config& c) -> bool& { return c.registry.auto_register; }),
+      str_field("SCHEMA_REGISTRY_SSL_CA_LOCATION", "", "CA certificate file to verify the registry", +[](config& c) -> std::string& { return c.registry.ssl_ca_location; }),
+      str_field("SCHEMA_FILE", MCA_DEFAULT_SCHEMA_FILE, "the Avro schema of Metric", +[](config& c) -> std::string& { return c.registry.schema_file; }),
+  };
+  return table;
+}
+
+const field* find_field(std::string_view name) {
+  for (const auto& f : fields()) {
+    if (name == f.name) return &f;
+  }
+  return nullptr;
+}
+
+constexpr std::string_view kPassthroughPrefix = "KAFKA_PROPERTY_";
+
+std::string passthrough_name(std::string_view env_name) {
+  std::string out(env_name.substr(kPassthroughPrefix.size()));
+  for (auto& ch : out) ch = ch == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+bool looks_secret(std::string_view property) {
+  return property.find("password") != std::string_view::npos ||
+         property.find("secret") != std::string_view::npos ||
+         property.find("oauthbearer.config") != std::string_view::npos;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_dotenv(const std::string& text, std::vector<std::string>& errors) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (t.rfind("export ", 0) == 0) t = trim(t.substr(7));
+    auto eq = t.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      errors.push_back(".env line " + std::to_string(number) + ": expected KEY=VALUE");
+      continue;
+    }
+    std::string key = trim(t.substr(0, eq));
+    std::string value = trim(t.substr(eq + 1));
+    if (!value.empty() && (value[0] == '"' || value[0] == '\'')) {
+      char q = value[0];
+      auto close = value.find(q, 1);
+      while (q == '"' && close != std::string::npos && value[close - 1] == '\\') close = value.find(q, close + 1);
+      if (close == std::string::npos) {
+        errors.push_back(".env line " + std::to_string(number) + ": unterminated quote");
+        continue;
+      }
+      std::string inner = value.substr(1, close - 1);
+      if (q == '"') {
+        std::string un;
+        for (std::size_t i = 0; i < inner.size(); ++i) {
+          if (inner[i] == '\\' && i + 1 < inner.size()) {
+            char n = inner[++i];
+            un += n == 'n' ? '\n' : n;
+          } else {
+            un += inner[i];
+          }
+        }
+        inner = un;
+      }
+      value = inner;
+    } else if (auto hash = value.find(" #"); hash != std::string::npos) {
+      value = trim(value.substr(0, hash));  // inline comment after an unquoted value
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+load_result load(const std::map<std::string, std::string>& env, const std::vector<std::string>& args) {
+  load_result r;
+  std::optional<std::string> env_file;
+  std::map<std::string, std::string> flag_values;
+
+  static const std::map<std::string, std::string> flag_to_var = {
+      {"--port", "PORT"}, {"--host", "HOST"}, {"--log-level", "LOG_LEVEL"}, {"--schema-file", "SCHEMA_FILE"}};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value_of = [&](const std::string& flag) -> std::optional<std::string> {
+      if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+      if (a == flag) {
+        if (i + 1 < args.size()) return args[++i];
+        r.errors.push_back(flag + " needs a value");
+      }
+      return std::nullopt;
+    };
+    if (a == "--print-config") { r.cmd.print_config = true; continue; }
+    if (a == "--list-routes") { r.cmd.list_routes = true; continue; }
+    if (a == "--help" || a == "-h") { r.cmd.help = true; continue; }
+    if (a == "--env-file" || a.rfind("--env-file=", 0) == 0) {
+      if (auto v = value_of("--env-file")) env_file = *v;
+      continue;
+    }
+    if (a == "--set" || a.rfind("--set=", 0) == 0) {
+      if (auto v = value_of("--set")) {
+        auto eq = v->find('=');
+        if (eq == std::string::npos) r.errors.push_back("--set expects NAME=VALUE, got \"" + *v + "\"");
+        else flag_values[v->substr(0, eq)] = v->substr(eq + 1);
+      }
+      continue;
+    }
+    bool matched = false;
+    for (const auto& [flag, var] : flag_to_var) {
+      if (a == flag || a.rfind(flag + "=", 0) == 0) {
+        if (auto v = value_of(flag)) flag_values[var] = *v;
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) r.errors.push_back("unknown argument \"" + a + "\" (see --help)");
+  }
+
+  // .env: the --env-file, else ./.env when present. The real environment wins over it.
+  std::map<std::string, std::string> merged;
+  std::string path = env_file.value_or(".env");
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    merged = parse_dotenv(ss.str(), r.errors);
+  } else if (env_file) {
+    r.errors.push_back("--env-file " + path + ": cannot be read");
+  }
+  for (const auto& [k, v] : env) merged[k] = v;
+  for (const auto& [k, v] : flag_values) merged[k] = v;
+
+  // FLASK_ENV is the seed's name; APP_ENV wins when both are set.
+  if (!merged.count("APP_ENV") && merged.count("FLASK_ENV")) merged["APP_ENV"] = merged["FLASK_ENV"];
+
+  // Defaults first, then given values; development changes two defaults.
+  for (const auto& f : fields()) f.set(r.cfg, f.fallback);
+  if (auto it = merged.find("APP_ENV"); it != merged.end()) {
+    if (auto err = find_field("APP_ENV")->set(r.cfg, it->second)) r.errors.push_back("APP_ENV: " + *err);
+  }
+  if (r.cfg.app_env == environment::development) {
+    r.cfg.log_level = "debug";
+    r.cfg.log_fmt = log_format::text;
+  }
+  for (const auto& f : fields()) {
+    if (std::string_view(f.name) == "APP_ENV") continue;
+    auto it = merged.find(f.name);
+    if (it == merged.end()) continue;
+    if (auto err = f.set(r.cfg, it->second)) r.errors.push_back(std::string(f.name) + ": " + *err);
+  }
+  for (const auto& [k, v] : merged) {
+    if (k.rfind(kPassthroughPrefix, 0) == 0 && k.size() > kPassthroughPrefix.size()) {
+      r.cfg.kafka.passthrough.emplace_back(passthrough_name(k), v);
+    }
+  }
+  for (const auto& [k, v] : flag_values) {
+    if (!find_field(k) && k.rfind(kPassthroughPrefix, 0) != 0 && k != "FLASK_ENV") {
+      r.errors.push_back("--set " + k + ": unknown setting");
+    }
+  }
+
+  // Cross-field checks.
+  const auto& c = r.cfg;
+  if (c.embedded_transport() && !c.registry.url.empty()) {
+    r.errors.push_back("SCHEMA_REGISTRY_URL is set but KAFKA_BOOTSTRAP_SERVERS is not: the embedded transport uses the embedded registry");
+  }
+  if (c.store.max_series_per_app > c.store.max_series) {
+    r.errors.push_back("MAX_SERIES_PER_APP (" + std::to_string(c.store.max_series_per_app) +
+                       ") must not exceed MAX_SERIES (" + std::to_string(c.store.max_series) + ")");
+  }
+  if (c.kafka.topic.empty()) r.errors.push_back("KAFKA_TOPIC: must not be empty");
+  if (c.kafka.consumer_group.empty()) r.errors.push_back("KAFKA_CONSUMER_GROUP: must not be empty");
+  return r;
+}
+
+std::string describe(const config& c) {
+  std::string out;
+  for (const auto& f : fields()) {
+    std::string v = f.get(c);
+    if (f.secret && !v.empty()) v = "****";
+    out += std::string(f.name) + "=" + v + "\n";
+  }
+  for (const auto& [k, v] : c.kafka.passthrough) {
+    std::string env = std::string(kPassthroughPrefix);
+    for (char ch : k) env += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    out += env + "=" + (looks_secret(k) ? std::string("****") : v) + "\n";
+  }
+  return out;
+}
+
+std::string usage() {
+  std::string out =
+      "Usage: metrics-collection-api [--env-file PATH] [--port N] [--host ADDR] [--log-level L]\n"
+      "                              [--schema-file PATH] [--set NAME=VALUE]... [--print-config]\n"
+      "                              [--list-routes] [--help]\n\n"
+      "Settings come from the environment, then a .env file (./.env or --env-file; the real\n"
+      "environment wins), then flags. KAFKA_PROPERTY_<NAME>=V passes <name>=V to librdkafka\n"
+      "(lower-cased, '_' becomes '.').\n\n";
+  for (const auto& f : fields()) {
+    out += "  " + std::string(f.name) + " (default: " + (*f.fallback ? f.fallback : "unset") + ")\n      " +
+           f.description + "\n";
+  }
+  return out;
+}
+
+}  // namespace mca::config

@@ -1,0 +1,123 @@
+// The service's configuration: one struct tree, filled from defaults, a `.env` file, the real
+// environment (which wins over `.env`) and command-line flags (which win over both).
+//
+// Every setting is declared once, in config.cc's field table, with its variable name, default,
+// description, validation and whether it is a secret. `--print-config` and logs mask secrets.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mca::config {
+
+enum class environment { production, development };
+enum class log_format { json, text };
+
+struct config {
+  environment app_env = environment::production;
+  std::string log_level = "info";  // trace|debug|info|warn|error (development: debug)
+  log_format log_fmt = log_format::json;  // development: text
+
+  struct http_settings {
+    std::string host = "0.0.0.0";
+    std::uint16_t port = 5000;
+    unsigned threads = 0;  // 0 = one per core
+    std::size_t max_body_bytes = 1 << 20;
+    std::int64_t read_timeout_ms = 10'000;
+    std::int64_t idle_timeout_ms = 60'000;
+    std::int64_t shutdown_timeout_ms = 10'000;
+    std::vector<std::string> cors_allowed_origins;
+  } http;
+
+  struct ingest_settings {
+    std::size_t max_batch_metrics = 1000;
+    std::size_t max_name_bytes = 200;
+    std::size_t max_tags = 32;
+    std::size_t max_tag_key_bytes = 100;
+    std::size_t max_tag_value_bytes = 1024;
+    std::size_t max_profile_id_bytes = 256;
+    std::int64_t max_future_skew_seconds = 3600;
+    std::int64_t delivery_timeout_ms = 10'000;  // transport must acknowledge within this
+    std::int64_t retry_after_seconds = 1;       // Retry-After on 503
+  } ingest;
+
+  struct store_settings {
+    std::int64_t metric_ttl_seconds = 900;  // 0 = never expire
+    std::size_t max_series = 1'000'000;
+    std::size_t max_series_per_app = 10'000;
+    bool exposition_app_id_label = true;
+  } store;
+
+  struct kafka_settings {
+    std::string bootstrap_servers;  // empty = embedded transport
+    std::string topic = "client-metrics";
+    std::string consumer_group = "metrics-collection-api";
+    std::string security_protocol;
+    std::string sasl_mechanism;
+    std::string service_name = "kafka";
+    std::string kerberos_keytab;
+    std::string kerberos_principal;
+    std::string kerberos_kinit_cmd;
+    std::string sasl_username;
+    std::string sasl_password;
+    std::string ssl_ca_location;
+    std::string ssl_certificate_location;
+    std::string ssl_key_location;
+    std::string ssl_key_password;
+    std::string compression = "lz4";
+    std::int64_t linger_ms = 5;
+    // KAFKA_PROPERTY_<NAME>=v -> <name with '_' as '.'>=v, handed to librdkafka as is.
+    std::vector<std::pair<std::string, std::string>> passthrough;
+  } kafka;
+
+  struct registry_settings {
+    std::string url;  // empty = embedded registry (bundled schema as id 1)
+    std::string basic_auth_user_info;
+    bool auto_register = true;
+    std::string ssl_ca_location;
+    std::string schema_file;  // default: the bundled schemas/metric.avsc
+  } registry;
+
+  struct embedded_settings {
+    std::size_t log_capacity = 100'000;  // records held and not yet consumed
+  } embedded;
+
+  bool embedded_transport() const { return kafka.bootstrap_servers.empty(); }
+  bool embedded_registry() const { return registry.url.empty(); }
+};
+
+// What the command line asked for besides settings.
+struct command {
+  bool print_config = false;
+  bool list_routes = false;
+  bool help = false;
+};
+
+struct load_result {
+  config cfg;
+  command cmd;
+  std::vector<std::string> errors;  // every problem found; empty = valid
+};
+
+// Loads from `env` (the process environment as a map), the `.env` file (the --env-file flag, else
+// ./.env when it exists) and `args` (argv without the program name).
+load_result load(const std::map<std::string, std::string>& env, const std::vector<std::string>& args);
+
+// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+// KEY=VALUE lines of the effective configuration, secrets masked, for --print-config.
+std::string describe(const config& c);
+
+// The table of settings (name, default, description) for --help and the README.
+std::string usage();
+
+// Parses a .env file's text: KEY=VALUE lines, `#` comments, optional `export `, single or double
+// quotes (double quotes understand \n, \" and \\). Returns errors with line numbers.
+std::map<std::string, std::string> parse_dotenv(const std::string& text, std::vector<std::string>& errors);
+
+}  // namespace mca::config

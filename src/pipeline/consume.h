@@ -1,0 +1,74 @@
+// The consume path: a transport::consumer_handler that unframes each record, decodes it with the
+// writer schema its id names (the fast decoder for our own schema, avro-c schema resolution for
+// any other), and applies it to the store. A record that cannot be decoded is counted by reason
+// and skipped: it never stalls or stops the consumer.
+//
+// on_record/on_assigned/on_revoked run on the consumer thread; stats() from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+
+#include "avro/metric_codec.h"
+#include "registry/registry.h"
+#include "store/series_store.h"
+#include "transport/transport.h"
+
+namespace mca::pipeline {
+
+// Why a record was skipped.
+enum class decode_error {
+  bad_magic,          // not the Confluent framing
+  truncated,          // shorter than a frame, or the body ends early
+  corrupt,            // malformed Avro body
+  unknown_schema,     // the registry does not know the id (or is unreachable)
+  resolution_failed,  // writer schema cannot be read as Metric
+  invalid,            // decoded, but not a usable metric (empty name)
+};
+inline constexpr std::size_t kDecodeErrorKinds = 6;
+std::string_view to_string(decode_error e);
+
+struct consume_stats {
+  std::uint64_t consumed = 0;  // records applied to the store (kafka_metrics_consumed_total)
+  std::array<std::uint64_t, kDecodeErrorKinds> decode_errors{};
+  std::uint64_t decode_errors_total() const;
+};
+
+// The app_id of records that carry no `app_id` header (written by other producers).
+inline constexpr std::string_view kUnknownApp = "unknown";
+
+class consume final : public transport::consumer_handler {
+ public:
+  consume(const avro::schema& ours, registry::schema_registry& registry, store::series_store& store);
+
+  void on_record(const transport::record& r) override;
+  void on_assigned(std::span<const std::int32_t> partitions) override;
+  void on_revoked(std::span<const std::int32_t> partitions) override;
+
+  consume_stats stats() const;
+
+ private:
+  // How to read records of one writer schema id.
+  struct reader {
+    bool ours = false;  // same schema text as ours: the fast decoder
+    std::optional<avro::resolving_decoder> resolver;
+    std::optional<decode_error> failure;  // the id cannot be read
+  };
+  const reader& reader_for(avro::schema_id id);
+  void count(decode_error e);
+
+  const avro::schema& ours_;
+  registry::schema_registry& registry_;
+  store::series_store& store_;
+  std::map<std::int32_t, reader> readers_;  // consumer thread only
+  std::atomic<std::uint64_t> consumed_{0};
+  std::array<std::atomic<std::uint64_t>, kDecodeErrorKinds> errors_{};
+};
+
+}  // namespace mca::pipeline

@@ -1,0 +1,65 @@
+// The ingest path: validate and normalise each metric, encode it as a Confluent-framed Avro
+// record with the registry's schema id, produce the batch, and complete once the transport has
+// acknowledged every accepted metric. Nothing is reported accepted that the log does not hold.
+//
+// Thread-safe: submit() is called concurrently from HTTP threads; it never blocks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/metric.h"
+#include "registry/registry.h"
+#include "transport/transport.h"
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace mca::pipeline {
+
+// A parsed batch: items that parsed (index = position in the request) and items that did not.
+struct batch {
+  std::vector<std::pair<std::size_t, model::metric>> items;
+  std::vector<model::field_error> rejected;
+};
+
+struct outcome {
+  std::size_t accepted = 0;
+  std::vector<model::field_error> rejected;  // sorted by index
+};
+
+struct ingest_stats {
+  std::uint64_t accepted = 0;   // metrics acknowledged by the transport
+  std::uint64_t rejected = 0;   // metrics refused by validation
+  std::uint64_t failed = 0;     // metrics whose batch the transport refused or lost (503)
+};
+
+class ingest {
+ public:
+  ingest(model::limits limits, registry::schema_registry& registry, transport::producer& producer,
+         const util::clock& clock);
+
+  using callback = std::function<void(util::result<outcome>)>;
+
+  // Validates `b`, and when at least one metric is valid produces them; `done` is called exactly
+  // once (possibly on a transport thread): with the outcome when every valid metric is delivered
+  // (accepted == 0 means nothing was valid and nothing was produced), or with the transport's or
+  // registry's error.
+  void submit(std::string_view app_id, batch b, callback done);
+
+  ingest_stats stats() const;
+
+ private:
+  const model::limits limits_;
+  registry::schema_registry& registry_;
+  transport::producer& producer_;
+  const util::clock& clock_;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> failed_{0};
+};
+
+}  // namespace mca::pipeline

@@ -1,0 +1,163 @@
+"""Bad input gets a clear 4xx with a JSON error naming the field and the index; never a 5xx."""
+import gzip
+import json
+import socket
+import subprocess
+
+import pytest
+import requests
+
+from conftest import seed_metric
+
+
+def post(service, body, headers=None, app="bad"):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return requests.post(service.url(f"/api/v2/app/{app}/metrics"), data=body, headers=h, timeout=30)
+
+
+def error_of(r):
+    body = r.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"not json", b'{"metrics": [}', b"\xff\xfe", b'{"metrics":[1,]}'])
+def test_malformed_json_is_400_invalid_json(service, body):
+    r = post(service, body)
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "invalid_json"
+
+
+def test_invalid_utf8_is_400_and_says_so(service):
+    r = post(service, b'{"metrics":[{"name":"cpu\xc3\x28","value":1,"profileId":"p"}]}')
+    assert r.status_code == 400
+    e = error_of(r)
+    assert e["code"] == "invalid_json"
+    assert "UTF-8" in e["message"]
+
+
+@pytest.mark.parametrize("body", ['[]', '{}', '{"metrics": {}}', '{"metrics": "x"}', '{"metrics": []}', '{"metric": []}', 'null', '42'])
+def test_wrong_shape_is_400_invalid_request(service, body):
+    r = post(service, body)
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize("metric,field", [
+    ({"value": 1, "profileId": "p"}, "name"),
+    ({"name": 1, "value": 1, "profileId": "p"}, "name"),
+    ({"name": "", "value": 1, "profileId": "p"}, "name"),
+    ({"name": "x", "profileId": "p"}, "value"),
+    ({"name": "x", "value": "1", "profileId": "p"}, "value"),
+    ({"name": "x", "value": True, "profileId": "p"}, "value"),
+    ({"name": "x", "value": None, "profileId": "p"}, "value"),
+    ({"name": "x", "value": [1], "profileId": "p"}, "value"),
+    ({"name": "x", "value": 1}, "profileId"),
+    ({"name": "x", "value": 1, "profileId": 7}, "profileId"),
+    ({"name": "x", "value": 1, "profileId": ""}, "profileId"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": []}, "tags"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": "a=b"}, "tags"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": {"n": 1}}, "tags.n"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": {"n": None}}, "tags.n"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": {"": "v"}}, "tags"),
+    ({"name": "x", "value": 1, "profileId": "p", "tags": {"a-b": "1", "a_b": "2"}}, "tags.a_b"),
+    ({"name": "x", "value": 1, "timestamp": "now", "profileId": "p"}, "timestamp"),
+    ({"name": "x", "value": 1, "timestamp": 99999999999999999999, "profileId": "p"}, "timestamp"),
+])
+def test_wrong_types_and_values_are_named_by_field_and_index(service, metric, field):
+    r = post(service, json.dumps({"metrics": [seed_metric(), metric]}))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1
+    [rej] = body["rejected"]
+    assert rej["index"] == 1
+    assert rej["field"] == field or (field == "tags" and rej["field"].startswith("tags")), rej
+    assert rej["error"]
+
+
+def test_a_batch_with_no_valid_metric_is_400_with_every_item_listed(service):
+    r = post(service, json.dumps({"metrics": [{"name": "x"}, "nope", {"name": "y", "value": "1", "profileId": "p"}]}))
+    assert r.status_code == 400
+    e = error_of(r)
+    assert e["code"] == "no_valid_metrics"
+    assert [(d["index"], d["field"]) for d in e["details"]] == [(0, "value"), (1, "metric"), (2, "value")]
+
+
+def test_number_out_of_double_range_is_rejected(service):
+    r = post(service, '{"metrics":[{"name":"x","value":1e999,"profileId":"p"}]}')
+    assert r.status_code == 400
+
+
+def test_wrong_content_type_is_415(service):
+    r = post(service, json.dumps({"metrics": [seed_metric()]}), {"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert error_of(r)["code"] == "unsupported_media_type"
+    r = requests.post(service.url("/api/v2/app/x/metrics"), data=json.dumps({"metrics": [seed_metric()]}), timeout=10)
+    assert r.status_code == 415
+
+
+def test_content_type_with_charset_is_accepted(service):
+    r = post(service, json.dumps({"metrics": [seed_metric()]}), {"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200
+
+
+def test_gzip_body_is_accepted(service):
+    r = post(service, gzip.compress(json.dumps({"metrics": [seed_metric()]}).encode()), {"Content-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 1
+
+
+def test_unknown_content_encoding_is_415_and_broken_gzip_is_400(service):
+    r = post(service, b"xx", {"Content-Encoding": "br"})
+    assert r.status_code == 415
+    r = post(service, b"definitely not gzip", {"Content-Encoding": "gzip"})
+    assert r.status_code == 400
+
+
+def test_label_injection_attempts_are_escaped_in_the_exposition(service, tmp_path):
+    evil = 'x"} 1\nclient_metric_pwned{a="b'
+    r = service.post_metrics("inject", [seed_metric(name='evil"} 1\n#', tags={"host": evil, "__name__": "n", "app_id": "other", "9lives": "\\"})])
+    assert r.status_code == 200, r.text
+    service.wait_consumed(1)
+    text = service.exposition()
+    assert "client_metric_pwned{" not in text.replace('\\n', '')
+    line = [l for l in text.splitlines() if l.startswith("client_metric_evil")][0]
+    assert 'host="x\\"} 1\\nclient_metric_pwned{a=\\"b"' in line
+    assert 'tag_app_id="other"' in line and 'app_id="inject"' in line
+    assert 'tag___name__="n"' in line and '_9lives="\\\\"' in line
+    f = tmp_path / "metrics.prom"
+    f.write_text(text)
+    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_unknown_route_is_404_json_and_wrong_method_is_405_with_allow(service):
+    r = requests.get(service.url("/nope"), timeout=10)
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "not_found"
+    r = requests.delete(service.url("/api/v2/app/x/metrics"), timeout=10)
+    assert r.status_code == 405
+    assert set(a.strip() for a in r.headers["Allow"].split(",")) >= {"GET", "POST"}
+    r = requests.post(service.url("/prometheus-metrics"), timeout=10)
+    assert r.status_code == 405
+
+
+def test_oversized_headers_are_refused(service):
+    r = requests.get(service.url("/livez"), headers={"X-Big": "a" * 20000}, timeout=10)
+    assert r.status_code == 431
+
+
+def test_slow_client_is_disconnected_after_the_read_timeout(start_service):
+    s = start_service(env={"HTTP_READ_TIMEOUT_MS": "500"})
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /api/v2/app/x/metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        c.settimeout(10)
+        data = b""
+        while True:
+            chunk = c.recv(4096)  # the server closes: recv returns b"" well before our 10 s
+            if not chunk:
+                break
+            data += chunk
+    assert data == b"" or data.startswith(b"HTTP/1.1 408")

@@ -1,0 +1,167 @@
+"""Configuration, logs, signals, health and the service's own metrics."""
+import json
+import os
+import subprocess
+
+import requests
+
+from conftest import ROOT, Service, run_binary, seed_metric
+
+
+def test_invalid_configuration_lists_every_error_and_exits_2():
+    r = run_binary(env={"PORT": "99999", "MAX_BATCH_METRICS": "lots", "APP_ENV": "staging", "LOG_FORMAT": "xml"})
+    assert r.returncode == 2
+    for name in ("PORT", "MAX_BATCH_METRICS", "APP_ENV", "LOG_FORMAT"):
+        assert name in r.stderr, r.stderr
+
+
+def test_print_config_masks_secrets():
+    r = run_binary(["--print-config"], env={"KAFKA_SASL_PASSWORD": "hunter2", "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": "u:topsecret",
+                                            "KAFKA_PROPERTY_SSL_KEYSTORE_PASSWORD": "ks-secret", "KAFKA_TOPIC": "t1"})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "hunter2" not in out and "topsecret" not in out and "ks-secret" not in out
+    assert "KAFKA_SASL_PASSWORD=****" in out
+    assert "KAFKA_TOPIC=t1" in out
+    assert "KAFKA_PROPERTY_SSL_KEYSTORE_PASSWORD=****" in out
+
+
+def test_dotenv_is_read_and_the_real_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("# comment\nKAFKA_TOPIC=from-dotenv\nexport METRIC_TTL_SECONDS=60\nMAX_TAGS='7'\n")
+    r = run_binary(["--print-config"], env={"MAX_TAGS": "9"}, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "KAFKA_TOPIC=from-dotenv" in r.stdout
+    assert "METRIC_TTL_SECONDS=60" in r.stdout
+    assert "MAX_TAGS=9" in r.stdout
+
+
+def test_env_file_flag_and_flags_override(tmp_path):
+    f = tmp_path / "custom.env"
+    f.write_text("PORT=6001\nHOST=127.0.0.2\n")
+    r = run_binary(["--env-file", str(f), "--port", "6002", "--print-config"])
+    assert r.returncode == 0, r.stderr
+    assert "PORT=6002" in r.stdout and "HOST=127.0.0.2" in r.stdout
+    r = run_binary(["--env-file", str(tmp_path / "missing.env")])
+    assert r.returncode == 2
+
+
+def test_help_lists_every_setting():
+    r = run_binary(["--help"])
+    assert r.returncode == 0
+    for name in ("PORT", "KAFKA_BOOTSTRAP_SERVERS", "METRIC_TTL_SECONDS", "MAX_SERIES_PER_APP", "CORS_ALLOWED_ORIGINS"):
+        assert name in r.stdout
+
+
+def test_invalid_schema_file_refuses_to_start(tmp_path):
+    bad = tmp_path / "metric.avsc"
+    bad.write_text('{"type": "record", "name": "Metric", "fields": [{"name": "name", "type": "int"}]}')
+    r = run_binary(env={"SCHEMA_FILE": str(bad), "PORT": "0"})
+    assert r.returncode == 2
+    assert "schema" in r.stderr.lower()
+    r = run_binary(env={"SCHEMA_FILE": str(tmp_path / "absent.avsc"), "PORT": "0"})
+    assert r.returncode == 2
+
+
+def test_bundled_schema_is_the_seed_schema_field_for_field():
+    with open(os.path.join(ROOT, "schemas/metric.avsc")) as f:
+        schema = json.load(f)
+    assert schema["name"] == "Metric" and schema["namespace"] == "com.metrics.collection"
+    assert [(x["name"], x["type"], x["doc"]) for x in schema["fields"]] == [
+        ("name", "string", "Name of the metric"),
+        ("value", "double", "Value of the metric"),
+        ("timestamp", "long", "Unix timestamp in milliseconds"),
+        ("tags", {"type": "map", "values": "string"}, "Additional metric tags"),
+        ("profileId", "string", "Profile identifier"),
+    ]
+    assert schema["fields"][3]["default"] == {}
+
+
+def test_production_logs_are_json_lines(service):
+    requests.get(service.url("/livez"), timeout=10)
+    lines = [l for l in service.stderr().splitlines() if l.strip()]
+    assert lines
+    for l in lines:
+        rec = json.loads(l)
+        assert {"time", "level", "msg"} <= set(rec)
+
+
+def test_development_mode_from_flask_env_logs_text_at_debug(start_service):
+    s = start_service(env={"FLASK_ENV": "development"})
+    text = s.stderr()
+    assert "listening on" in text
+    assert not text.lstrip().startswith("{")
+    r = run_binary(["--print-config"], env={"FLASK_ENV": "development"})
+    assert "APP_ENV=development" in r.stdout and "LOG_LEVEL=debug" in r.stdout and "LOG_FORMAT=text" in r.stdout
+
+
+def test_sigterm_finishes_and_exits_0(start_service):
+    s = start_service()
+    assert s.post_metrics("bye", [seed_metric()]).status_code == 200
+    # check_clean_exit (fixture teardown) sends SIGTERM and requires exit code 0 and a clean log.
+
+
+def test_health_reports_each_component(service):
+    body = requests.get(service.url("/api/v2/app/my-app/health"), timeout=10).json()
+    assert body["status"] == "ok"
+    comps = body["components"]
+    assert comps["transport"]["kind"] == "embedded" and comps["transport"]["ok"] is True
+    assert comps["registry"]["schema_id"] == 1
+    assert comps["consumer"]["assigned_partitions"] == [0]
+
+
+def test_livez_and_readyz(service):
+    assert requests.get(service.url("/livez"), timeout=10).json() == {"status": "ok"}
+    r = requests.get(service.url("/readyz"), timeout=10)
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_list_routes_prints_the_route_table():
+    r = run_binary(["--list-routes"])
+    assert r.returncode == 0, r.stderr
+    routes = set(r.stdout.split("\n"))
+    assert "POST /api/v2/app/{app_id}/metrics" in routes
+    assert "GET /prometheus-metrics" in routes
+
+
+def test_exposition_is_gzipped_when_asked_and_passes_promtool(service, tmp_path):
+    assert service.post_metrics("prom", [seed_metric(name=f"m{i}", tags={"i": str(i)}) for i in range(50)]).status_code == 200
+    service.wait_consumed(50)
+    r = requests.get(service.url("/prometheus-metrics"), headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = r.text  # requests inflates
+    for needle in ("http_requests_total{", "http_request_duration_seconds_bucket{", "ingest_metrics_total{result=\"accepted\"} 50",
+                   "store_series 50", "transport_queue_depth", "store_dropped_series_total{"):
+        assert needle in text, needle
+    f = tmp_path / "m.prom"
+    f.write_text(text)
+    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_head_works_where_get_does(service):
+    r = requests.head(service.url("/prometheus-metrics"), timeout=10)
+    assert r.status_code == 200
+    assert r.text == ""
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(service):
+    with requests.Session() as sess:
+        for _ in range(50):
+            assert sess.get(service.url("/livez"), timeout=10).status_code == 200
+
+
+def test_cors_allowlist_for_browser_ingest(start_service):
+    s = start_service(env={"CORS_ALLOWED_ORIGINS": "http://app.example:8080"})
+    pre = requests.options(s.url("/api/v2/app/web/metrics"), headers={
+        "Origin": "http://app.example:8080", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"}, timeout=10)
+    assert pre.status_code == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "http://app.example:8080"
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    assert "Origin" in pre.headers.get("Vary", "")
+    r = s.post_metrics("web", [seed_metric()], headers={"Origin": "http://evil.example"})
+    assert r.status_code == 200
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = s.post_metrics("web", [seed_metric()], headers={"Origin": "http://app.example:8080"})
+    assert r.headers["Access-Control-Allow-Origin"] == "http://app.example:8080"
