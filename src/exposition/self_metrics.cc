@@ -1,0 +1,119 @@
+#include "exposition/self_metrics.h"
+
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+namespace mca::exposition {
+namespace {
+
+class function_collectable final : public prometheus::Collectable {
+ public:
+  explicit function_collectable(std::function<std::vector<prometheus::MetricFamily>()> collect)
+      : collect_(std::move(collect)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override { return collect_(); }
+
+ private:
+  std::function<std::vector<prometheus::MetricFamily>()> collect_;
+};
+
+prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type,
+                                std::vector<labelled_value> values) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  f.metric.reserve(values.size());
+  for (auto& v : values) {
+    prometheus::ClientMetric m;
+    for (auto& [label, value] : v.labels) m.label.push_back({std::move(label), std::move(value)});
+    if (type == prometheus::MetricType::Counter) {
+      m.counter.value = v.value;
+    } else {
+      m.gauge.value = v.value;
+    }
+    f.metric.push_back(std::move(m));
+  }
+  return f;
+}
+
+}  // namespace
+
+const std::vector<double>& self_metrics::duration_buckets() {
+  static const std::vector<double> buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return buckets;
+}
+
+self_metrics::self_metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("http_requests_total")
+                    .Help("HTTP requests served, by route template, method and status")
+                    .Register(*registry_)),
+      durations_(prometheus::BuildHistogram()
+                     .Name("http_request_duration_seconds")
+                     .Help("Time from request read to response written, by route template")
+                     .Register(*registry_)) {}
+
+void self_metrics::observe_request(std::string_view route, std::string_view method, int status,
+                                   std::chrono::duration<double> elapsed) {
+  requests_
+      .Add({{"route", std::string(route)},
+            {"method", std::string(method)},
+            {"status", std::to_string(status)}})
+      .Increment();
+  durations_.Add({{"route", std::string(route)}}, duration_buckets()).Observe(elapsed.count());
+}
+
+void self_metrics::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  std::lock_guard lock(mu_);
+  collectables_.push_back(std::move(collectable));
+}
+
+void self_metrics::render(std::string& out) const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::vector<std::shared_ptr<prometheus::Collectable>> sources;
+  {
+    // Collect outside the lock: a slow source must not block add_collectable().
+    std::lock_guard lock(mu_);
+    sources = collectables_;
+  }
+  for (const auto& source : sources) {
+    auto more = source->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, families);
+  out.append(std::move(text).str());
+}
+
+std::shared_ptr<prometheus::Collectable> make_collectable(
+    std::function<std::vector<prometheus::MetricFamily>()> collect) {
+  return std::make_shared<function_collectable>(std::move(collect));
+}
+
+prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {
+  return family(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                {labelled_value{{}, value}});
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help, double value) {
+  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge,
+                {labelled_value{{}, value}});
+}
+
+prometheus::MetricFamily counter_family(std::string name, std::string help,
+                                        std::vector<labelled_value> values) {
+  return family(std::move(name), std::move(help), prometheus::MetricType::Counter,
+                std::move(values));
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help,
+                                      std::vector<labelled_value> values) {
+  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge,
+                std::move(values));
+}
+
+}  // namespace mca::exposition

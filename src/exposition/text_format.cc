@@ -1,0 +1,200 @@
+#include "exposition/text_format.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+namespace mca::exposition {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid (overlong forms,
+// surrogates and code points past U+10FFFF included).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  const std::size_t left = s.size() - i;
+  const auto cont = [&](std::size_t k) { return (byte(i + k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (left < 3 || !cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && byte(i + 1) > 0x9F) return 0;   // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (left < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && byte(i + 1) < 0x90) return 0;   // overlong
+    if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;   // past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+template <bool escape_quote>
+void append_escaped(std::string_view v, std::string& out) {
+  std::size_t i = 0;
+  while (i < v.size()) {
+    // Copy the run of bytes that need nothing in one append.
+    std::size_t run = i;
+    while (run < v.size()) {
+      const auto c = static_cast<unsigned char>(v[run]);
+      if (c >= 0x80 || c == '\\' || c == '\n' || (escape_quote && c == '"')) break;
+      ++run;
+    }
+    out.append(v.data() + i, run - i);
+    i = run;
+    if (i == v.size()) break;
+    const char c = v[i];
+    if (c == '\\') {
+      out.append("\\\\");
+      ++i;
+    } else if (c == '\n') {
+      out.append("\\n");
+      ++i;
+    } else if (escape_quote && c == '"') {
+      out.append("\\\"");
+      ++i;
+    } else if (const std::size_t n = utf8_sequence(v, i); n != 0) {
+      out.append(v.data() + i, n);
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      ++i;
+    }
+  }
+}
+
+// Appends `{app_id="…",label="…",…}` (or nothing when there is no label at all).
+void append_labels(const store::series& s, bool with_app_id, std::string& out) {
+  if (!with_app_id && s.labels.empty()) return;
+  out.push_back('{');
+  bool first = true;
+  if (with_app_id) {
+    out.append("app_id=\"");
+    append_label_value(s.app_id, out);
+    out.push_back('"');
+    first = false;
+  }
+  for (const auto& [name, value] : s.labels) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.append(name);
+    out.append("=\"");
+    append_label_value(value, out);
+    out.push_back('"');
+  }
+  out.push_back('}');
+}
+
+void append_family_header(std::string_view name, std::string_view original, std::string& out) {
+  out.append("# HELP ");
+  out.append(name);
+  out.append(" Client metric: ");
+  append_help_text(original, out);
+  out.append("\n# TYPE ");
+  out.append(name);
+  out.append(" gauge\n");
+}
+
+// Collects one family at a time, then writes its HELP/TYPE header (which needs the smallest
+// original name of the whole family) followed by its samples.
+class family_writer {
+ public:
+  family_writer(bool with_app_id, std::string& out) : with_app_id_(with_app_id), out_(out) {}
+
+  void add(const store::series& s) {
+    if (s.exposition_name != name_) {
+      flush();
+      name_ = s.exposition_name;
+      original_ = s.original_name;
+    } else if (s.original_name < original_) {
+      original_ = s.original_name;
+    }
+    if (with_app_id_) {
+      body_.append(s.exposition_name);
+      append_labels(s, true, body_);
+      body_.push_back(' ');
+      append_value(s.value, body_);
+      body_.push_back('\n');
+    } else {
+      sample smp;
+      append_labels(s, false, smp.labels);
+      smp.value = s.value;
+      smp.timestamp_ms = s.timestamp_ms;
+      samples_.push_back(std::move(smp));
+    }
+  }
+
+  void flush() {
+    if (name_.empty()) return;
+    append_family_header(name_, original_, out_);
+    if (with_app_id_) {
+      out_.append(body_);
+      body_.clear();
+    } else {
+      write_deduplicated();
+    }
+    name_.clear();
+  }
+
+ private:
+  struct sample {
+    std::string labels;
+    double value = 0;
+    std::int64_t timestamp_ms = 0;
+  };
+
+  // Without app_id, series of different apps can print identically: keep the newest of each.
+  // Samples arrive ordered by app_id within equal labels, so the stable sort leaves the smallest
+  // app_id first among equal timestamps.
+  void write_deduplicated() {
+    std::stable_sort(samples_.begin(), samples_.end(), [](const sample& a, const sample& b) {
+      if (a.labels != b.labels) return a.labels < b.labels;
+      return a.timestamp_ms > b.timestamp_ms;
+    });
+    for (std::size_t i = 0; i < samples_.size(); ++i) {
+      if (i > 0 && samples_[i].labels == samples_[i - 1].labels) continue;
+      out_.append(name_);
+      out_.append(samples_[i].labels);
+      out_.push_back(' ');
+      append_value(samples_[i].value, out_);
+      out_.push_back('\n');
+    }
+    samples_.clear();
+  }
+
+  const bool with_app_id_;
+  std::string& out_;
+  std::string name_;
+  std::string original_;
+  std::string body_;
+  std::vector<sample> samples_;
+};
+
+}  // namespace
+
+void append_value(double v, std::string& out) {
+  if (std::isnan(v)) {
+    out.append("NaN");
+  } else if (std::isinf(v)) {
+    out.append(v > 0 ? "+Inf" : "-Inf");
+  } else {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+  }
+}
+
+void append_label_value(std::string_view v, std::string& out) { append_escaped<true>(v, out); }
+
+void append_help_text(std::string_view v, std::string& out) { append_escaped<false>(v, out); }
+
+void render_series(const store::series_store& store, const render_options& options,
+                   std::string& out) {
+  family_writer writer(options.app_id_label, out);
+  store.for_each_sorted([&](const store::series& s) { writer.add(s); });
+  writer.flush();
+}
+
+}  // namespace mca::exposition
