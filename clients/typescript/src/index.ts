@@ -9,4 +9,4 @@ export type {
   MetricsClientError,
   ValidationLimits,
 } from './options.js';
-export type { ErrorBody, ErrorResponse, IngestRequest, IngestResponse, Metric, RejectedItem, Tags } from './wire.js';
+export type { ErrorBody, ErrorDetail, ErrorResponse, IngestRequest, IngestResponse, Metric, RejectedItem, Tags } from './wire.js';

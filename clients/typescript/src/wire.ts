@@ -37,6 +37,14 @@ export interface RejectedItem {
   error: string;
 }
 
+/** One entry of an error's `details`; `index` is absent for request-level errors such as `invalid_app_id`. */
+export interface ErrorDetail {
+  /** Index of the metric in the request batch, when the error is about one metric. */
+  index?: number;
+  field: string;
+  error: string;
+}
+
 /** 200 answer of the ingest route: sent once every accepted metric is durably stored. */
 export interface IngestResponse {
   accepted: number;
@@ -49,7 +57,7 @@ export interface ErrorBody {
   code: string;
   message: string;
   /** Per-item errors (may be empty). */
-  details: RejectedItem[];
+  details: ErrorDetail[];
 }
 
 /** Body of every non-2xx answer. */

@@ -1,0 +1,45 @@
+// Just enough of a browser page for the lifecycle code: window events, document visibility,
+// navigator.onLine / sendBeacon and localStorage. Installed on globalThis, removed afterwards.
+
+export function installBrowser({ onLine = true, beacon = () => true, storage = new Map() } = {}) {
+  const win = new EventTarget();
+  const document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+  const beacons = [];
+  const navigator = {
+    onLine,
+    sendBeacon: beacon && ((url, data) => {
+      const accepted = beacon(url, data);
+      if (accepted) beacons.push({ url, data });
+      return accepted;
+    }),
+  };
+  const localStorage = {
+    getItem: (k) => (storage.has(k) ? storage.get(k) : null),
+    setItem: (k, v) => void storage.set(k, String(v)),
+    removeItem: (k) => void storage.delete(k),
+  };
+  const globals = {
+    document,
+    navigator,
+    localStorage,
+    addEventListener: win.addEventListener.bind(win),
+    removeEventListener: win.removeEventListener.bind(win),
+  };
+  for (const [k, value] of Object.entries(globals)) Object.defineProperty(globalThis, k, { value, configurable: true, writable: true });
+  return {
+    document,
+    navigator,
+    storage,
+    beacons,
+    /** Fires a window event (`pagehide`, `online`). */
+    fire: (type) => win.dispatchEvent(new Event(type)),
+    /** Sets document.visibilityState and fires visibilitychange. */
+    visibility: (state) => {
+      document.visibilityState = state;
+      document.dispatchEvent(new Event('visibilitychange'));
+    },
+    uninstall: () => {
+      for (const k of Object.keys(globals)) delete globalThis[k];
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createMetricsClient } from '../../dist/esm/index.js';
+import { base, fakeFetch, recorder } from '../support/fake-fetch.mjs';
+
+describe('never throws into the host application', () => {
+  it('catches_an_on_drop_callback_that_throws_and_reports_it_to_on_error', () => {
+    const errors = [];
+    const boom = new Error('onDrop bug');
+    const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, onDrop: () => { throw boom; }, onError: (e) => errors.push(e) });
+    assert.doesNotThrow(() => client.gauge('', 1));
+    assert.deepEqual(errors, [boom]);
+    assert.equal(client.stats().rejected, 1);
+  });
+
+  it('swallows_an_on_error_callback_that_throws', async () => {
+    const f = fakeFetch(() => { throw new TypeError('offline'); });
+    const client = createMetricsClient({ ...base, fetch: f.fetch, onDrop: () => { throw new Error('a'); }, onError: () => { throw new Error('b'); } });
+    assert.doesNotThrow(() => client.gauge('', 1));
+    client.gauge('a', 1);
+    assert.equal(await client.flush(), false);
+  });
+
+  it('accepts_any_garbage_as_input_without_throwing', async () => {
+    const r = recorder();
+    const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, ...r });
+    const cyclic = {};
+    cyclic.self = cyclic;
+    const bad = [undefined, null, 1, 'x', Symbol('s'), {}, { name: Symbol('n'), value: 1 }, { name: 'a', value: 1n }, { name: 'a', value: 1, tags: cyclic }, { name: 'a', value: 1, tags: { k: cyclic } }];
+    for (const b of bad) assert.doesNotThrow(() => client.record(b));
+    assert.doesNotThrow(() => client.gauge(undefined, undefined, undefined));
+    assert.doesNotThrow(() => client.gauge('a', 1, 'tags'));
+    assert.equal(await client.flush(), true);
+    assert.equal(client.stats().queued, 0);
+  });
+
+  it('survives_a_fetch_that_throws_synchronously_or_resolves_to_something_that_is_not_a_response', async () => {
+    const r = recorder();
+    let n = 0;
+    const fetch = () => {
+      if (n++ == 0) throw new Error('sync throw');
+      return Promise.resolve({});
+    };
+    const client = createMetricsClient({ ...base, fetch, ...r });
+    client.gauge('a', 1);
+    assert.equal(await client.flush(), false);
+    assert.doesNotThrow(() => client.gauge('b', 1));
+    await assert.doesNotReject(client.flush());
+    await assert.doesNotReject(client.close());
+    assert.ok(r.errors.length >= 1);
+  });
+
+  it('works_with_missing_options_and_no_fetch_available', async () => {
+    const saved = globalThis.fetch;
+    globalThis.fetch = undefined;
+    try {
+      const r = recorder();
+      const client = createMetricsClient({ ...r });
+      assert.doesNotThrow(() => client.gauge('a', 1));
+      await assert.doesNotReject(client.flush());
+      assert.ok(r.errors.length + r.drops.length > 0);
+    } finally {
+      globalThis.fetch = saved;
+    }
+  });
+
+  it('reports_an_invalid_app_id_as_rejected_by_the_server_when_it_answers_400', async () => {
+    const r = recorder();
+    const f = fakeFetch(() => new Response(JSON.stringify({ error: { code: 'invalid_app_id', message: 'bad', details: [{ field: 'app_id', error: 'must match' }] } }), { status: 400 }));
+    const client = createMetricsClient({ ...base, appId: 'bad app', fetch: f.fetch, ...r });
+    client.gauge('a', 1);
+    await client.flush();
+    assert.equal(f.calls[0].url, 'http://metrics.test/api/v2/app/bad%20app/metrics');
+    assert.deepEqual(r.drops.map((d) => [d.reason, d.message]), [['rejected', 'invalid_app_id']]);
+  });
+});
