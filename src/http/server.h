@@ -74,17 +74,14 @@ class router {
   // Routes whose CORS headers are sent (e.g. ingest for browsers).
   void enable_cors(std::string pattern);
 
-  struct match_result;
-  struct route;
-  const std::vector<route>& routes() const { return routes_; }
-
   struct route {
     verb method;
     std::string pattern;
     std::string name;
     handler h;
-    std::vector<std::string> segments;
+    std::vector<std::string> segments;  // pattern split on '/', "{name}" kept as is
   };
+  const std::vector<route>& routes() const { return routes_; }
 
  private:
   std::vector<route> routes_;

@@ -1,0 +1,838 @@
+#include "http/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/codec.h"
+
+namespace mca::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using field = bhttp::field;
+using steady = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// params, router, json_error
+
+std::string_view params::get(std::string_view name) const {
+  for (const auto& [k, v] : values) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+namespace {
+
+std::vector<std::string> split_pattern(std::string_view pattern) {
+  std::vector<std::string> out;
+  if (!pattern.empty() && pattern.front() == '/') pattern.remove_prefix(1);
+  if (pattern.empty()) return out;  // "/" has no segments, as Boost.URL sees it
+  for (;;) {
+    auto slash = pattern.find('/');
+    out.emplace_back(pattern.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    pattern.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool is_param(const std::string& seg) {
+  return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}';
+}
+
+// Matches decoded path segments against a route; fills `out` when given.
+bool match_route(const router::route& r, const std::vector<std::string>& segs, params* out) {
+  if (r.segments.size() != segs.size()) return false;
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    if (is_param(r.segments[i])) {
+      if (segs[i].empty()) return false;
+    } else if (r.segments[i] != segs[i]) {
+      return false;
+    }
+  }
+  if (out) {
+    out->values.clear();
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+      if (is_param(r.segments[i])) {
+        out->values.emplace_back(r.segments[i].substr(1, r.segments[i].size() - 2), segs[i]);
+      }
+    }
+  }
+  return true;
+}
+
+boost::json::string_view jsv(std::string_view s) { return {s.data(), s.size()}; }
+
+void append_vary(response& res, std::string_view value) {
+  auto current = res[field::vary];
+  if (current.empty()) {
+    res.set(field::vary, value);
+  } else {
+    std::string merged(current);
+    merged += ", ";
+    merged += value;
+    res.set(field::vary, merged);
+  }
+}
+
+}  // namespace
+
+void router::add(verb method, std::string pattern, std::string name, handler h) {
+  auto segments = split_pattern(pattern);
+  routes_.push_back(
+      route{method, std::move(pattern), std::move(name), std::move(h), std::move(segments)});
+}
+
+void router::enable_cors(std::string pattern) { cors_patterns_.push_back(std::move(pattern)); }
+
+response json_error(unsigned status, std::string_view code, std::string_view message,
+                    unsigned version, bool keep_alive) {
+  boost::json::object err;
+  err["code"] = jsv(code);
+  err["message"] = jsv(message);
+  err["details"] = boost::json::array();
+  boost::json::object root;
+  root["error"] = std::move(err);
+  response res{static_cast<bhttp::status>(status), version};
+  res.set(field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = boost::json::serialize(root);
+  res.prepare_payload();
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals shared by sessions, responders and the server.
+
+namespace detail {
+
+// Responders may outlive the server. Every post onto a session's strand from outside the I/O
+// threads goes through this gate, which stop() closes before the io_context can go away.
+struct post_gate {
+  std::mutex mu;
+  bool open = true;
+};
+
+class session;
+
+}  // namespace detail
+
+struct responder::state {
+  state(std::weak_ptr<detail::session> s, std::shared_ptr<detail::post_gate> g, std::uint64_t n)
+      : session(std::move(s)), gate(std::move(g)), seq(n) {}
+  ~state();
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
+
+  // First call wins and returns true; later calls are ignored (logged at debug unless `quiet`).
+  bool complete(response&& res, bool quiet = false);
+
+  std::weak_ptr<detail::session> session;
+  std::shared_ptr<detail::post_gate> gate;
+  std::uint64_t seq;
+  std::atomic<bool> done{false};
+
+ private:
+  void post(response&& res);
+};
+
+namespace detail {
+
+// Everything sessions share with the server. `server::impl` is this plus the router's private
+// parts it reads on construction.
+struct core {
+  core(server_options o, router r) : opts(std::move(o)), routes(std::move(r)) {}
+  ~core();
+
+  void start();
+  void stop(std::chrono::milliseconds deadline);
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  void run_thread();
+
+  server_options opts;
+  router routes;
+  std::vector<bool> cors_enabled;  // per route index
+
+  std::shared_ptr<detail::post_gate> gate = std::make_shared<detail::post_gate>();
+
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  std::unordered_map<std::uint64_t, std::weak_ptr<detail::session>> sessions;
+  std::atomic<std::uint64_t> next_session_id{1};
+  std::atomic<bool> stopping{false};
+
+  std::mutex lifecycle_mu;  // start()/stop() against each other
+  bool started = false;
+  bool stopped = false;
+  std::uint16_t bound_port = 0;
+
+  // Destroyed explicitly in ~impl, before the members above that sessions touch on destruction.
+  std::unique_ptr<net::io_context> ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> accept_retry;
+  std::vector<std::thread> threads;
+};
+
+// One TCP connection. Lives on its own strand; every member is touched only from it. Owned by
+// the pending asynchronous operations (and by the handler-timeout timer while a handler runs),
+// so it disappears when the connection is done and nothing waits on it.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, core& srv)
+      : stream_(std::move(socket)),
+        srv_(srv),
+        handler_timer_(stream_.get_executor()),
+        id_(srv.next_session_id.fetch_add(1)) {}
+
+  ~session() {
+    std::lock_guard lock(srv_.sessions_mu);
+    srv_.sessions.erase(id_);
+    srv_.sessions_cv.notify_all();
+  }
+
+  std::uint64_t id() const { return id_; }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  // Graceful: idle connections close now, a request being handled is answered first.
+  void begin_shutdown() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->shutting_down_ = true;
+      if (self->phase_ == phase::reading) self->close();
+    });
+  }
+
+  void force_close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+  // On the strand: the response for request `seq` (from a responder, a timeout or an error).
+  void deliver(std::uint64_t seq, response&& res) {
+    if (seq != seq_ || phase_ != phase::handling) return;  // stale: timed out or closed
+    write_response(std::move(res));
+  }
+
+ private:
+  enum class phase { reading, handling, writing, lingering, closed };
+
+  // What finalising the response needs to know about the request it answers.
+  struct exchange {
+    steady::time_point start;
+    verb method = verb::unknown;
+    unsigned version = 11;
+    bool keep_alive = false;
+    bool head = false;
+    bool gzip_ok = false;
+    bool target_ok = false;
+    const router::route* route = nullptr;       // answers this method on this path
+    const router::route* path_route = nullptr;  // first route whose path matched
+    bool cors_route = false;
+    std::string cors_origin;  // non-empty: the request's Origin is allowed on a CORS route
+    std::string allow;        // "GET, HEAD, OPTIONS"
+    params p;
+  };
+
+  const server_options& opts() const { return srv_.opts; }
+
+  void read_request() {
+    if (shutting_down_ || srv_.stopping.load()) return close();
+    phase_ = phase::reading;
+    linger_ = false;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(opts().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser_->body_limit(static_cast<std::uint64_t>(opts().max_body_bytes));
+    if (served_ == 0 || buffer_.size() > 0) {
+      // A new connection, or a pipelined request already buffered: the whole request must
+      // arrive within read_timeout.
+      stream_.expires_after(opts().read_timeout);
+      read_header();
+    } else {
+      // Keep-alive: wait up to idle_timeout for the first byte of the next request, then give
+      // that request read_timeout.
+      stream_.expires_after(opts().idle_timeout);
+      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
+                                                         beast::error_code ec, std::size_t n) {
+        if (ec) return self->on_socket_error(ec);
+        self->buffer_.commit(n);
+        self->stream_.expires_after(self->opts().read_timeout);
+        self->read_header();
+      });
+    }
+  }
+
+  void read_header() {
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read(ec, 0);
+    if (parser_->is_done()) return on_read({}, 0);
+    const auto& h = parser_->get();
+    if (h.version() == 11 && beast::iequals(h[field::expect], "100-continue")) {
+      // Clients like curl wait for this before sending a large body.
+      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(continue_line.data(), continue_line.size()),
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         if (ec) return self->on_socket_error(ec);
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (!ec) {
+      ++served_;
+      return handle_request(parser_->release());
+    }
+    const bool parse_error = &ec.category() == &bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+                             ec != bhttp::error::end_of_stream &&
+                             ec != bhttp::error::partial_message;
+    if (!parse_error) return on_socket_error(ec);
+
+    // The request is unreadable: answer what went wrong and close, as the rest of the stream
+    // cannot be framed.
+    ++served_;
+    // Whatever part of the header was parsed (method, target, complete fields) still routes the
+    // error, so a CORS route's 413 carries CORS headers the browser needs to read it.
+    begin_exchange(parser_->get().base());
+    ctx_.keep_alive = false;
+    linger_ = true;
+    phase_ = phase::handling;
+    if (ec == bhttp::error::body_limit) {
+      write_response(json_error(413, "payload_too_large",
+                                "request body exceeds " + std::to_string(opts().max_body_bytes) +
+                                    " bytes"));
+    } else if (ec == bhttp::error::header_limit) {
+      write_response(json_error(431, "headers_too_large",
+                                "request headers exceed " +
+                                    std::to_string(opts().max_header_bytes) + " bytes"));
+    } else {
+      write_response(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()));
+    }
+  }
+
+  void on_socket_error(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: connection {} timed out", id_);
+    } else if (ec != bhttp::error::end_of_stream && ec != net::error::eof &&
+               ec != net::error::operation_aborted) {
+      spdlog::debug("http: connection {} error: {}", id_, ec.message());
+    }
+    close();
+  }
+
+  void close() {
+    if (phase_ == phase::closed) return;
+    phase_ = phase::closed;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    handler_timer_.cancel();
+  }
+
+  // Fills ctx_ from the request line and headers: routing, keep-alive, gzip, CORS.
+  void begin_exchange(const bhttp::request_header<>& h) {
+    ctx_ = exchange{};
+    ctx_.start = steady::now();
+    ctx_.method = h.method();
+    ctx_.version = h.version() == 10 ? 10 : 11;
+    bhttp::token_list connection{h[field::connection]};
+    ctx_.keep_alive = h.version() == 11 ? !connection.exists("close") : connection.exists("keep-alive");
+    ctx_.head = h.method() == verb::head;
+    ctx_.gzip_ok = accepts_gzip(h[field::accept_encoding]);
+
+    auto target = h.target();
+    auto url = boost::urls::parse_origin_form(std::string_view(target.data(), target.size()));
+    if (!url) return;
+    ctx_.target_ok = true;
+    std::vector<std::string> segs;
+    for (auto seg : url->segments()) segs.push_back(std::move(seg));
+
+    const auto& all = srv_.routes.routes();
+    const router::route* get_route = nullptr;
+    std::vector<verb> methods;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const auto& r = all[i];
+      if (!match_route(r, segs, nullptr)) continue;
+      if (!ctx_.path_route) ctx_.path_route = &r;
+      if (srv_.cors_enabled[i]) ctx_.cors_route = true;
+      if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
+        methods.push_back(r.method);
+      }
+      if (!ctx_.route && r.method == ctx_.method) ctx_.route = &r;
+      if (!get_route && r.method == verb::get) get_route = &r;
+    }
+    // HEAD is answered by the GET handler unless a HEAD route exists.
+    if (!ctx_.route && ctx_.head && get_route) ctx_.route = get_route;
+    if (ctx_.route) match_route(*ctx_.route, segs, &ctx_.p);
+
+    if (ctx_.path_route) {
+      bool has_head = std::find(methods.begin(), methods.end(), verb::head) != methods.end();
+      for (verb m : methods) {
+        if (!ctx_.allow.empty()) ctx_.allow += ", ";
+        ctx_.allow += bhttp::to_string(m);
+        if (m == verb::get && !has_head) ctx_.allow += ", HEAD";
+      }
+      if (std::find(methods.begin(), methods.end(), verb::options) == methods.end()) {
+        ctx_.allow += ", OPTIONS";
+      }
+    }
+
+    auto origin = h[field::origin];
+    if (ctx_.cors_route && !origin.empty()) {
+      const auto& allowed = opts().cors_allowed_origins;
+      bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+        return a == "*" || std::string_view(a) == std::string_view(origin.data(), origin.size());
+      });
+      if (ok) ctx_.cors_origin = std::string(origin);
+    }
+  }
+
+  void handle_request(request&& req) {
+    begin_exchange(req.base());
+    phase_ = phase::handling;
+    if (!ctx_.target_ok) {
+      return write_response(json_error(400, "bad_request", "invalid request target"));
+    }
+    if (!ctx_.path_route) {
+      return write_response(
+          json_error(404, "not_found", "no route for " + std::string(req.target())));
+    }
+    if (ctx_.method == verb::options && !ctx_.route) return answer_options(req);
+    if (!ctx_.route) {
+      auto res = json_error(405, "method_not_allowed",
+                            std::string(req.method_string()) + " is not allowed on " +
+                                std::string(req.target()));
+      res.set(field::allow, ctx_.allow);
+      return write_response(std::move(res));
+    }
+
+    if (req.count(field::content_encoding)) {
+      auto decoded =
+          decode_content(req[field::content_encoding], std::move(req.body()), opts().max_body_bytes);
+      if (!decoded) {
+        const auto& e = decoded.error();
+        if (e.code == errc::body_too_large) {
+          return write_response(json_error(413, "payload_too_large", e.message));
+        }
+        if (e.code == errc::unsupported_encoding) {
+          return write_response(json_error(415, "unsupported_encoding", e.message));
+        }
+        return write_response(json_error(400, "bad_request", e.message));
+      }
+      req.body() = std::move(*decoded);
+      req.erase(field::content_encoding);
+      req.prepare_payload();
+    }
+    call_handler(std::move(req));
+  }
+
+  void answer_options(const request& req) {
+    bool preflight = req.count(field::origin) && req.count(field::access_control_request_method);
+    if (preflight && ctx_.cors_route) {
+      if (ctx_.cors_origin.empty()) {
+        return write_response(
+            json_error(403, "origin_not_allowed",
+                       "origin " + std::string(req[field::origin]) + " is not allowed"));
+      }
+      response res{bhttp::status::no_content, ctx_.version};
+      res.set(field::access_control_allow_methods, ctx_.allow);
+      res.set(field::access_control_allow_headers, "Content-Type, Content-Encoding");
+      res.set(field::access_control_max_age, "600");
+      return write_response(std::move(res));
+    }
+    response res{bhttp::status::no_content, ctx_.version};
+    res.set(field::allow, ctx_.allow);
+    write_response(std::move(res));
+  }
+
+  void call_handler(request&& req) {
+    ++seq_;
+    auto st = std::make_shared<responder::state>(weak_from_this(), srv_.gate, seq_);
+    handler_timer_.expires_after(opts().handler_timeout);
+    handler_timer_.async_wait([self = shared_from_this(), weak = std::weak_ptr<responder::state>(st)](
+                                  beast::error_code ec) {
+      if (ec) return;
+      auto pending = weak.lock();
+      if (!pending) return;  // every responder dropped: its destructor answers 500
+      auto res = json_error(503, "timeout", "the request was not answered in time");
+      res.set(field::retry_after, "1");
+      pending->complete(std::move(res), /*quiet=*/true);
+    });
+    const auto& route = *ctx_.route;
+    try {
+      route.h(std::move(req), ctx_.p, responder(st));
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler for route '{}' threw: {}", route.name, e.what());
+      st->complete(json_error(500, "internal", "internal server error"));
+    } catch (...) {
+      spdlog::error("http: handler for route '{}' threw a non-exception", route.name);
+      st->complete(json_error(500, "internal", "internal server error"));
+    }
+  }
+
+  // Adds what the server owns (version, keep-alive, CORS, gzip, Content-Length) and writes.
+  void write_response(response&& res) {
+    handler_timer_.cancel();
+    bool handler_close = bhttp::token_list{res[field::connection]}.exists("close");
+    bool keep = ctx_.keep_alive && !handler_close && !shutting_down_ && !srv_.stopping.load() &&
+                !linger_ &&
+                served_ < opts().max_requests_per_connection;
+    res.version(ctx_.version);
+    res.keep_alive(keep);
+
+    if (!ctx_.cors_origin.empty()) {
+      res.set(field::access_control_allow_origin, ctx_.cors_origin);
+      res.set(field::access_control_expose_headers, "Retry-After");
+      append_vary(res, "Origin");
+    }
+
+    unsigned status = res.result_int();
+    if (status / 100 == 1 || status == 204 || status == 304) {
+      res.body().clear();
+      res.erase(field::content_length);
+    } else {
+      if (!res.count(field::content_encoding) && res.body().size() >= opts().gzip_min_bytes) {
+        append_vary(res, "Accept-Encoding");
+        if (ctx_.gzip_ok) {
+          auto z = gzip(res.body());
+          if (!z.empty()) {
+            res.body() = std::move(z);
+            res.set(field::content_encoding, "gzip");
+          }
+        }
+      }
+      res.prepare_payload();
+    }
+
+    if (opts().on_complete) {
+      const auto* named = ctx_.route ? ctx_.route : ctx_.path_route;
+      std::string_view name = named ? std::string_view(named->name) : std::string_view();
+      try {
+        opts().on_complete(name, ctx_.method, status,
+                           std::chrono::duration<double>(steady::now() - ctx_.start));
+      } catch (const std::exception& e) {
+        spdlog::debug("http: on_complete threw: {}", e.what());
+      }
+    }
+
+    close_after_write_ = !keep;
+    phase_ = phase::writing;
+    serializer_.reset();
+    out_ = std::move(res);
+    serializer_.emplace(out_);
+    // A client that does not read its response for as long as an idle connection may live is
+    // treated as gone.
+    stream_.expires_after(opts().idle_timeout);
+    auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
+    if (ctx_.head) {
+      bhttp::async_write_header(stream_, *serializer_, std::move(done));
+    } else {
+      bhttp::async_write(stream_, *serializer_, std::move(done));
+    }
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    serializer_.reset();
+    if (ec) return on_socket_error(ec);
+    if (!close_after_write_) return read_request();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (!linger_) return close();
+    // After an error mid-request the client may still be sending; closing with unread data
+    // would reset the connection and could destroy the error response before the client reads
+    // it. Drain for a bounded time instead (what nginx calls lingering close).
+    phase_ = phase::lingering;
+    buffer_.clear();
+    stream_.expires_after(std::min<std::chrono::milliseconds>(opts().read_timeout,
+                                                              std::chrono::seconds(5)));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](
+                                                            beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->drain();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  core& srv_;
+  net::steady_timer handler_timer_;
+  std::uint64_t id_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  exchange ctx_;
+  response out_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
+  phase phase_ = phase::reading;
+  std::uint64_t seq_ = 0;
+  unsigned served_ = 0;
+  bool shutting_down_ = false;
+  bool close_after_write_ = false;
+  bool linger_ = false;
+};
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// responder
+
+responder::state::~state() {
+  if (done.exchange(true)) return;
+  try {
+    spdlog::error("http: a responder was dropped without answering; sending 500");
+    post(json_error(500, "internal", "the handler did not produce a response"));
+  } catch (...) {
+    // Destructors must not throw; the connection then times out on the client side.
+  }
+}
+
+bool responder::state::complete(response&& res, bool quiet) {
+  if (done.exchange(true)) {
+    if (!quiet) spdlog::debug("http: responder called more than once; later call ignored");
+    return false;
+  }
+  post(std::move(res));
+  return true;
+}
+
+void responder::state::post(response&& res) {
+  std::lock_guard lock(gate->mu);
+  if (!gate->open) return;
+  auto s = session.lock();
+  if (!s) return;  // connection already gone
+  net::post(s->executor(), [s, n = seq, r = std::move(res)]() mutable {
+    try {
+      s->deliver(n, std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::error("http: failed to send a response: {}", e.what());
+    }
+  });
+}
+
+void responder::operator()(response&& res) const {
+  if (state_) state_->complete(std::move(res));
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+detail::core::~core() {
+  stop(std::chrono::milliseconds(0));
+  // Pending handlers own sessions, whose destructors use sessions_mu: tear the I/O objects down
+  // while the rest of impl is still alive.
+  accept_retry.reset();
+  acceptor.reset();
+  work.reset();
+  ioc.reset();
+}
+
+void detail::core::start() {
+  std::lock_guard lock(lifecycle_mu);
+  if (started) return;
+  ioc = std::make_unique<net::io_context>();
+  beast::error_code ec;
+  tcp::endpoint ep;
+  auto addr = net::ip::make_address(opts.host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, opts.port);
+  } else {
+    tcp::resolver resolver(*ioc);
+    auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
+    if (ec || results.empty()) {
+      throw std::system_error(std::error_code(ec), "http: cannot resolve " + opts.host);
+    }
+    ep = results.begin()->endpoint();
+  }
+
+  acceptor.emplace(net::make_strand(*ioc));
+  auto fail = [&](const char* what) {
+    throw std::system_error(std::error_code(ec), std::string("http: ") + what + " " + opts.host +
+                                                     ":" + std::to_string(opts.port));
+  };
+  acceptor->open(ep.protocol(), ec);
+  if (ec) fail("open");
+  acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (ec) fail("reuse_address");
+  acceptor->bind(ep, ec);
+  if (ec) fail("bind");
+  acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+  bound_port = acceptor->local_endpoint().port();
+  accept_retry.emplace(acceptor->get_executor());
+
+  work.emplace(ioc->get_executor());
+  do_accept();
+  unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) threads.emplace_back([this] { run_thread(); });
+  started = true;
+}
+
+void detail::core::run_thread() {
+  for (;;) {
+    try {
+      ioc->run();
+      return;
+    } catch (const std::exception& e) {
+      // Handlers catch at their boundary; this is a last resort that keeps the thread serving.
+      spdlog::error("http: exception escaped an I/O handler: {}", e.what());
+    }
+  }
+}
+
+void detail::core::do_accept() {
+  acceptor->async_accept(net::make_strand(*ioc),
+                         beast::bind_front_handler(&detail::core::on_accept, this));
+}
+
+void detail::core::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
+  if (ec) {
+    // E.g. EMFILE: back off briefly instead of spinning on the same error.
+    spdlog::debug("http: accept failed: {}", ec.message());
+    accept_retry->expires_after(std::chrono::milliseconds(50));
+    accept_retry->async_wait([this](beast::error_code e) {
+      if (!e && acceptor->is_open()) do_accept();
+    });
+    return;
+  }
+  if (stopping.load()) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  auto s = std::make_shared<detail::session>(std::move(socket), *this);
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions.emplace(s->id(), s);
+  }
+  s->start();
+  do_accept();
+}
+
+void detail::core::stop(std::chrono::milliseconds deadline) {
+  std::lock_guard lock(lifecycle_mu);
+  if (!started || stopped) {
+    stopped = true;
+    return;
+  }
+  stopped = true;
+  const auto until = steady::now() + deadline;
+  stopping.store(true);
+
+  // 1. No new connections.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto closed_future = closed->get_future();
+  net::post(acceptor->get_executor(), [this, closed] {
+    beast::error_code ignored;
+    acceptor->close(ignored);
+    accept_retry->cancel();
+    closed->set_value();
+  });
+  // At least a moment even with a zero deadline, so the close runs on the I/O threads.
+  closed_future.wait_until(std::max(until, steady::now() + std::chrono::seconds(1)));
+
+  auto snapshot = [this] {
+    std::vector<std::shared_ptr<detail::session>> live;
+    std::lock_guard l(sessions_mu);
+    for (auto& [id, weak] : sessions) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    return live;
+  };
+
+  // 2. Idle connections close now; requests in flight get until the deadline to be answered.
+  for (auto& s : snapshot()) s->begin_shutdown();
+  {
+    std::unique_lock l(sessions_mu);
+    sessions_cv.wait_until(l, until, [this] { return sessions.empty(); });
+  }
+
+  // 3. Whatever is left is cut off; give the strands a moment to run the closes.
+  for (auto& s : snapshot()) s->force_close();
+  {
+    std::unique_lock l(sessions_mu);
+    sessions_cv.wait_for(l, std::chrono::milliseconds(500), [this] { return sessions.empty(); });
+  }
+
+  work.reset();
+  ioc->stop();
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+  threads.clear();
+  std::lock_guard g(gate->mu);
+  gate->open = false;
+}
+
+struct server::impl : detail::core {
+  impl(server_options o, router r) : core(std::move(o), std::move(r)) {
+    for (const auto& route : routes.routes_) {
+      cors_enabled.push_back(std::find(routes.cors_patterns_.begin(), routes.cors_patterns_.end(),
+                                       route.pattern) != routes.cors_patterns_.end());
+    }
+  }
+};
+
+server::server(server_options opts, router routes)
+    : impl_(std::make_unique<impl>(std::move(opts), std::move(routes))) {}
+
+server::~server() = default;
+
+void server::start() { impl_->start(); }
+
+std::uint16_t server::port() const { return impl_->bound_port; }
+
+void server::stop(std::chrono::milliseconds deadline) { impl_->stop(deadline); }
+
+}  // namespace mca::http

@@ -1,0 +1,796 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/json/parse.hpp>
+
+#include "http/codec.h"
+#include "test_client.h"
+
+namespace mca::http {
+namespace {
+
+using namespace std::chrono_literals;
+using test::client;
+using test::make_request;
+using field = boost::beast::http::field;
+
+// Generous: the tests run on a loaded 2-core machine.
+constexpr auto stop_deadline = 10s;
+
+server_options test_options() {
+  server_options o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.threads = 2;
+  return o;
+}
+
+response text(std::string body, unsigned status = 200) {
+  response res{static_cast<boost::beast::http::status>(status), 11};
+  res.set(field::content_type, "text/plain");
+  res.body() = std::move(body);
+  return res;
+}
+
+handler reply_with(std::string body) {
+  return [body](request&&, const params&, responder respond) { respond(text(body)); };
+}
+
+handler echo_body() {
+  return [](request&& req, const params&, responder respond) {
+    std::string seen = req.body();
+    if (req.count(field::content_encoding)) seen = "still encoded";
+    respond(text(std::move(seen)));
+  };
+}
+
+// Starts on construction, stops on destruction.
+struct running {
+  explicit running(router r, server_options o = test_options()) : srv(std::move(o), std::move(r)) {
+    srv.start();
+  }
+  ~running() { srv.stop(stop_deadline); }
+  client connect() { return client(srv.port()); }
+  server srv;
+};
+
+// Hands a responder from the I/O thread to the test thread.
+struct parked_responders {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<responder> waiting;
+
+  handler park() {
+    return [this](request&&, const params&, responder respond) {
+      std::lock_guard l(mu);
+      waiting.push_back(std::move(respond));
+      cv.notify_all();
+    };
+  }
+  std::optional<responder> take(std::chrono::milliseconds timeout = 15s) {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, timeout, [this] { return !waiting.empty(); })) return std::nullopt;
+    auto r = std::move(waiting.front());
+    waiting.erase(waiting.begin());
+    return r;
+  }
+};
+
+void expect_json_error(const test::reply& r, unsigned status, std::string_view code) {
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.res.result_int(), status);
+  EXPECT_EQ(r.res[field::content_type], "application/json");
+  auto v = boost::json::parse(r.res.body());
+  EXPECT_EQ(v.at("error").at("code").as_string(), code);
+  EXPECT_TRUE(v.at("error").at("message").is_string());
+  EXPECT_TRUE(v.at("error").at("details").as_array().empty());
+}
+
+// --- routing -----------------------------------------------------------------------------------
+
+TEST(http_router, passes_percent_decoded_path_params_to_handler) {
+  router r;
+  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics",
+        [](request&&, const params& p, responder respond) {
+          respond(text(std::string(p.get("app_id")) + "|" + std::string(p.get("missing"))));
+        });
+  running s(std::move(r));
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::get, "/api/v2/app/my%20app%2Fx/metrics?app_id=no"));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 200);
+  EXPECT_EQ(reply.res.body(), "my app/x|");
+}
+
+TEST(http_router, picks_the_route_whose_literal_segments_match) {
+  router r;
+  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("metrics"));
+  r.add(verb::get, "/api/v2/app/{app_id}/health", "health", reply_with("health"));
+  r.add(verb::get, "/", "root", reply_with("root"));
+  running s(std::move(r));
+  auto c = s.connect();
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/api/v2/app/a/health")).res.body(), "health");
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/api/v2/app/a/metrics")).res.body(), "metrics");
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/")).res.body(), "root");
+}
+
+TEST(http_router, answers_unknown_path_with_404_json_error) {
+  router r;
+  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("x"));
+  running s(std::move(r));
+  auto c = s.connect();
+  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app/a/other")), 404,
+                    "not_found");
+  // An empty segment does not fill a parameter.
+  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app//metrics")), 404,
+                    "not_found");
+}
+
+TEST(http_router, answers_wrong_method_with_405_listing_allowed_methods) {
+  router r;
+  r.add(verb::get, "/things/{id}", "get_thing", reply_with("x"));
+  r.add(verb::post, "/things/{id}", "post_thing", reply_with("y"));
+  running s(std::move(r));
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::delete_, "/things/1"));
+  expect_json_error(reply, 405, "method_not_allowed");
+  EXPECT_EQ(reply.res[field::allow], "GET, HEAD, POST, OPTIONS");
+}
+
+TEST(http_router, answers_head_with_get_headers_and_no_body) {
+  router r;
+  r.add(verb::get, "/page", "page", [](request&& req, const params&, responder respond) {
+    auto res = text("hello world");
+    res.set("X-Seen-Method", std::string(req.method_string()));
+    respond(std::move(res));
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  auto head = c.roundtrip(make_request(verb::head, "/page"));
+  ASSERT_FALSE(head.ec) << head.ec.message();
+  EXPECT_EQ(head.res.result_int(), 200);
+  EXPECT_EQ(head.res[field::content_length], "11");
+  EXPECT_EQ(head.res["X-Seen-Method"], "HEAD");
+  EXPECT_TRUE(head.res.body().empty());
+  // No body bytes followed the headers: the next response on the connection parses cleanly.
+  auto get = c.roundtrip(make_request(verb::get, "/page"));
+  ASSERT_FALSE(get.ec) << get.ec.message();
+  EXPECT_EQ(get.res.body(), "hello world");
+}
+
+TEST(http_router, answers_options_with_allow) {
+  router r;
+  r.add(verb::post, "/ingest", "ingest", reply_with("x"));
+  running s(std::move(r));
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::options, "/ingest"));
+  ASSERT_FALSE(reply.ec);
+  EXPECT_EQ(reply.res.result_int(), 204);
+  EXPECT_EQ(reply.res[field::allow], "POST, OPTIONS");
+}
+
+// --- limits ------------------------------------------------------------------------------------
+
+server_options small_body_options() {
+  auto o = test_options();
+  o.max_body_bytes = 1024;
+  return o;
+}
+
+router echo_router() {
+  router r;
+  r.add(verb::post, "/echo", "echo", echo_body());
+  return r;
+}
+
+TEST(http_limits, accepts_body_exactly_at_limit) {
+  running s(echo_router(), small_body_options());
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::post, "/echo", std::string(1024, 'a')));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 200);
+  EXPECT_EQ(reply.res.body().size(), 1024u);
+}
+
+TEST(http_limits, rejects_content_length_one_byte_past_limit_with_413) {
+  running s(echo_router(), small_body_options());
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::post, "/echo", std::string(1025, 'a')));
+  expect_json_error(reply, 413, "payload_too_large");
+  EXPECT_FALSE(reply.res.keep_alive());
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_limits, rejects_announced_content_length_past_limit_before_body_arrives) {
+  running s(echo_router(), small_body_options());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"));
+  expect_json_error(c.read(), 413, "payload_too_large");
+}
+
+std::string chunked_post(std::size_t total, std::size_t chunk) {
+  std::string raw = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  char size_line[32];
+  for (std::size_t sent = 0; sent < total; sent += chunk) {
+    std::size_t n = std::min(chunk, total - sent);
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+    raw += size_line;
+    raw += std::string(n, 'c');
+    raw += "\r\n";
+  }
+  raw += "0\r\n\r\n";
+  return raw;
+}
+
+TEST(http_limits, accepts_chunked_body_exactly_at_limit) {
+  running s(echo_router(), small_body_options());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(chunked_post(1024, 100)));
+  auto reply = c.read();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 200);
+  EXPECT_EQ(reply.res.body(), std::string(1024, 'c'));
+}
+
+TEST(http_limits, rejects_chunked_body_one_byte_past_limit_with_413) {
+  running s(echo_router(), small_body_options());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(chunked_post(1025, 100)));
+  expect_json_error(c.read(), 413, "payload_too_large");
+}
+
+TEST(http_limits, rejects_oversized_headers_with_431) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", "x");
+  req.set("X-Padding", std::string(4096, 'p'));
+  expect_json_error(c.roundtrip(std::move(req)), 431, "headers_too_large");
+}
+
+TEST(http_limits, accepts_headers_below_limit) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", "x");
+  req.set("X-Padding", std::string(1024, 'p'));
+  EXPECT_EQ(c.roundtrip(std::move(req)).res.result_int(), 200);
+}
+
+TEST(http_limits, answers_malformed_request_with_400) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nContent-Length: nope\r\n\r\n"));
+  expect_json_error(c.read(), 400, "bad_request");
+}
+
+// --- content encoding ---------------------------------------------------------------------------
+
+TEST(http_encoding, hands_inflated_gzip_body_to_handler_without_content_encoding) {
+  running s(echo_router());
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", gzip("{\"metrics\":[]}"));
+  req.set(field::content_encoding, "gzip");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 200);
+  EXPECT_EQ(reply.res.body(), "{\"metrics\":[]}");
+}
+
+TEST(http_encoding, accepts_identity_encoding) {
+  running s(echo_router());
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", "plain");
+  req.set(field::content_encoding, "identity");
+  EXPECT_EQ(c.roundtrip(std::move(req)).res.body(), "plain");
+}
+
+TEST(http_encoding, rejects_gzip_bomb_with_413_by_decompressed_size) {
+  auto o = test_options();
+  o.max_body_bytes = 64 * 1024;
+  running s(echo_router(), o);
+  auto bomb = gzip(std::string(10 << 20, '\0'));
+  ASSERT_LT(bomb.size(), o.max_body_bytes);  // small on the wire
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", bomb);
+  req.set(field::content_encoding, "gzip");
+  expect_json_error(c.roundtrip(std::move(req)), 413, "payload_too_large");
+}
+
+TEST(http_encoding, rejects_unknown_content_encoding_with_415) {
+  running s(echo_router());
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", "data");
+  req.set(field::content_encoding, "br");
+  expect_json_error(c.roundtrip(std::move(req)), 415, "unsupported_encoding");
+}
+
+TEST(http_encoding, rejects_corrupt_gzip_with_400) {
+  running s(echo_router());
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", "not gzip at all");
+  req.set(field::content_encoding, "gzip");
+  expect_json_error(c.roundtrip(std::move(req)), 400, "bad_request");
+}
+
+router big_page_router(std::string body) {
+  router r;
+  r.add(verb::get, "/big", "big", reply_with(std::move(body)));
+  return r;
+}
+
+TEST(http_encoding, gzips_large_response_when_client_accepts_gzip) {
+  std::string page(4096, 'm');
+  running s(big_page_router(page));
+  auto c = s.connect();
+  auto req = make_request(verb::get, "/big");
+  req.set(field::accept_encoding, "br;q=1.0, gzip;q=0.8");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res[field::content_encoding], "gzip");
+  EXPECT_EQ(reply.res[field::vary], "Accept-Encoding");
+  EXPECT_EQ(reply.res[field::content_length], std::to_string(reply.res.body().size()));
+  auto plain = gunzip(reply.res.body(), 1 << 20);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(*plain, page);
+}
+
+TEST(http_encoding, does_not_gzip_when_client_refuses_with_q_zero) {
+  std::string page(4096, 'm');
+  running s(big_page_router(page));
+  auto c = s.connect();
+  auto req = make_request(verb::get, "/big");
+  req.set(field::accept_encoding, "gzip;q=0, identity");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec);
+  EXPECT_EQ(reply.res.count(field::content_encoding), 0u);
+  EXPECT_EQ(reply.res[field::vary], "Accept-Encoding");
+  EXPECT_EQ(reply.res.body(), page);
+}
+
+TEST(http_encoding, does_not_gzip_responses_below_minimum_size) {
+  running s(big_page_router("small"));
+  auto c = s.connect();
+  auto req = make_request(verb::get, "/big");
+  req.set(field::accept_encoding, "gzip");
+  auto reply = c.roundtrip(std::move(req));
+  EXPECT_EQ(reply.res.count(field::content_encoding), 0u);
+  EXPECT_EQ(reply.res.body(), "small");
+}
+
+// --- connections --------------------------------------------------------------------------------
+
+TEST(http_connection, serves_several_requests_on_one_keep_alive_connection) {
+  router r;
+  r.add(verb::get, "/n/{i}", "n", [](request&&, const params& p, responder respond) {
+    respond(text(std::string(p.get("i"))));
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  for (int i = 0; i < 5; ++i) {
+    auto reply = c.roundtrip(make_request(verb::get, "/n/" + std::to_string(i)));
+    ASSERT_FALSE(reply.ec) << i << ": " << reply.ec.message();
+    EXPECT_EQ(reply.res.body(), std::to_string(i));
+    EXPECT_TRUE(reply.res.keep_alive());
+  }
+}
+
+TEST(http_connection, closes_http10_connection_without_keep_alive) {
+  running s(big_page_router("ten"));
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("GET /big HTTP/1.0\r\n\r\n"));
+  auto reply = c.read();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.version(), 10u);
+  EXPECT_EQ(reply.res.body(), "ten");
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_connection, keeps_http10_connection_alive_when_asked) {
+  running s(big_page_router("ten"));
+  auto c = s.connect();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_FALSE(c.write_raw("GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto reply = c.read();
+    ASSERT_FALSE(reply.ec) << reply.ec.message();
+    EXPECT_EQ(reply.res[field::connection], "keep-alive");
+  }
+}
+
+TEST(http_connection, closes_connection_after_max_requests) {
+  auto o = test_options();
+  o.max_requests_per_connection = 2;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  EXPECT_TRUE(c.roundtrip(make_request(verb::get, "/big")).res.keep_alive());
+  auto last = c.roundtrip(make_request(verb::get, "/big"));
+  ASSERT_FALSE(last.ec);
+  EXPECT_FALSE(last.res.keep_alive());
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_connection, answers_pipelined_requests_in_order) {
+  parked_responders parked;
+  router r;
+  r.add(verb::get, "/slow", "slow", parked.park());
+  r.add(verb::get, "/fast/{i}", "fast", [](request&&, const params& p, responder respond) {
+    respond(text("fast " + std::string(p.get("i"))));
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /fast/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /fast/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto slow = parked.take();
+  ASSERT_TRUE(slow);
+  (*slow)(text("slow"));
+  EXPECT_EQ(c.read().res.body(), "slow");
+  EXPECT_EQ(c.read().res.body(), "fast 1");
+  EXPECT_EQ(c.read().res.body(), "fast 2");
+}
+
+TEST(http_connection, answers_expect_100_continue_before_body) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = c.read();
+  ASSERT_FALSE(interim.ec) << interim.ec.message();
+  EXPECT_EQ(interim.res.result_int(), 100);
+  ASSERT_FALSE(c.write_raw("hello"));
+  EXPECT_EQ(c.read().res.body(), "hello");
+}
+
+TEST(http_connection, closes_slow_client_after_read_timeout) {
+  auto o = test_options();
+  o.read_timeout = 200ms;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  // Half a request, then silence (slowloris).
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_connection, closes_idle_keep_alive_connection_after_idle_timeout) {
+  auto o = test_options();
+  o.idle_timeout = 200ms;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  ASSERT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_connection, keeps_idle_connection_open_within_idle_timeout) {
+  auto o = test_options();
+  o.read_timeout = 100ms;  // shorter than the wait below: idle time must not count as reading
+  o.idle_timeout = 60s;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  ASSERT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  EXPECT_TRUE(c.stays_open_for(500ms));
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+}
+
+// --- responder ----------------------------------------------------------------------------------
+
+TEST(http_responder, sends_response_given_on_another_thread) {
+  parked_responders parked;
+  router r;
+  r.add(verb::post, "/later", "later", parked.park());
+  running s(std::move(r));
+  std::promise<void> answered;
+  std::thread worker([&] {
+    auto respond = parked.take();
+    ASSERT_TRUE(respond);
+    (*respond)(text("from worker", 202));
+    answered.set_value();
+  });
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::post, "/later", "x"));
+  worker.join();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 202);
+  EXPECT_EQ(reply.res.body(), "from worker");
+}
+
+TEST(http_responder, answers_500_when_every_responder_copy_is_dropped) {
+  router r;
+  r.add(verb::get, "/forget", "forget", [](request&&, const params&, responder respond) {
+    auto copy = respond;  // copies die too
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  expect_json_error(c.roundtrip(make_request(verb::get, "/forget")), 500, "internal");
+}
+
+TEST(http_responder, answers_500_when_handler_throws) {
+  router r;
+  r.add(verb::get, "/boom", "boom", [](request&&, const params&, responder) {
+    throw std::runtime_error("handler bug");
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  expect_json_error(c.roundtrip(make_request(verb::get, "/boom")), 500, "internal");
+  // The connection survives the handler's bug.
+  expect_json_error(c.roundtrip(make_request(verb::get, "/boom")), 500, "internal");
+}
+
+TEST(http_responder, answers_503_with_retry_after_when_handler_is_too_slow) {
+  parked_responders parked;
+  router r;
+  r.add(verb::get, "/slow", "slow", parked.park());
+  r.add(verb::get, "/ok", "ok", reply_with("ok"));
+  auto o = test_options();
+  o.handler_timeout = 100ms;
+  running s(std::move(r), o);
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::get, "/slow"));
+  expect_json_error(reply, 503, "timeout");
+  EXPECT_EQ(reply.res[field::retry_after], "1");
+  // The late answer is dropped; the connection carries on with the next request.
+  auto late = parked.take();
+  ASSERT_TRUE(late);
+  (*late)(text("too late"));
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/ok")).res.body(), "ok");
+}
+
+TEST(http_responder, ignores_second_call) {
+  router r;
+  r.add(verb::get, "/twice", "twice", [](request&&, const params&, responder respond) {
+    respond(text("first"));
+    respond(text("second"));
+  });
+  r.add(verb::get, "/ok", "ok", reply_with("ok"));
+  running s(std::move(r));
+  auto c = s.connect();
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/twice")).res.body(), "first");
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/ok")).res.body(), "ok");
+}
+
+TEST(http_responder, reports_each_answered_request_to_on_complete) {
+  struct seen {
+    std::string route;
+    verb method;
+    unsigned status;
+  };
+  std::mutex mu;
+  std::vector<seen> calls;
+  auto o = test_options();
+  o.on_complete = [&](std::string_view route, verb m, unsigned status,
+                      std::chrono::duration<double> elapsed) {
+    EXPECT_GE(elapsed.count(), 0.0);
+    std::lock_guard l(mu);
+    calls.push_back({std::string(route), m, status});
+  };
+  router r;
+  r.add(verb::post, "/api/{app}/metrics", "ingest", reply_with("ok"));
+  running s(std::move(r), o);
+  auto c = s.connect();
+  c.roundtrip(make_request(verb::post, "/api/a/metrics", "x"));
+  c.roundtrip(make_request(verb::get, "/api/a/metrics"));
+  c.roundtrip(make_request(verb::get, "/nowhere"));
+  std::lock_guard l(mu);
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].route, "ingest");
+  EXPECT_EQ(calls[0].method, verb::post);
+  EXPECT_EQ(calls[0].status, 200u);
+  EXPECT_EQ(calls[1].route, "ingest");
+  EXPECT_EQ(calls[1].status, 405u);
+  EXPECT_EQ(calls[2].route, "");
+  EXPECT_EQ(calls[2].status, 404u);
+}
+
+// --- CORS ---------------------------------------------------------------------------------------
+
+router cors_router() {
+  router r;
+  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest", reply_with("ok"));
+  r.add(verb::get, "/metrics", "exposition", reply_with("m"));
+  r.enable_cors("/api/v2/app/{app_id}/metrics");
+  return r;
+}
+
+server_options cors_options(std::vector<std::string> origins) {
+  auto o = test_options();
+  o.cors_allowed_origins = std::move(origins);
+  return o;
+}
+
+TEST(http_cors, adds_allow_origin_for_listed_origin) {
+  running s(cors_router(), cors_options({"https://app.example"}));
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
+  req.set(field::origin, "https://app.example");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec);
+  EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
+  EXPECT_EQ(reply.res[field::vary], "Origin");
+  EXPECT_EQ(reply.res[field::access_control_expose_headers], "Retry-After");
+}
+
+TEST(http_cors, sends_no_cors_headers_to_unlisted_origin) {
+  running s(cors_router(), cors_options({"https://app.example"}));
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
+  req.set(field::origin, "https://app.example.evil");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec);
+  EXPECT_EQ(reply.res.result_int(), 200);
+  EXPECT_EQ(reply.res.count(field::access_control_allow_origin), 0u);
+}
+
+TEST(http_cors, wildcard_allows_any_origin_and_echoes_it) {
+  running s(cors_router(), cors_options({"*"}));
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
+  req.set(field::origin, "http://localhost:3000");
+  EXPECT_EQ(c.roundtrip(std::move(req)).res[field::access_control_allow_origin],
+            "http://localhost:3000");
+}
+
+TEST(http_cors, leaves_routes_without_cors_alone) {
+  running s(cors_router(), cors_options({"*"}));
+  auto c = s.connect();
+  auto req = make_request(verb::get, "/metrics");
+  req.set(field::origin, "http://localhost:3000");
+  EXPECT_EQ(c.roundtrip(std::move(req)).res.count(field::access_control_allow_origin), 0u);
+}
+
+TEST(http_cors, answers_preflight_from_listed_origin_with_204) {
+  running s(cors_router(), cors_options({"https://app.example"}));
+  auto c = s.connect();
+  auto req = make_request(verb::options, "/api/v2/app/a/metrics");
+  req.set(field::origin, "https://app.example");
+  req.set(field::access_control_request_method, "POST");
+  req.set(field::access_control_request_headers, "content-type, content-encoding");
+  auto reply = c.roundtrip(std::move(req));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.result_int(), 204);
+  EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
+  EXPECT_EQ(reply.res[field::access_control_allow_methods], "POST, OPTIONS");
+  EXPECT_EQ(reply.res[field::access_control_allow_headers], "Content-Type, Content-Encoding");
+  EXPECT_EQ(reply.res[field::access_control_max_age], "600");
+  EXPECT_EQ(reply.res[field::vary], "Origin");
+}
+
+TEST(http_cors, rejects_preflight_from_unlisted_origin_with_403) {
+  running s(cors_router(), cors_options({"https://app.example"}));
+  auto c = s.connect();
+  auto req = make_request(verb::options, "/api/v2/app/a/metrics");
+  req.set(field::origin, "https://other.example");
+  req.set(field::access_control_request_method, "POST");
+  auto reply = c.roundtrip(std::move(req));
+  expect_json_error(reply, 403, "origin_not_allowed");
+  EXPECT_EQ(reply.res.count(field::access_control_allow_origin), 0u);
+}
+
+TEST(http_cors, adds_cors_headers_to_server_errors_on_cors_routes) {
+  auto o = cors_options({"https://app.example"});
+  o.max_body_bytes = 16;
+  running s(cors_router(), o);
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/api/v2/app/a/metrics", std::string(17, 'x'));
+  req.set(field::origin, "https://app.example");
+  auto reply = c.roundtrip(std::move(req));
+  expect_json_error(reply, 413, "payload_too_large");
+  EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
+}
+
+// --- lifecycle ----------------------------------------------------------------------------------
+
+TEST(http_lifecycle, binds_a_free_port_when_given_port_zero) {
+  server srv(test_options(), big_page_router("x"));
+  srv.start();
+  EXPECT_NE(srv.port(), 0);
+  auto c = client(srv.port());
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.body(), "x");
+  srv.stop(stop_deadline);
+}
+
+TEST(http_lifecycle, throws_system_error_when_port_is_taken) {
+  server first(test_options(), big_page_router("x"));
+  first.start();
+  auto o = test_options();
+  o.port = first.port();
+  server second(o, big_page_router("x"));
+  // SO_REUSEADDR does not allow two listeners on one port on Linux.
+  EXPECT_THROW(second.start(), std::system_error);
+  first.stop(stop_deadline);
+}
+
+TEST(http_lifecycle, stop_lets_in_flight_request_finish) {
+  parked_responders parked;
+  router r;
+  r.add(verb::post, "/ingest", "ingest", parked.park());
+  server srv(test_options(), std::move(r));
+  srv.start();
+  client c(srv.port());
+  ASSERT_FALSE(c.write(make_request(verb::post, "/ingest", "x")));
+  auto respond = parked.take();
+  ASSERT_TRUE(respond);
+
+  auto started = std::chrono::steady_clock::now();
+  auto stopping = std::async(std::launch::async, [&] { srv.stop(stop_deadline); });
+  // New connections are refused once stop() has closed the acceptor.
+  for (;;) {
+    client probe(srv.port(), 1s);
+    if (probe.connect_error()) break;
+    ASSERT_LT(std::chrono::steady_clock::now() - started, stop_deadline) << "acceptor stayed open";
+    std::this_thread::yield();
+  }
+  (*respond)(text("done"));
+  auto reply = c.read();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.body(), "done");
+  EXPECT_FALSE(reply.res.keep_alive());
+  stopping.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, stop_deadline);
+}
+
+TEST(http_lifecycle, stop_returns_by_deadline_when_handler_never_answers) {
+  parked_responders parked;
+  router r;
+  r.add(verb::get, "/hang", "hang", parked.park());
+  server srv(test_options(), std::move(r));
+  srv.start();
+  client c(srv.port());
+  ASSERT_FALSE(c.write(make_request(verb::get, "/hang")));
+  auto respond = parked.take();
+  ASSERT_TRUE(respond);
+  auto started = std::chrono::steady_clock::now();
+  srv.stop(200ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_TRUE(c.closed_by_peer());
+  (*respond)(text("after stop"));  // a responder outliving the connection is harmless
+}
+
+TEST(http_lifecycle, stop_does_not_wait_for_idle_connections) {
+  server srv(test_options(), big_page_router("x"));
+  srv.start();
+  client c(srv.port());
+  ASSERT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  auto started = std::chrono::steady_clock::now();
+  srv.stop(60s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_lifecycle, stop_is_safe_to_call_twice_and_before_start) {
+  server never_started(test_options(), router{});
+  never_started.stop(1s);
+  server srv(test_options(), big_page_router("x"));
+  srv.start();
+  srv.stop(1s);
+  srv.stop(1s);
+}
+
+TEST(http_lifecycle, responder_outliving_the_server_is_harmless) {
+  parked_responders parked;
+  std::optional<responder> kept;
+  {
+    router r;
+    r.add(verb::get, "/hang", "hang", parked.park());
+    server srv(test_options(), std::move(r));
+    srv.start();
+    client c(srv.port());
+    ASSERT_FALSE(c.write(make_request(verb::get, "/hang")));
+    kept = parked.take();
+    ASSERT_TRUE(kept);
+  }  // destructor stops the server
+  (*kept)(text("nobody listens"));
+  kept.reset();  // and dropping it does not post either
+}
+
+}  // namespace
+}  // namespace mca::http
