@@ -45,6 +45,7 @@ class schema {
   void* raw() const;                // avro_schema_t, for avro-c calls inside this module
 
  private:
+  friend util::result<std::string> encode_with_avro_c(const schema& s, const model::metric& m);
   struct impl;
   std::shared_ptr<const impl> impl_;
 };
