@@ -1,0 +1,295 @@
+// The idempotent Kafka producer. A batch is acknowledged only by delivery reports: each message
+// carries a pointer to its batch's shared state, the last report (or send() itself, when nothing
+// more is outstanding) completes the batch, exactly once.
+#include <array>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "transport/kafka/kafka_transport.h"
+#include "transport/kafka/rdkafka_common.h"
+
+namespace mca::transport::kafka {
+namespace {
+
+// One send(): shared by its messages through librdkafka's per-message opaque. `remaining` counts
+// the messages whose report is outstanding plus one guard held by send() while it enqueues, so
+// the batch cannot complete before send() has seen every message. Whoever brings it to zero owns
+// the state and completes it.
+struct batch_state {
+  batch_state(std::size_t messages, delivery_callback d)
+      : remaining(messages + 1), done(std::move(d)) {}
+
+  void fail(util::error e) {
+    std::lock_guard lock(mu);
+    if (!first_error) first_error = std::move(e);
+  }
+  util::result<void> outcome() {
+    std::lock_guard lock(mu);
+    if (first_error) return *first_error;
+    return {};
+  }
+
+  std::atomic<std::size_t> remaining;
+  std::mutex mu;
+  std::optional<util::error> first_error;
+  delivery_callback done;
+};
+
+util::error delivery_error(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+      return {errc::timed_out, "not acknowledged by Kafka within message.timeout.ms"};
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+      return {errc::unavailable, "producer shut down before delivery"};
+    default:
+      return {errc::delivery_failed, std::string("Kafka delivery failed: ") + rd_kafka_err2str(err)};
+  }
+}
+
+class kafka_producer final : public transport::producer {
+ public:
+  static util::result<std::unique_ptr<transport::producer>> create(producer_options options) {
+    std::unique_ptr<kafka_producer> p(new kafka_producer(std::move(options)));
+    if (auto r = p->connect(); !r) return r.error();
+    return std::unique_ptr<transport::producer>(std::move(p));
+  }
+
+  ~kafka_producer() override {
+    if (!rk_) return;  // connect() failed before anything was started
+    health_.reset();
+    stopping_.store(true);
+    rd_kafka_yield(rk_.get());
+    if (poller_.joinable()) poller_.join();
+    // Whatever is still queued fails now (flush() is the graceful path): purge, then serve the
+    // purge reports so every outstanding batch completes and frees its state.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk_.get(), 1000);
+    run_pending();
+    if (const int left = rd_kafka_outq_len(rk_.get()); left > 0)
+      spdlog::warn("kafka producer closed with {} requests still outstanding", left);
+    topic_.reset();
+    rk_.reset();
+  }
+
+  void send(std::vector<message> batch, delivery_callback done) override {
+    auto owned = std::make_unique<batch_state>(batch.size(), std::move(done));
+    batch_state* state = owned.release();  // now owned by the reports + send()'s guard
+    std::size_t enqueued = 0;
+    for (auto& m : batch) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(options_.topic.c_str()),
+          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          RD_KAFKA_V_VALUE(m.value.data(), m.value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_HEADER("app_id", m.app_id.data(), static_cast<ssize_t>(m.app_id.size())),
+          RD_KAFKA_V_TIMESTAMP(m.timestamp_ms), RD_KAFKA_V_OPAQUE(state), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++enqueued;
+        continue;
+      }
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        queue_full_.fetch_add(1, std::memory_order_relaxed);
+        state->fail({errc::queue_full, "Kafka producer queue is full"});
+      } else {
+        failed_.fetch_add(batch.size() - enqueued, std::memory_order_relaxed);
+        state->fail({errc::delivery_failed,
+                     std::string("Kafka refused the message: ") + rd_kafka_err2str(err)});
+      }
+      break;  // the rest of the batch is not sent: the whole batch is answered with the error
+    }
+    // Messages never enqueued get no report; take them off together with the guard.
+    release(state, batch.size() - enqueued + 1, completion::deferred);
+  }
+
+  std::size_t flush(std::chrono::milliseconds deadline) override {
+    rd_kafka_flush(rk_.get(), to_timeout_ms(deadline));
+    run_pending();
+    const int left = rd_kafka_outq_len(rk_.get());
+    if (left > 0)
+      spdlog::warn("kafka producer: {} messages/requests not delivered after a {} ms flush", left,
+                   deadline.count());
+    return static_cast<std::size_t>(std::max(left, 0));
+  }
+
+  producer_stats stats() const override {
+    producer_stats s;
+    s.sent = sent_.load(std::memory_order_relaxed);
+    s.failed = failed_.load(std::memory_order_relaxed);
+    s.queue_full = queue_full_.load(std::memory_order_relaxed);
+    s.queue_depth = rd_kafka_outq_len(rk_.get());
+    s.queue_capacity = options_.queue_max_messages;
+    s.broker_rtt_ms = broker_rtt_ms_.load(std::memory_order_relaxed);
+    s.broker_errors = broker_errors_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  util::health health() override {
+    util::health h = health_->current();
+    h.info["last_error"] = last_error_.get();
+    return h;
+  }
+
+ private:
+  enum class completion { here, deferred };
+
+  explicit kafka_producer(producer_options options) : options_(std::move(options)) {}
+
+  util::result<void> connect() {
+    std::vector<property> props = {
+        {"client.id", "metrics-collection-api"},
+        {"linger.ms", std::to_string(options_.linger.count())},
+        {"compression.type", options_.compression},
+        {"message.timeout.ms", std::to_string(options_.delivery_timeout.count())},
+        {"queue.buffering.max.messages", std::to_string(options_.queue_max_messages)},
+        {"queue.buffering.max.kbytes", std::to_string(options_.queue_max_kbytes)},
+        {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
+    };
+    props.insert(props.end(), options_.properties.begin(), options_.properties.end());
+    // The HTTP answer promises durability: these two are not negotiable.
+    for (const auto& [name, value] : options_.properties) {
+      if ((name == "enable.idempotence" && value != "true") || (name == "acks" && value != "all"))
+        spdlog::warn("kafka producer: ignoring {}={}: the service needs idempotence and acks=all",
+                     name, value);
+    }
+    props.emplace_back("enable.idempotence", "true");
+    props.emplace_back("acks", "all");
+
+    auto conf = make_conf(props);
+    if (!conf) return conf.error();
+    rd_kafka_conf_t* c = conf->get();
+    install_logging(c);
+    rd_kafka_conf_set_opaque(c, this);
+    rd_kafka_conf_set_dr_msg_cb(c, &kafka_producer::on_delivery);
+    rd_kafka_conf_set_error_cb(c, &kafka_producer::on_error);
+    rd_kafka_conf_set_stats_cb(c, &kafka_producer::on_statistics);
+
+    std::array<char, 512> err{};
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
+    if (!rk)
+      return util::error(errc::unavailable, std::string("Kafka producer: ") + err.data());
+    (void)conf->release();  // rd_kafka_new took it
+    rk_.reset(rk);
+    topic_.reset(rd_kafka_topic_new(rk, options_.topic.c_str(), nullptr));
+    if (!topic_)
+      return util::error(errc::unavailable,
+                         "Kafka topic " + options_.topic + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+    poller_ = std::thread([this] { poll_loop(); });
+    health_ = std::make_unique<health_monitor>(
+        [this] {
+          util::health h = probe_metadata(rk_.get(), topic_.get(), options_.health_timeout);
+          std::array<char, 512> reason{};
+          if (rd_kafka_fatal_error(rk_.get(), reason.data(), reason.size())) {
+            h.ok = false;
+            h.status = "failed";
+            h.info["error"] = reason.data();
+          }
+          return h;
+        },
+        options_.health_interval);
+    return {};
+  }
+
+  // Serves delivery reports until the destructor stops it; also runs completions that send()
+  // handed over, so a callback never runs on the caller's thread.
+  void poll_loop() {
+    while (!stopping_.load()) {
+      rd_kafka_poll(rk_.get(), 100);
+      run_pending();
+    }
+  }
+
+  void run_pending() {
+    std::vector<std::unique_ptr<batch_state>> ready;
+    {
+      std::lock_guard lock(pending_mu_);
+      ready.swap(pending_);
+    }
+    for (auto& b : ready) complete(*b);
+  }
+
+  void complete(batch_state& b) {
+    auto outcome = b.outcome();
+    if (!outcome) spdlog::debug("kafka batch failed: {}", outcome.error().message);
+    b.done(std::move(outcome));
+  }
+
+  // Takes `n` off the batch's count; the caller that reaches zero owns and completes it. From
+  // send() the completion is handed to the poll thread (the caller must not run it).
+  void release(batch_state* b, std::size_t n, completion how) {
+    if (b->remaining.fetch_sub(n, std::memory_order_acq_rel) != n) return;
+    std::unique_ptr<batch_state> owned(b);
+    if (how == completion::here) {
+      complete(*owned);
+      return;
+    }
+    {
+      std::lock_guard lock(pending_mu_);
+      pending_.push_back(std::move(owned));
+    }
+    rd_kafka_yield(rk_.get());  // wake the poll thread now rather than at its next timeout
+  }
+
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<kafka_producer*>(opaque);
+    auto* batch = static_cast<batch_state*>(m->_private);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->sent_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      self->failed_.fetch_add(1, std::memory_order_relaxed);
+      batch->fail(delivery_error(m->err));
+    }
+    self->release(batch, 1, completion::here);
+  }
+
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<kafka_producer*>(opaque);
+    const auto code = static_cast<rd_kafka_resp_err_t>(err);
+    std::string text = std::string(rd_kafka_err2name(code)) + ": " + reason;
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      std::array<char, 512> fatal{};
+      rd_kafka_fatal_error(rk, fatal.data(), fatal.size());
+      text += std::string(" (") + fatal.data() + ")";
+      spdlog::critical("kafka producer fatal error: {}", text);
+    } else {
+      spdlog::warn("kafka producer error: {}", text);
+    }
+    self->last_error_.set(std::move(text));
+  }
+
+  static int on_statistics(rd_kafka_t*, char* json, std::size_t len, void* opaque) {
+    auto* self = static_cast<kafka_producer*>(opaque);
+    auto s = parse_statistics({json, len}, self->options_.topic);
+    if (!s) {
+      spdlog::debug("kafka producer: {}", s.error().message);
+      return 0;
+    }
+    self->broker_rtt_ms_.store(s->broker_rtt_ms, std::memory_order_relaxed);
+    self->broker_errors_.store(s->tx_errors + s->rx_errors, std::memory_order_relaxed);
+    return 0;  // librdkafka frees the JSON
+  }
+
+  producer_options options_;
+  last_error last_error_;
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> queue_full_{0};
+  std::atomic<double> broker_rtt_ms_{0};
+  std::atomic<std::uint64_t> broker_errors_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex pending_mu_;
+  std::vector<std::unique_ptr<batch_state>> pending_;
+  handle_ptr rk_;
+  topic_ptr topic_;
+  std::thread poller_;
+  std::unique_ptr<health_monitor> health_;
+};
+
+}  // namespace
+
+util::result<std::unique_ptr<transport::producer>> make_kafka_producer(producer_options options) {
+  return kafka_producer::create(std::move(options));
+}
+
+}  // namespace mca::transport::kafka

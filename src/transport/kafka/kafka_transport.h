@@ -1,0 +1,80 @@
+// The Kafka implementation of transport::producer and transport::consumer, on librdkafka's C API.
+//
+// Both take the connection and security properties as a ready list of librdkafka properties
+// (config::kafka_properties builds it from the KAFKA_* variables; this module does not depend on
+// config). The properties a guarantee depends on are set here and cannot be overridden: the
+// producer is idempotent with acks=all, the consumer assigns its own start offsets.
+//
+// Threads: each producer runs one thread serving delivery reports and one refreshing broker
+// metadata for health(); each consumer runs one polling thread (between start and stop) and one
+// for health(). librdkafka's own log lines go to spdlog (logger "kafka"); secrets never appear.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "transport/transport.h"
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace mca::transport::kafka {
+
+using property = std::pair<std::string, std::string>;
+
+struct producer_options {
+  // bootstrap.servers, security and pass-through properties, applied in order before the
+  // settings below override them where they must (enable.idempotence, acks).
+  std::vector<property> properties;
+  std::string topic = "client-metrics";
+  // message.timeout.ms: a message not acknowledged within this fails with errc::timed_out. Keep
+  // it shorter than the HTTP request deadline so the client gets a 503, not a dropped request.
+  std::chrono::milliseconds delivery_timeout{10'000};
+  std::chrono::milliseconds linger{5};  // linger.ms
+  // compression.type. lz4 measured faster than zstd for our records at a similar ratio (see the
+  // transport/kafka README section of the report); "zstd", "gzip", "snappy", "none" also work.
+  std::string compression = "lz4";
+  // Local queue limits (queue.buffering.max.messages / .kbytes). A send beyond them fails at
+  // once with errc::queue_full: back-pressure the HTTP layer turns into 503 + Retry-After.
+  int queue_max_messages = 100'000;
+  int queue_max_kbytes = 64 * 1024;
+  std::chrono::milliseconds statistics_interval{5'000};  // statistics.interval.ms; 0 = off
+  // health(): broker metadata is refreshed on a background thread this often, each request
+  // waiting at most health_timeout; health() itself only reads the last result.
+  std::chrono::milliseconds health_interval{5'000};
+  std::chrono::milliseconds health_timeout{2'000};
+};
+
+// Creates a connected-on-demand producer (librdkafka connects in the background). Fails only on
+// properties librdkafka rejects (unknown name, invalid value: the message names the property,
+// never a secret value). Thread-safe as transport::producer says. Destroying it purges what is
+// still queued: every outstanding batch completes with errc::unavailable; call flush() first.
+util::result<std::unique_ptr<transport::producer>> make_kafka_producer(producer_options options);
+
+struct consumer_options {
+  std::vector<property> properties;  // as for the producer
+  std::string topic = "client-metrics";
+  std::string group_id = "metrics-collection-api";  // group.id
+  // On assignment each partition starts at the first record with timestamp >= now - ttl
+  // (offsets for times); 0 = from the beginning. A partition with no such record starts at its
+  // end. When the broker cannot answer, the partition starts at the beginning (the store's TTL
+  // drops what is too old; nothing live is missed).
+  std::chrono::seconds ttl{900};
+  const util::clock* clock = &util::real_clock();  // for `now`; not owned, outlives the consumer
+  std::chrono::milliseconds poll_timeout{100};     // how long one poll waits for a record
+  std::chrono::milliseconds offsets_timeout{5'000};  // offsets-for-times request on assignment
+  std::chrono::milliseconds statistics_interval{5'000};  // consumer lag comes from statistics
+  std::chrono::milliseconds health_interval{5'000};
+  std::chrono::milliseconds health_timeout{2'000};
+};
+
+// Creates a consumer of `topic` in group `group_id`; it joins the group on start(). Commits no
+// offsets (start positions come from the TTL, not from the group). Fails only on properties
+// librdkafka rejects. Thread-safe as transport::consumer says; start() at most once. The handler
+// given to start() is called until stop() returns (the destructor stops), so it must outlive that.
+util::result<std::unique_ptr<transport::consumer>> make_kafka_consumer(consumer_options options);
+
+}  // namespace mca::transport::kafka
