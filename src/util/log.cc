@@ -48,11 +48,13 @@ std::string json_escape(std::string_view s) {
 
 void setup_logging(const std::string& level, log_style style) {
   auto logger = std::make_shared<spdlog::logger>("mca", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  std::unique_ptr<spdlog::pattern_formatter> formatter;
   if (style == log_style::json) {
+    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<json_message_flag>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%j"})", spdlog::pattern_time_type::utc);
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%j"})");
   } else {
+    formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   }
   logger->set_formatter(std::move(formatter));

@@ -1,0 +1,141 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+namespace mca::config {
+namespace {
+
+bool has_error_mentioning(const load_result& r, const std::string& needle) {
+  return std::any_of(r.errors.begin(), r.errors.end(),
+                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
+}
+
+TEST(config, defaults_match_the_documented_values) {
+  auto r = load({}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.http.port, 5000);
+  EXPECT_EQ(r.cfg.http.max_body_bytes, 1u << 20);
+  EXPECT_EQ(r.cfg.ingest.max_batch_metrics, 1000u);
+  EXPECT_EQ(r.cfg.ingest.max_name_bytes, 200u);
+  EXPECT_EQ(r.cfg.ingest.max_tags, 32u);
+  EXPECT_EQ(r.cfg.ingest.max_tag_key_bytes, 100u);
+  EXPECT_EQ(r.cfg.ingest.max_tag_value_bytes, 1024u);
+  EXPECT_EQ(r.cfg.store.metric_ttl_seconds, 900);
+  EXPECT_EQ(r.cfg.kafka.topic, "client-metrics");
+  EXPECT_EQ(r.cfg.kafka.consumer_group, "metrics-collection-api");
+  EXPECT_TRUE(r.cfg.embedded_transport());
+  EXPECT_TRUE(r.cfg.embedded_registry());
+  EXPECT_EQ(r.cfg.app_env, environment::production);
+  EXPECT_EQ(r.cfg.log_fmt, log_format::json);
+}
+
+TEST(config, lists_every_invalid_setting_not_just_the_first) {
+  auto r = load({{"PORT", "70000"}, {"MAX_TAGS", "x"}, {"APP_ENV", "qa"}, {"EXPOSITION_APP_ID_LABEL", "maybe"}},
+                {"--env-file=/dev/null"});
+  EXPECT_EQ(r.errors.size(), 4u);
+  EXPECT_TRUE(has_error_mentioning(r, "PORT"));
+  EXPECT_TRUE(has_error_mentioning(r, "MAX_TAGS"));
+  EXPECT_TRUE(has_error_mentioning(r, "APP_ENV"));
+  EXPECT_TRUE(has_error_mentioning(r, "EXPOSITION_APP_ID_LABEL"));
+}
+
+TEST(config, flask_env_development_switches_to_text_logs_at_debug) {
+  auto r = load({{"FLASK_ENV", "development"}}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.app_env, environment::development);
+  EXPECT_EQ(r.cfg.log_level, "debug");
+  EXPECT_EQ(r.cfg.log_fmt, log_format::text);
+}
+
+TEST(config, app_env_wins_over_flask_env_and_explicit_log_settings_win_over_the_mode) {
+  auto r = load({{"FLASK_ENV", "development"}, {"APP_ENV", "production"}}, {"--env-file=/dev/null"});
+  EXPECT_EQ(r.cfg.app_env, environment::production);
+  r = load({{"APP_ENV", "development"}, {"LOG_FORMAT", "json"}}, {"--env-file=/dev/null"});
+  EXPECT_EQ(r.cfg.log_fmt, log_format::json);
+}
+
+TEST(config, real_environment_wins_over_dotenv_and_flags_win_over_both) {
+  const std::string path = ::testing::TempDir() + "/config_test.env";
+  {
+    std::ofstream f(path);
+    f << "PORT=6000\nKAFKA_TOPIC=dot\nMAX_TAGS=5\n";
+  }
+  auto r = load({{"KAFKA_TOPIC", "env"}}, {"--env-file", path, "--port", "7000"});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.cfg.http.port, 7000);
+  EXPECT_EQ(r.cfg.kafka.topic, "env");
+  EXPECT_EQ(r.cfg.ingest.max_tags, 5u);
+  std::remove(path.c_str());
+}
+
+TEST(config, missing_env_file_given_by_flag_is_an_error) {
+  auto r = load({}, {"--env-file", "/nonexistent/x.env"});
+  EXPECT_TRUE(has_error_mentioning(r, "--env-file"));
+}
+
+TEST(config, dotenv_understands_comments_export_and_quotes) {
+  std::vector<std::string> errors;
+  auto m = parse_dotenv("# c\nexport A=1\nB=\"two words\\n\"\nC='x # y'\nD=plain # note\nbroken\n", errors);
+  EXPECT_EQ(m["A"], "1");
+  EXPECT_EQ(m["B"], "two words\n");
+  EXPECT_EQ(m["C"], "x # y");
+  EXPECT_EQ(m["D"], "plain");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("line 6"), std::string::npos);
+}
+
+TEST(config, kafka_property_passthrough_lowercases_and_dots) {
+  auto r = load({{"KAFKA_PROPERTY_SOCKET_KEEPALIVE_ENABLE", "true"}}, {"--env-file=/dev/null"});
+  ASSERT_EQ(r.cfg.kafka.passthrough.size(), 1u);
+  EXPECT_EQ(r.cfg.kafka.passthrough[0].first, "socket.keepalive.enable");
+  EXPECT_EQ(r.cfg.kafka.passthrough[0].second, "true");
+}
+
+TEST(config, describe_masks_every_secret) {
+  auto r = load({{"KAFKA_SASL_PASSWORD", "hunter2"},
+                 {"KAFKA_SSL_KEY_PASSWORD", "k3y"},
+                 {"SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "u:p4ss"},
+                 {"KAFKA_PROPERTY_SASL_OAUTHBEARER_CLIENT_SECRET", "s3cret"}},
+                {"--env-file=/dev/null"});
+  const auto text = describe(r.cfg);
+  for (const char* secret : {"hunter2", "k3y", "p4ss", "s3cret"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(text.find("KAFKA_SASL_PASSWORD=****"), std::string::npos);
+  EXPECT_NE(text.find("KAFKA_SSL_KEY_PASSWORD=****"), std::string::npos);
+}
+
+TEST(config, cors_origins_are_parsed_and_checked) {
+  auto r = load({{"CORS_ALLOWED_ORIGINS", "http://a.example, https://b.example:8443/"}}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.http.cors_allowed_origins,
+            (std::vector<std::string>{"http://a.example", "https://b.example:8443"}));
+  r = load({{"CORS_ALLOWED_ORIGINS", "a.example"}}, {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "CORS_ALLOWED_ORIGINS"));
+}
+
+TEST(config, per_app_cap_above_global_cap_is_rejected) {
+  auto r = load({{"MAX_SERIES", "10"}, {"MAX_SERIES_PER_APP", "11"}}, {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "MAX_SERIES_PER_APP"));
+}
+
+TEST(config, registry_without_kafka_is_rejected) {
+  auto r = load({{"SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081"}}, {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "SCHEMA_REGISTRY_URL"));
+}
+
+TEST(config, unknown_flags_and_set_names_are_errors) {
+  auto r = load({}, {"--env-file=/dev/null", "--bogus", "--set", "NOPE=1"});
+  EXPECT_TRUE(has_error_mentioning(r, "--bogus"));
+  EXPECT_TRUE(has_error_mentioning(r, "NOPE"));
+  r = load({}, {"--env-file=/dev/null", "--set", "MAX_TAGS=3"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.ingest.max_tags, 3u);
+}
+
+}  // namespace
+}  // namespace mca::config

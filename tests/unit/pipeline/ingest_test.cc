@@ -1,0 +1,128 @@
+#include "pipeline/ingest.h"
+
+#include <gtest/gtest.h>
+
+#include "avro/metric_codec.h"
+#include "support/fake_transport.h"
+#include "support/support.h"
+
+namespace mca::pipeline {
+namespace {
+
+model::metric seed() {
+  return {"cpu_usage", 75.5, 1640995200000, {{"host", "server1"}, {"environment", "production"}}, "user-123"};
+}
+
+class ingest_test : public ::testing::Test {
+ protected:
+  ingest_test()
+      : schema_(avro::schema::load_metric_schema(test::schema_file()).value()),
+        registry_(registry::make_embedded(schema_)),
+        clock_(1'700'000'000'000),
+        ingest_(model::limits{}, *registry_, producer_, clock_) {}
+
+  util::result<outcome> submit(batch b) {
+    std::optional<util::result<outcome>> got;
+    ingest_.submit("my-app", std::move(b), [&](util::result<outcome> r) { got = std::move(r); });
+    EXPECT_TRUE(got.has_value());
+    return *got;
+  }
+
+  avro::schema schema_;
+  std::unique_ptr<registry::schema_registry> registry_;
+  util::manual_clock clock_;
+  test::fake_producer producer_;
+  ingest ingest_;
+};
+
+TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
+  batch b;
+  b.items.emplace_back(0, seed());
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  EXPECT_TRUE(r->rejected.empty());
+  ASSERT_EQ(producer_.sent.size(), 1u);
+  const auto& msg = producer_.sent[0];
+  EXPECT_EQ(msg.app_id, "my-app");
+  EXPECT_EQ(msg.timestamp_ms, clock_.now_ms());
+  auto m = seed();
+  model::normalise(m);
+  EXPECT_EQ(msg.key, model::series_key("my-app", m));
+  auto framed = avro::unframe(msg.value);
+  ASSERT_TRUE(framed);
+  EXPECT_EQ(framed->id.value, 1);
+  auto decoded = avro::decode(framed->body);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, m);
+}
+
+TEST_F(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
+  batch b;
+  b.items.emplace_back(0, seed());
+  auto bad = seed();
+  bad.name.clear();
+  b.items.emplace_back(2, bad);
+  b.rejected.push_back({1, "value", "must be a number"});
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  ASSERT_EQ(r->rejected.size(), 2u);
+  EXPECT_EQ(r->rejected[0].index, 1u);
+  EXPECT_EQ(r->rejected[1].index, 2u);
+  EXPECT_EQ(r->rejected[1].field, "name");
+  EXPECT_EQ(producer_.sent.size(), 1u);
+}
+
+TEST_F(ingest_test, produces_nothing_when_no_item_is_valid) {
+  batch b;
+  auto bad = seed();
+  bad.profile_id.clear();
+  b.items.emplace_back(0, bad);
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 0u);
+  EXPECT_EQ(r->rejected.size(), 1u);
+  EXPECT_TRUE(producer_.sent.empty());
+}
+
+TEST_F(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepted) {
+  producer_.behaviour = test::fake_producer::mode::fail;
+  producer_.failure = transport::errc::queue_full;
+  batch b;
+  b.items.emplace_back(0, seed());
+  auto r = submit(std::move(b));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, transport::errc::queue_full);
+  EXPECT_EQ(ingest_.stats().accepted, 0u);
+  EXPECT_EQ(ingest_.stats().failed, 1u);
+}
+
+TEST_F(ingest_test, completes_only_when_the_transport_acknowledges) {
+  producer_.behaviour = test::fake_producer::mode::hold;
+  batch b;
+  b.items.emplace_back(0, seed());
+  b.items.emplace_back(1, seed());
+  std::optional<util::result<outcome>> got;
+  ingest_.submit("my-app", std::move(b), [&](util::result<outcome> r) { got = std::move(r); });
+  EXPECT_FALSE(got.has_value());
+  producer_.complete_all();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->accepted, 2u);
+  EXPECT_EQ(ingest_.stats().accepted, 2u);
+}
+
+TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
+  batch b;
+  auto m = seed();
+  m.timestamp_ms = clock_.now_ms() + 3'600'001;
+  b.items.emplace_back(0, m);
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->rejected.size(), 1u);
+  EXPECT_EQ(r->rejected[0].field, "timestamp");
+}
+
+}  // namespace
+}  // namespace mca::pipeline
