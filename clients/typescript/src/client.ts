@@ -55,7 +55,8 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
   let retryDelay = 0;
   let attempt = 0;
   let limit = o.maxBatchSize;
-  let inflight = 0;
+  let inflight = 0; // keepalive body bytes in flight
+  let flying = 0; // metrics in requests not yet answered
   let closed = false;
 
   const call = (fn: ((...a: any[]) => void) | undefined, ...args: unknown[]) => {
@@ -108,6 +109,7 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
     const bytes = size(batch);
     const ka = keepalive || (canKeepalive && inflight + bytes <= KEEPALIVE_BUDGET);
     let res: Response;
+    flying += batch.length;
     if (ka) inflight += bytes;
     try {
       res = await (o.fetch || fetch)(url, {
@@ -117,6 +119,7 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
         keepalive: ka,
       });
     } catch (e: any) {
+      flying -= batch.length;
       fail('network error: ' + (e && e.message));
       return retry(batch);
     } finally {
@@ -127,6 +130,8 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
     try {
       json = await res.json();
     } catch {}
+    // From here to the return nothing awaits, so stats() never counts a metric twice.
+    flying -= batch.length;
     if (status < 300) {
       const rejected: RejectedItem[] = ((json as IngestResponse) || {}).rejected || [];
       let bad = 0;
@@ -248,12 +253,10 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
           break;
         }
       }
-      const s = storage();
-      if (s && queue.length) {
-        const all = JSON.parse(s.getItem(key) || '[]').concat(queue.map((e) => e.m));
-        // A full or blocked storage only loses the copy: the metrics stay queued in memory.
-        s.setItem(key, JSON.stringify(all.slice(-o.maxQueueSize)));
-      }
+      // The memory queue is the truth while the page lives, so the stored copy is replaced, never
+      // appended to (pagehide and visibilitychange both end up here). A full or blocked storage
+      // only loses the copy: the metrics stay queued in memory.
+      if (queue.length) storage()?.setItem(key, JSON.stringify(queue.map((e) => e.m)));
     } catch (e) {
       call(o.onError, e);
     }
@@ -295,6 +298,6 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
       drop(queue.splice(0).map((e) => e.m), 'closed');
       return !left;
     },
-    stats: (): ClientStats => ({ ...stats, queued: queue.length }),
+    stats: (): ClientStats => ({ ...stats, queued: queue.length + flying }),
   };
 }

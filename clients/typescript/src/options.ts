@@ -104,7 +104,7 @@ export interface ClientStats {
   dropped: number;
   /** Metrics refused as invalid, by the client or the server. */
   rejected: number;
-  /** Metrics waiting to be sent. */
+  /** Metrics not settled yet: waiting, or in a request not answered yet. */
   queued: number;
 }
 

@@ -90,4 +90,18 @@ describe('batching', () => {
     assert.deepEqual(drops, ['closed']);
     assert.equal(client.stats().dropped, 1);
   });
+
+  it('counts_metrics_in_a_request_not_answered_yet_as_queued', async () => {
+    let answer;
+    const f = fakeFetch((call) => new Promise((r) => (answer = () => r(new Response(JSON.stringify({ accepted: 2, rejected: [] }), { status: 200 })))));
+    const client = createMetricsClient({ ...base, fetch: f.fetch, maxBatchSize: 2 });
+    client.gauge('a', 1);
+    client.gauge('b', 1);
+    await settle();
+    assert.equal(f.calls.length, 1);
+    assert.deepEqual(client.stats(), { sent: 0, dropped: 0, rejected: 0, queued: 2 });
+    answer();
+    await settle();
+    assert.deepEqual(client.stats(), { sent: 2, dropped: 0, rejected: 0, queued: 0 });
+  });
 });

@@ -42,7 +42,8 @@ describe('page lifecycle', () => {
     }
     const all = [...f.calls.map((c) => c.metrics), ...beacons.map((b) => b.body.metrics)].flat();
     assert.deepEqual(names(all), Array.from({ length: 400 }, (_, i) => 'm' + i));
-    assert.equal(client.stats().queued, 0);
+    // Only the keepalive requests, still unanswered, remain unsettled.
+    assert.equal(client.stats().queued, f.calls.reduce((n, c) => n + c.metrics.length, 0));
   });
 
   it('visibilitychange_to_hidden_sends_the_queue_and_visible_does_not', async () => {
@@ -112,5 +113,23 @@ describe('page lifecycle', () => {
     await settle();
     assert.equal(f.calls.length, 2);
     assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 0, queued: 0 });
+  });
+});
+
+describe('page lifecycle persistence', () => {
+  let page;
+  afterEach(() => page && page.uninstall());
+
+  it('stores_each_left_over_metric_once_when_both_pagehide_and_visibilitychange_fire', () => {
+    page = installBrowser({ beacon: () => false });
+    const f = fakeFetch(pending);
+    const client = createMetricsClient({ ...base, ...hold, persist: true, fetch: f.fetch });
+    record(client, 300, 600);
+    page.fire('pagehide');
+    page.visibility('hidden');
+    const stored = names(JSON.parse([...page.storage.values()][0]));
+    const inFlight = f.calls.reduce((n, c) => n + c.metrics.length, 0);
+    assert.equal(new Set(stored).size, stored.length);
+    assert.equal(stored.length + inFlight, 300);
   });
 });

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createMetricsClient } from '@metrics-collection/client';
+import { clientSamples, poll, skipReason, startService, storedMetrics } from '../support/service.mjs';
+
+const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+
+describe('client against the service binary', { skip: skipReason }, () => {
+  let service;
+  before(async () => {
+    service = await startService();
+  });
+  after(async () => {
+    await service?.stop();
+  });
+
+  it('delivers_gauges_that_appear_in_the_app_metrics_view_and_in_prometheus_metrics', async () => {
+    const appId = 'sdk-it-' + process.pid;
+    const drops = [];
+    const errors = [];
+    const client = createMetricsClient({
+      endpoint: service.url,
+      appId,
+      profileId: 'user-123',
+      tags: { environment: 'test' },
+      onDrop: (m, reason, message) => drops.push([m.name, reason, message]),
+      onError: (e) => errors.push(e.message),
+    });
+    client.gauge('cpu_usage', 75.5, { host: 'server1' });
+    client.gauge('memory_usage', 1024);
+    client.record({ name: 'queue_depth', value: 3, timestamp: Date.now() - 1000, profileId: 'worker-7' });
+    assert.equal(await client.flush(), true, errors.join('\n'));
+    assert.deepEqual(drops, []);
+    assert.deepEqual(client.stats(), { sent: 3, dropped: 0, rejected: 0, queued: 0 });
+
+    const stored = await poll(async () => {
+      const ms = await storedMetrics(service, appId);
+      return ms.length == 3 && ms;
+    }, { what: 'the 3 metrics in GET /api/v2/app/{app_id}/metrics' });
+    const byName = Object.fromEntries(stored.map((m) => [m.name, m]));
+    assert.equal(byName.cpu_usage.value, 75.5);
+    assert.deepEqual(byName.cpu_usage.tags, { environment: 'test', host: 'server1' });
+    assert.equal(byName.cpu_usage.profileId, 'user-123');
+    assert.equal(byName.queue_depth.profileId, 'worker-7');
+
+    const samples = await poll(async () => {
+      const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter((x) => x.labels.app_id == appId);
+      return s.length == 3 && s;
+    }, { what: 'the 3 series in /prometheus-metrics' });
+    const cpu = samples.find((s) => s.name == 'client_metric_cpu_usage');
+    assert.deepEqual(cpu.labels, { app_id: appId, environment: 'test', host: 'server1' });
+    assert.equal(cpu.value, 75.5);
+    await client.close();
+  });
+
+  it('reports_metrics_the_server_rejects_when_client_limits_are_looser_than_the_servers', async () => {
+    const appId = 'sdk-it-rejects-' + process.pid;
+    const drops = [];
+    const client = createMetricsClient({
+      endpoint: service.url,
+      appId,
+      profileId: 'p',
+      limits: { maxNameBytes: 10_000 },
+      onDrop: (m, reason, message) => drops.push([m.name.length, reason, message]),
+    });
+    client.gauge('ok_metric', 1);
+    client.gauge('n'.repeat(201), 2);
+    assert.equal(await client.flush(), true);
+    assert.equal(drops.length, 1);
+    assert.equal(drops[0][0], 201);
+    assert.equal(drops[0][1], 'rejected');
+    assert.match(drops[0][2], /^name: /);
+    assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 1, queued: 0 });
+    await client.close();
+  });
+
+  it('runs_the_node_quickstart_example_and_its_gauge_appears_in_prometheus_metrics', async () => {
+    const appId = 'quickstart-' + process.pid;
+    await promisify(execFile)(process.execPath, [join(pkgRoot, 'examples/node-quickstart.mjs')], {
+      cwd: pkgRoot,
+      env: { ...process.env, MCA_ENDPOINT: service.url, MCA_APP_ID: appId },
+      timeout: 30_000,
+    });
+    const sample = await poll(async () =>
+      clientSamples((await service.getText('/prometheus-metrics')).body).find(
+        (s) => s.name == 'client_metric_cpu_usage' && s.labels.app_id == appId,
+      ),
+    { what: 'the quickstart gauge in /prometheus-metrics' });
+    assert.equal(sample.value, 75.5);
+    assert.equal(sample.labels.host, 'server1');
+  });
+});

@@ -1,0 +1,113 @@
+// Starts the real service binary ($MCA_BINARY) on a free port and stops it again.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const binary = process.env.MCA_BINARY || join(repoRoot, 'build/release/metrics-collection-api');
+export const haveBinary = existsSync(binary);
+export const skipReason = haveBinary ? false : `service binary not found at ${binary} (set MCA_BINARY)`;
+
+/** A port nobody listens on right now: bind port 0, read it, close. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Calls `fn` until it returns a truthy value or the deadline passes; returns that value. */
+export async function poll(fn, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      if (e.fatal) throw e;
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Starts the service on the embedded transport, listening on 127.0.0.1:`port`, and waits until
+ * GET /livez answers 200. `env` adds variables (e.g. CORS_ALLOWED_ORIGINS).
+ */
+export async function startService({ port, env = {} } = {}) {
+  port ??= await freePort();
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_REGISTRY_|PORT$|HOST$)/.test(k)));
+  const child = spawn(binary, ['--port', String(port), '--host', '127.0.0.1'], {
+    cwd: repoRoot,
+    env: { ...clean, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let gone = false;
+  exited.then(() => (gone = true));
+  const url = `http://127.0.0.1:${port}`;
+  const service = {
+    port,
+    url,
+    output: () => output,
+    async stop() {
+      if (!gone) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async getJson(path) {
+      const res = await fetch(url + path);
+      return { status: res.status, body: await res.json() };
+    },
+    async getText(path) {
+      const res = await fetch(url + path);
+      return { status: res.status, body: await res.text() };
+    },
+  };
+  try {
+    await poll(
+      async () => {
+        if (gone) throw Object.assign(new Error(`service exited during start-up:\n${output}`), { fatal: true });
+        return (await fetch(url + '/livez')).status == 200;
+      },
+      { timeoutMs: 30_000, what: `${url}/livez` },
+    );
+  } catch (e) {
+    await service.stop();
+    throw new Error(`${e.message}\n--- service output ---\n${output}`);
+  }
+  return service;
+}
+
+/** Parses `client_metric_*` samples of the Prometheus text format into {name, labels, value}. */
+export function clientSamples(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = /^(client_metric_[A-Za-z0-9_:]+)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const l of (m[2] || '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** The names of the series the service holds for `appId`. */
+export async function storedMetrics(service, appId) {
+  const { status, body } = await service.getJson(`/api/v2/app/${appId}/metrics`);
+  if (status != 200) throw new Error(`GET metrics answered ${status}`);
+  return body.metrics;
+}
