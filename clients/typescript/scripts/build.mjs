@@ -16,13 +16,40 @@ execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '
 const entries = ['index', 'web-vitals'];
 const common = { bundle: true, target: 'es2022', logLevel: 'warning', legalComments: 'none' };
 for (const entry of entries) {
-  await build({ ...common, entryPoints: [join(root, `src/${entry}.ts`)], format: 'cjs', platform: 'neutral', outfile: join(dist, `cjs/${entry}.js`) });
+  await build({
+    ...common,
+    entryPoints: [join(root, `src/${entry}.ts`)],
+    format: 'cjs',
+    platform: 'neutral',
+    outfile: join(dist, `cjs/${entry}.js`),
+  });
 }
 // dist/cjs holds CommonJS inside a "type": "module" package.
 writeFileSync(join(dist, 'cjs/package.json'), '{ "type": "commonjs" }\n');
-for (const f of readdirSync(join(dist, 'esm'))) if (f.endsWith('.d.ts')) copyFileSync(join(dist, 'esm', f), join(dist, 'cjs', f));
+for (const f of readdirSync(join(dist, 'esm')))
+  if (f.endsWith('.d.ts')) copyFileSync(join(dist, 'esm', f), join(dist, 'cjs', f));
 
 mkdirSync(join(dist, 'browser'), { recursive: true });
-await build({ ...common, entryPoints: [join(root, 'src/index.ts')], format: 'iife', globalName: 'MetricsCollection', minify: true, outfile: join(dist, 'browser/metrics-client.min.js') });
-await build({ ...common, entryPoints: [join(root, 'src/index.ts')], format: 'esm', minify: true, outfile: join(dist, 'browser/metrics-client.min.mjs') });
-await build({ ...common, entryPoints: [join(root, 'src/web-vitals.ts')], format: 'iife', globalName: 'MetricsCollectionWebVitals', minify: true, outfile: join(dist, 'browser/web-vitals.min.js') });
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/index.ts')],
+  format: 'iife',
+  globalName: 'MetricsCollection',
+  minify: true,
+  outfile: join(dist, 'browser/metrics-client.min.js'),
+});
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/index.ts')],
+  format: 'esm',
+  minify: true,
+  outfile: join(dist, 'browser/metrics-client.min.mjs'),
+});
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/web-vitals.ts')],
+  format: 'iife',
+  globalName: 'MetricsCollectionWebVitals',
+  minify: true,
+  outfile: join(dist, 'browser/web-vitals.min.js'),
+});

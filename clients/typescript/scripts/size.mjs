@@ -17,6 +17,8 @@ for (const [file, budget] of files) {
   const gz = gzipSync(raw, { level: 9 }).length;
   const over = budget !== undefined && gz > budget;
   failed ||= over;
-  console.log(`${file}: ${raw.length} B min, ${gz} B min+gzip${budget ? ` (budget ${budget} B)` : ''}${over ? ' OVER BUDGET' : ''}`);
+  console.log(
+    `${file}: ${raw.length} B min, ${gz} B min+gzip${budget ? ` (budget ${budget} B)` : ''}${over ? ' OVER BUDGET' : ''}`,
+  );
 }
 if (failed) process.exit(1);

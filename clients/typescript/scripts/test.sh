@@ -10,6 +10,7 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   cp package-lock.json node_modules/.mca-installed-lock
 fi
 
+npm run --silent format:check
 npm run --silent build
 node --test test/unit/ test/contract/
 npm run --silent size

@@ -76,7 +76,11 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
   };
   const bound = () => {
     const over = queue.length - o.maxQueueSize;
-    if (over > 0) drop(queue.splice(0, over).map((e) => e.m), 'queue_full');
+    if (over > 0)
+      drop(
+        queue.splice(0, over).map((e) => e.m),
+        'queue_full',
+      );
   };
   const requeue = (batch: Entry[]) => {
     queue = batch.concat(queue);
@@ -137,7 +141,7 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
       let bad = 0;
       for (const r of rejected) {
         const e = batch[r.index];
-        if (e) drop([e.m], 'rejected', r.field + ': ' + r.error), bad++;
+        if (e) (drop([e.m], 'rejected', r.field + ': ' + r.error), bad++);
       }
       stats.sent += batch.length - bad;
       attempt = 0;
@@ -180,15 +184,15 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
     return (busy = send(batch)
       .catch((e) => (call(o.onError, e), -1))
       .then((delay) => {
-      busy = undefined;
-      if (delay >= 0) {
-        retryDelay = delay;
-        schedule(delay, true);
-        return false;
-      }
-      if (queue.length) trigger();
-      return true;
-    }));
+        busy = undefined;
+        if (delay >= 0) {
+          retryDelay = delay;
+          schedule(delay, true);
+          return false;
+        }
+        if (queue.length) trigger();
+        return true;
+      }));
   }
 
   async function flush(): Promise<boolean> {
@@ -295,7 +299,10 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
         await new Promise((r) => setTimeout(r, Math.min(retryDelay, end - Date.now())));
       clearTimeout(timer);
       const left = queue.length;
-      drop(queue.splice(0).map((e) => e.m), 'closed');
+      drop(
+        queue.splice(0).map((e) => e.m),
+        'closed',
+      );
       return !left;
     },
     stats: (): ClientStats => ({ ...stats, queued: queue.length + flying }),

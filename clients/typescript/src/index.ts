@@ -9,4 +9,13 @@ export type {
   MetricsClientError,
   ValidationLimits,
 } from './options.js';
-export type { ErrorBody, ErrorDetail, ErrorResponse, IngestRequest, IngestResponse, Metric, RejectedItem, Tags } from './wire.js';
+export type {
+  ErrorBody,
+  ErrorDetail,
+  ErrorResponse,
+  IngestRequest,
+  IngestResponse,
+  Metric,
+  RejectedItem,
+  Tags,
+} from './wire.js';

@@ -28,13 +28,7 @@ export interface ValidationLimits {
  * - `http_error`: any other non-retryable answer (404, 415, ...).
  * - `closed`: recorded after `close()`, or still queued when `close()` gave up.
  */
-export type DropReason =
-  | 'invalid'
-  | 'rejected'
-  | 'queue_full'
-  | 'too_large'
-  | 'http_error'
-  | 'closed';
+export type DropReason = 'invalid' | 'rejected' | 'queue_full' | 'too_large' | 'http_error' | 'closed';
 
 /** Error passed to `onError`: transport failures, HTTP errors, and exceptions thrown by callbacks. */
 export interface MetricsClientError extends Error {

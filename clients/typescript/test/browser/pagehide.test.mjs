@@ -86,17 +86,24 @@ describe('browser: metrics recorded in a page arrive after the page is closed', 
       },
       { count, padBytes },
     );
-    assert.deepEqual(before.stats, { sent: 0, dropped: 0, rejected: 0, queued: count }, 'nothing sent before the page closes');
+    assert.deepEqual(
+      before.stats,
+      { sent: 0, dropped: 0, rejected: 0, queued: count },
+      'nothing sent before the page closes',
+    );
     await page.close({ runBeforeUnload: true });
   }
 
   it('finds_every_metric_in_the_service_after_pagehide_from_another_origin', async () => {
     const appId = 'browser-' + process.pid;
     await recordAndClose(appId, 200, 0);
-    const stored = await poll(async () => {
-      const ms = await storedMetrics(service, appId);
-      return ms.length == 200 && ms;
-    }, { timeoutMs: 20_000, what: 'all 200 browser metrics in GET /api/v2/app/{app_id}/metrics' });
+    const stored = await poll(
+      async () => {
+        const ms = await storedMetrics(service, appId);
+        return ms.length == 200 && ms;
+      },
+      { timeoutMs: 20_000, what: 'all 200 browser metrics in GET /api/v2/app/{app_id}/metrics' },
+    );
     const names = new Set(stored.map((m) => m.name));
     for (let i = 0; i < 200; i++) assert.ok(names.has('browser_metric_' + i), 'browser_metric_' + i);
     const first = stored.find((m) => m.name == 'browser_metric_7');
@@ -117,7 +124,10 @@ describe('browser: metrics recorded in a page arrive after the page is closed', 
     const params = new URLSearchParams({ endpoint: service.url, app: appId, persist: '1' });
     await page.goto(`${pages.origin}/index.html?${params}`);
     assert.equal(await page.evaluate(() => window.client.flush()), true);
-    await poll(async () => (await count()) == 600, { timeoutMs: 20_000, what: 'all 600 metrics after the next page load' });
+    await poll(async () => (await count()) == 600, {
+      timeoutMs: 20_000,
+      what: 'all 600 metrics after the next page load',
+    });
     await page.close();
   });
 });

@@ -27,7 +27,10 @@ export function ingestSchemas(doc) {
   const problems = [];
   const deref = (node, where) => {
     for (let i = 0; node && node.$ref && i < 20; i++) {
-      const path = node.$ref.replace(/^#\//, '').split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const path = node.$ref
+        .replace(/^#\//, '')
+        .split('/')
+        .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
       node = path.reduce((n, k) => (n == null ? n : n[k]), doc);
     }
     if (node == null) problems.push(`spec: cannot resolve ${where}`);
@@ -36,15 +39,21 @@ export function ingestSchemas(doc) {
   const jsonSchema = (response, where) => {
     const r = deref(response, where);
     const media = r && r.content && r.content['application/json'];
-    return media ? deref(media.schema, where + ' schema') : (problems.push(`spec: ${where} has no application/json content`), undefined);
+    return media
+      ? deref(media.schema, where + ' schema')
+      : (problems.push(`spec: ${where} has no application/json content`), undefined);
   };
-  const prop = (schema, name, where) => deref(schema && schema.properties && schema.properties[name], `${where}.${name}`);
+  const prop = (schema, name, where) =>
+    deref(schema && schema.properties && schema.properties[name], `${where}.${name}`);
   const items = (schema, where) => deref(schema && schema.items, `${where}[]`);
 
   const post = doc && doc.paths && doc.paths[INGEST] && doc.paths[INGEST].post;
   if (!post) return { schemas: {}, problems: [`spec: no POST ${INGEST}`] };
   const body = deref(post.requestBody, 'requestBody');
-  const request = body && body.content && deref(body.content['application/json'] && body.content['application/json'].schema, 'request schema');
+  const request =
+    body &&
+    body.content &&
+    deref(body.content['application/json'] && body.content['application/json'].schema, 'request schema');
   const metric = items(prop(request, 'metrics', 'request'), 'request.metrics');
   const ok = jsonSchema(post.responses && post.responses['200'], 'response 200');
   const rejected = items(prop(ok, 'rejected', '200'), '200.rejected');
@@ -97,15 +106,23 @@ export function checkDrift(specText) {
   PAIRS.forEach(([label, pick, sdk], i) => {
     const spec = `Spec${i}`;
     const fields = fieldsOf(pick(schemas));
-    lines.push(`interface ${spec} { ${fields.map((f) => `${JSON.stringify(f.name)}${f.required ? '' : '?'}: unknown;`).join(' ')} }`);
+    lines.push(
+      `interface ${spec} { ${fields.map((f) => `${JSON.stringify(f.name)}${f.required ? '' : '?'}: unknown;`).join(' ')} }`,
+    );
     const add = (what, expr) => {
       lines.push(`type Check${i}_${checks.size} = None<${expr}>;`);
       checks.set(lines.length, `${label}: ${what}`);
     };
     add('field(s) in the spec but missing from the SDK type', `Exclude<keyof ${spec}, keyof ${sdk}>`);
     add('field(s) in the SDK type but not in the spec', `Exclude<keyof ${sdk}, keyof ${spec}>`);
-    add('required in the spec but optional in the SDK type', `Extract<Exclude<RequiredKeys<${spec}>, RequiredKeys<${sdk}>>, keyof ${sdk}>`);
-    add('optional in the spec but required in the SDK type', `Extract<Exclude<RequiredKeys<${sdk}>, RequiredKeys<${spec}>>, keyof ${spec}>`);
+    add(
+      'required in the spec but optional in the SDK type',
+      `Extract<Exclude<RequiredKeys<${spec}>, RequiredKeys<${sdk}>>, keyof ${sdk}>`,
+    );
+    add(
+      'optional in the spec but required in the SDK type',
+      `Extract<Exclude<RequiredKeys<${sdk}>, RequiredKeys<${spec}>>, keyof ${spec}>`,
+    );
   });
 
   mkdirSync(join(root, '.drift'), { recursive: true });
@@ -115,13 +132,26 @@ export function checkDrift(specText) {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { strict: true, noEmit: true, target: 'ES2022', module: 'ES2022', moduleResolution: 'bundler', types: [], skipLibCheck: true, noUnusedLocals: false },
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          module: 'ES2022',
+          moduleResolution: 'bundler',
+          types: [],
+          skipLibCheck: true,
+          noUnusedLocals: false,
+        },
         files: ['check.ts'],
       }),
     );
     let out = '';
     try {
-      execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { encoding: 'utf8' });
+      execFileSync(
+        process.execPath,
+        [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'],
+        { encoding: 'utf8' },
+      );
     } catch (e) {
       out = String(e.stdout || '') + String(e.stderr || '');
     }

@@ -12,7 +12,10 @@ const fixture = readFileSync(join(here, 'fixtures/contract.yaml'), 'utf8');
 
 describe('sdk wire types against the OpenAPI document', () => {
   it('match_the_ingest_schemas_of_api_openapi_yaml', () => {
-    assert.ok(existsSync(specPath), `api/openapi.yaml not found at ${specPath}: the SDK types cannot be checked against the spec`);
+    assert.ok(
+      existsSync(specPath),
+      `api/openapi.yaml not found at ${specPath}: the SDK types cannot be checked against the spec`,
+    );
     assert.deepEqual(checkDrift(readFileSync(specPath, 'utf8')), []);
   });
 
@@ -28,10 +31,22 @@ describe('sdk wire types against the OpenAPI document', () => {
     metric.required = ['name', 'value', 'profile_id', 'tags'];
     delete doc.components.schemas.Error.properties.error.properties.message;
     const problems = checkDrift(stringify(doc));
-    assert.ok(problems.includes('Metric: field(s) in the spec but missing from the SDK type: "profile_id"'), problems.join('\n'));
-    assert.ok(problems.includes('Metric: field(s) in the SDK type but not in the spec: "profileId"'), problems.join('\n'));
-    assert.ok(problems.includes('Metric: required in the spec but optional in the SDK type: "tags"'), problems.join('\n'));
-    assert.ok(problems.includes('error body: field(s) in the SDK type but not in the spec: "message"'), problems.join('\n'));
+    assert.ok(
+      problems.includes('Metric: field(s) in the spec but missing from the SDK type: "profile_id"'),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.includes('Metric: field(s) in the SDK type but not in the spec: "profileId"'),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.includes('Metric: required in the spec but optional in the SDK type: "tags"'),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.includes('error body: field(s) in the SDK type but not in the spec: "message"'),
+      problems.join('\n'),
+    );
   });
 
   it('report_an_error_status_whose_body_differs_from_the_400_error_shape', () => {

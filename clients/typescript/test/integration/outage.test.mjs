@@ -24,7 +24,10 @@ describe('service down for a while', { skip: skipReason }, () => {
     // The bound is the queue (100) plus the batch on the wire (up to maxBatchSize, 100) when the
     // service comes back: at least 100 and at most 200 of the 300 survive, and always the newest.
     assert.ok(k >= 100 && k <= 200, `${k} dropped`);
-    assert.deepEqual(r.dropped, Array.from({ length: k }, (_, i) => name(i)));
+    assert.deepEqual(
+      r.dropped,
+      Array.from({ length: k }, (_, i) => name(i)),
+    );
     assert.deepEqual([...r.delivered].sort(), Array.from({ length: 300 - k }, (_, i) => name(k + i)).sort());
     assert.equal(r.stats.dropped, k);
   });

@@ -37,20 +37,28 @@ describe('client against the service binary', { skip: skipReason }, () => {
     assert.deepEqual(drops, []);
     assert.deepEqual(client.stats(), { sent: 3, dropped: 0, rejected: 0, queued: 0 });
 
-    const stored = await poll(async () => {
-      const ms = await storedMetrics(service, appId);
-      return ms.length == 3 && ms;
-    }, { what: 'the 3 metrics in GET /api/v2/app/{app_id}/metrics' });
+    const stored = await poll(
+      async () => {
+        const ms = await storedMetrics(service, appId);
+        return ms.length == 3 && ms;
+      },
+      { what: 'the 3 metrics in GET /api/v2/app/{app_id}/metrics' },
+    );
     const byName = Object.fromEntries(stored.map((m) => [m.name, m]));
     assert.equal(byName.cpu_usage.value, 75.5);
     assert.deepEqual(byName.cpu_usage.tags, { environment: 'test', host: 'server1' });
     assert.equal(byName.cpu_usage.profileId, 'user-123');
     assert.equal(byName.queue_depth.profileId, 'worker-7');
 
-    const samples = await poll(async () => {
-      const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter((x) => x.labels.app_id == appId);
-      return s.length == 3 && s;
-    }, { what: 'the 3 series in /prometheus-metrics' });
+    const samples = await poll(
+      async () => {
+        const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter(
+          (x) => x.labels.app_id == appId,
+        );
+        return s.length == 3 && s;
+      },
+      { what: 'the 3 series in /prometheus-metrics' },
+    );
     const cpu = samples.find((s) => s.name == 'client_metric_cpu_usage');
     assert.deepEqual(cpu.labels, { app_id: appId, environment: 'test', host: 'server1' });
     assert.equal(cpu.value, 75.5);
@@ -85,11 +93,13 @@ describe('client against the service binary', { skip: skipReason }, () => {
       env: { ...process.env, MCA_ENDPOINT: service.url, MCA_APP_ID: appId },
       timeout: 30_000,
     });
-    const sample = await poll(async () =>
-      clientSamples((await service.getText('/prometheus-metrics')).body).find(
-        (s) => s.name == 'client_metric_cpu_usage' && s.labels.app_id == appId,
-      ),
-    { what: 'the quickstart gauge in /prometheus-metrics' });
+    const sample = await poll(
+      async () =>
+        clientSamples((await service.getText('/prometheus-metrics')).body).find(
+          (s) => s.name == 'client_metric_cpu_usage' && s.labels.app_id == appId,
+        ),
+      { what: 'the quickstart gauge in /prometheus-metrics' },
+    );
     assert.equal(sample.value, 75.5);
     assert.equal(sample.labels.host, 'server1');
   });

@@ -7,11 +7,13 @@ export function installBrowser({ onLine = true, beacon = () => true, storage = n
   const beacons = [];
   const navigator = {
     onLine,
-    sendBeacon: beacon && ((url, data) => {
-      const accepted = beacon(url, data);
-      if (accepted) beacons.push({ url, data });
-      return accepted;
-    }),
+    sendBeacon:
+      beacon &&
+      ((url, data) => {
+        const accepted = beacon(url, data);
+        if (accepted) beacons.push({ url, data });
+        return accepted;
+      }),
   };
   const localStorage = {
     getItem: (k) => (storage.has(k) ? storage.get(k) : null),
@@ -25,7 +27,8 @@ export function installBrowser({ onLine = true, beacon = () => true, storage = n
     addEventListener: win.addEventListener.bind(win),
     removeEventListener: win.removeEventListener.bind(win),
   };
-  for (const [k, value] of Object.entries(globals)) Object.defineProperty(globalThis, k, { value, configurable: true, writable: true });
+  for (const [k, value] of Object.entries(globals))
+    Object.defineProperty(globalThis, k, { value, configurable: true, writable: true });
   return {
     document,
     navigator,

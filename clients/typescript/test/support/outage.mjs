@@ -40,14 +40,20 @@ export async function runOutage({ downMs, count, clientOptions = {}, drainTimeou
     service = await startService({ port });
     const restartedAt = Date.now();
 
-    await poll(() => client.stats().queued == 0, { timeoutMs: drainTimeoutMs, intervalMs: 20, what: 'the client queue to drain' });
+    await poll(() => client.stats().queued == 0, {
+      timeoutMs: drainTimeoutMs,
+      intervalMs: 20,
+      what: 'the client queue to drain',
+    });
     const drainedMs = Date.now() - restartedAt;
     const stats = client.stats();
     const expected = count - drops.length;
     const names = new Set(
       await poll(
         async () => {
-          const ms = (await storedMetrics(service, appId)).map((m) => m.name).filter((n) => n.startsWith('during_outage_'));
+          const ms = (await storedMetrics(service, appId))
+            .map((m) => m.name)
+            .filter((n) => n.startsWith('during_outage_'));
           return ms.length >= expected && ms;
         },
         { timeoutMs: 15_000, what: 'the delivered metrics in GET /api/v2/app/{app_id}/metrics' },

@@ -34,7 +34,8 @@ export async function poll(fn, { timeoutMs = 15_000, intervalMs = 50, what = 'co
       if (e.fatal) throw e;
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -45,7 +46,9 @@ export async function poll(fn, { timeoutMs = 15_000, intervalMs = 50, what = 'co
  */
 export async function startService({ port, env = {} } = {}) {
   port ??= await freePort();
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_REGISTRY_|PORT$|HOST$)/.test(k)));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_REGISTRY_|PORT$|HOST$)/.test(k)),
+  );
   const child = spawn(binary, ['--port', String(port), '--host', '127.0.0.1'], {
     cwd: repoRoot,
     env: { ...clean, LOG_LEVEL: 'warn', ...env },

@@ -17,7 +17,10 @@ describe('batching', () => {
     client.gauge('c', 3);
     await settle();
     assert.equal(f.calls.length, 1);
-    assert.deepEqual(f.calls[0].metrics.map((m) => m.name), ['a', 'b', 'c']);
+    assert.deepEqual(
+      f.calls[0].metrics.map((m) => m.name),
+      ['a', 'b', 'c'],
+    );
   });
 
   it('sends_a_batch_as_soon_as_its_body_reaches_max_batch_bytes', async () => {
@@ -34,7 +37,10 @@ describe('batching', () => {
     assert.ok(f.calls.length >= 1);
     for (const c of f.calls) assert.ok(c.bytes <= 1000, `body of ${c.bytes} bytes`);
     // c pushed the queue past 1000 bytes; the batch takes what fits under the limit.
-    assert.deepEqual(f.calls[0].metrics.map((m) => m.name), ['a', 'b']);
+    assert.deepEqual(
+      f.calls[0].metrics.map((m) => m.name),
+      ['a', 'b'],
+    );
   });
 
   it('sends_what_is_queued_flush_interval_after_the_first_metric', async () => {
@@ -61,7 +67,13 @@ describe('batching', () => {
     assert.equal(init.headers['Content-Type'], 'application/json');
     assert.deepEqual(body, {
       metrics: [
-        { name: 'cpu_usage', value: 75.5, timestamp: 1_700_000_000_000, tags: { env: 'prod', host: 'h2' }, profileId: 'user-1' },
+        {
+          name: 'cpu_usage',
+          value: 75.5,
+          timestamp: 1_700_000_000_000,
+          tags: { env: 'prod', host: 'h2' },
+          profileId: 'user-1',
+        },
         { name: 'mem', value: 1, timestamp: 5, tags: { env: 'prod', host: 'h1' }, profileId: 'other' },
       ],
     });
@@ -75,7 +87,10 @@ describe('batching', () => {
     await settle();
     mock.timers.tick(60_000);
     await settle();
-    assert.deepEqual(f.calls.map((c) => c.metrics.length), [10, 10, 5]);
+    assert.deepEqual(
+      f.calls.map((c) => c.metrics.length),
+      [10, 10, 5],
+    );
     assert.equal(client.stats().sent, 25);
   });
 
@@ -93,7 +108,12 @@ describe('batching', () => {
 
   it('counts_metrics_in_a_request_not_answered_yet_as_queued', async () => {
     let answer;
-    const f = fakeFetch((call) => new Promise((r) => (answer = () => r(new Response(JSON.stringify({ accepted: 2, rejected: [] }), { status: 200 })))));
+    const f = fakeFetch(
+      (call) =>
+        new Promise(
+          (r) => (answer = () => r(new Response(JSON.stringify({ accepted: 2, rejected: [] }), { status: 200 }))),
+        ),
+    );
     const client = createMetricsClient({ ...base, fetch: f.fetch, maxBatchSize: 2 });
     client.gauge('a', 1);
     client.gauge('b', 1);

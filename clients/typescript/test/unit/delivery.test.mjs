@@ -31,12 +31,18 @@ describe('queue bound', () => {
     const f = fakeFetch();
     const client = createMetricsClient({ ...base, fetch: f.fetch, maxQueueSize: 3, maxBatchSize: 100, ...r });
     for (let i = 0; i < 5; i++) client.gauge('m' + i, i);
-    assert.deepEqual(r.drops.map((d) => [d.metric.name, d.reason]), [
-      ['m0', 'queue_full'],
-      ['m1', 'queue_full'],
-    ]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.metric.name, d.reason]),
+      [
+        ['m0', 'queue_full'],
+        ['m1', 'queue_full'],
+      ],
+    );
     await client.flush();
-    assert.deepEqual(f.calls[0].metrics.map((m) => m.name), ['m2', 'm3', 'm4']);
+    assert.deepEqual(
+      f.calls[0].metrics.map((m) => m.name),
+      ['m2', 'm3', 'm4'],
+    );
     assert.deepEqual(client.stats(), { sent: 3, dropped: 2, rejected: 0, queued: 0 });
   });
 
@@ -49,7 +55,10 @@ describe('queue bound', () => {
     await settle();
     assert.equal(f.calls.length, 1);
     for (const n of ['c', 'd', 'e']) client.gauge(n, 1);
-    assert.deepEqual(r.drops.map((d) => d.metric.name), ['a']);
+    assert.deepEqual(
+      r.drops.map((d) => d.metric.name),
+      ['a'],
+    );
     assert.equal(client.stats().queued, 4);
   });
 });
@@ -144,10 +153,13 @@ describe('retries', () => {
     assert.equal(await client.flush(), true);
     await callTimes(f, 60_000, 1000);
     assert.equal(f.calls.length, 1);
-    assert.deepEqual(r.drops.map((d) => [d.metric.name, d.reason, d.message]), [
-      ['a', 'rejected', 'value: must be a number'],
-      ['b', 'rejected', 'name: too long'],
-    ]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.metric.name, d.reason, d.message]),
+      [
+        ['a', 'rejected', 'value: must be a number'],
+        ['b', 'rejected', 'name: too long'],
+      ],
+    );
     assert.equal(r.errors[0].status, 400);
     assert.equal(r.errors[0].code, 'no_valid_metrics');
     assert.deepEqual(client.stats(), { sent: 0, dropped: 0, rejected: 2, queued: 0 });
@@ -158,9 +170,15 @@ describe('retries', () => {
     const client = createMetricsClient({ ...base, fetch: f.fetch, maxBatchSize: 10 });
     for (let i = 0; i < 10; i++) client.gauge('m' + i, i);
     assert.equal(await client.flush(), true);
-    assert.deepEqual(f.calls.map((c) => c.metrics.length), [10, 5, 3, 3, 3, 1]);
+    assert.deepEqual(
+      f.calls.map((c) => c.metrics.length),
+      [10, 5, 3, 3, 3, 1],
+    );
     const delivered = f.calls.filter((c) => c.metrics.length <= 3).flatMap((c) => c.metrics.map((m) => m.name));
-    assert.deepEqual(delivered, Array.from({ length: 10 }, (_, i) => 'm' + i));
+    assert.deepEqual(
+      delivered,
+      Array.from({ length: 10 }, (_, i) => 'm' + i),
+    );
     assert.deepEqual(client.stats(), { sent: 10, dropped: 0, rejected: 0, queued: 0 });
   });
 
@@ -172,7 +190,10 @@ describe('retries', () => {
     assert.equal(await client.flush(), true);
     await callTimes(f, 60_000, 1000);
     assert.equal(f.calls.length, 1);
-    assert.deepEqual(r.drops.map((d) => [d.metric.name, d.reason]), [['huge', 'too_large']]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.metric.name, d.reason]),
+      [['huge', 'too_large']],
+    );
     assert.equal(client.stats().dropped, 1);
   });
 
@@ -184,7 +205,10 @@ describe('retries', () => {
     assert.equal(await client.flush(), true);
     await callTimes(f, 60_000, 1000);
     assert.equal(f.calls.length, 1);
-    assert.deepEqual(r.drops.map((d) => [d.metric.name, d.reason, d.message]), [['b', 'rejected', 'tags: too many tags']]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.metric.name, d.reason, d.message]),
+      [['b', 'rejected', 'tags: too many tags']],
+    );
     assert.deepEqual(client.stats(), { sent: 2, dropped: 0, rejected: 1, queued: 0 });
   });
 
@@ -194,7 +218,10 @@ describe('retries', () => {
     const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
     client.gauge('a', 1);
     await client.flush();
-    assert.deepEqual(r.drops.map((d) => d.reason), ['http_error']);
+    assert.deepEqual(
+      r.drops.map((d) => d.reason),
+      ['http_error'],
+    );
     assert.equal(client.stats().dropped, 1);
   });
 
@@ -209,7 +236,13 @@ describe('retries', () => {
     await settle();
     await callTimes(f, 1500);
     assert.equal(closed, false);
-    assert.deepEqual(f.calls.map((c) => c.at - NOW), [0, 100, 300, 700, 1000]);
-    assert.deepEqual(r.drops.map((d) => d.reason), ['closed']);
+    assert.deepEqual(
+      f.calls.map((c) => c.at - NOW),
+      [0, 100, 300, 700, 1000],
+    );
+    assert.deepEqual(
+      r.drops.map((d) => d.reason),
+      ['closed'],
+    );
   });
 });

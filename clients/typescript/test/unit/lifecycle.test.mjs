@@ -28,7 +28,9 @@ describe('page lifecycle', () => {
     record(client, 400, 600);
     assert.equal(f.calls.length, 0);
     page.fire('pagehide');
-    const beacons = await Promise.all(page.beacons.map(async (b) => ({ size: b.data.size, type: b.data.type, body: JSON.parse(await b.data.text()) })));
+    const beacons = await Promise.all(
+      page.beacons.map(async (b) => ({ size: b.data.size, type: b.data.type, body: JSON.parse(await b.data.text()) })),
+    );
     assert.ok(f.calls.length >= 1 && beacons.length >= 1, `${f.calls.length} fetches, ${beacons.length} beacons`);
     for (const c of f.calls) {
       assert.equal(c.init.keepalive, true);
@@ -41,9 +43,15 @@ describe('page lifecycle', () => {
       assert.equal(b.type, 'application/json');
     }
     const all = [...f.calls.map((c) => c.metrics), ...beacons.map((b) => b.body.metrics)].flat();
-    assert.deepEqual(names(all), Array.from({ length: 400 }, (_, i) => 'm' + i));
+    assert.deepEqual(
+      names(all),
+      Array.from({ length: 400 }, (_, i) => 'm' + i),
+    );
     // Only the keepalive requests, still unanswered, remain unsettled.
-    assert.equal(client.stats().queued, f.calls.reduce((n, c) => n + c.metrics.length, 0));
+    assert.equal(
+      client.stats().queued,
+      f.calls.reduce((n, c) => n + c.metrics.length, 0),
+    );
   });
 
   it('visibilitychange_to_hidden_sends_the_queue_and_visible_does_not', async () => {
@@ -56,7 +64,10 @@ describe('page lifecycle', () => {
     assert.equal(f.calls.length, 0);
     page.visibility('hidden');
     await settle();
-    assert.deepEqual(f.calls.map((c) => [c.init.keepalive, c.metrics.length]), [[true, 3]]);
+    assert.deepEqual(
+      f.calls.map((c) => [c.init.keepalive, c.metrics.length]),
+      [[true, 3]],
+    );
     assert.equal(client.stats().sent, 3);
   });
 
@@ -69,7 +80,10 @@ describe('page lifecycle', () => {
     const inFlight = names(f.calls.flatMap((c) => c.metrics));
     const stored = JSON.parse(page.storage.get('mca:http://metrics.test/api/v2/app/web-app/metrics'));
     assert.ok(inFlight.length > 0 && stored.length > 0);
-    assert.deepEqual([...inFlight, ...names(stored)], Array.from({ length: 300 }, (_, i) => 'm' + i));
+    assert.deepEqual(
+      [...inFlight, ...names(stored)],
+      Array.from({ length: 300 }, (_, i) => 'm' + i),
+    );
 
     // Next page load, same origin.
     const next = fakeFetch();
@@ -94,16 +108,27 @@ describe('page lifecycle', () => {
     page.navigator.onLine = true;
     page.fire('online');
     await settle();
-    assert.deepEqual(f.calls.map((c) => c.metrics.length), [5]);
+    assert.deepEqual(
+      f.calls.map((c) => c.metrics.length),
+      [5],
+    );
   });
 
   it('retries_at_once_when_the_online_event_fires_instead_of_waiting_for_the_backoff', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
     mock.method(Math, 'random', () => 0.99);
     page = installBrowser();
-    const f = fakeFetch((call, i) => (i == 0 ? Promise.reject(new TypeError('Failed to fetch')) : ok(call.metrics.length)));
+    const f = fakeFetch((call, i) =>
+      i == 0 ? Promise.reject(new TypeError('Failed to fetch')) : ok(call.metrics.length),
+    );
     const r = recorder();
-    const client = createMetricsClient({ ...base, fetch: f.fetch, retryBaseDelayMs: 60_000, maxRetryDelayMs: 60_000, ...r });
+    const client = createMetricsClient({
+      ...base,
+      fetch: f.fetch,
+      retryBaseDelayMs: 60_000,
+      maxRetryDelayMs: 60_000,
+      ...r,
+    });
     client.gauge('a', 1);
     assert.equal(await client.flush(), false);
     mock.timers.tick(1000);

@@ -7,15 +7,33 @@ describe('never throws into the host application', () => {
   it('catches_an_on_drop_callback_that_throws_and_reports_it_to_on_error', () => {
     const errors = [];
     const boom = new Error('onDrop bug');
-    const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, onDrop: () => { throw boom; }, onError: (e) => errors.push(e) });
+    const client = createMetricsClient({
+      ...base,
+      fetch: fakeFetch().fetch,
+      onDrop: () => {
+        throw boom;
+      },
+      onError: (e) => errors.push(e),
+    });
     assert.doesNotThrow(() => client.gauge('', 1));
     assert.deepEqual(errors, [boom]);
     assert.equal(client.stats().rejected, 1);
   });
 
   it('swallows_an_on_error_callback_that_throws', async () => {
-    const f = fakeFetch(() => { throw new TypeError('offline'); });
-    const client = createMetricsClient({ ...base, fetch: f.fetch, onDrop: () => { throw new Error('a'); }, onError: () => { throw new Error('b'); } });
+    const f = fakeFetch(() => {
+      throw new TypeError('offline');
+    });
+    const client = createMetricsClient({
+      ...base,
+      fetch: f.fetch,
+      onDrop: () => {
+        throw new Error('a');
+      },
+      onError: () => {
+        throw new Error('b');
+      },
+    });
     assert.doesNotThrow(() => client.gauge('', 1));
     client.gauge('a', 1);
     assert.equal(await client.flush(), false);
@@ -26,7 +44,18 @@ describe('never throws into the host application', () => {
     const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, ...r });
     const cyclic = {};
     cyclic.self = cyclic;
-    const bad = [undefined, null, 1, 'x', Symbol('s'), {}, { name: Symbol('n'), value: 1 }, { name: 'a', value: 1n }, { name: 'a', value: 1, tags: cyclic }, { name: 'a', value: 1, tags: { k: cyclic } }];
+    const bad = [
+      undefined,
+      null,
+      1,
+      'x',
+      Symbol('s'),
+      {},
+      { name: Symbol('n'), value: 1 },
+      { name: 'a', value: 1n },
+      { name: 'a', value: 1, tags: cyclic },
+      { name: 'a', value: 1, tags: { k: cyclic } },
+    ];
     for (const b of bad) assert.doesNotThrow(() => client.record(b));
     assert.doesNotThrow(() => client.gauge(undefined, undefined, undefined));
     assert.doesNotThrow(() => client.gauge('a', 1, 'tags'));
@@ -66,11 +95,22 @@ describe('never throws into the host application', () => {
 
   it('reports_an_invalid_app_id_as_rejected_by_the_server_when_it_answers_400', async () => {
     const r = recorder();
-    const f = fakeFetch(() => new Response(JSON.stringify({ error: { code: 'invalid_app_id', message: 'bad', details: [{ field: 'app_id', error: 'must match' }] } }), { status: 400 }));
+    const f = fakeFetch(
+      () =>
+        new Response(
+          JSON.stringify({
+            error: { code: 'invalid_app_id', message: 'bad', details: [{ field: 'app_id', error: 'must match' }] },
+          }),
+          { status: 400 },
+        ),
+    );
     const client = createMetricsClient({ ...base, appId: 'bad app', fetch: f.fetch, ...r });
     client.gauge('a', 1);
     await client.flush();
     assert.equal(f.calls[0].url, 'http://metrics.test/api/v2/app/bad%20app/metrics');
-    assert.deepEqual(r.drops.map((d) => [d.reason, d.message]), [['rejected', 'invalid_app_id']]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.reason, d.message]),
+      [['rejected', 'invalid_app_id']],
+    );
   });
 });

@@ -80,12 +80,18 @@ describe('validation parity with the server limits', () => {
     client.gauge('ok', NaN);
     client.gauge('ok', 1);
     await client.flush();
-    assert.deepEqual(r.drops.map((d) => [d.metric.name, d.reason]), [
-      ['toolong', 'invalid'],
-      ['ok', 'invalid'],
-    ]);
+    assert.deepEqual(
+      r.drops.map((d) => [d.metric.name, d.reason]),
+      [
+        ['toolong', 'invalid'],
+        ['ok', 'invalid'],
+      ],
+    );
     assert.match(r.drops[1].message, /^value:/);
-    assert.deepEqual(f.calls.flatMap((c) => c.metrics.map((m) => m.name)), ['ok']);
+    assert.deepEqual(
+      f.calls.flatMap((c) => c.metrics.map((m) => m.name)),
+      ['ok'],
+    );
     assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 2, queued: 0 });
   });
 });

@@ -8,7 +8,11 @@ describe('web vitals helper', () => {
   it('reports_each_vital_passed_in_as_a_gauge_named_after_it', () => {
     const gauges = [];
     const client = { gauge: (...a) => gauges.push(a) };
-    reportWebVitals(client, { onCLS: fakeVital('CLS', 0.12), onLCP: fakeVital('LCP', 2300), onTTFB: fakeVital('TTFB', 80) }, { tags: { page: '/home' } });
+    reportWebVitals(
+      client,
+      { onCLS: fakeVital('CLS', 0.12), onLCP: fakeVital('LCP', 2300), onTTFB: fakeVital('TTFB', 80) },
+      { tags: { page: '/home' } },
+    );
     assert.deepEqual(gauges, [
       ['web_vitals_cls', 0.12, { page: '/home' }],
       ['web_vitals_lcp', 2300, { page: '/home' }],
@@ -33,7 +37,12 @@ describe('web vitals helper', () => {
     const onCLS = () => {
       throw new Error('not supported');
     };
-    assert.doesNotThrow(() => reportWebVitals({ gauge: (n) => gauges.push(n) }, { onCLS, onFCP: fakeVital('FCP', 900), onINP: 'not a function' }));
+    assert.doesNotThrow(() =>
+      reportWebVitals(
+        { gauge: (n) => gauges.push(n) },
+        { onCLS, onFCP: fakeVital('FCP', 900), onINP: 'not a function' },
+      ),
+    );
     assert.deepEqual(gauges, ['web_vitals_fcp']);
   });
 });
