@@ -129,6 +129,7 @@ struct series_store::impl {
           auto [pos, fresh] = per_app.try_emplace(it->s.app_id, 0);
           ++pos->second;
           it = sh.series.erase(it);
+          generation.fetch_add(1, std::memory_order_relaxed);
         } else {
           ++it;
         }
@@ -149,6 +150,40 @@ struct series_store::impl {
     return removed;
   }
 
+  // Each shard's set is already in exposition order, so a k-way merge of the shards gives the
+  // global order without sorting. Caller holds every shard lock (shared is enough).
+  std::shared_ptr<const std::vector<const series*>> merge_shards() const {
+    auto order = std::make_shared<std::vector<const series*>>();
+    using iter = std::set<node, node_less>::const_iterator;
+    struct cursor {
+      iter at, end;
+    };
+    std::vector<cursor> heap;
+    heap.reserve(shard_count);
+    std::size_t size = 0;
+    for (const auto& sh : shards) {
+      size += sh.series.size();
+      if (!sh.series.empty()) heap.push_back({sh.series.begin(), sh.series.end()});
+    }
+    order->reserve(size);
+    // std heap is a max-heap: "greater" puts the smallest series on top.
+    const auto greater = [](const cursor& a, const cursor& b) {
+      return compare(identity_of(a.at->s), identity_of(b.at->s)) > 0;
+    };
+    std::make_heap(heap.begin(), heap.end(), greater);
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), greater);
+      cursor& c = heap.back();
+      order->push_back(&c.at->s);
+      if (++c.at == c.end) {
+        heap.pop_back();
+      } else {
+        std::push_heap(heap.begin(), heap.end(), greater);
+      }
+    }
+    return order;
+  }
+
   const store_limits limits;
   const util::clock& clock;
   std::array<shard, shard_count> shards;
@@ -158,6 +193,14 @@ struct series_store::impl {
   std::mutex counts_mu;
   std::map<std::string, std::size_t, std::less<>> app_counts;  // guarded by counts_mu
   std::atomic<std::size_t> total{0};                           // written under counts_mu
+
+  // Bumped under a shard's exclusive lock whenever a series is inserted or erased (not when a
+  // sample is updated): the exposition order changes only then, so scrapes between such changes
+  // reuse the last merged order instead of merging again.
+  std::atomic<std::uint64_t> generation{0};
+  std::mutex snapshot_mu;
+  std::shared_ptr<const std::vector<const series*>> snapshot;  // guarded by snapshot_mu
+  std::uint64_t snapshot_generation = 0;                        // guarded by snapshot_mu
 
   std::atomic<std::uint64_t> dropped_global{0};
   std::atomic<std::uint64_t> dropped_app{0};
@@ -235,6 +278,7 @@ apply_result series_store::apply(std::string_view app_id, const model::metric& m
   s.profile_id = m.profile_id;
   s.partition = partition;
   sh.series.insert(node{std::move(s)});
+  impl_->generation.fetch_add(1, std::memory_order_relaxed);
   return apply_result::inserted;
 }
 
@@ -268,38 +312,40 @@ std::vector<series> series_store::app_series(std::string_view app_id) const {
 }
 
 void series_store::for_each_sorted(const std::function<void(const series&)>& visit) const {
-  // Each shard's set is already in exposition order, so a k-way merge of the shards gives the
-  // global order without sorting. The shared locks are held for the whole walk: writers wait for
-  // it (the consumer only buffers meanwhile), other readers do not.
+  // The shared locks are held for the whole walk: writers wait for it (the consumer only buffers
+  // meanwhile), other readers do not. While they are held no series can be inserted or erased,
+  // so `generation` is stable and the node addresses in a matching snapshot are valid.
   std::array<std::shared_lock<std::shared_mutex>, shard_count> locks;
   for (std::size_t i = 0; i < shard_count; ++i) {
     locks[i] = std::shared_lock(impl_->shards[i].mu);
   }
   const std::int64_t now = impl_->clock.now_ms();
+  const std::uint64_t generation = impl_->generation.load(std::memory_order_relaxed);
 
-  using iter = std::set<node, node_less>::const_iterator;
-  struct cursor {
-    iter at, end;
-  };
-  std::vector<cursor> heap;
-  heap.reserve(shard_count);
-  for (const auto& sh : impl_->shards) {
-    if (!sh.series.empty()) heap.push_back({sh.series.begin(), sh.series.end()});
+  std::shared_ptr<const std::vector<const series*>> order;
+  {
+    std::lock_guard lock(impl_->snapshot_mu);
+    if (impl_->snapshot && impl_->snapshot_generation == generation) order = impl_->snapshot;
   }
-  // std heap is a max-heap: "greater" puts the smallest series on top.
-  const auto greater = [](const cursor& a, const cursor& b) {
-    return compare(identity_of(a.at->s), identity_of(b.at->s)) > 0;
-  };
-  std::make_heap(heap.begin(), heap.end(), greater);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), greater);
-    cursor& c = heap.back();
-    if (!impl_->expired(c.at->s.ingest_ms, now)) visit(c.at->s);
-    if (++c.at == c.end) {
-      heap.pop_back();
-    } else {
-      std::push_heap(heap.begin(), heap.end(), greater);
+  if (!order) {
+    order = impl_->merge_shards();
+    std::lock_guard lock(impl_->snapshot_mu);
+    impl_->snapshot = order;
+    impl_->snapshot_generation = generation;
+  }
+  // The walk is bound by cache misses (series live in scattered nodes, their strings on the
+  // heap): fetch the series a few steps ahead, and their heap strings a little later.
+  const std::vector<const series*>& v = *order;
+  constexpr std::size_t node_ahead = 8;
+  constexpr std::size_t data_ahead = 4;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i + node_ahead < v.size()) __builtin_prefetch(v[i + node_ahead]);
+    if (i + data_ahead < v.size()) {
+      const series* next = v[i + data_ahead];
+      __builtin_prefetch(next->exposition_name.data());
+      __builtin_prefetch(next->labels.data());
     }
+    if (!impl_->expired(v[i]->ingest_ms, now)) visit(*v[i]);
   }
 }
 

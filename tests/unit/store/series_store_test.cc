@@ -241,6 +241,25 @@ TEST_F(store_fixture, for_each_sorted_orders_by_name_then_app_then_labels) {
   }
 }
 
+TEST_F(store_fixture, walk_reflects_inserts_updates_and_removals_between_walks) {
+  const auto names = [&] {
+    std::vector<std::pair<std::string, double>> out;
+    store->for_each_sorted([&](const series& s) { out.emplace_back(s.original_name, s.value); });
+    return out;
+  };
+  store->apply("a", sample("b", 1, 1), 1, now());
+  store->apply("a", sample("d", 1, 1), 2, now());
+  EXPECT_EQ(names(), (std::vector<std::pair<std::string, double>>{{"b", 1}, {"d", 1}}));
+  store->apply("a", sample("c", 1, 1), 1, now());
+  EXPECT_EQ(names(), (std::vector<std::pair<std::string, double>>{{"b", 1}, {"c", 1}, {"d", 1}}));
+  store->apply("a", sample("d", 9, 2), 2, now());  // update only: same order, new value
+  EXPECT_EQ(names(), (std::vector<std::pair<std::string, double>>{{"b", 1}, {"c", 1}, {"d", 9}}));
+  store->drop_partition(1);
+  EXPECT_EQ(names(), (std::vector<std::pair<std::string, double>>{{"d", 9}}));
+  store->apply("a", sample("a", 1, 1), 1, now());
+  EXPECT_EQ(names(), (std::vector<std::pair<std::string, double>>{{"a", 1}, {"d", 9}}));
+}
+
 TEST_F(store_fixture, keeps_the_first_of_tags_that_collide_after_sanitising) {
   store->apply("a", sample("m", 1, 1, {{"a-b", "first"}, {"a.b", "second"}}), 0, now());
   const auto got = store->app_series("a").at(0);
