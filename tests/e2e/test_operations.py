@@ -165,3 +165,13 @@ def test_cors_allowlist_for_browser_ingest(start_service):
     assert "Access-Control-Allow-Origin" not in r.headers
     r = s.post_metrics("web", [seed_metric()], headers={"Origin": "http://app.example:8080"})
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.example:8080"
+
+
+def test_env_example_and_readme_document_every_setting():
+    names = [l.split()[0] for l in run_binary(["--help"]).stdout.splitlines() if l.startswith("  ") and not l.startswith("   ")]
+    assert len(names) > 40
+    example = open(os.path.join(ROOT, ".env.example")).read()
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    for n in names:
+        assert f"# {n}=" in example, n
+        assert f"`{n}`" in readme, n
