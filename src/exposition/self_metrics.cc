@@ -112,8 +112,7 @@ prometheus::MetricFamily counter_family(std::string name, std::string help,
 
 prometheus::MetricFamily gauge_family(std::string name, std::string help,
                                       std::vector<labelled_value> values) {
-  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge,
-                std::move(values));
+  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge, std::move(values));
 }
 
 }  // namespace mca::exposition

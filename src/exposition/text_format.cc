@@ -18,14 +18,14 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(1) ? 2 : 0;
   if (c >= 0xE0 && c <= 0xEF) {
     if (left < 3 || !cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;   // overlong
-    if (c == 0xED && byte(i + 1) > 0x9F) return 0;   // surrogate
+    if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && byte(i + 1) > 0x9F) return 0;  // surrogate
     return 3;
   }
   if (c >= 0xF0 && c <= 0xF4) {
     if (left < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && byte(i + 1) < 0x90) return 0;   // overlong
-    if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;   // past U+10FFFF
+    if (c == 0xF0 && byte(i + 1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;  // past U+10FFFF
     return 4;
   }
   return 0;

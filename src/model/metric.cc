@@ -25,7 +25,8 @@ field_error error_at(std::size_t index, std::string field, std::string message) 
 std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
                                     std::int64_t now_ms) {
   if (m.name.empty()) return error_at(index, "name", "must not be empty");
-  if (m.name.size() > l.max_name_bytes) return error_at(index, "name", longer_than(l.max_name_bytes));
+  if (m.name.size() > l.max_name_bytes)
+    return error_at(index, "name", longer_than(l.max_name_bytes));
 
   if (!std::isfinite(m.value)) return error_at(index, "value", "must be a finite number");
 
@@ -63,9 +64,9 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
         return error_at(index, "tags." + m.tags[i].first, "duplicate tag key");
       }
       if (label_name(m.tags[j].first) == label_i) {
-        return error_at(index, "tags." + m.tags[i].first,
-                        "label name collides with tag \"" + m.tags[j].first +
-                            "\" after sanitising");
+        return error_at(
+            index, "tags." + m.tags[i].first,
+            "label name collides with tag \"" + m.tags[j].first + "\" after sanitising");
       }
     }
   }
@@ -125,8 +126,8 @@ std::string series_key(std::string_view app_id, const metric& m) {
 bool valid_app_id(std::string_view app_id) {
   if (app_id.empty() || app_id.size() > 64) return false;
   return std::all_of(app_id.begin(), app_id.end(), [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 

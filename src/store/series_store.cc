@@ -93,11 +93,10 @@ std::vector<model::tag> labels_of(const std::vector<model::tag>& tags) {
   for (const auto& [key, value] : tags) labels.emplace_back(model::label_name(key), value);
   std::stable_sort(labels.begin(), labels.end(),
                    [](const model::tag& a, const model::tag& b) { return a.first < b.first; });
-  labels.erase(std::unique(labels.begin(), labels.end(),
-                           [](const model::tag& a, const model::tag& b) {
-                             return a.first == b.first;
-                           }),
-               labels.end());
+  labels.erase(
+      std::unique(labels.begin(), labels.end(),
+                  [](const model::tag& a, const model::tag& b) { return a.first == b.first; }),
+      labels.end());
   return labels;
 }
 
@@ -200,7 +199,7 @@ struct series_store::impl {
   std::atomic<std::uint64_t> generation{0};
   std::mutex snapshot_mu;
   std::shared_ptr<const std::vector<const series*>> snapshot;  // guarded by snapshot_mu
-  std::uint64_t snapshot_generation = 0;                        // guarded by snapshot_mu
+  std::uint64_t snapshot_generation = 0;                       // guarded by snapshot_mu
 
   std::atomic<std::uint64_t> dropped_global{0};
   std::atomic<std::uint64_t> dropped_app{0};

@@ -31,23 +31,23 @@ struct store_limits {
 };
 
 enum class apply_result {
-  inserted,          // new series (or replaced one past its TTL that expire() had not swept yet)
-  updated,           // newer (or equal) timestamp replaced the sample
-  stale,             // older than the held sample: ignored (newest timestamp wins)
-  dropped_global,    // new series over max_series: dropped and counted
-  dropped_app,       // new series over max_series_per_app: dropped and counted
+  inserted,        // new series (or replaced one past its TTL that expire() had not swept yet)
+  updated,         // newer (or equal) timestamp replaced the sample
+  stale,           // older than the held sample: ignored (newest timestamp wins)
+  dropped_global,  // new series over max_series: dropped and counted
+  dropped_app,     // new series over max_series_per_app: dropped and counted
 };
 
 // One series as held: labels already sanitised and sorted by label name.
 struct series {
   std::string app_id;
-  std::string exposition_name;  // client_metric_<sanitised>
-  std::string original_name;    // as the client sent it (HELP text, JSON API)
-  std::vector<model::tag> labels;    // (label_name, value), sorted by label_name
-  std::vector<model::tag> tags;      // original tags as received (JSON API)
+  std::string exposition_name;     // client_metric_<sanitised>
+  std::string original_name;       // as the client sent it (HELP text, JSON API)
+  std::vector<model::tag> labels;  // (label_name, value), sorted by label_name
+  std::vector<model::tag> tags;    // original tags as received (JSON API)
   double value = 0;
-  std::int64_t timestamp_ms = 0;     // the metric's own timestamp
-  std::int64_t ingest_ms = 0;        // record timestamp of the last update (TTL runs from it)
+  std::int64_t timestamp_ms = 0;  // the metric's own timestamp
+  std::int64_t ingest_ms = 0;     // record timestamp of the last update (TTL runs from it)
   std::string profile_id;
   std::int32_t partition = 0;
 };

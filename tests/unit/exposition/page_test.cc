@@ -14,8 +14,11 @@ TEST(render_page, renders_the_seed_walk_through_exactly_without_app_id) {
   util::manual_clock clock;
   store::series_store store({}, clock);
   store.apply("your-app-id",
-              model::metric{"cpu_usage", 75.5, clock.now_ms(),
-                            {{"host", "server1"}, {"environment", "production"}}, "profile123"},
+              model::metric{"cpu_usage",
+                            75.5,
+                            clock.now_ms(),
+                            {{"host", "server1"}, {"environment", "production"}},
+                            "profile123"},
               0, clock.now_ms());
   self_metrics self;  // no request served yet: the HTTP families have no samples to print
   self.add_collectable(make_collectable([] {

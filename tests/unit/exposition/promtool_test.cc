@@ -65,17 +65,21 @@ struct promtool_fixture : ::testing::Test {
           counter_family("ingest_metrics_total", "Metrics received, by outcome",
                          {{{{"result", "accepted"}}, 3}, {{{"result", "rejected"}}, 1}}),
           gauge_family("store_series", "Series held in the store", 3.0),
-          counter_family("store_dropped_series_total", "New series dropped by a cap",
-                         {{{{"reason", "max_series"}}, 0}, {{{"reason", "max_series_per_app"}}, 0}}),
+          counter_family(
+              "store_dropped_series_total", "New series dropped by a cap",
+              {{{{"reason", "max_series"}}, 0}, {{{"reason", "max_series_per_app"}}, 0}}),
           gauge_family("transport_queue_depth", "Messages waiting for delivery", 0.0)};
     }));
   }
 };
 
 TEST_F(promtool_fixture, accepts_the_rendered_store_and_self_metrics) {
-  store.apply("my-app", metric_of("cpu_usage", 75.5, {{"host", "server1"}, {"environment", "production"}}), 0, clock.now_ms());
+  store.apply("my-app",
+              metric_of("cpu_usage", 75.5, {{"host", "server1"}, {"environment", "production"}}), 0,
+              clock.now_ms());
   store.apply("other-app", metric_of("cpu_usage", 12, {{"host", "server2"}}), 0, clock.now_ms());
-  store.apply("my-app", metric_of("memory.used-bytes", 1e9, {{"host", "server1"}}), 0, clock.now_ms());
+  store.apply("my-app", metric_of("memory.used-bytes", 1e9, {{"host", "server1"}}), 0,
+              clock.now_ms());
   store.apply("my-app", metric_of("queue_depth", 0, {}), 0, clock.now_ms());
   fill_self_metrics();
   for (bool app_id : {true, false}) {
@@ -88,12 +92,13 @@ TEST_F(promtool_fixture, accepts_the_rendered_store_and_self_metrics) {
 }
 
 TEST_F(promtool_fixture, accepts_hostile_label_values_and_names) {
-  store.apply("a", metric_of("evil\"} 1\n# HELP x y", 1,
-                             {{"k", "x\"} 1\nevil{y=\"2\\"},
-                              {"__name__", "spoof"},
-                              {"app_id", "spoof"},
-                              {"9key", "bad utf8 \xff\xfe end"},
-                              {"emoji", "\xf0\x9f\x94\xa5"}}),
+  store.apply("a",
+              metric_of("evil\"} 1\n# HELP x y", 1,
+                        {{"k", "x\"} 1\nevil{y=\"2\\"},
+                         {"__name__", "spoof"},
+                         {"app_id", "spoof"},
+                         {"9key", "bad utf8 \xff\xfe end"},
+                         {"emoji", "\xf0\x9f\x94\xa5"}}),
               0, clock.now_ms());
   store.apply("b", metric_of("evil\"} 1\n# HELP x y", 2, {{"k", "\\"}}), 0, clock.now_ms());
   std::string out;

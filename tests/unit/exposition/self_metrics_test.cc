@@ -28,13 +28,13 @@ TEST(self_metrics, counts_requests_by_route_method_and_status) {
   m.observe_request("/api/v2/app/{app_id}/metrics", "POST", 400, 1ms);
   const std::string out = render(m);
   EXPECT_TRUE(contains(out, "# TYPE http_requests_total counter\n")) << out;
-  EXPECT_TRUE(contains(
-      out,
-      "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/metrics\",status=\"200\"} 2\n"))
+  EXPECT_TRUE(contains(out,
+                       "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
+                       "metrics\",status=\"200\"} 2\n"))
       << out;
-  EXPECT_TRUE(contains(
-      out,
-      "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/metrics\",status=\"400\"} 1\n"))
+  EXPECT_TRUE(contains(out,
+                       "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
+                       "metrics\",status=\"400\"} 1\n"))
       << out;
 }
 
@@ -44,11 +44,13 @@ TEST(self_metrics, observes_durations_in_a_seconds_histogram) {
   m.observe_request("/livez", "GET", 200, 20s);
   const std::string out = render(m);
   EXPECT_TRUE(contains(out, "# TYPE http_request_duration_seconds histogram\n")) << out;
-  EXPECT_TRUE(contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"0.0005\"} 1\n"))
+  EXPECT_TRUE(
+      contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"0.0005\"} 1\n"))
       << out;
   EXPECT_TRUE(contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"10\"} 1\n"))
       << out;
-  EXPECT_TRUE(contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"+Inf\"} 2\n"))
+  EXPECT_TRUE(
+      contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"+Inf\"} 2\n"))
       << out;
   EXPECT_TRUE(contains(out, "http_request_duration_seconds_count{route=\"/livez\"} 2\n")) << out;
 }
@@ -108,7 +110,8 @@ TEST(self_metrics, records_and_renders_from_many_threads) {
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_TRUE(contains(render(m), "http_requests_total{method=\"GET\",route=\"/r\",status=\"200\"} 2000\n"));
+  EXPECT_TRUE(contains(render(m),
+                       "http_requests_total{method=\"GET\",route=\"/r\",status=\"200\"} 2000\n"));
 }
 
 }  // namespace

@@ -99,8 +99,9 @@ TEST_F(exposition_fixture, replaces_invalid_utf8_and_keeps_valid_multibyte_text)
 
 TEST_F(exposition_fixture, puts_app_id_first_and_sorts_labels_by_name) {
   apply("z-app", metric_of("m", 1, {{"b", "2"}, {"a", "1"}, {"app_id", "theirs"}}));
-  EXPECT_NE(render().find("client_metric_m{app_id=\"z-app\",a=\"1\",b=\"2\",tag_app_id=\"theirs\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      render().find("client_metric_m{app_id=\"z-app\",a=\"1\",b=\"2\",tag_app_id=\"theirs\"} 1\n"),
+      std::string::npos)
       << render();
 }
 

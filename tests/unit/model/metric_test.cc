@@ -12,8 +12,8 @@ namespace {
 constexpr std::int64_t now = 1'700'000'000'000;
 
 metric seed_metric() {
-  return metric{"cpu_usage", 75.5, now, {{"host", "server1"}, {"environment", "production"}},
-                "profile123"};
+  return metric{
+      "cpu_usage", 75.5, now, {{"host", "server1"}, {"environment", "production"}}, "profile123"};
 }
 
 std::optional<field_error> check(const metric& m, const limits& l = {}) {
@@ -49,8 +49,9 @@ TEST(validate, rejects_name_of_201_bytes) {
 }
 
 TEST(validate, rejects_non_finite_values) {
-  for (double v : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
-                   std::numeric_limits<double>::quiet_NaN()}) {
+  for (double v :
+       {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+        std::numeric_limits<double>::quiet_NaN()}) {
     auto m = seed_metric();
     m.value = v;
     expect_error(m, "value", "must be a finite number");

@@ -110,7 +110,7 @@ TEST_F(store_fixture, series_expires_one_ms_after_ttl) {
   clock.advance(60'000ms);
   EXPECT_EQ(all().size(), 1u);  // exactly ttl old: still live
   clock.advance(1ms);
-  EXPECT_TRUE(all().empty());   // hidden from readers before the sweep
+  EXPECT_TRUE(all().empty());  // hidden from readers before the sweep
   EXPECT_TRUE(store->app_series("a").empty());
   EXPECT_EQ(store->stats().series, 1u);
   EXPECT_EQ(store->expire(), 1u);
@@ -285,11 +285,21 @@ TEST(series_store_concurrency, caps_stay_exact_and_reads_stay_ordered_under_conc
         const std::string app = "app" + std::to_string(i % 5);
         const auto m = sample("m" + std::to_string((i * 7 + w) % 60), i, i);
         switch (store.apply(app, m, w, clock.now_ms())) {
-          case apply_result::inserted: ++inserted; break;
-          case apply_result::updated: ++updated; break;
-          case apply_result::stale: ++stale; break;
-          case apply_result::dropped_app: ++dropped_app; break;
-          case apply_result::dropped_global: ++dropped_global; break;
+          case apply_result::inserted:
+            ++inserted;
+            break;
+          case apply_result::updated:
+            ++updated;
+            break;
+          case apply_result::stale:
+            ++stale;
+            break;
+          case apply_result::dropped_app:
+            ++dropped_app;
+            break;
+          case apply_result::dropped_global:
+            ++dropped_global;
+            break;
         }
       }
     });
@@ -298,8 +308,10 @@ TEST(series_store_concurrency, caps_stay_exact_and_reads_stay_ordered_under_conc
     threads.emplace_back([&] {
       do {
         std::vector<std::tuple<std::string, std::string>> seen;
-        store.for_each_sorted([&](const series& s) { seen.emplace_back(s.exposition_name, s.app_id); });
-        if (!std::is_sorted(seen.begin(), seen.end()) || seen.size() > limits.max_series) ++bad_reads;
+        store.for_each_sorted(
+            [&](const series& s) { seen.emplace_back(s.exposition_name, s.app_id); });
+        if (!std::is_sorted(seen.begin(), seen.end()) || seen.size() > limits.max_series)
+          ++bad_reads;
         for (int a = 0; a < 5; ++a) {
           if (store.app_series("app" + std::to_string(a)).size() > limits.max_series_per_app) {
             ++bad_reads;
