@@ -11,7 +11,10 @@ using mca::model::metric;
 
 // The seed example: two tags.
 metric seed_metric() {
-  return {"cpu_usage", 75.5, 1640995200000, {{"host", "server1"}, {"environment", "production"}},
+  return {"cpu_usage",
+          75.5,
+          1640995200000,
+          {{"host", "server1"}, {"environment", "production"}},
           "user-123"};
 }
 
@@ -19,9 +22,14 @@ metric seed_metric() {
 metric eight_tag_metric() {
   metric m = seed_metric();
   m.name = "http_request_duration_seconds";
-  m.tags = {{"host", "web-042.eu-west-1"}, {"environment", "production"}, {"region", "eu-west-1"},
-            {"service", "checkout"},       {"route", "/api/v2/cart/items"}, {"method", "POST"},
-            {"status", "200"},             {"version", "2026.11.3"}};
+  m.tags = {{"host", "web-042.eu-west-1"},
+            {"environment", "production"},
+            {"region", "eu-west-1"},
+            {"service", "checkout"},
+            {"route", "/api/v2/cart/items"},
+            {"method", "POST"},
+            {"status", "200"},
+            {"version", "2026.11.3"}};
   return m;
 }
 
@@ -30,7 +38,9 @@ const schema& metric_schema() {
   return s;
 }
 
-metric by_arg(const benchmark::State& st) { return st.range(0) == 2 ? seed_metric() : eight_tag_metric(); }
+metric by_arg(const benchmark::State& st) {
+  return st.range(0) == 2 ? seed_metric() : eight_tag_metric();
+}
 
 void encode_fast(benchmark::State& st) {
   const metric m = by_arg(st);

@@ -33,12 +33,18 @@ struct schema_id {
   auto operator<=>(const schema_id&) const = default;
 };
 
-// A parsed Avro schema (avro-c). Immutable.
+// A parsed Avro schema (avro-c). Immutable; copies share one parsed schema (shared ownership),
+// which lives until the last copy is gone.
 class schema {
  public:
-  // Parses JSON schema text. For load_metric_schema the record must have the Metric fields.
+  // Parses any Avro JSON schema text (e.g. a writer schema fetched from the registry) and keeps
+  // the text byte for byte. errc::invalid_schema (with avro-c's reason) when it is not JSON or
+  // not Avro.
   static util::result<schema> parse(std::string_view json);
-  // Reads and parses a file; checks it is the Metric record (field names and types).
+  // Reads and parses a file and checks it is the Metric record: exactly the fields name:string,
+  // value:double, timestamp:long, tags:map<string>, profileId:string, in that order. Anything
+  // else is errc::invalid_schema with a message naming the path and what is wrong (e.g.
+  // "field 'value' has type string, expected double", "missing field 'profileId'").
   static util::result<schema> load_metric_schema(const std::string& path);
 
   const std::string& text() const;  // the text as given (what is registered)
@@ -51,27 +57,44 @@ class schema {
 };
 
 // Appends the Avro binary encoding of `m` (field order of the Metric schema; map written as one
-// block of tags.size() entries followed by the 0 terminator, as avro-c does).
+// block of tags.size() entries followed by the 0 terminator, as avro-c does). Grows `out` once,
+// by the exact encoded size. Strings are written as given: callers pass validated metrics
+// (valid UTF-8, finite value).
 void encode(const model::metric& m, std::string& out);
-// Decodes one Metric from exactly `body` (trailing bytes are an error).
+// Decodes one Metric from exactly `body`, which may come from any producer: maps in any number
+// of blocks (negative counts with byte sizes too), tags in the order written. Errors:
+// errc::truncated when the input ends inside a value or a length points past the end;
+// errc::corrupt for negative lengths, varints over 10 bytes or 64 bits, block sizes that do not
+// match, invalid UTF-8 in any string, trailing bytes. Nothing is allocated from a declared length
+// or count beyond what the input can hold.
 util::result<model::metric> decode(std::string_view body);
 
-// Confluent wire format: 0x00, 4-byte big-endian schema id, Avro body.
+// Confluent wire format: 0x00, 4-byte big-endian schema id, Avro body. Appends to `out`.
 void frame(schema_id id, const model::metric& m, std::string& out);
 struct framed {
   schema_id id;
-  std::string_view body;
+  std::string_view body;  // points into the message given to unframe()
 };
+// errc::bad_magic when the first byte is not 0; errc::truncated when shorter than the 5-byte
+// header.
 util::result<framed> unframe(std::string_view message);
 
-// The oracle: avro-c's generic writer for the same record.
+// The oracle: avro-c's generic writer for the same record (`s` must have the Metric fields).
+// Tag keys are C strings to avro-c, so a key with an embedded NUL is cut there.
 util::result<std::string> encode_with_avro_c(const schema& s, const model::metric& m);
 
 // Reads records written with another (evolved) writer schema as our reader schema, with avro-c's
-// schema resolution (added fields with defaults, removed fields, promotions).
+// schema resolution (writer fields we do not have are skipped, fields in any order, int/long/
+// float promotions). avro-c does not apply reader defaults, so a reader field the writer lacks
+// takes the default from the reader's JSON (tags: {}). Shares ownership of both schemas.
 class resolving_decoder {
  public:
+  // errc::invalid_schema when `reader` is not the Metric record; errc::resolution_failed when
+  // `writer` cannot be read as it (incompatible type, missing field without default).
   static util::result<resolving_decoder> create(const schema& writer, const schema& reader);
+  // The body is checked against the writer schema before avro-c reads it (lengths and counts
+  // against the bytes present, UTF-8, union branches, no trailing bytes), so the errors and
+  // allocation bounds are those of avro::decode.
   util::result<model::metric> decode(std::string_view body) const;
 
  private:

@@ -242,9 +242,9 @@ bool get_string(avro_value_t& v, std::string& out) {
 
 struct resolving_decoder::impl {
   schema writer;
-  schema_ptr reader_view;          // the reader minus fields the writer lacks
-  iface_ptr writer_class;          // generic values of the writer schema
-  iface_ptr resolver;              // reads a writer value as reader_view
+  schema_ptr reader_view;           // the reader minus fields the writer lacks
+  iface_ptr writer_class;           // generic values of the writer schema
+  iface_ptr resolver;               // reads a writer value as reader_view
   bool from_writer[field_count]{};  // field present in the writer (else: its default)
   model::metric defaults;
 };
@@ -316,8 +316,8 @@ util::result<model::metric> resolving_decoder::decode(std::string_view body) con
     errc e = walk(w, c, 0);
     if (e == errc{} && c.p != c.end) e = errc::corrupt;
     if (e != errc{}) {
-      return util::error(e, "record does not match its writer schema: " +
-                                category().message(static_cast<int>(e)));
+      return util::error(
+          e, "record does not match its writer schema: " + category().message(static_cast<int>(e)));
     }
   }
 
@@ -341,8 +341,8 @@ util::result<model::metric> resolving_decoder::decode(std::string_view body) con
 
   model::metric m = impl_->defaults;
   auto bad = [](const char* field) {
-    return util::error(errc::corrupt, std::string("cannot read field ") + field + ": " +
-                                          avro_strerror());
+    return util::error(errc::corrupt,
+                       std::string("cannot read field ") + field + ": " + avro_strerror());
   };
   avro_value_t f;
   if (impl_->from_writer[f_name]) {

@@ -107,8 +107,8 @@ util::result<schema> schema::parse(std::string_view json) {
   i->text.assign(json);
   if (avro_schema_from_json_length(i->text.data(), i->text.size(), &i->raw) != 0) {
     i->raw = nullptr;
-    return util::error(errc::invalid_schema, std::string("schema is not valid Avro JSON: ") +
-                                                 avro_strerror());
+    return util::error(errc::invalid_schema,
+                       std::string("schema is not valid Avro JSON: ") + avro_strerror());
   }
   i->generic_class = avro_generic_class_from_schema(i->raw);
   if (i->generic_class == nullptr) {

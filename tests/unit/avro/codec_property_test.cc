@@ -58,14 +58,19 @@ TEST(avro_codec, writes_empty_map_as_a_single_zero) {
   std::string out;
   encode(m, out);
   // "n", 8 zero bytes of double, timestamp 0, map terminator 0, "p".
-  EXPECT_EQ(test::to_hex(out), "026e" "0000000000000000" "00" "00" "0270");
+  EXPECT_EQ(test::to_hex(out),
+            "026e"
+            "0000000000000000"
+            "00"
+            "00"
+            "0270");
 }
 
 TEST(avro_codec, encodes_signed_zero_and_extreme_timestamps_like_avro_c) {
   const schema s = metric_schema();
   for (double v : {0.0, -0.0}) {
-    for (std::int64_t ts : {std::numeric_limits<std::int64_t>::min(),
-                            std::numeric_limits<std::int64_t>::max()}) {
+    for (std::int64_t ts :
+         {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
       model::metric m{.name = "x", .value = v, .timestamp_ms = ts, .tags = {}, .profile_id = ""};
       std::string fast;
       encode(m, fast);

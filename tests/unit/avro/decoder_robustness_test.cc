@@ -48,7 +48,9 @@ std::string zz(std::int64_t v) {
   return out;
 }
 
-std::string str(std::string_view s) { return zz(static_cast<std::int64_t>(s.size())) + std::string(s); }
+std::string str(std::string_view s) {
+  return zz(static_cast<std::int64_t>(s.size())) + std::string(s);
+}
 
 const std::string eight_zero_bytes(8, '\0');
 
@@ -142,8 +144,8 @@ TEST(avro_decode, random_garbage_decodes_or_fails_cleanly) {
 }
 
 TEST(avro_decode, huge_declared_string_length_fails_without_allocating_it) {
-  for (std::int64_t len : {std::int64_t{1} << 30, std::int64_t{1} << 40,
-                           std::numeric_limits<std::int64_t>::max()}) {
+  for (std::int64_t len :
+       {std::int64_t{1} << 30, std::int64_t{1} << 40, std::numeric_limits<std::int64_t>::max()}) {
     const std::string bytes = zz(len) + "abc";
     test::alloc_probe probe;
     EXPECT_EQ(decode_error(bytes), errc::truncated);
@@ -207,12 +209,11 @@ TEST(avro_decode, rejects_invalid_utf8_in_every_string_field) {
 }
 
 TEST(avro_decode, rejects_overlong_surrogate_and_out_of_range_utf8) {
-  for (std::string bad : {std::string("\xc0\x80"), std::string("\xe0\x80\xaf"),
-                          std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
-                          std::string("\xf8\x88\x80\x80\x80"), std::string("\xff"),
-                          std::string("\x80"), std::string("abc\xe2\x82")}) {
-    EXPECT_EQ(decode_error(str(bad) + eight_zero_bytes + zz(5) + zz(0) + str("p")),
-              errc::corrupt)
+  for (std::string bad :
+       {std::string("\xc0\x80"), std::string("\xe0\x80\xaf"), std::string("\xed\xa0\x80"),
+        std::string("\xf4\x90\x80\x80"), std::string("\xf8\x88\x80\x80\x80"), std::string("\xff"),
+        std::string("\x80"), std::string("abc\xe2\x82")}) {
+    EXPECT_EQ(decode_error(str(bad) + eight_zero_bytes + zz(5) + zz(0) + str("p")), errc::corrupt)
         << test::to_hex(bad);
   }
 }
@@ -229,8 +230,8 @@ TEST(avro_decode, accepts_every_utf8_length_and_boundary) {
 }
 
 TEST(avro_decode, reads_map_written_in_several_blocks) {
-  const std::string tags = zz(1) + str("a") + str("1") + zz(2) + str("b") + str("2") + str("c") +
-                           str("3") + zz(0);
+  const std::string tags =
+      zz(1) + str("a") + str("1") + zz(2) + str("b") + str("2") + str("c") + str("3") + zz(0);
   auto r = decode(record_with_tags(tags));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->tags, (std::vector<model::tag>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
@@ -238,9 +239,8 @@ TEST(avro_decode, reads_map_written_in_several_blocks) {
 
 TEST(avro_decode, reads_negative_block_count_followed_by_byte_size) {
   const std::string block = str("a") + str("1") + str("bb") + str("22");
-  const std::string tags =
-      zz(-2) + zz(static_cast<std::int64_t>(block.size())) + block + zz(1) + str("c") + str("3") +
-      zz(0);
+  const std::string tags = zz(-2) + zz(static_cast<std::int64_t>(block.size())) + block + zz(1) +
+                           str("c") + str("3") + zz(0);
   auto r = decode(record_with_tags(tags));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->tags, (std::vector<model::tag>{{"a", "1"}, {"bb", "22"}, {"c", "3"}}));

@@ -137,9 +137,9 @@ TEST(avro_resolution, reads_writer_with_fields_in_another_order) {
 }
 
 TEST(avro_resolution, fills_tags_default_when_writer_has_no_tags_field) {
-  const schema w = parsed(
-      R"({"name":"name","type":"string"},{"name":"value","type":"double"},)"
-      R"({"name":"timestamp","type":"long"},{"name":"profileId","type":"string"})");
+  const schema w =
+      parsed(R"({"name":"name","type":"string"},{"name":"value","type":"double"},)"
+             R"({"name":"timestamp","type":"long"},{"name":"profileId","type":"string"})");
   auto d = resolving_decoder::create(w, reader());
   ASSERT_TRUE(d) << d.error().message;
   model::metric m = test::seed_example();

@@ -89,8 +89,8 @@ TEST(avro_schema, load_rejects_broken_json_saying_so) {
 
 TEST(avro_schema, load_rejects_wrong_field_type_naming_field_and_types) {
   auto e = load_error("wrong_type",
-                      metric_schema_with(join({name_f, R"({"name":"value","type":"string"})",
-                                               ts_f, tags_f, pid_f})));
+                      metric_schema_with(join(
+                          {name_f, R"({"name":"value","type":"string"})", ts_f, tags_f, pid_f})));
   EXPECT_EQ(e.code, errc::invalid_schema);
   EXPECT_NE(e.message.find("field 'value' has type string, expected double"), std::string::npos)
       << e.message;
@@ -98,9 +98,9 @@ TEST(avro_schema, load_rejects_wrong_field_type_naming_field_and_types) {
 
 TEST(avro_schema, load_rejects_map_of_non_strings) {
   auto e = load_error(
-      "map_long", metric_schema_with(join(
-                      {name_f, value_f, ts_f,
-                       R"({"name":"tags","type":{"type":"map","values":"long"}})", pid_f})));
+      "map_long", metric_schema_with(
+                      join({name_f, value_f, ts_f,
+                            R"({"name":"tags","type":{"type":"map","values":"long"}})", pid_f})));
   EXPECT_NE(e.message.find("field 'tags' has type map<long>, expected map<string>"),
             std::string::npos)
       << e.message;
@@ -114,8 +114,7 @@ TEST(avro_schema, load_rejects_missing_field_naming_it) {
 
 TEST(avro_schema, load_rejects_fields_out_of_order) {
   auto e = load_error("order", metric_schema_with(join({value_f, name_f, ts_f, tags_f, pid_f})));
-  EXPECT_NE(e.message.find("field 0 is 'value', expected 'name'"), std::string::npos)
-      << e.message;
+  EXPECT_NE(e.message.find("field 0 is 'value', expected 'name'"), std::string::npos) << e.message;
 }
 
 TEST(avro_schema, load_rejects_extra_field) {
