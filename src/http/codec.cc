@@ -106,8 +106,8 @@ util::result<std::string> gunzip(std::string_view in, std::size_t limit) {
       return util::error(errc::bad_gzip, "truncated gzip body");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      return util::error(errc::bad_gzip,
-                         std::string("malformed gzip body: ") + (zs.msg ? zs.msg : "inflate error"));
+      return util::error(errc::bad_gzip, std::string("malformed gzip body: ") +
+                                             (zs.msg ? zs.msg : "inflate error"));
     }
   }
 }
@@ -142,9 +142,9 @@ util::result<std::string> decode_content(std::string_view content_encoding, std:
       body = std::move(*r);
       continue;
     }
-    return util::error(errc::unsupported_encoding,
-                       "unsupported Content-Encoding '" + std::string(*it) +
-                           "' (supported: gzip, identity)");
+    return util::error(
+        errc::unsupported_encoding,
+        "unsupported Content-Encoding '" + std::string(*it) + "' (supported: gzip, identity)");
   }
   return body;
 }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,7 +32,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/codec.h"
 
@@ -289,13 +289,13 @@ class session : public std::enable_shared_from_this<session> {
       // Keep-alive: wait up to idle_timeout for the first byte of the next request, then give
       // that request read_timeout.
       stream_.expires_after(opts().idle_timeout);
-      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
-                                                         beast::error_code ec, std::size_t n) {
-        if (ec) return self->on_socket_error(ec);
-        self->buffer_.commit(n);
-        self->stream_.expires_after(self->opts().read_timeout);
-        self->read_header();
-      });
+      stream_.async_read_some(buffer_.prepare(4096),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                if (ec) return self->on_socket_error(ec);
+                                self->buffer_.commit(n);
+                                self->stream_.expires_after(self->opts().read_timeout);
+                                self->read_header();
+                              });
     }
   }
 
@@ -331,9 +331,9 @@ class session : public std::enable_shared_from_this<session> {
       ++served_;
       return handle_request(parser_->release());
     }
-    const bool parse_error = &ec.category() == &bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-                             ec != bhttp::error::end_of_stream &&
-                             ec != bhttp::error::partial_message;
+    const bool parse_error =
+        &ec.category() == &bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
     if (!parse_error) return on_socket_error(ec);
 
     // The request is unreadable: answer what went wrong and close, as the rest of the stream
@@ -346,13 +346,13 @@ class session : public std::enable_shared_from_this<session> {
     linger_ = true;
     phase_ = phase::handling;
     if (ec == bhttp::error::body_limit) {
-      write_response(json_error(413, "payload_too_large",
-                                "request body exceeds " + std::to_string(opts().max_body_bytes) +
-                                    " bytes"));
+      write_response(
+          json_error(413, "payload_too_large",
+                     "request body exceeds " + std::to_string(opts().max_body_bytes) + " bytes"));
     } else if (ec == bhttp::error::header_limit) {
-      write_response(json_error(431, "headers_too_large",
-                                "request headers exceed " +
-                                    std::to_string(opts().max_header_bytes) + " bytes"));
+      write_response(json_error(
+          431, "headers_too_large",
+          "request headers exceed " + std::to_string(opts().max_header_bytes) + " bytes"));
     } else {
       write_response(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()));
     }
@@ -384,7 +384,8 @@ class session : public std::enable_shared_from_this<session> {
     ctx_.method = h.method();
     ctx_.version = h.version() == 10 ? 10 : 11;
     bhttp::token_list connection{h[field::connection]};
-    ctx_.keep_alive = h.version() == 11 ? !connection.exists("close") : connection.exists("keep-alive");
+    ctx_.keep_alive =
+        h.version() == 11 ? !connection.exists("close") : connection.exists("keep-alive");
     ctx_.head = h.method() == verb::head;
     ctx_.gzip_ok = accepts_gzip(h[field::accept_encoding]);
 
@@ -447,16 +448,16 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (ctx_.method == verb::options && !ctx_.route) return answer_options(req);
     if (!ctx_.route) {
-      auto res = json_error(405, "method_not_allowed",
-                            std::string(req.method_string()) + " is not allowed on " +
-                                std::string(req.target()));
+      auto res = json_error(
+          405, "method_not_allowed",
+          std::string(req.method_string()) + " is not allowed on " + std::string(req.target()));
       res.set(field::allow, ctx_.allow);
       return write_response(std::move(res));
     }
 
     if (req.count(field::content_encoding)) {
-      auto decoded =
-          decode_content(req[field::content_encoding], std::move(req.body()), opts().max_body_bytes);
+      auto decoded = decode_content(req[field::content_encoding], std::move(req.body()),
+                                    opts().max_body_bytes);
       if (!decoded) {
         const auto& e = decoded.error();
         if (e.code == errc::body_too_large) {
@@ -497,8 +498,8 @@ class session : public std::enable_shared_from_this<session> {
     ++seq_;
     auto st = std::make_shared<responder::state>(weak_from_this(), srv_.gate, seq_);
     handler_timer_.expires_after(opts().handler_timeout);
-    handler_timer_.async_wait([self = shared_from_this(), weak = std::weak_ptr<responder::state>(st)](
-                                  beast::error_code ec) {
+    handler_timer_.async_wait([self = shared_from_this(),
+                               weak = std::weak_ptr<responder::state>(st)](beast::error_code ec) {
       if (ec) return;
       auto pending = weak.lock();
       if (!pending) return;  // every responder dropped: its destructor answers 500
@@ -523,8 +524,7 @@ class session : public std::enable_shared_from_this<session> {
     handler_timer_.cancel();
     bool handler_close = bhttp::token_list{res[field::connection]}.exists("close");
     bool keep = ctx_.keep_alive && !handler_close && !shutting_down_ && !srv_.stopping.load() &&
-                !linger_ &&
-                served_ < opts().max_requests_per_connection;
+                !linger_ && served_ < opts().max_requests_per_connection;
     res.version(ctx_.version);
     res.keep_alive(keep);
 
@@ -591,17 +591,17 @@ class session : public std::enable_shared_from_this<session> {
     // it. Drain for a bounded time instead (what nginx calls lingering close).
     phase_ = phase::lingering;
     buffer_.clear();
-    stream_.expires_after(std::min<std::chrono::milliseconds>(opts().read_timeout,
-                                                              std::chrono::seconds(5)));
+    stream_.expires_after(
+        std::min<std::chrono::milliseconds>(opts().read_timeout, std::chrono::seconds(5)));
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](
-                                                            beast::error_code ec, std::size_t) {
-      if (ec) return self->close();
-      self->drain();
-    });
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->drain();
+                            });
   }
 
   beast::tcp_stream stream_;

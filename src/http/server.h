@@ -7,7 +7,14 @@
 // bodies (limit applied to the decompressed size too), gzip responses when the client accepts
 // them, CORS for an allowlist of origins, 404/405 (with Allow) from the router.
 //
-// Thread safety: add routes before start(); start()/stop() from one thread; responders from any.
+// Errors the server answers itself are JSON (json_error): 400 bad_request, 403
+// origin_not_allowed (CORS preflight from an unlisted origin), 404 not_found, 405
+// method_not_allowed (+ Allow), 413 payload_too_large, 415 unsupported_encoding, 431
+// headers_too_large, 500 internal (handler threw or dropped its responder), 503 timeout
+// (+ Retry-After: 1; handler_timeout passed). See src/http/README.md for the design.
+//
+// Thread safety: add routes before start(); start()/stop() from one thread that is not one of the
+// server's I/O threads; responders from any thread.
 #pragma once
 
 #include <chrono>
@@ -28,14 +35,17 @@ using request = boost::beast::http::request<boost::beast::http::string_body>;
 using response = boost::beast::http::response<boost::beast::http::string_body>;
 using verb = boost::beast::http::verb;
 
-// Path parameters of a matched route, e.g. {"app_id", "my-app"}.
+// Path parameters of a matched route, e.g. {"app_id", "my-app"}, percent-decoded. Handlers get
+// them by const reference, valid during the handler call only: copy what a later reply needs.
 struct params {
   std::vector<std::pair<std::string, std::string>> values;
   std::string_view get(std::string_view name) const;
 };
 
 // Sends the response for one request. Call exactly once, from any thread. Cheap to copy; if every
-// copy is destroyed without a call, the server answers 500 (a handler bug, never a hang).
+// copy is destroyed without a call, the server answers 500 (a handler bug, never a hang). Later
+// calls, and calls after the 503 of handler_timeout or after the connection closed, are ignored.
+// May outlive the server. The server adds Content-Length, Connection, gzip and CORS headers.
 class responder {
  public:
   struct state;
@@ -46,21 +56,25 @@ class responder {
   std::shared_ptr<state> state_;
 };
 
+// Runs on an I/O thread: must not block (post slow work elsewhere and answer via `respond`).
+// Exceptions are caught and answered 500. A HEAD request reaches the GET handler (the server drops
+// the body); a gzip request body arrives inflated, without Content-Encoding.
 using handler = std::function<void(request&& req, const params& p, responder respond)>;
 
 struct server_options {
   std::string host = "0.0.0.0";
-  std::uint16_t port = 5000;  // 0 = any free port (tests)
-  unsigned threads = 0;       // 0 = hardware concurrency
+  std::uint16_t port = 5000;             // 0 = any free port (tests)
+  unsigned threads = 0;                  // 0 = hardware concurrency
   std::size_t max_body_bytes = 1 << 20;  // wire and decompressed
   std::size_t max_header_bytes = 16 * 1024;
-  std::chrono::milliseconds read_timeout{10'000};      // a whole request must arrive within this
-  std::chrono::milliseconds idle_timeout{60'000};      // keep-alive idle connections
-  std::chrono::milliseconds handler_timeout{30'000};   // responder not called by then -> 503
+  std::chrono::milliseconds read_timeout{10'000};     // a whole request must arrive within this
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive idle connections
+  std::chrono::milliseconds handler_timeout{30'000};  // responder not called by then -> 503
   unsigned max_requests_per_connection = 10'000;
   std::size_t gzip_min_bytes = 1024;  // responses at least this large are gzipped when accepted
   std::vector<std::string> cors_allowed_origins;  // exact origins; "*" allows any
-  // Called once per answered request (for self-metrics): route name ("" when unmatched).
+  // Called once per answered request (for self-metrics): route name ("" when unmatched). Runs on
+  // I/O threads concurrently: must be thread-safe and cheap.
   std::function<void(std::string_view route, verb method, unsigned status,
                      std::chrono::duration<double> elapsed)>
       on_complete;
@@ -71,7 +85,12 @@ struct server_options {
 class router {
  public:
   void add(verb method, std::string pattern, std::string name, handler h);
-  // Routes whose CORS headers are sent (e.g. ingest for browsers).
+  // Routes whose CORS headers are sent (e.g. ingest for browsers), by the pattern given to add().
+  // A request whose Origin is in cors_allowed_origins gets Access-Control-Allow-Origin: <origin>,
+  // Vary: Origin and Access-Control-Expose-Headers: Retry-After, on errors too. A preflight
+  // (OPTIONS + Access-Control-Request-Method) is answered 204 with the path's methods, the
+  // headers Content-Type and Content-Encoding and Max-Age 600; from an unlisted origin it gets a
+  // 403 JSON error (clearer in logs and devtools than a 204 without CORS headers).
   void enable_cors(std::string pattern);
 
   struct route {
@@ -96,7 +115,10 @@ class server {
   // Binds and starts the threads. Throws std::system_error when the address cannot be bound.
   void start();
   std::uint16_t port() const;  // the bound port (useful with port 0)
-  // Stops accepting, lets in-flight requests finish within `deadline`, then closes everything.
+  // Stops accepting, closes idle connections, lets in-flight requests finish within `deadline`
+  // (their responses carry Connection: close), then closes everything and joins the threads.
+  // Bounded: at most max(deadline, 1 s) + 0.5 s plus whatever handlers are running. Idempotent;
+  // the destructor calls it with a zero deadline.
   void stop(std::chrono::milliseconds deadline);
 
  private:

@@ -127,11 +127,9 @@ TEST(http_router, answers_unknown_path_with_404_json_error) {
   r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("x"));
   running s(std::move(r));
   auto c = s.connect();
-  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app/a/other")), 404,
-                    "not_found");
+  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app/a/other")), 404, "not_found");
   // An empty segment does not fill a parameter.
-  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app//metrics")), 404,
-                    "not_found");
+  expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app//metrics")), 404, "not_found");
 }
 
 TEST(http_router, answers_wrong_method_with_405_listing_allowed_methods) {
@@ -428,10 +426,10 @@ TEST(http_connection, answers_pipelined_requests_in_order) {
   });
   running s(std::move(r));
   auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
-      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /fast/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /fast/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_FALSE(
+      c.write_raw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /fast/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /fast/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto slow = parked.take();
   ASSERT_TRUE(slow);
   (*slow)(text("slow"));
@@ -516,9 +514,8 @@ TEST(http_responder, answers_500_when_every_responder_copy_is_dropped) {
 
 TEST(http_responder, answers_500_when_handler_throws) {
   router r;
-  r.add(verb::get, "/boom", "boom", [](request&&, const params&, responder) {
-    throw std::runtime_error("handler bug");
-  });
+  r.add(verb::get, "/boom", "boom",
+        [](request&&, const params&, responder) { throw std::runtime_error("handler bug"); });
   running s(std::move(r));
   auto c = s.connect();
   expect_json_error(c.roundtrip(make_request(verb::get, "/boom")), 500, "internal");
