@@ -110,6 +110,16 @@ class kafka_consumer final : public transport::consumer {
         {"auto.offset.reset", "earliest"},
         {"enable.partition.eof", "false"},
     };
+    for (const auto& [name, value] : options_.properties) {
+      // The eager protocol only: assignment and revocation always cover the whole assignment.
+      // (cooperative-sticky also aborts in librdkafka < 2.3 when a member closes before its first
+      // assignment: confluentinc/librdkafka#4312.)
+      if (name == "partition.assignment.strategy" &&
+          value.find("cooperative") != std::string::npos)
+        return util::error(errc::unavailable,
+                           "Kafka consumer: partition.assignment.strategy " + value +
+                               " is not supported; use range or roundrobin");
+    }
     props.insert(props.end(), options_.properties.begin(), options_.properties.end());
     props.emplace_back("group.id", options_.group_id);
 
@@ -208,25 +218,12 @@ class kafka_consumer final : public transport::consumer {
     }
   }
 
-  bool cooperative() const {
-    const char* protocol = rd_kafka_rebalance_protocol(rk_.get());
-    return protocol && std::string_view(protocol) == "COOPERATIVE";
-  }
-
   void assign(rd_kafka_topic_partition_list_t* parts) {
     position_by_time(parts);
     const std::vector<std::int32_t> ids = partition_ids(parts);
-    if (cooperative()) {
-      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), parts)) {
-        record_error(std::string("incremental assign: ") + rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-      }
-      std::lock_guard lock(assigned_mu_);
-      assigned_.insert(assigned_.end(), ids.begin(), ids.end());
-      std::sort(assigned_.begin(), assigned_.end());
-    } else {
-      if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
-        record_error(std::string("assign: ") + rd_kafka_err2str(err));
+    if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
+      record_error(std::string("assign: ") + rd_kafka_err2str(err));
+    {
       std::lock_guard lock(assigned_mu_);
       assigned_ = ids;
       std::sort(assigned_.begin(), assigned_.end());
@@ -239,17 +236,8 @@ class kafka_consumer final : public transport::consumer {
   void revoke(rd_kafka_topic_partition_list_t* parts) {
     const std::vector<std::int32_t> ids = partition_ids(parts);
     handler_->on_revoked(ids);
-    if (cooperative()) {
-      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), parts)) {
-        record_error(std::string("incremental unassign: ") + rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-      }
-      std::lock_guard lock(assigned_mu_);
-      std::erase_if(assigned_, [&ids](std::int32_t p) {
-        return std::find(ids.begin(), ids.end(), p) != ids.end();
-      });
-    } else {
-      rd_kafka_assign(rk_.get(), nullptr);
+    rd_kafka_assign(rk_.get(), nullptr);
+    {
       std::lock_guard lock(assigned_mu_);
       assigned_.clear();
     }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "transport/kafka/kafka_transport.h"
@@ -87,6 +88,59 @@ TEST(kafka_consumer, revokes_its_partitions_when_stopped) {
   ASSERT_EQ(handler.revoked().size(), 1u);
   EXPECT_EQ(handler.revoked().front(), (std::vector<std::int32_t>{0, 1}));
   EXPECT_TRUE(consumer->stats().assigned.empty());
+}
+
+std::vector<std::int32_t> merged(std::vector<std::int32_t> a, const std::vector<std::int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end());
+  return a;
+}
+
+// A second member joins: the group splits the partitions between the two, each partition owned
+// by exactly one member, and the first member is told what it lost.
+void expect_partitions_split_between_two_members(const std::string& strategy) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 4);
+  auto options = consumer_for(cluster, 0s);
+  options.properties.emplace_back("partition.assignment.strategy", strategy);
+  // The mock coordinator waits a whole session timeout for members to rejoin.
+  options.properties.emplace_back("session.timeout.ms", "3000");
+  options.properties.emplace_back("heartbeat.interval.ms", "300");
+  test::recording_handler first_handler, second_handler;
+  auto first = make_kafka_consumer(options).value();
+  first->start(first_handler);
+  ASSERT_TRUE(eventually([&] { return first->stats().assigned.size() == 4; }));
+
+  auto second = make_kafka_consumer(options).value();
+  second->start(second_handler);
+
+  ASSERT_TRUE(eventually([&] {
+    const auto a = first->stats().assigned;
+    const auto b = second->stats().assigned;
+    return !a.empty() && !b.empty() && merged(a, b) == std::vector<std::int32_t>{0, 1, 2, 3};
+  }));
+  EXPECT_EQ(first_handler.revoked().front(), (std::vector<std::int32_t>{0, 1, 2, 3}));
+  second->stop();
+  first->stop();
+}
+
+TEST(kafka_consumer, splits_partitions_with_a_second_member_under_range) {
+  expect_partitions_split_between_two_members("range");
+}
+
+TEST(kafka_consumer, splits_partitions_with_a_second_member_under_roundrobin) {
+  expect_partitions_split_between_two_members("roundrobin");
+}
+
+TEST(kafka_consumer, refuses_the_cooperative_assignor) {
+  test::mock_cluster cluster;
+  auto options = consumer_for(cluster, 0s);
+  options.properties.emplace_back("partition.assignment.strategy", "cooperative-sticky");
+
+  auto consumer = make_kafka_consumer(options);
+
+  ASSERT_FALSE(consumer);
+  EXPECT_NE(consumer.error().message.find("cooperative-sticky"), std::string::npos);
 }
 
 TEST(kafka_consumer, gives_an_empty_app_id_to_records_without_the_header) {

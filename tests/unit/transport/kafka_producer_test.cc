@@ -56,9 +56,9 @@ producer_options options_for(test::mock_cluster& cluster, const std::string& top
 TEST(kafka_producer, completes_a_delivered_batch_once_with_success) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 3);
+  completion_probe probe;
   auto producer = make_kafka_producer(options_for(cluster)).value();
 
-  completion_probe probe;
   producer->send(make_batch(10), probe.callback());
 
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
@@ -71,9 +71,9 @@ TEST(kafka_producer, completes_a_delivered_batch_once_with_success) {
 
 TEST(kafka_producer, completes_an_empty_batch_at_once_with_success) {
   test::mock_cluster cluster;
+  completion_probe probe;
   auto producer = make_kafka_producer(options_for(cluster)).value();
 
-  completion_probe probe;
   producer->send({}, probe.callback());
 
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
@@ -84,8 +84,8 @@ TEST(kafka_producer, completes_an_empty_batch_at_once_with_success) {
 TEST(kafka_producer, records_carry_key_value_app_id_header_and_timestamp) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
-  auto producer = make_kafka_producer(options_for(cluster)).value();
   completion_probe probe;
+  auto producer = make_kafka_producer(options_for(cluster)).value();
   producer->send({{"series-a", "framed-avro", "my-app", 1'640'995'200'000}}, probe.callback());
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
   ASSERT_TRUE(probe.succeeded());
@@ -114,9 +114,9 @@ TEST(kafka_producer, fails_a_batch_that_overflows_the_queue_with_queue_full_once
   auto options = options_for(cluster);
   options.queue_max_messages = 2;
   options.linger = 1000ms;  // keep the first two queued while the third is refused
+  completion_probe probe;
   auto producer = make_kafka_producer(options).value();
 
-  completion_probe probe;
   producer->send(make_batch(5), probe.callback());
 
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
@@ -133,11 +133,11 @@ TEST(kafka_producer, fails_a_batch_with_timed_out_when_the_broker_is_down) {
   cluster.create_topic("metrics", 1);
   auto options = options_for(cluster);
   options.delivery_timeout = 500ms;
+  completion_probe probe;
   auto producer = make_kafka_producer(options).value();
   rd_kafka_mock_broker_set_down(cluster.get(), 1);
 
   const auto started = std::chrono::steady_clock::now();
-  completion_probe probe;
   producer->send(make_batch(3), probe.callback());
 
   ASSERT_TRUE(eventually([&] { return probe.done(); }, 5s));
@@ -150,6 +150,7 @@ TEST(kafka_producer, fails_a_batch_with_timed_out_when_the_broker_is_down) {
 TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_it) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
+  completion_probe probe;
   auto producer = make_kafka_producer(options_for(cluster)).value();
   // A permanent, non-retriable error on every produce request.
   constexpr std::int16_t produce_api = 0;  // Kafka protocol ApiKey of Produce
@@ -160,7 +161,6 @@ TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_
                                     RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
                                     RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
 
-  completion_probe probe;
   producer->send(make_batch(1), probe.callback());
 
   ASSERT_TRUE(eventually([&] { return probe.done(); }, 5s));
@@ -171,10 +171,10 @@ TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_
 TEST(kafka_producer, flush_reports_what_is_still_undelivered) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
+  completion_probe probe;
   auto producer = make_kafka_producer(options_for(cluster)).value();
   rd_kafka_mock_broker_set_down(cluster.get(), 1);
 
-  completion_probe probe;
   producer->send(make_batch(4), probe.callback());
 
   EXPECT_GE(producer->flush(200ms), 4u);
@@ -230,8 +230,8 @@ TEST(kafka_producer, stats_report_queue_capacity_and_broker_round_trip) {
   auto options = options_for(cluster);
   options.statistics_interval = 100ms;
   options.queue_max_messages = 1234;
-  auto producer = make_kafka_producer(options).value();
   completion_probe probe;
+  auto producer = make_kafka_producer(options).value();
   producer->send(make_batch(1), probe.callback());
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
 
