@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <unordered_map>
 #include <utility>
 
 namespace mca::store {
@@ -69,7 +70,7 @@ struct key_hash {
   void zero() { h *= 1099511628211ull; }
 };
 
-std::size_t shard_of(const identity& id) {
+std::uint64_t hash_of(const identity& id) {
   key_hash k;
   k.bytes(id.app_id);
   k.zero();
@@ -80,8 +81,12 @@ std::size_t shard_of(const identity& id) {
     k.zero();
     k.bytes(value);
   }
-  // The low FNV bits are weak; fold the high half in.
-  return static_cast<std::size_t>((k.h ^ (k.h >> 32)) % shard_count);
+  return k.h;
+}
+
+// The low FNV bits are weak; fold the high half in.
+std::size_t shard_of(std::uint64_t hash) {
+  return static_cast<std::size_t>((hash ^ (hash >> 32)) % shard_count);
 }
 
 // Sanitised labels sorted by label name. validate() rejects keys that collide after sanitising,
@@ -104,8 +109,31 @@ std::vector<model::tag> labels_of(const std::vector<model::tag>& tags) {
 
 struct series_store::impl {
   struct shard {
+    using set = std::set<node, node_less>;
+
+    // The hash index finds a series in about one probe; a lookup in the ordered set alone costs
+    // a cache miss per tree level, which dominated apply().
+    set::iterator find(std::uint64_t hash, const identity& id) const {
+      auto [first, last] = index.equal_range(hash);
+      for (; first != last; ++first) {
+        if (compare(identity_of(first->second->s), id) == 0) return first->second;
+      }
+      return series.end();
+    }
+    set::iterator erase(set::iterator it) {
+      auto [first, last] = index.equal_range(hash_of(identity_of(it->s)));
+      for (; first != last; ++first) {
+        if (first->second == it) {
+          index.erase(first);
+          break;
+        }
+      }
+      return series.erase(it);
+    }
+
     mutable std::shared_mutex mu;
-    std::set<node, node_less> series;
+    set series;                                                   // exposition order
+    std::unordered_multimap<std::uint64_t, set::iterator> index;  // hash_of(identity) -> series
   };
 
   impl(store_limits l, const util::clock& c) : limits(l), clock(c) {}
@@ -127,7 +155,7 @@ struct series_store::impl {
         if (doomed(it->s)) {
           auto [pos, fresh] = per_app.try_emplace(it->s.app_id, 0);
           ++pos->second;
-          it = sh.series.erase(it);
+          it = sh.erase(it);
           generation.fetch_add(1, std::memory_order_relaxed);
         } else {
           ++it;
@@ -217,10 +245,11 @@ apply_result series_store::apply(std::string_view app_id, const model::metric& m
   std::vector<model::tag> labels = labels_of(m.tags);
   std::string name = model::exposition_name(m.name);
   const identity id{name, app_id, &labels};
-  auto& sh = impl_->shards[shard_of(id)];
+  const std::uint64_t hash = hash_of(id);
+  auto& sh = impl_->shards[shard_of(hash)];
 
   std::unique_lock lock(sh.mu);
-  if (auto it = sh.series.find(id); it != sh.series.end()) {
+  if (auto it = sh.find(hash, id); it != sh.series.end()) {
     series& s = it->s;
     // A series past its TTL but not yet swept is gone as far as readers know: replace it whatever
     // its timestamp, as a fresh insert would.
@@ -276,7 +305,8 @@ apply_result series_store::apply(std::string_view app_id, const model::metric& m
   s.ingest_ms = ingest_ms;
   s.profile_id = m.profile_id;
   s.partition = partition;
-  sh.series.insert(node{std::move(s)});
+  const auto inserted = sh.series.insert(node{std::move(s)}).first;
+  sh.index.emplace(hash, inserted);
   impl_->generation.fetch_add(1, std::memory_order_relaxed);
   return apply_result::inserted;
 }
