@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -267,11 +268,15 @@ util::result<resolving_decoder> resolving_decoder::create(const schema& writer,
     return util::error(errc::invalid_schema, "reader schema text is not a JSON record");
   }
   auto& fields = reader_json.as_object()["fields"].as_array();
+  // metric_shape_problem() checked the parsed schema; this checks the text says the same.
+  if (fields.size() != static_cast<std::size_t>(field_count) ||
+      !std::all_of(fields.begin(), fields.end(), [](const auto& f) { return f.is_object(); })) {
+    return util::error(errc::invalid_schema, "reader schema text does not list the Metric fields");
+  }
   boost::json::array kept;
   for (int f = 0; f < field_count; ++f) {
     const char* name = detail::metric_field_names[f];
     i->from_writer[f] = avro_schema_record_field_get_index(w, name) >= 0;
-    // metric_shape_problem() checked that the reader's fields are exactly these, in this order.
     const boost::json::object& field = fields[static_cast<std::size_t>(f)].as_object();
     if (i->from_writer[f]) {
       kept.push_back(field);

@@ -136,6 +136,36 @@ TEST(avro_resolution, reads_writer_with_fields_in_another_order) {
   EXPECT_EQ(*got, m);
 }
 
+TEST(avro_resolution, skips_extra_writer_fields_of_every_kind) {
+  const schema w = parsed(
+      std::string(R"({"name":"source","type":"string","default":"sdk"},)"
+                  R"({"name":"name","type":"string"},{"name":"value","type":"double"},)"
+                  R"({"name":"samples","type":{"type":"array","items":"double"},"default":[]},)"
+                  R"({"name":"timestamp","type":"long"},)") +
+      tags_f +
+      R"(,{"name":"kind","type":{"type":"enum","name":"Kind","symbols":["GAUGE","COUNTER"]},)"
+      R"("default":"GAUGE"},{"name":"profileId","type":"string"},)" +
+      unit_f);
+  auto d = resolving_decoder::create(w, reader());
+  ASSERT_TRUE(d) << d.error().message;
+  const model::metric m = test::seed_example();
+  const std::string body = write_with_avro_c(w, [&](avro_value_t& r) {
+    set_metric(r, m, "percent");
+    set_string(r, "source", "browser");
+    avro_value_t f, e;
+    ASSERT_EQ(avro_value_get_by_name(&r, "samples", &f, nullptr), 0);
+    for (double x : {1.5, 2.5, 3.5}) {
+      avro_value_append(&f, &e, nullptr);
+      avro_value_set_double(&e, x);
+    }
+    ASSERT_EQ(avro_value_get_by_name(&r, "kind", &f, nullptr), 0);
+    avro_value_set_enum(&f, 1);
+  });
+  auto got = d->decode(body);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(*got, m);
+}
+
 TEST(avro_resolution, fills_tags_default_when_writer_has_no_tags_field) {
   const schema w =
       parsed(R"({"name":"name","type":"string"},{"name":"value","type":"double"},)"
