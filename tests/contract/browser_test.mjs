@@ -95,11 +95,12 @@ try {
 
   await step("Execute sends it and the service answers 200 with accepted 1", async () => {
     await op.locator("button.execute").click();
-    const live = op.locator(".live-responses-table .response-col_status").first();
+    const live = op.locator(".live-responses-table tbody .response-col_status").first();
     await live.waitFor();
     const status = (await live.innerText()).trim();
-    const responseBody = await op.locator(".live-responses-table .response-col_description pre").first().innerText();
-    await page.screenshot({ path: join(outDir, "swagger-ui-try-it-out.png"), fullPage: true });
+    const responseBody = await op.locator(".live-responses-table tbody .response-col_description pre").first().innerText();
+    await op.screenshot({ path: join(outDir, "swagger-ui-ingest-try-it-out.png") });
+    await page.screenshot({ path: join(outDir, "swagger-ui-page.png"), fullPage: true });
     if (status !== "200") throw new Error(`status ${status}: ${responseBody}`);
     const parsed = JSON.parse(responseBody);
     if (parsed.accepted !== 1 || parsed.rejected.length !== 0) throw new Error(responseBody);
