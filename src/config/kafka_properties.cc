@@ -113,8 +113,7 @@ std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {
       sasl && (r.mechanism == "PLAIN" || r.mechanism.starts_with("SCRAM-SHA-"));
   if (!gssapi) {
     for (const auto& [value, variable] :
-         {std::pair{!s.service_name.empty(), "KAFKA_SERVICE_NAME"},
-          std::pair{!s.kerberos_keytab.empty(), "KAFKA_SASL_KERBEROS_KEYTAB"},
+         {std::pair{!s.kerberos_keytab.empty(), "KAFKA_SASL_KERBEROS_KEYTAB"},
           std::pair{!s.kerberos_principal.empty(), "KAFKA_SASL_KERBEROS_PRINCIPAL"},
           std::pair{s.kerberos_kinit_cmd.has_value(), "KAFKA_SASL_KERBEROS_KINIT_CMD"}}) {
       if (value) errors.push_back(std::string(variable) + " is only used with SASL mechanism GSSAPI");
@@ -202,7 +201,8 @@ util::result<std::vector<kafka_property>> kafka_properties(const kafka_settings&
   add("bootstrap.servers", s.bootstrap_servers);
   if (!s.security_protocol.empty()) add("security.protocol", lower(r.protocol));
   add("sasl.mechanisms", r.mechanism);
-  add("sasl.kerberos.service.name", s.service_name);
+  // The service name has a harmless default ("kafka") in many env files; it only matters to GSSAPI.
+  if (r.mechanism == "GSSAPI") add("sasl.kerberos.service.name", s.service_name);
   add("sasl.kerberos.keytab", s.kerberos_keytab);
   add("sasl.kerberos.principal", s.kerberos_principal);
   // An explicitly empty kinit command disables kinit (a ticket cache managed elsewhere).

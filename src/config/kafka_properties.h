@@ -51,7 +51,8 @@ inline std::error_code make_error_code(kafka_properties_errc e) {
 // Every problem with the settings, one human-readable line each, naming the environment
 // variables involved (never their secret values). Empty = valid. Checks: bootstrap servers set;
 // protocol and mechanism known; a SASL mechanism only with SASL_PLAINTEXT/SASL_SSL; Kerberos
-// settings only with GSSAPI and a keytab only with a principal; PLAIN/SCRAM with both username
+// settings (keytab, principal, kinit command) only with GSSAPI and a keytab only with a
+// principal (KAFKA_SERVICE_NAME is not checked: it is simply not used without GSSAPI); PLAIN/SCRAM with both username
 // and password, username/password only with those; SSL files only with SSL/SASL_SSL, certificate
 // and key together, key password only with a key; endpoint identification "https" or "none";
 // pass-through names well formed and not also set by a dedicated variable.

@@ -98,10 +98,16 @@ TEST(kafka_properties, rejects_kerberos_settings_with_another_mechanism) {
   s.sasl_username = "u";
   s.sasl_password = "p";
   s.kerberos_keytab = "/k";
-  s.service_name = "kafka";
+  s.kerberos_principal = "client@TEST.LOCAL";
   const auto errors = kafka_settings_errors(s);
   EXPECT_THAT(errors, has_error("KAFKA_SASL_KERBEROS_KEYTAB", "GSSAPI"));
-  EXPECT_THAT(errors, has_error("KAFKA_SERVICE_NAME", "GSSAPI"));
+  EXPECT_THAT(errors, has_error("KAFKA_SASL_KERBEROS_PRINCIPAL", "GSSAPI"));
+}
+
+TEST(kafka_properties, leaves_out_the_service_name_without_gssapi) {
+  auto s = plain();
+  s.service_name = "kafka";
+  EXPECT_THAT(properties_of(s), ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers)));
 }
 
 TEST(kafka_properties, maps_username_and_password_for_plain_and_scram) {
