@@ -217,6 +217,8 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
         tags: t == null ? { ...o.tags } : typeof t == 'object' && !Array.isArray(t) ? { ...o.tags, ...t } : t,
         profileId: input.profileId ?? o.profileId,
       };
+      // The server defaults absent tags to {}; leaving them out keeps bodies small.
+      if (m.tags && typeof m.tags == 'object' && !Object.keys(m.tags).length) delete m.tags;
       if (closed) return drop([m], 'closed');
       const invalid = validateMetric(m, limits, Date.now());
       if (invalid) return drop([m], 'invalid', invalid);

@@ -124,4 +124,16 @@ describe('batching', () => {
     await settle();
     assert.deepEqual(client.stats(), { sent: 2, dropped: 0, rejected: 0, queued: 0 });
   });
+
+  it('leaves_tags_out_of_the_body_when_a_metric_has_none', async () => {
+    const f = fakeFetch();
+    const client = createMetricsClient({ ...base, fetch: f.fetch });
+    client.gauge('a', 1);
+    client.gauge('b', 1, {});
+    await client.flush();
+    assert.deepEqual(
+      f.calls[0].metrics.map((m) => 'tags' in m),
+      [false, false],
+    );
+  });
 });
