@@ -2,8 +2,6 @@
 
 #include <simdjson.h>
 
-#include <limits>
-#include <set>
 
 namespace mca::api {
 namespace {
@@ -98,7 +96,8 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
   out.tags.clear();
   if (obj["tags"].get(v) == simdjson::SUCCESS && !v.is_null()) {
     if (!v.is_object()) return fail("tags", "must be an object of strings, got " + std::string(type_name(v.type())));
-    for (auto field : v.get_object().value_unsafe()) {
+    const simdjson::dom::object tags = v.get_object().value_unsafe();  // a copy: outlives the loop
+    for (auto field : tags) {
       std::string key(field.key);
       if (!field.value.is_string()) {
         return fail("tags." + key, "must be a string, got " + std::string(type_name(field.value.type())));
