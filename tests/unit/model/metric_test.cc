@@ -308,3 +308,20 @@ TEST(valid_app_id, rejects_empty_too_long_and_other_characters) {
 
 }  // namespace
 }  // namespace mca::model
+
+namespace mca::model {
+namespace {
+
+TEST(validate, rejects_nul_in_name_and_tags_because_nul_separates_series_key_parts) {
+  metric m{"cpu", 1, 0, {{"host", "a"}}, "p"};
+  m.name = std::string("c\0pu", 4);
+  EXPECT_EQ(validate(m, 0, limits{}, 0)->field, "name");
+  m.name = "cpu";
+  m.tags = {{"host", std::string("a\0b", 3)}};
+  EXPECT_EQ(validate(m, 0, limits{}, 0)->field, "tags.host");
+  m.tags = {{std::string("h\0st", 4), "a"}};
+  EXPECT_EQ(validate(m, 0, limits{}, 0)->field, "tags");
+}
+
+}  // namespace
+}  // namespace mca::model
