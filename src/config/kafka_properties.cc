@@ -35,8 +35,8 @@ std::string lower(std::string_view s) {
 
 constexpr std::array<std::string_view, 4> known_protocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
                                                              "SASL_SSL"};
-constexpr std::array<std::string_view, 5> known_mechanisms = {
-    "GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"};
+constexpr std::array<std::string_view, 5> known_mechanisms = {"GSSAPI", "PLAIN", "SCRAM-SHA-256",
+                                                              "SCRAM-SHA-512", "OAUTHBEARER"};
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& a, std::string_view v) {
@@ -116,7 +116,8 @@ std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {
          {std::pair{!s.kerberos_keytab.empty(), "KAFKA_SASL_KERBEROS_KEYTAB"},
           std::pair{!s.kerberos_principal.empty(), "KAFKA_SASL_KERBEROS_PRINCIPAL"},
           std::pair{s.kerberos_kinit_cmd.has_value(), "KAFKA_SASL_KERBEROS_KINIT_CMD"}}) {
-      if (value) errors.push_back(std::string(variable) + " is only used with SASL mechanism GSSAPI");
+      if (value)
+        errors.push_back(std::string(variable) + " is only used with SASL mechanism GSSAPI");
     }
   } else if (!s.kerberos_keytab.empty() && s.kerberos_principal.empty()) {
     // kinit needs to know whose key to take from the keytab.
@@ -131,9 +132,11 @@ std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {
       errors.push_back("KAFKA_SASL_PASSWORD is required with SASL mechanism " + r.mechanism);
   } else {
     if (!s.sasl_username.empty())
-      errors.emplace_back("KAFKA_SASL_USERNAME is only used with SASL mechanisms PLAIN and SCRAM-*");
+      errors.emplace_back(
+          "KAFKA_SASL_USERNAME is only used with SASL mechanisms PLAIN and SCRAM-*");
     if (!s.sasl_password.empty())
-      errors.emplace_back("KAFKA_SASL_PASSWORD is only used with SASL mechanisms PLAIN and SCRAM-*");
+      errors.emplace_back(
+          "KAFKA_SASL_PASSWORD is only used with SASL mechanisms PLAIN and SCRAM-*");
   }
 
   if (protocol_known && !tls) {
@@ -163,12 +166,11 @@ std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {
   }
 
   for (const auto& [name, value] : s.passthrough) {
-    const bool well_formed =
-        !name.empty() && name.front() != '.' && name.back() != '.' &&
-        name.find("..") == std::string::npos &&
-        std::all_of(name.begin(), name.end(), [](unsigned char c) {
-          return std::islower(c) || std::isdigit(c) || c == '.';
-        });
+    const bool well_formed = !name.empty() && name.front() != '.' && name.back() != '.' &&
+                             name.find("..") == std::string::npos &&
+                             std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                               return std::islower(c) || std::isdigit(c) || c == '.';
+                             });
     if (!well_formed) {
       errors.push_back("pass-through property \"" + name +
                        "\" is not a librdkafka property name (lower case words joined by '.')");
@@ -176,8 +178,8 @@ std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {
     }
     for (const auto& d : dedicated_properties) {
       if (d.property == name)
-        errors.push_back("pass-through property " + name + " is set by " +
-                         std::string(d.variable) + "; use that variable instead");
+        errors.push_back("pass-through property " + name + " is set by " + std::string(d.variable) +
+                         "; use that variable instead");
     }
   }
   return errors;

@@ -23,22 +23,23 @@ using kafka_property = std::pair<std::string, std::string>;
 // set. Values are taken as given (no trimming); protocol and mechanism names are matched without
 // regard to case.
 struct kafka_settings {
-  std::string bootstrap_servers;    // KAFKA_BOOTSTRAP_SERVERS (required here)
-  std::string security_protocol;    // KAFKA_SECURITY_PROTOCOL: PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
-  std::string sasl_mechanism;       // KAFKA_SASL_MECHANISM: GSSAPI|PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|OAUTHBEARER
-  std::string service_name;         // KAFKA_SERVICE_NAME (Kerberos service name; librdkafka: "kafka")
-  std::string kerberos_keytab;      // KAFKA_SASL_KERBEROS_KEYTAB
-  std::string kerberos_principal;   // KAFKA_SASL_KERBEROS_PRINCIPAL
+  std::string bootstrap_servers;  // KAFKA_BOOTSTRAP_SERVERS (required here)
+  std::string security_protocol;  // KAFKA_SECURITY_PROTOCOL: PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
+  // KAFKA_SASL_MECHANISM: GSSAPI|PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|OAUTHBEARER
+  std::string sasl_mechanism;
+  std::string service_name;     // KAFKA_SERVICE_NAME (Kerberos service name; librdkafka: "kafka")
+  std::string kerberos_keytab;  // KAFKA_SASL_KERBEROS_KEYTAB
+  std::string kerberos_principal;                 // KAFKA_SASL_KERBEROS_PRINCIPAL
   std::optional<std::string> kerberos_kinit_cmd;  // KAFKA_SASL_KERBEROS_KINIT_CMD
-  std::string sasl_username;        // KAFKA_SASL_USERNAME
-  std::string sasl_password;        // KAFKA_SASL_PASSWORD (secret)
-  std::string ssl_ca_location;      // KAFKA_SSL_CA_LOCATION
-  std::string ssl_certificate_location;  // KAFKA_SSL_CERTIFICATE_LOCATION
-  std::string ssl_key_location;     // KAFKA_SSL_KEY_LOCATION
-  std::string ssl_key_password;     // KAFKA_SSL_KEY_PASSWORD (secret)
+  std::string sasl_username;                      // KAFKA_SASL_USERNAME
+  std::string sasl_password;                      // KAFKA_SASL_PASSWORD (secret)
+  std::string ssl_ca_location;                    // KAFKA_SSL_CA_LOCATION
+  std::string ssl_certificate_location;           // KAFKA_SSL_CERTIFICATE_LOCATION
+  std::string ssl_key_location;                   // KAFKA_SSL_KEY_LOCATION
+  std::string ssl_key_password;                   // KAFKA_SSL_KEY_PASSWORD (secret)
   // KAFKA_SSL_ENDPOINT_IDENTIFICATION: "https" (verify the broker host name) or "none".
   std::optional<std::string> ssl_endpoint_identification;
-  // Any other librdkafka property, from KAFKA_PROPERTY_<NAME>=value (see passthrough_property_name).
+  // Any other librdkafka property: KAFKA_PROPERTY_<NAME>=value (see passthrough_property_name).
   std::vector<kafka_property> passthrough;
 };
 
@@ -51,11 +52,11 @@ inline std::error_code make_error_code(kafka_properties_errc e) {
 // Every problem with the settings, one human-readable line each, naming the environment
 // variables involved (never their secret values). Empty = valid. Checks: bootstrap servers set;
 // protocol and mechanism known; a SASL mechanism only with SASL_PLAINTEXT/SASL_SSL; Kerberos
-// settings (keytab, principal, kinit command) only with GSSAPI and a keytab only with a
-// principal (KAFKA_SERVICE_NAME is not checked: it is simply not used without GSSAPI); PLAIN/SCRAM with both username
-// and password, username/password only with those; SSL files only with SSL/SASL_SSL, certificate
-// and key together, key password only with a key; endpoint identification "https" or "none";
-// pass-through names well formed and not also set by a dedicated variable.
+// settings (keytab, principal, kinit command) only with GSSAPI, and a keytab only with a
+// principal; PLAIN/SCRAM with both username and password, username/password only with those;
+// SSL files only with SSL/SASL_SSL, certificate and key together, key password only with a key;
+// endpoint identification "https" or "none"; pass-through names well formed and not also set by
+// a dedicated variable. KAFKA_SERVICE_NAME is not checked: without GSSAPI it is simply not used.
 std::vector<std::string> kafka_settings_errors(const kafka_settings& s);
 
 // The librdkafka properties for these settings, in a stable order: bootstrap.servers, then the

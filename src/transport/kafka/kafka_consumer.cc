@@ -7,8 +7,8 @@
 #include <mutex>
 #include <thread>
 
-#include <boost/json/array.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json/array.hpp>
 
 #include "transport/kafka/kafka_transport.h"
 #include "transport/kafka/rdkafka_common.h"
@@ -114,11 +114,10 @@ class kafka_consumer final : public transport::consumer {
       // The eager protocol only: assignment and revocation always cover the whole assignment.
       // (cooperative-sticky also aborts in librdkafka < 2.3 when a member closes before its first
       // assignment: confluentinc/librdkafka#4312.)
-      if (name == "partition.assignment.strategy" &&
-          value.find("cooperative") != std::string::npos)
-        return util::error(errc::unavailable,
-                           "Kafka consumer: partition.assignment.strategy " + value +
-                               " is not supported; use range or roundrobin");
+      if (name == "partition.assignment.strategy" && value.find("cooperative") != std::string::npos)
+        return util::error(errc::unavailable, "Kafka consumer: partition.assignment.strategy " +
+                                                  value +
+                                                  " is not supported; use range or roundrobin");
     }
     props.insert(props.end(), options_.properties.begin(), options_.properties.end());
     props.emplace_back("group.id", options_.group_id);
@@ -134,8 +133,7 @@ class kafka_consumer final : public transport::consumer {
 
     std::array<char, 512> err{};
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err.data(), err.size());
-    if (!rk)
-      return util::error(errc::unavailable, std::string("Kafka consumer: ") + err.data());
+    if (!rk) return util::error(errc::unavailable, std::string("Kafka consumer: ") + err.data());
     (void)conf->release();  // rd_kafka_new took it
     rk_.reset(rk);
     // Error and statistics callbacks are then served by the consumer poll.
@@ -174,8 +172,7 @@ class kafka_consumer final : public transport::consumer {
     if (rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const void* v = nullptr;
       std::size_t size = 0;
-      if (rd_kafka_header_get_last(headers, "app_id", &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          v)
+      if (rd_kafka_header_get_last(headers, "app_id", &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR && v)
         r.app_id = {static_cast<const char*>(v), size};
     }
     r.partition = m.partition;
@@ -206,9 +203,10 @@ class kafka_consumer final : public transport::consumer {
       if (err || answer.err) {
         // Reading too much is safe (the store drops samples older than the TTL); skipping live
         // records is not.
-        spdlog::warn("kafka consumer: offsets for time on partition {} failed ({}); reading it "
-                     "from the beginning",
-                     target.partition, rd_kafka_err2str(err ? err : answer.err));
+        spdlog::warn(
+            "kafka consumer: offsets for time on partition {} failed ({}); reading it "
+            "from the beginning",
+            target.partition, rd_kafka_err2str(err ? err : answer.err));
         target.offset = RD_KAFKA_OFFSET_BEGINNING;
       } else if (answer.offset < 0) {
         target.offset = RD_KAFKA_OFFSET_END;  // every record is older than now - ttl

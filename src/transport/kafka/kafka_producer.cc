@@ -44,7 +44,8 @@ util::error delivery_error(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
       return {errc::unavailable, "producer shut down before delivery"};
     default:
-      return {errc::delivery_failed, std::string("Kafka delivery failed: ") + rd_kafka_err2str(err)};
+      return {errc::delivery_failed,
+              std::string("Kafka delivery failed: ") + rd_kafka_err2str(err)};
   }
 }
 
@@ -167,14 +168,13 @@ class kafka_producer final : public transport::producer {
 
     std::array<char, 512> err{};
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
-    if (!rk)
-      return util::error(errc::unavailable, std::string("Kafka producer: ") + err.data());
+    if (!rk) return util::error(errc::unavailable, std::string("Kafka producer: ") + err.data());
     (void)conf->release();  // rd_kafka_new took it
     rk_.reset(rk);
     topic_.reset(rd_kafka_topic_new(rk, options_.topic.c_str(), nullptr));
     if (!topic_)
-      return util::error(errc::unavailable,
-                         "Kafka topic " + options_.topic + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+      return util::error(errc::unavailable, "Kafka topic " + options_.topic + ": " +
+                                                rd_kafka_err2str(rd_kafka_last_error()));
     poller_ = std::thread([this] { poll_loop(); });
     health_ = std::make_unique<health_monitor>(
         [this] {

@@ -64,8 +64,8 @@ struct consumer_options {
   // end. When the broker cannot answer, the partition starts at the beginning (the store's TTL
   // drops what is too old; nothing live is missed).
   std::chrono::seconds ttl{900};
-  const util::clock* clock = &util::real_clock();  // for `now`; not owned, outlives the consumer
-  std::chrono::milliseconds poll_timeout{100};     // how long one poll waits for a record
+  const util::clock* clock = &util::real_clock();    // for `now`; not owned, outlives the consumer
+  std::chrono::milliseconds poll_timeout{100};       // how long one poll waits for a record
   std::chrono::milliseconds offsets_timeout{5'000};  // offsets-for-times request on assignment
   std::chrono::milliseconds statistics_interval{5'000};  // consumer lag comes from statistics
   std::chrono::milliseconds health_interval{5'000};
@@ -75,8 +75,9 @@ struct consumer_options {
 // Creates a consumer of `topic` in group `group_id`; it joins the group on start(). Committed
 // offsets are not used as start positions (the TTL decides). Works with the eager assignors
 // (range, the default, and roundrobin); refuses cooperative-sticky. Fails only on that or on
-// properties librdkafka rejects. Thread-safe as transport::consumer says; start() at most once. The handler
-// given to start() is called until stop() returns (the destructor stops), so it must outlive that.
+// properties librdkafka rejects. Thread-safe as transport::consumer says; start() at most once. The
+// handler given to start() is called until stop() returns (the destructor stops), so it must
+// outlive that.
 util::result<std::unique_ptr<transport::consumer>> make_kafka_consumer(consumer_options options);
 
 }  // namespace mca::transport::kafka

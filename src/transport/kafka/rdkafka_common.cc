@@ -5,9 +5,9 @@
 #include <cctype>
 #include <limits>
 
+#include <spdlog/spdlog.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <spdlog/spdlog.h>
 
 #include "transport/transport.h"
 
@@ -101,8 +101,10 @@ util::result<client_statistics> parse_statistics(std::string_view json, std::str
     for (const auto& [name, b] : brokers->get_object()) {
       if (!b.is_object()) continue;
       const auto& broker = b.get_object();
-      s.tx_errors += static_cast<std::uint64_t>(std::max<std::int64_t>(0, int_or(broker, "txerrs", 0)));
-      s.rx_errors += static_cast<std::uint64_t>(std::max<std::int64_t>(0, int_or(broker, "rxerrs", 0)));
+      s.tx_errors +=
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, int_or(broker, "txerrs", 0)));
+      s.rx_errors +=
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, int_or(broker, "rxerrs", 0)));
       // Bootstrap and internal entries (nodeid -1) never carry requests of their own.
       if (int_or(broker, "nodeid", -1) < 0) continue;
       if (auto* rtt = broker.if_contains("rtt"); rtt && rtt->is_object()) {
@@ -206,8 +208,7 @@ void health_monitor::run() {
 }
 
 int to_timeout_ms(std::chrono::milliseconds d) {
-  return static_cast<int>(
-      std::clamp<std::int64_t>(d.count(), 0, std::numeric_limits<int>::max()));
+  return static_cast<int>(std::clamp<std::int64_t>(d.count(), 0, std::numeric_limits<int>::max()));
 }
 
 }  // namespace mca::transport::kafka

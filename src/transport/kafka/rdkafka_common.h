@@ -52,7 +52,8 @@ using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter
 
 // A configuration with `properties` set in order. The error names the property; librdkafka's
 // explanation is included only for properties that cannot hold a secret.
-util::result<conf_ptr> make_conf(const std::vector<std::pair<std::string, std::string>>& properties);
+util::result<conf_ptr> make_conf(
+    const std::vector<std::pair<std::string, std::string>>& properties);
 
 // Sets one property; same error rules as make_conf.
 util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
@@ -75,11 +76,11 @@ class last_error {
 
 // What the periodic statistics JSON tells us. Times in milliseconds.
 struct client_statistics {
-  std::int64_t queue_depth = 0;   // msg_cnt: messages in the producer queues
-  double broker_rtt_ms = 0;       // mean of the brokers' average round-trip (brokers with data)
-  std::uint64_t tx_errors = 0;    // sum of the brokers' txerrs
-  std::uint64_t rx_errors = 0;    // sum of the brokers' rxerrs
-  std::int64_t consumer_lag = -1; // sum over the topic's assigned partitions; -1 = unknown
+  std::int64_t queue_depth = 0;    // msg_cnt: messages in the producer queues
+  double broker_rtt_ms = 0;        // mean of the brokers' average round-trip (brokers with data)
+  std::uint64_t tx_errors = 0;     // sum of the brokers' txerrs
+  std::uint64_t rx_errors = 0;     // sum of the brokers' rxerrs
+  std::int64_t consumer_lag = -1;  // sum over the topic's assigned partitions; -1 = unknown
 };
 
 // Parses librdkafka's statistics JSON (statistics.interval.ms); `topic` selects the partitions

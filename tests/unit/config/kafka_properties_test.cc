@@ -1,5 +1,5 @@
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "config/kafka_properties.h"
 
@@ -27,7 +27,8 @@ std::vector<kafka_property> properties_of(const kafka_settings& s) {
 }
 
 // True when some error line mentions every one of `words`.
-::testing::Matcher<std::vector<std::string>> has_error(const std::string& a, const std::string& b = "") {
+::testing::Matcher<std::vector<std::string>> has_error(const std::string& a,
+                                                       const std::string& b = "") {
   return Contains(::testing::AllOf(HasSubstr(a), HasSubstr(b)));
 }
 
@@ -60,14 +61,14 @@ TEST(kafka_properties, maps_kerberos_settings_for_gssapi) {
   s.kerberos_keytab = "/etc/krb5/client.keytab";
   s.kerberos_principal = "client@TEST.LOCAL";
   s.kerberos_kinit_cmd = "kinit -k -t /etc/krb5/client.keytab client@TEST.LOCAL";
-  EXPECT_THAT(properties_of(s),
-              ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
-                          Pair("security.protocol", "sasl_plaintext"),
-                          Pair("sasl.mechanisms", "GSSAPI"),
-                          Pair("sasl.kerberos.service.name", "kafka"),
-                          Pair("sasl.kerberos.keytab", "/etc/krb5/client.keytab"),
-                          Pair("sasl.kerberos.principal", "client@TEST.LOCAL"),
-                          Pair("sasl.kerberos.kinit.cmd", *s.kerberos_kinit_cmd)));
+  EXPECT_THAT(
+      properties_of(s),
+      ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
+                  Pair("security.protocol", "sasl_plaintext"), Pair("sasl.mechanisms", "GSSAPI"),
+                  Pair("sasl.kerberos.service.name", "kafka"),
+                  Pair("sasl.kerberos.keytab", "/etc/krb5/client.keytab"),
+                  Pair("sasl.kerberos.principal", "client@TEST.LOCAL"),
+                  Pair("sasl.kerberos.kinit.cmd", *s.kerberos_kinit_cmd)));
 }
 
 TEST(kafka_properties, spells_out_gssapi_when_a_sasl_protocol_has_no_mechanism) {
@@ -154,7 +155,8 @@ TEST(kafka_properties, rejects_a_sasl_mechanism_with_a_non_sasl_protocol) {
     auto s = plain();
     s.security_protocol = protocol;
     s.sasl_mechanism = "OAUTHBEARER";
-    EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "SASL_SSL")) << protocol;
+    EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "SASL_SSL"))
+        << protocol;
   }
 }
 
@@ -166,13 +168,13 @@ TEST(kafka_properties, maps_every_tls_setting) {
   s.ssl_key_location = "/tls/client.key";
   s.ssl_key_password = "keypass";
   s.ssl_endpoint_identification = "none";
-  EXPECT_THAT(properties_of(s),
-              ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
-                          Pair("security.protocol", "ssl"), Pair("ssl.ca.location", "/tls/ca.pem"),
-                          Pair("ssl.certificate.location", "/tls/client.pem"),
-                          Pair("ssl.key.location", "/tls/client.key"),
-                          Pair("ssl.key.password", "keypass"),
-                          Pair("ssl.endpoint.identification.algorithm", "none")));
+  EXPECT_THAT(
+      properties_of(s),
+      ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers), Pair("security.protocol", "ssl"),
+                  Pair("ssl.ca.location", "/tls/ca.pem"),
+                  Pair("ssl.certificate.location", "/tls/client.pem"),
+                  Pair("ssl.key.location", "/tls/client.key"), Pair("ssl.key.password", "keypass"),
+                  Pair("ssl.endpoint.identification.algorithm", "none")));
 }
 
 TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
@@ -201,22 +203,24 @@ TEST(kafka_properties, rejects_a_key_password_without_a_key) {
   auto s = plain();
   s.security_protocol = "SSL";
   s.ssl_key_password = "keypass";
-  EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SSL_KEY_PASSWORD", "KAFKA_SSL_KEY_LOCATION"));
+  EXPECT_THAT(kafka_settings_errors(s),
+              has_error("KAFKA_SSL_KEY_PASSWORD", "KAFKA_SSL_KEY_LOCATION"));
 }
 
 TEST(kafka_properties, rejects_an_unknown_endpoint_identification) {
   auto s = plain();
   s.security_protocol = "SSL";
   s.ssl_endpoint_identification = "strict";
-  EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SSL_ENDPOINT_IDENTIFICATION", "\"strict\""));
+  EXPECT_THAT(kafka_settings_errors(s),
+              has_error("KAFKA_SSL_ENDPOINT_IDENTIFICATION", "\"strict\""));
 }
 
 TEST(kafka_properties, appends_pass_through_properties_after_the_mapped_ones) {
   auto s = plain();
   s.passthrough = {{"socket.keepalive.enable", "true"}, {"linger.ms", "20"}};
-  EXPECT_THAT(properties_of(s), ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
-                                            Pair("socket.keepalive.enable", "true"),
-                                            Pair("linger.ms", "20")));
+  EXPECT_THAT(properties_of(s),
+              ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
+                          Pair("socket.keepalive.enable", "true"), Pair("linger.ms", "20")));
 }
 
 TEST(kafka_properties, rejects_a_pass_through_that_a_dedicated_variable_owns) {

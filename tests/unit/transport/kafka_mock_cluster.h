@@ -10,9 +10,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <span>
 #include <map>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -75,12 +75,12 @@ class mock_cluster {
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_servers().c_str(), err, sizeof err);
     rd_kafka_t* p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!p) return false;
-    const auto e = rd_kafka_producev(
-        p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-        RD_KAFKA_V_END);
+    const auto e =
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
     const bool ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && rd_kafka_flush(p, 10'000) == 0 &&
                     rd_kafka_outq_len(p) == 0;
     rd_kafka_destroy(p);

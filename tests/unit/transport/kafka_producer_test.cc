@@ -154,12 +154,10 @@ TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_
   auto producer = make_kafka_producer(options_for(cluster)).value();
   // A permanent, non-retriable error on every produce request.
   constexpr std::int16_t produce_api = 0;  // Kafka protocol ApiKey of Produce
-  rd_kafka_mock_push_request_errors(cluster.get(), produce_api, 5,
-                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  rd_kafka_mock_push_request_errors(
+      cluster.get(), produce_api, 5, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
 
   producer->send(make_batch(1), probe.callback());
 
