@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "transport/kafka/kafka_transport.h"
 #include "unit/transport/kafka_mock_cluster.h"
@@ -191,6 +192,39 @@ TEST(kafka_consumer, reads_from_the_beginning_when_ttl_is_zero) {
   ASSERT_TRUE(eventually([&] { return !handler.records().empty(); }));
   EXPECT_EQ(handler.records().front().value, "ancient");
   EXPECT_EQ(handler.records().front().offset, 0);
+}
+
+// Forwards to a recording handler after a fixed cost per record: a consumer slower than the log.
+class slow_handler final : public transport::consumer_handler {
+ public:
+  void on_record(const record& r) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the simulated work, not a wait
+    inner.on_record(r);
+  }
+  void on_assigned(std::span<const std::int32_t> p) override { inner.on_assigned(p); }
+  void on_revoked(std::span<const std::int32_t> p) override { inner.on_revoked(p); }
+  test::recording_handler inner;
+};
+
+TEST(kafka_consumer, reports_lag_while_behind_the_log_and_none_once_caught_up) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  auto producer = producer_for(cluster);
+  std::vector<message> batch(300, message{"s", "v", "app", test::now_ms()});
+  produce(*producer, batch);
+  slow_handler handler;
+  auto options = consumer_for(cluster, 0s);
+  options.statistics_interval = 100ms;
+  auto consumer = make_kafka_consumer(options).value();
+  consumer->start(handler);
+
+  std::int64_t max_lag = 0;
+  ASSERT_TRUE(eventually([&] {
+    max_lag = std::max(max_lag, consumer->stats().lag);
+    return handler.inner.records().size() == 300;
+  }));
+  EXPECT_GT(max_lag, 0);
+  EXPECT_TRUE(eventually([&] { return consumer->stats().lag == 0; }));
 }
 
 TEST(kafka_consumer, is_healthy_only_once_assigned) {
