@@ -36,7 +36,8 @@ std::string field_errors_json(const std::vector<model::field_error>& errors) {
   boost::json::array out;
   out.reserve(errors.size());
   for (const auto& fe : errors) {
-    out.push_back(boost::json::object{{"index", fe.index}, {"field", fe.field}, {"error", fe.error}});
+    out.push_back(
+        boost::json::object{{"index", fe.index}, {"field", fe.field}, {"error", fe.error}});
   }
   return boost::json::serialize(out);
 }

@@ -2,7 +2,6 @@
 
 #include <simdjson.h>
 
-
 namespace mca::api {
 namespace {
 
@@ -57,12 +56,14 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
   auto fail = [&](std::string field, std::string error) {
     return model::field_error{index, std::move(field), std::move(error)};
   };
-  if (!e.is_object()) return fail("metric", "must be an object, got " + std::string(type_name(e.type())));
+  if (!e.is_object())
+    return fail("metric", "must be an object, got " + std::string(type_name(e.type())));
   auto obj = e.get_object().value_unsafe();
 
   element v;
   if (obj["name"].get(v) != simdjson::SUCCESS) return fail("name", "is required");
-  if (!v.is_string()) return fail("name", "must be a string, got " + std::string(type_name(v.type())));
+  if (!v.is_string())
+    return fail("name", "must be a string, got " + std::string(type_name(v.type())));
   out.name = std::string(v.get_string().value_unsafe());
 
   if (obj["value"].get(v) != simdjson::SUCCESS) return fail("value", "is required");
@@ -95,12 +96,14 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
 
   out.tags.clear();
   if (obj["tags"].get(v) == simdjson::SUCCESS && !v.is_null()) {
-    if (!v.is_object()) return fail("tags", "must be an object of strings, got " + std::string(type_name(v.type())));
+    if (!v.is_object())
+      return fail("tags", "must be an object of strings, got " + std::string(type_name(v.type())));
     const simdjson::dom::object tags = v.get_object().value_unsafe();  // a copy: outlives the loop
     for (auto field : tags) {
       std::string key(field.key);
       if (!field.value.is_string()) {
-        return fail("tags." + key, "must be a string, got " + std::string(type_name(field.value.type())));
+        return fail("tags." + key,
+                    "must be a string, got " + std::string(type_name(field.value.type())));
       }
       for (const auto& t : out.tags) {
         if (t.first == key) return fail("tags." + key, "appears twice");
@@ -110,7 +113,8 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
   }
 
   if (obj["profileId"].get(v) != simdjson::SUCCESS) return fail("profileId", "is required");
-  if (!v.is_string()) return fail("profileId", "must be a string, got " + std::string(type_name(v.type())));
+  if (!v.is_string())
+    return fail("profileId", "must be a string, got " + std::string(type_name(v.type())));
   out.profile_id = std::string(v.get_string().value_unsafe());
   return std::nullopt;
 }
@@ -132,18 +136,20 @@ util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size
   }
   element metrics;
   if (!root.is_object() || root["metrics"].get(metrics) != simdjson::SUCCESS) {
-    return util::error(errc::invalid_request, "request body must be an object with a \"metrics\" array");
+    return util::error(errc::invalid_request,
+                       "request body must be an object with a \"metrics\" array");
   }
   if (!metrics.is_array()) {
-    return util::error(errc::invalid_request,
-                       "\"metrics\" must be an array, got " + std::string(type_name(metrics.type())));
+    return util::error(errc::invalid_request, "\"metrics\" must be an array, got " +
+                                                  std::string(type_name(metrics.type())));
   }
   auto items = metrics.get_array().value_unsafe();
   const std::size_t count = items.size();
   if (count == 0) return util::error(errc::invalid_request, "\"metrics\" must not be empty");
   if (count > max_batch) {
     return util::error(errc::batch_too_large, "batch has " + std::to_string(count) +
-                                                  " metrics; the limit is " + std::to_string(max_batch));
+                                                  " metrics; the limit is " +
+                                                  std::to_string(max_batch));
   }
   pipeline::batch out;
   out.items.reserve(count);

@@ -30,19 +30,20 @@ bool is_json_content_type(std::string_view ct) {
 bool check_app_id(std::string_view app_id, const http::request& req, const http::responder& respond,
                   const services& s) {
   if (model::valid_app_id(app_id)) return true;
-  respond(error_response(util::error(errc::invalid_app_id, "app_id must match [A-Za-z0-9._-]{1,64}"),
-                         req, s.retry_after,
-                         {{0, "app_id", "must match [A-Za-z0-9._-]{1,64}"}}));
+  respond(
+      error_response(util::error(errc::invalid_app_id, "app_id must match [A-Za-z0-9._-]{1,64}"),
+                     req, s.retry_after, {{0, "app_id", "must match [A-Za-z0-9._-]{1,64}"}}));
   return false;
 }
 
-void post_metrics(services& s, http::request&& req, const http::params& p, http::responder respond) {
+void post_metrics(services& s, http::request&& req, const http::params& p,
+                  http::responder respond) {
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
   if (!is_json_content_type(req[bh::field::content_type])) {
-    respond(error_response(util::error(errc::unsupported_media_type,
-                                       "Content-Type must be application/json"),
-                           req, s.retry_after));
+    respond(error_response(
+        util::error(errc::unsupported_media_type, "Content-Type must be application/json"), req,
+        s.retry_after));
     return;
   }
   auto parsed = parse_ingest_body(req.body(), s.max_batch_metrics, s.clock.now_ms());
@@ -126,7 +127,8 @@ void get_health(services& s, http::request&& req, const http::params& p, http::r
   respond(std::move(res));
 }
 
-void get_prometheus(services& s, http::request&& req, const http::params&, http::responder respond) {
+void get_prometheus(services& s, http::request&& req, const http::params&,
+                    http::responder respond) {
   http::response res{bh::status::ok, req.version()};
   res.set(bh::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(bh::field::cache_control, "no-store");

@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
     std::cout << config::describe(cfg);
     return 0;
   }
-  util::setup_logging(cfg.log_level, cfg.log_fmt == config::log_format::json ? util::log_style::json
-                                                                              : util::log_style::text);
+  util::setup_logging(cfg.log_level, cfg.log_fmt == config::log_format::json
+                                         ? util::log_style::json
+                                         : util::log_style::text);
 
   // Block the stop signals before any thread starts, so only sigwait below sees them.
   sigset_t stop_signals;

@@ -40,7 +40,8 @@ std::optional<std::string> parse_int(const std::string& text, std::int64_t lo, s
 }
 
 std::optional<bool> parse_bool(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (text == "1" || text == "true" || text == "yes" || text == "on") return true;
   if (text == "0" || text == "false" || text == "no" || text == "off") return false;
   return std::nullopt;
@@ -56,7 +57,10 @@ std::string trim(std::string_view s) {
 template <class T>
 field str_field(const char* name, const char* fallback, const char* description, T& (*acc)(config&),
                 bool secret = false) {
-  return {name, fallback, description, secret,
+  return {name,
+          fallback,
+          description,
+          secret,
           [acc](config& c, const std::string& v) -> std::optional<std::string> {
             acc(c) = v;
             return std::nullopt;
@@ -67,7 +71,10 @@ field str_field(const char* name, const char* fallback, const char* description,
 template <class T>
 field int_field(const char* name, const char* fallback, const char* description, T& (*acc)(config&),
                 std::int64_t lo, std::int64_t hi) {
-  return {name, fallback, description, false,
+  return {name,
+          fallback,
+          description,
+          false,
           [acc, lo, hi](config& c, const std::string& v) -> std::optional<std::string> {
             std::int64_t out = 0;
             if (auto err = parse_int(trim(v), lo, hi, out)) return err;
@@ -77,35 +84,51 @@ field int_field(const char* name, const char* fallback, const char* description,
           [acc](const config& c) { return std::to_string(acc(const_cast<config&>(c))); }};
 }
 
-field bool_field(const char* name, const char* fallback, const char* description, bool& (*acc)(config&)) {
-  return {name, fallback, description, false,
+field bool_field(const char* name, const char* fallback, const char* description,
+                 bool& (*acc)(config&)) {
+  return {name,
+          fallback,
+          description,
+          false,
           [acc](config& c, const std::string& v) -> std::optional<std::string> {
             auto b = parse_bool(trim(v));
             if (!b) return "must be true or false";
             acc(c) = *b;
             return std::nullopt;
           },
-          [acc](const config& c) { return std::string(acc(const_cast<config&>(c)) ? "true" : "false"); }};
+          [acc](const config& c) {
+            return std::string(acc(const_cast<config&>(c)) ? "true" : "false");
+          }};
 }
 
 constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
 
 const std::vector<field>& fields() {
   static const std::vector<field> table = {
-      {"APP_ENV", "production", "production or development (FLASK_ENV is accepted too): development logs text at debug level", false,
+      {"APP_ENV", "production",
+       "production or development (FLASK_ENV is accepted too): development logs text at debug "
+       "level",
+       false,
        [](config& c, const std::string& v) -> std::optional<std::string> {
          auto t = trim(v);
-         if (t == "production") c.app_env = environment::production;
-         else if (t == "development") c.app_env = environment::development;
-         else return "must be production or development";
+         if (t == "production")
+           c.app_env = environment::production;
+         else if (t == "development")
+           c.app_env = environment::development;
+         else
+           return "must be production or development";
          return std::nullopt;
        },
-       [](const config& c) { return std::string(c.app_env == environment::development ? "development" : "production"); }},
+       [](const config& c) {
+         return std::string(c.app_env == environment::development ? "development" : "production");
+       }},
       {"LOG_LEVEL", "info", "trace, debug, info, warn or error (development default: debug)", false,
        [](config& c, const std::string& v) -> std::optional<std::string> {
          auto t = trim(v);
-         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-         if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return t == l; })) {
+         static const char* levels[] = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
+         if (std::none_of(std::begin(levels), std::end(levels),
+                          [&](const char* l) { return t == l; })) {
            return "must be one of trace, debug, info, warn, error, critical, off";
          }
          c.log_level = t;
@@ -115,20 +138,41 @@ const std::vector<field>& fields() {
       {"LOG_FORMAT", "json", "json or text (development default: text)", false,
        [](config& c, const std::string& v) -> std::optional<std::string> {
          auto t = trim(v);
-         if (t == "json") c.log_fmt = log_format::json;
-         else if (t == "text") c.log_fmt = log_format::text;
-         else return "must be json or text";
+         if (t == "json")
+           c.log_fmt = log_format::json;
+         else if (t == "text")
+           c.log_fmt = log_format::text;
+         else
+           return "must be json or text";
          return std::nullopt;
        },
-       [](const config& c) { return std::string(c.log_fmt == log_format::json ? "json" : "text"); }},
-      str_field("HOST", "0.0.0.0", "address to listen on", +[](config& c) -> std::string& { return c.http.host; }),
-      int_field("PORT", "5000", "HTTP port (0 = any free port)", +[](config& c) -> std::uint16_t& { return c.http.port; }, 0, 65535),
-      int_field("HTTP_THREADS", "0", "HTTP worker threads (0 = one per core)", +[](config& c) -> unsigned& { return c.http.threads; }, 0, 256),
-      int_field("MAX_BODY_BYTES", "1048576", "largest request body, on the wire and after gzip decoding", +[](config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 64 << 20),
-      int_field("HTTP_READ_TIMEOUT_MS", "10000", "a whole request must arrive within this", +[](config& c) -> std::int64_t& { return c.http.read_timeout_ms; }, 100, 600'000),
-      int_field("HTTP_IDLE_TIMEOUT_MS", "60000", "idle keep-alive connections close after this", +[](config& c) -> std::int64_t& { return c.http.idle_timeout_ms; }, 100, 3'600'000),
-      int_field("SHUTDOWN_TIMEOUT_MS", "10000", "on SIGTERM: time for in-flight requests and the transport flush", +[](config& c) -> std::int64_t& { return c.http.shutdown_timeout_ms; }, 0, 600'000),
-      {"CORS_ALLOWED_ORIGINS", "", "comma-separated exact origins allowed to POST metrics from a browser (* = any)", false,
+       [](const config& c) {
+         return std::string(c.log_fmt == log_format::json ? "json" : "text");
+       }},
+      str_field(
+          "HOST", "0.0.0.0", "address to listen on",
+          +[](config& c) -> std::string& { return c.http.host; }),
+      int_field(
+          "PORT", "5000", "HTTP port (0 = any free port)",
+          +[](config& c) -> std::uint16_t& { return c.http.port; }, 0, 65535),
+      int_field(
+          "HTTP_THREADS", "0", "HTTP worker threads (0 = one per core)",
+          +[](config& c) -> unsigned& { return c.http.threads; }, 0, 256),
+      int_field(
+          "MAX_BODY_BYTES", "1048576", "largest request body, on the wire and after gzip decoding",
+          +[](config& c) -> std::size_t& { return c.http.max_body_bytes; }, 1024, 64 << 20),
+      int_field(
+          "HTTP_READ_TIMEOUT_MS", "10000", "a whole request must arrive within this",
+          +[](config& c) -> std::int64_t& { return c.http.read_timeout_ms; }, 100, 600'000),
+      int_field(
+          "HTTP_IDLE_TIMEOUT_MS", "60000", "idle keep-alive connections close after this",
+          +[](config& c) -> std::int64_t& { return c.http.idle_timeout_ms; }, 100, 3'600'000),
+      int_field(
+          "SHUTDOWN_TIMEOUT_MS", "10000",
+          "on SIGTERM: time for in-flight requests and the transport flush",
+          +[](config& c) -> std::int64_t& { return c.http.shutdown_timeout_ms; }, 0, 600'000),
+      {"CORS_ALLOWED_ORIGINS", "",
+       "comma-separated exact origins allowed to POST metrics from a browser (* = any)", false,
        [](config& c, const std::string& v) -> std::optional<std::string> {
          c.http.cors_allowed_origins.clear();
          std::stringstream ss(v);
@@ -149,52 +193,136 @@ const std::vector<field>& fields() {
          for (const auto& o : c.http.cors_allowed_origins) out += (out.empty() ? "" : ",") + o;
          return out;
        }},
-      int_field("MAX_BATCH_METRICS", "1000", "most metrics in one POST (more: 413)", +[](config& c) -> std::size_t& { return c.ingest.max_batch_metrics; }, 1, 1'000'000),
-      int_field("MAX_NAME_BYTES", "200", "longest metric name", +[](config& c) -> std::size_t& { return c.ingest.max_name_bytes; }, 1, 65536),
-      int_field("MAX_TAGS", "32", "most tags on one metric", +[](config& c) -> std::size_t& { return c.ingest.max_tags; }, 0, 1024),
-      int_field("MAX_TAG_KEY_BYTES", "100", "longest tag key", +[](config& c) -> std::size_t& { return c.ingest.max_tag_key_bytes; }, 1, 65536),
-      int_field("MAX_TAG_VALUE_BYTES", "1024", "longest tag value", +[](config& c) -> std::size_t& { return c.ingest.max_tag_value_bytes; }, 1, 1 << 20),
-      int_field("MAX_PROFILE_ID_BYTES", "256", "longest profileId", +[](config& c) -> std::size_t& { return c.ingest.max_profile_id_bytes; }, 1, 65536),
-      int_field("MAX_FUTURE_SKEW_SECONDS", "3600", "timestamps later than receive time + this are rejected", +[](config& c) -> std::int64_t& { return c.ingest.max_future_skew_seconds; }, 0, 10LL * 365 * 86400),
-      int_field("DELIVERY_TIMEOUT_MS", "10000", "the transport must acknowledge a batch within this, else 503", +[](config& c) -> std::int64_t& { return c.ingest.delivery_timeout_ms; }, 100, 300'000),
-      int_field("RETRY_AFTER_SECONDS", "1", "Retry-After sent with 503", +[](config& c) -> std::int64_t& { return c.ingest.retry_after_seconds; }, 1, 3600),
-      int_field("METRIC_TTL_SECONDS", "900", "a series not written for this long is no longer exposed (0 = never)", +[](config& c) -> std::int64_t& { return c.store.metric_ttl_seconds; }, 0, 10LL * 365 * 86400),
-      int_field("MAX_SERIES", "1000000", "most series held across all apps (new series beyond: dropped, counted)", +[](config& c) -> std::size_t& { return c.store.max_series; }, 1, 100'000'000),
-      int_field("MAX_SERIES_PER_APP", "10000", "most series held per app_id (new series beyond: dropped, counted)", +[](config& c) -> std::size_t& { return c.store.max_series_per_app; }, 1, 100'000'000),
-      bool_field("EXPOSITION_APP_ID_LABEL", "true", "add app_id=\"...\" to every client_metric_ series (false: exactly the seed's output)", +[](config& c) -> bool& { return c.store.exposition_app_id_label; }),
-      int_field("EMBEDDED_LOG_CAPACITY", "100000", "embedded transport: records held before producers get 503", +[](config& c) -> std::size_t& { return c.embedded.log_capacity; }, 1, 100'000'000),
-      str_field("KAFKA_BOOTSTRAP_SERVERS", "", "Kafka brokers host:port,...; unset = embedded in-process log", +[](config& c) -> std::string& { return c.kafka.bootstrap_servers; }),
-      str_field("KAFKA_TOPIC", "client-metrics", "topic metrics are produced to and consumed from", +[](config& c) -> std::string& { return c.kafka.topic; }),
-      str_field("KAFKA_CONSUMER_GROUP", "metrics-collection-api", "consumer group id", +[](config& c) -> std::string& { return c.kafka.consumer_group; }),
-      str_field("KAFKA_SECURITY_PROTOCOL", "", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", +[](config& c) -> std::string& { return c.kafka.security_protocol; }),
-      str_field("KAFKA_SASL_MECHANISM", "", "GSSAPI, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", +[](config& c) -> std::string& { return c.kafka.sasl_mechanism; }),
-      str_field("KAFKA_SERVICE_NAME", "kafka", "Kerberos service name of the brokers", +[](config& c) -> std::string& { return c.kafka.service_name; }),
-      str_field("KAFKA_SASL_KERBEROS_KEYTAB", "", "keytab file for GSSAPI", +[](config& c) -> std::string& { return c.kafka.kerberos_keytab; }),
-      str_field("KAFKA_SASL_KERBEROS_PRINCIPAL", "", "client principal for GSSAPI", +[](config& c) -> std::string& { return c.kafka.kerberos_principal; }),
-      str_field("KAFKA_SASL_KERBEROS_KINIT_CMD", "", "override librdkafka's kinit command (ticket refresh)", +[](config& c) -> std::string& { return c.kafka.kerberos_kinit_cmd; }),
-      str_field("KAFKA_SASL_USERNAME", "", "username for PLAIN/SCRAM", +[](config& c) -> std::string& { return c.kafka.sasl_username; }),
-      str_field("KAFKA_SASL_PASSWORD", "", "password for PLAIN/SCRAM (secret)", +[](config& c) -> std::string& { return c.kafka.sasl_password; }, true),
-      str_field("KAFKA_SSL_CA_LOCATION", "", "CA certificate file to verify the brokers", +[](config& c) -> std::string& { return c.kafka.ssl_ca_location; }),
-      str_field("KAFKA_SSL_CERTIFICATE_LOCATION", "", "client certificate (mTLS)", +[](config& c) -> std::string& { return c.kafka.ssl_certificate_location; }),
-      str_field("KAFKA_SSL_KEY_LOCATION", "", "client private key (mTLS)", +[](config& c) -> std::string& { return c.kafka.ssl_key_location; }),
-      str_field("KAFKA_SSL_KEY_PASSWORD", "", "password of the client key (secret)", +[](config& c) -> std::string& { return c.kafka.ssl_key_password; }, true),
+      int_field(
+          "MAX_BATCH_METRICS", "1000", "most metrics in one POST (more: 413)",
+          +[](config& c) -> std::size_t& { return c.ingest.max_batch_metrics; }, 1, 1'000'000),
+      int_field(
+          "MAX_NAME_BYTES", "200", "longest metric name",
+          +[](config& c) -> std::size_t& { return c.ingest.max_name_bytes; }, 1, 65536),
+      int_field(
+          "MAX_TAGS", "32", "most tags on one metric",
+          +[](config& c) -> std::size_t& { return c.ingest.max_tags; }, 0, 1024),
+      int_field(
+          "MAX_TAG_KEY_BYTES", "100", "longest tag key",
+          +[](config& c) -> std::size_t& { return c.ingest.max_tag_key_bytes; }, 1, 65536),
+      int_field(
+          "MAX_TAG_VALUE_BYTES", "1024", "longest tag value",
+          +[](config& c) -> std::size_t& { return c.ingest.max_tag_value_bytes; }, 1, 1 << 20),
+      int_field(
+          "MAX_PROFILE_ID_BYTES", "256", "longest profileId",
+          +[](config& c) -> std::size_t& { return c.ingest.max_profile_id_bytes; }, 1, 65536),
+      int_field(
+          "MAX_FUTURE_SKEW_SECONDS", "3600",
+          "timestamps later than receive time + this are rejected",
+          +[](config& c) -> std::int64_t& { return c.ingest.max_future_skew_seconds; }, 0,
+          10LL * 365 * 86400),
+      int_field(
+          "DELIVERY_TIMEOUT_MS", "10000",
+          "the transport must acknowledge a batch within this, else 503",
+          +[](config& c) -> std::int64_t& { return c.ingest.delivery_timeout_ms; }, 100, 300'000),
+      int_field(
+          "RETRY_AFTER_SECONDS", "1", "Retry-After sent with 503",
+          +[](config& c) -> std::int64_t& { return c.ingest.retry_after_seconds; }, 1, 3600),
+      int_field(
+          "METRIC_TTL_SECONDS", "900",
+          "a series not written for this long is no longer exposed (0 = never)",
+          +[](config& c) -> std::int64_t& { return c.store.metric_ttl_seconds; }, 0,
+          10LL * 365 * 86400),
+      int_field(
+          "MAX_SERIES", "1000000",
+          "most series held across all apps (new series beyond: dropped, counted)",
+          +[](config& c) -> std::size_t& { return c.store.max_series; }, 1, 100'000'000),
+      int_field(
+          "MAX_SERIES_PER_APP", "10000",
+          "most series held per app_id (new series beyond: dropped, counted)",
+          +[](config& c) -> std::size_t& { return c.store.max_series_per_app; }, 1, 100'000'000),
+      bool_field(
+          "EXPOSITION_APP_ID_LABEL", "true",
+          "add app_id=\"...\" to every client_metric_ series (false: exactly the seed's output)",
+          +[](config& c) -> bool& { return c.store.exposition_app_id_label; }),
+      int_field(
+          "EMBEDDED_LOG_CAPACITY", "100000",
+          "embedded transport: records held before producers get 503",
+          +[](config& c) -> std::size_t& { return c.embedded.log_capacity; }, 1, 100'000'000),
+      str_field(
+          "KAFKA_BOOTSTRAP_SERVERS", "",
+          "Kafka brokers host:port,...; unset = embedded in-process log",
+          +[](config& c) -> std::string& { return c.kafka.bootstrap_servers; }),
+      str_field(
+          "KAFKA_TOPIC", "client-metrics", "topic metrics are produced to and consumed from",
+          +[](config& c) -> std::string& { return c.kafka.topic; }),
+      str_field(
+          "KAFKA_CONSUMER_GROUP", "metrics-collection-api", "consumer group id",
+          +[](config& c) -> std::string& { return c.kafka.consumer_group; }),
+      str_field(
+          "KAFKA_SECURITY_PROTOCOL", "", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+          +[](config& c) -> std::string& { return c.kafka.security_protocol; }),
+      str_field(
+          "KAFKA_SASL_MECHANISM", "", "GSSAPI, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+          +[](config& c) -> std::string& { return c.kafka.sasl_mechanism; }),
+      str_field(
+          "KAFKA_SERVICE_NAME", "kafka", "Kerberos service name of the brokers",
+          +[](config& c) -> std::string& { return c.kafka.service_name; }),
+      str_field(
+          "KAFKA_SASL_KERBEROS_KEYTAB", "", "keytab file for GSSAPI",
+          +[](config& c) -> std::string& { return c.kafka.kerberos_keytab; }),
+      str_field(
+          "KAFKA_SASL_KERBEROS_PRINCIPAL", "", "client principal for GSSAPI",
+          +[](config& c) -> std::string& { return c.kafka.kerberos_principal; }),
+      str_field(
+          "KAFKA_SASL_KERBEROS_KINIT_CMD", "",
+          "override librdkafka's kinit command (ticket refresh)",
+          +[](config& c) -> std::string& { return c.kafka.kerberos_kinit_cmd; }),
+      str_field(
+          "KAFKA_SASL_USERNAME", "", "username for PLAIN/SCRAM",
+          +[](config& c) -> std::string& { return c.kafka.sasl_username; }),
+      str_field(
+          "KAFKA_SASL_PASSWORD", "", "password for PLAIN/SCRAM (secret)",
+          +[](config& c) -> std::string& { return c.kafka.sasl_password; }, true),
+      str_field(
+          "KAFKA_SSL_CA_LOCATION", "", "CA certificate file to verify the brokers",
+          +[](config& c) -> std::string& { return c.kafka.ssl_ca_location; }),
+      str_field(
+          "KAFKA_SSL_CERTIFICATE_LOCATION", "", "client certificate (mTLS)",
+          +[](config& c) -> std::string& { return c.kafka.ssl_certificate_location; }),
+      str_field(
+          "KAFKA_SSL_KEY_LOCATION", "", "client private key (mTLS)",
+          +[](config& c) -> std::string& { return c.kafka.ssl_key_location; }),
+      str_field(
+          "KAFKA_SSL_KEY_PASSWORD", "", "password of the client key (secret)",
+          +[](config& c) -> std::string& { return c.kafka.ssl_key_password; }, true),
       {"KAFKA_COMPRESSION", "lz4", "producer compression: none, lz4, zstd, snappy or gzip", false,
        [](config& c, const std::string& v) -> std::optional<std::string> {
          auto t = trim(v);
          static const char* codecs[] = {"none", "lz4", "zstd", "snappy", "gzip"};
-         if (std::none_of(std::begin(codecs), std::end(codecs), [&](const char* x) { return t == x; })) {
+         if (std::none_of(std::begin(codecs), std::end(codecs),
+                          [&](const char* x) { return t == x; })) {
            return "must be one of none, lz4, zstd, snappy, gzip";
          }
          c.kafka.compression = t;
          return std::nullopt;
        },
        [](const config& c) { return c.kafka.compression; }},
-      int_field("KAFKA_LINGER_MS", "5", "producer linger (batching delay)", +[](config& c) -> std::int64_t& { return c.kafka.linger_ms; }, 0, 1000),
-      str_field("SCHEMA_REGISTRY_URL", "", "Confluent Schema Registry URL; unset = embedded (bundled schema as id 1)", +[](config& c) -> std::string& { return c.registry.url; }),
-      str_field("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "", "user:password for the registry (secret)", +[](config& c) -> std::string& { return c.registry.basic_auth_user_info; }, true),
-      bool_field("SCHEMA_REGISTRY_AUTO_REGISTER", "true", "register the schema at start (false: only look it up)", +[](config& c) -> bool& { return c.registry.auto_register; }),
-      str_field("SCHEMA_REGISTRY_SSL_CA_LOCATION", "", "CA certificate file to verify the registry", +[](config& c) -> std::string& { return c.registry.ssl_ca_location; }),
-      str_field("SCHEMA_FILE", MCA_DEFAULT_SCHEMA_FILE, "the Avro schema of Metric", +[](config& c) -> std::string& { return c.registry.schema_file; }),
+      int_field(
+          "KAFKA_LINGER_MS", "5", "producer linger (batching delay)",
+          +[](config& c) -> std::int64_t& { return c.kafka.linger_ms; }, 0, 1000),
+      str_field(
+          "SCHEMA_REGISTRY_URL", "",
+          "Confluent Schema Registry URL; unset = embedded (bundled schema as id 1)",
+          +[](config& c) -> std::string& { return c.registry.url; }),
+      str_field(
+          "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "", "user:password for the registry (secret)",
+          +[](config& c) -> std::string& { return c.registry.basic_auth_user_info; }, true),
+      bool_field(
+          "SCHEMA_REGISTRY_AUTO_REGISTER", "true",
+          "register the schema at start (false: only look it up)",
+          +[](config& c) -> bool& { return c.registry.auto_register; }),
+      str_field(
+          "SCHEMA_REGISTRY_SSL_CA_LOCATION", "", "CA certificate file to verify the registry",
+          +[](config& c) -> std::string& { return c.registry.ssl_ca_location; }),
+      str_field(
+          "SCHEMA_FILE", MCA_DEFAULT_SCHEMA_FILE, "the Avro schema of Metric",
+          +[](config& c) -> std::string& { return c.registry.schema_file; }),
   };
   return table;
 }
@@ -210,7 +338,8 @@ constexpr std::string_view kPassthroughPrefix = "KAFKA_PROPERTY_";
 
 std::string passthrough_name(std::string_view env_name) {
   std::string out(env_name.substr(kPassthroughPrefix.size()));
-  for (auto& ch : out) ch = ch == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (auto& ch : out)
+    ch = ch == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return out;
 }
 
@@ -222,7 +351,8 @@ bool looks_secret(std::string_view property) {
 
 }  // namespace
 
-std::map<std::string, std::string> parse_dotenv(const std::string& text, std::vector<std::string>& errors) {
+std::map<std::string, std::string> parse_dotenv(const std::string& text,
+                                                std::vector<std::string>& errors) {
   std::map<std::string, std::string> out;
   std::istringstream in(text);
   std::string line;
@@ -242,7 +372,8 @@ std::map<std::string, std::string> parse_dotenv(const std::string& text, std::ve
     if (!value.empty() && (value[0] == '"' || value[0] == '\'')) {
       char q = value[0];
       auto close = value.find(q, 1);
-      while (q == '"' && close != std::string::npos && value[close - 1] == '\\') close = value.find(q, close + 1);
+      while (q == '"' && close != std::string::npos && value[close - 1] == '\\')
+        close = value.find(q, close + 1);
       if (close == std::string::npos) {
         errors.push_back(".env line " + std::to_string(number) + ": unterminated quote");
         continue;
@@ -280,13 +411,16 @@ std::map<std::string, std::string> process_environment() {
   return env;
 }
 
-load_result load(const std::map<std::string, std::string>& env, const std::vector<std::string>& args) {
+load_result load(const std::map<std::string, std::string>& env,
+                 const std::vector<std::string>& args) {
   load_result r;
   std::optional<std::string> env_file;
   std::map<std::string, std::string> flag_values;
 
-  static const std::map<std::string, std::string> flag_to_var = {
-      {"--port", "PORT"}, {"--host", "HOST"}, {"--log-level", "LOG_LEVEL"}, {"--schema-file", "SCHEMA_FILE"}};
+  static const std::map<std::string, std::string> flag_to_var = {{"--port", "PORT"},
+                                                                 {"--host", "HOST"},
+                                                                 {"--log-level", "LOG_LEVEL"},
+                                                                 {"--schema-file", "SCHEMA_FILE"}};
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value_of = [&](const std::string& flag) -> std::optional<std::string> {
@@ -297,9 +431,18 @@ load_result load(const std::map<std::string, std::string>& env, const std::vecto
       }
       return std::nullopt;
     };
-    if (a == "--print-config") { r.cmd.print_config = true; continue; }
-    if (a == "--list-routes") { r.cmd.list_routes = true; continue; }
-    if (a == "--help" || a == "-h") { r.cmd.help = true; continue; }
+    if (a == "--print-config") {
+      r.cmd.print_config = true;
+      continue;
+    }
+    if (a == "--list-routes") {
+      r.cmd.list_routes = true;
+      continue;
+    }
+    if (a == "--help" || a == "-h") {
+      r.cmd.help = true;
+      continue;
+    }
     if (a == "--env-file" || a.rfind("--env-file=", 0) == 0) {
       if (auto v = value_of("--env-file")) env_file = *v;
       continue;
@@ -307,8 +450,10 @@ load_result load(const std::map<std::string, std::string>& env, const std::vecto
     if (a == "--set" || a.rfind("--set=", 0) == 0) {
       if (auto v = value_of("--set")) {
         auto eq = v->find('=');
-        if (eq == std::string::npos) r.errors.push_back("--set expects NAME=VALUE, got \"" + *v + "\"");
-        else flag_values[v->substr(0, eq)] = v->substr(eq + 1);
+        if (eq == std::string::npos)
+          r.errors.push_back("--set expects NAME=VALUE, got \"" + *v + "\"");
+        else
+          flag_values[v->substr(0, eq)] = v->substr(eq + 1);
       }
       continue;
     }
@@ -338,12 +483,14 @@ load_result load(const std::map<std::string, std::string>& env, const std::vecto
   for (const auto& [k, v] : flag_values) merged[k] = v;
 
   // FLASK_ENV is the seed's name; APP_ENV wins when both are set.
-  if (!merged.count("APP_ENV") && merged.count("FLASK_ENV")) merged["APP_ENV"] = merged["FLASK_ENV"];
+  if (!merged.count("APP_ENV") && merged.count("FLASK_ENV"))
+    merged["APP_ENV"] = merged["FLASK_ENV"];
 
   // Defaults first, then given values; development changes two defaults.
   for (const auto& f : fields()) f.set(r.cfg, f.fallback);
   if (auto it = merged.find("APP_ENV"); it != merged.end()) {
-    if (auto err = find_field("APP_ENV")->set(r.cfg, it->second)) r.errors.push_back("APP_ENV: " + *err);
+    if (auto err = find_field("APP_ENV")->set(r.cfg, it->second))
+      r.errors.push_back("APP_ENV: " + *err);
   }
   if (r.cfg.app_env == environment::development) {
     r.cfg.log_level = "debug";
@@ -369,7 +516,9 @@ load_result load(const std::map<std::string, std::string>& env, const std::vecto
   // Cross-field checks.
   const auto& c = r.cfg;
   if (c.embedded_transport() && !c.registry.url.empty()) {
-    r.errors.push_back("SCHEMA_REGISTRY_URL is set but KAFKA_BOOTSTRAP_SERVERS is not: the embedded transport uses the embedded registry");
+    r.errors.push_back(
+        "SCHEMA_REGISTRY_URL is set but KAFKA_BOOTSTRAP_SERVERS is not: the embedded transport "
+        "uses the embedded registry");
   }
   if (c.store.max_series_per_app > c.store.max_series) {
     r.errors.push_back("MAX_SERIES_PER_APP (" + std::to_string(c.store.max_series_per_app) +
@@ -389,7 +538,8 @@ std::string describe(const config& c) {
   }
   for (const auto& [k, v] : c.kafka.passthrough) {
     std::string env = std::string(kPassthroughPrefix);
-    for (char ch : k) env += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (char ch : k)
+      env += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     out += env + "=" + (looks_secret(k) ? std::string("****") : v) + "\n";
   }
   return out;
@@ -404,8 +554,8 @@ std::string usage() {
       "environment wins), then flags. KAFKA_PROPERTY_<NAME>=V passes <name>=V to librdkafka\n"
       "(lower-cased, '_' becomes '.').\n\n";
   for (const auto& f : fields()) {
-    out += "  " + std::string(f.name) + " (default: " + (*f.fallback ? f.fallback : "unset") + ")\n      " +
-           f.description + "\n";
+    out += "  " + std::string(f.name) + " (default: " + (*f.fallback ? f.fallback : "unset") +
+           ")\n      " + f.description + "\n";
   }
   return out;
 }

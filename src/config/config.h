@@ -19,7 +19,7 @@ enum class log_format { json, text };
 
 struct config {
   environment app_env = environment::production;
-  std::string log_level = "info";  // trace|debug|info|warn|error (development: debug)
+  std::string log_level = "info";         // trace|debug|info|warn|error (development: debug)
   log_format log_fmt = log_format::json;  // development: text
 
   struct http_settings {
@@ -105,7 +105,8 @@ struct load_result {
 
 // Loads from `env` (the process environment as a map), the `.env` file (the --env-file flag, else
 // ./.env when it exists) and `args` (argv without the program name).
-load_result load(const std::map<std::string, std::string>& env, const std::vector<std::string>& args);
+load_result load(const std::map<std::string, std::string>& env,
+                 const std::vector<std::string>& args);
 
 // The process environment as a map.
 std::map<std::string, std::string> process_environment();
@@ -118,6 +119,7 @@ std::string usage();
 
 // Parses a .env file's text: KEY=VALUE lines, `#` comments, optional `export `, single or double
 // quotes (double quotes understand \n, \" and \\). Returns errors with line numbers.
-std::map<std::string, std::string> parse_dotenv(const std::string& text, std::vector<std::string>& errors);
+std::map<std::string, std::string> parse_dotenv(const std::string& text,
+                                                std::vector<std::string>& errors);
 
 }  // namespace mca::config

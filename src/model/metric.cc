@@ -29,7 +29,8 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
     return error_at(index, "name", longer_than(l.max_name_bytes));
   // NUL separates the parts of a series key: letting it into a name or tag would let two
   // different series share one key.
-  if (m.name.find('\0') != std::string::npos) return error_at(index, "name", "must not contain NUL");
+  if (m.name.find('\0') != std::string::npos)
+    return error_at(index, "name", "must not contain NUL");
 
   if (!std::isfinite(m.value)) return error_at(index, "value", "must be a finite number");
 
@@ -58,7 +59,8 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
     if (value.size() > l.max_tag_value_bytes) {
       return error_at(index, "tags." + key, longer_than(l.max_tag_value_bytes));
     }
-    if (key.find('\0') != std::string::npos) return error_at(index, "tags", "tag key must not contain NUL");
+    if (key.find('\0') != std::string::npos)
+      return error_at(index, "tags", "tag key must not contain NUL");
     if (value.find('\0') != std::string::npos) {
       return error_at(index, "tags." + key, "must not contain NUL");
     }

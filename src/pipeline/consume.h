@@ -45,7 +45,8 @@ inline constexpr std::string_view kUnknownApp = "unknown";
 
 class consume final : public transport::consumer_handler {
  public:
-  consume(const avro::schema& ours, registry::schema_registry& registry, store::series_store& store);
+  consume(const avro::schema& ours, registry::schema_registry& registry,
+          store::series_store& store);
 
   void on_record(const transport::record& r) override;
   void on_assigned(std::span<const std::int32_t> partitions) override;

@@ -51,17 +51,16 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   }
 
   result.accepted = n;
-  producer_.send(std::move(messages),
-                 [this, n, result = std::move(result), done = std::move(done)](
-                     util::result<void> delivered) mutable {
-                   if (!delivered) {
-                     failed_.fetch_add(n, std::memory_order_relaxed);
-                     done(delivered.error());
-                     return;
-                   }
-                   accepted_.fetch_add(n, std::memory_order_relaxed);
-                   done(std::move(result));
-                 });
+  producer_.send(std::move(messages), [this, n, result = std::move(result), done = std::move(done)](
+                                          util::result<void> delivered) mutable {
+    if (!delivered) {
+      failed_.fetch_add(n, std::memory_order_relaxed);
+      done(delivered.error());
+      return;
+    }
+    accepted_.fetch_add(n, std::memory_order_relaxed);
+    done(std::move(result));
+  });
 }
 
 ingest_stats ingest::stats() const {

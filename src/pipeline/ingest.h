@@ -32,9 +32,9 @@ struct outcome {
 };
 
 struct ingest_stats {
-  std::uint64_t accepted = 0;   // metrics acknowledged by the transport
-  std::uint64_t rejected = 0;   // metrics refused by validation
-  std::uint64_t failed = 0;     // metrics whose batch the transport refused or lost (503)
+  std::uint64_t accepted = 0;  // metrics acknowledged by the transport
+  std::uint64_t rejected = 0;  // metrics refused by validation
+  std::uint64_t failed = 0;    // metrics whose batch the transport refused or lost (503)
 };
 
 class ingest {

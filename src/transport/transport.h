@@ -40,10 +40,10 @@ struct message {
 using delivery_callback = std::function<void(util::result<void>)>;
 
 struct producer_stats {
-  std::uint64_t sent = 0;       // messages acknowledged by the log
-  std::uint64_t failed = 0;     // messages whose delivery failed
-  std::uint64_t queue_full = 0; // sends refused for back-pressure
-  std::int64_t queue_depth = 0; // messages waiting for acknowledgement
+  std::uint64_t sent = 0;        // messages acknowledged by the log
+  std::uint64_t failed = 0;      // messages whose delivery failed
+  std::uint64_t queue_full = 0;  // sends refused for back-pressure
+  std::int64_t queue_depth = 0;  // messages waiting for acknowledgement
   std::int64_t queue_capacity = 0;
   // From the Kafka client's periodic statistics (0 for the embedded log): mean broker
   // round-trip time and request transmit/receive errors since start.
@@ -84,9 +84,9 @@ class consumer_handler {
 };
 
 struct consumer_stats {
-  std::uint64_t records = 0;     // records read from the log
-  std::int64_t lag = 0;          // records behind the end of the log (sum over partitions)
-  std::uint64_t errors = 0;      // read errors reported by the log (logged, then skipped)
+  std::uint64_t records = 0;  // records read from the log
+  std::int64_t lag = 0;       // records behind the end of the log (sum over partitions)
+  std::uint64_t errors = 0;   // read errors reported by the log (logged, then skipped)
   std::vector<std::int32_t> assigned;
 };
 

@@ -29,7 +29,9 @@ class manual_clock final : public clock {
   explicit manual_clock(std::int64_t start_ms = 1'700'000'000'000) : now_(start_ms) {}
   std::int64_t now_ms() const override { return now_.load(std::memory_order_relaxed); }
   void set(std::int64_t ms) { now_.store(ms, std::memory_order_relaxed); }
-  void advance(std::chrono::milliseconds d) { now_.fetch_add(d.count(), std::memory_order_relaxed); }
+  void advance(std::chrono::milliseconds d) {
+    now_.fetch_add(d.count(), std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::int64_t> now_;

@@ -12,7 +12,8 @@ namespace {
 // %j: the message escaped for a JSON string (spdlog's %v writes it raw).
 class json_message_flag final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     auto escaped = json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(escaped.data(), escaped.data() + escaped.size());
   }
@@ -28,11 +29,21 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -47,7 +58,8 @@ std::string json_escape(std::string_view s) {
 }
 
 void setup_logging(const std::string& level, log_style style) {
-  auto logger = std::make_shared<spdlog::logger>("mca", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>("mca", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   std::unique_ptr<spdlog::pattern_formatter> formatter;
   if (style == log_style::json) {
     formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);

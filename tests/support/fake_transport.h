@@ -25,8 +25,10 @@ class fake_producer final : public transport::producer {
     }
     auto b = behaviour;
     lock.unlock();
-    if (b == mode::succeed) done(util::result<void>());
-    else done(util::error(failure, "fake failure"));
+    if (b == mode::succeed)
+      done(util::result<void>());
+    else
+      done(util::error(failure, "fake failure"));
   }
   void complete_all() {
     std::vector<transport::delivery_callback> held;

@@ -5,7 +5,9 @@
 
 namespace mca::test {
 
-inline std::string source_path(const std::string& rel) { return std::string(MCA_SOURCE_DIR) + "/" + rel; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(MCA_SOURCE_DIR) + "/" + rel;
+}
 inline std::string schema_file() { return MCA_SCHEMA_FILE; }
 
 }  // namespace mca::test

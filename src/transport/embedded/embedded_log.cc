@@ -90,7 +90,8 @@ class embedded_producer final : public producer {
     }
     if (!log_->append(batch)) {
       queue_full_.fetch_add(1, std::memory_order_relaxed);
-      done(util::error(errc::queue_full, "embedded log is full (" + std::to_string(log_->capacity()) +
+      done(util::error(errc::queue_full, "embedded log is full (" +
+                                             std::to_string(log_->capacity()) +
                                              " records not yet consumed)"));
       return;
     }

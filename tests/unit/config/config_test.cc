@@ -34,7 +34,10 @@ TEST(config, defaults_match_the_documented_values) {
 }
 
 TEST(config, lists_every_invalid_setting_not_just_the_first) {
-  auto r = load({{"PORT", "70000"}, {"MAX_TAGS", "x"}, {"APP_ENV", "qa"}, {"EXPOSITION_APP_ID_LABEL", "maybe"}},
+  auto r = load({{"PORT", "70000"},
+                 {"MAX_TAGS", "x"},
+                 {"APP_ENV", "qa"},
+                 {"EXPOSITION_APP_ID_LABEL", "maybe"}},
                 {"--env-file=/dev/null"});
   EXPECT_EQ(r.errors.size(), 4u);
   EXPECT_TRUE(has_error_mentioning(r, "PORT"));
@@ -52,7 +55,8 @@ TEST(config, flask_env_development_switches_to_text_logs_at_debug) {
 }
 
 TEST(config, app_env_wins_over_flask_env_and_explicit_log_settings_win_over_the_mode) {
-  auto r = load({{"FLASK_ENV", "development"}, {"APP_ENV", "production"}}, {"--env-file=/dev/null"});
+  auto r =
+      load({{"FLASK_ENV", "development"}, {"APP_ENV", "production"}}, {"--env-file=/dev/null"});
   EXPECT_EQ(r.cfg.app_env, environment::production);
   r = load({{"APP_ENV", "development"}, {"LOG_FORMAT", "json"}}, {"--env-file=/dev/null"});
   EXPECT_EQ(r.cfg.log_fmt, log_format::json);
@@ -79,7 +83,8 @@ TEST(config, missing_env_file_given_by_flag_is_an_error) {
 
 TEST(config, dotenv_understands_comments_export_and_quotes) {
   std::vector<std::string> errors;
-  auto m = parse_dotenv("# c\nexport A=1\nB=\"two words\\n\"\nC='x # y'\nD=plain # note\nbroken\n", errors);
+  auto m = parse_dotenv("# c\nexport A=1\nB=\"two words\\n\"\nC='x # y'\nD=plain # note\nbroken\n",
+                        errors);
   EXPECT_EQ(m["A"], "1");
   EXPECT_EQ(m["B"], "two words\n");
   EXPECT_EQ(m["C"], "x # y");
@@ -110,7 +115,8 @@ TEST(config, describe_masks_every_secret) {
 }
 
 TEST(config, cors_origins_are_parsed_and_checked) {
-  auto r = load({{"CORS_ALLOWED_ORIGINS", "http://a.example, https://b.example:8443/"}}, {"--env-file=/dev/null"});
+  auto r = load({{"CORS_ALLOWED_ORIGINS", "http://a.example, https://b.example:8443/"}},
+                {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
   EXPECT_EQ(r.cfg.http.cors_allowed_origins,
             (std::vector<std::string>{"http://a.example", "https://b.example:8443"}));

@@ -8,7 +8,11 @@ namespace mca::pipeline {
 namespace {
 
 model::metric seed() {
-  return {"cpu_usage", 75.5, 1640995200000, {{"environment", "production"}, {"host", "server1"}}, "user-123"};
+  return {"cpu_usage",
+          75.5,
+          1640995200000,
+          {{"environment", "production"}, {"host", "server1"}},
+          "user-123"};
 }
 
 // A registry that knows our schema as id 7 and one other (evolved) schema as id 8.
@@ -31,7 +35,8 @@ class two_schema_registry final : public registry::schema_registry {
   std::optional<avro::schema> evolved_;
 };
 
-constexpr const char* kEvolved = R"({"type":"record","name":"Metric","namespace":"com.metrics.collection",
+constexpr const char* kEvolved =
+    R"({"type":"record","name":"Metric","namespace":"com.metrics.collection",
  "fields":[{"name":"name","type":"string"},{"name":"value","type":"double"},{"name":"timestamp","type":"long"},
  {"name":"tags","type":{"type":"map","values":"string"},"default":{}},{"name":"profileId","type":"string"},
  {"name":"unit","type":["null","string"],"default":null}]})";
@@ -44,7 +49,8 @@ class consume_test : public ::testing::Test {
         store_(store::store_limits{}, clock_),
         consume_(ours_, registry_, store_) {}
 
-  void deliver(const std::string& value, std::string_view app = "my-app", std::int32_t partition = 0) {
+  void deliver(const std::string& value, std::string_view app = "my-app",
+               std::int32_t partition = 0) {
     transport::record r{"key", value, app, partition, 0, clock_.now_ms()};
     consume_.on_record(r);
   }
@@ -75,12 +81,12 @@ TEST_F(consume_test, record_without_app_header_is_filed_under_unknown) {
 }
 
 TEST_F(consume_test, counts_and_skips_undecodable_records_then_applies_later_ones) {
-  deliver("");                                    // truncated frame
+  deliver("");                                            // truncated frame
   deliver(std::string("\x01\x00\x00\x00\x07", 5) + "x");  // bad magic
   auto truncated = framed(seed());
   truncated.resize(truncated.size() - 3);
   deliver(truncated);
-  deliver(framed(seed(), 99));                    // unknown schema id
+  deliver(framed(seed(), 99));  // unknown schema id
   deliver(framed(seed()));
   auto s = consume_.stats();
   EXPECT_EQ(s.consumed, 1u);

@@ -10,7 +10,11 @@ namespace mca::pipeline {
 namespace {
 
 model::metric seed() {
-  return {"cpu_usage", 75.5, 1640995200000, {{"host", "server1"}, {"environment", "production"}}, "user-123"};
+  return {"cpu_usage",
+          75.5,
+          1640995200000,
+          {{"host", "server1"}, {"environment", "production"}},
+          "user-123"};
 }
 
 class ingest_test : public ::testing::Test {
