@@ -13,8 +13,8 @@
 
 #include <boost/json.hpp>
 
+#include "registry/confluent.h"
 #include "registry/http_client.h"
-#include "registry/registry.h"
 
 namespace mca::registry {
 namespace {
@@ -278,8 +278,14 @@ class confluent_registry final : public schema_registry {
 
 }  // namespace
 
-std::unique_ptr<schema_registry> make_confluent(confluent_options options) {
-  return std::make_unique<confluent_registry>(std::move(options));
+util::result<std::unique_ptr<schema_registry>> make_confluent(confluent_options options) {
+  const auto& url = options.url;
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return util::error(errc::rejected, "SCHEMA_REGISTRY_URL must start with http:// or https:// (got " +
+                                           detail::strip_credentials(url) + ")");
+  }
+  if (options.subject.empty()) return util::error(errc::rejected, "the registry subject is empty");
+  return std::unique_ptr<schema_registry>(std::make_unique<confluent_registry>(std::move(options)));
 }
 
 }  // namespace mca::registry

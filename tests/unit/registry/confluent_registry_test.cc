@@ -10,7 +10,7 @@
 #include <boost/json.hpp>
 
 #include "fake_registry_server.h"
-#include "registry/registry.h"
+#include "registry/confluent.h"
 #include "support/support.h"
 
 namespace mca::registry {
@@ -45,6 +45,12 @@ confluent_options options_for(const std::string& url) {
   return o;
 }
 
+std::unique_ptr<schema_registry> start(confluent_options o) {
+  auto r = make_confluent(std::move(o));
+  EXPECT_TRUE(r.has_value()) << r.error().message;
+  return std::move(*r);
+}
+
 // Polls `pred` until it holds or 10 s pass.
 bool eventually(const std::function<bool()>& pred) {
   auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -76,7 +82,7 @@ TEST(confluent_registry, registers_our_schema_under_the_value_subject_and_serves
     if (r.method == "POST" && r.target == kVersionsPath) return canned_response{200, R"({"id":7})"};
     return canned_response{404, R"({"error_code":40401,"message":"not here"})"};
   });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_EQ(reg->value_schema_id()->value, 7);
@@ -93,7 +99,7 @@ TEST(confluent_registry, answers_not_ready_without_blocking_until_registration_s
     return up ? canned_response{200, R"({"id":3})"}
               : canned_response{503, R"({"error_code":50003,"message":"warming up"})"};
   });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return server.count(kVersionsPath) >= 2; }));
   auto before = std::chrono::steady_clock::now();
@@ -119,7 +125,7 @@ TEST(confluent_registry, only_looks_the_schema_up_when_auto_register_is_off) {
   });
   auto opts = options_for(server.url());
   opts.auto_register = false;
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_EQ(reg->value_schema_id()->value, 11);
@@ -137,7 +143,7 @@ TEST(confluent_registry, sends_basic_auth_credentials_with_every_request) {
   });
   auto opts = options_for(server.url());
   opts.basic_auth_user_info = "alice:s3cret";
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_TRUE(reg->schema_by_id(avro::schema_id{5}).has_value());
@@ -148,7 +154,7 @@ TEST(confluent_registry, reports_a_refused_registration_as_rejected_in_health) {
   fake_registry_server server([](const seen_request&) {
     return canned_response{409, R"({"error_code":409,"message":"Schema being registered is incompatible"})"};
   });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->health().status == "rejected"; }));
   auto h = reg->health();
@@ -159,7 +165,7 @@ TEST(confluent_registry, reports_a_refused_registration_as_rejected_in_health) {
 
 TEST(confluent_registry, health_is_ok_once_registered_and_names_url_subject_and_id) {
   fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":2})"}; });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->health().ok; }));
   auto h = reg->health();
@@ -175,7 +181,7 @@ TEST(confluent_registry, unreachable_registry_is_unhealthy_and_health_never_show
   auto url = closed_url();
   auto opts = options_for("http://bob:hunter2@" + url.substr(std::string("http://").size()));
   opts.basic_auth_user_info = "carol:topsecret";
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   ASSERT_TRUE(eventually([&] { return reg->health().status == "unreachable"; }));
   auto h = reg->health();
@@ -193,7 +199,7 @@ TEST(confluent_registry, fetches_a_writer_schema_by_id_once_and_caches_it) {
     if (r.target == "/schemas/ids/5") return canned_response{200, schema_by_id_body(kEvolvedSchema)};
     return canned_response{200, R"({"id":1})"};
   });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   auto first = reg->schema_by_id(avro::schema_id{5});
   ASSERT_TRUE(first.has_value()) << first.error().message;
@@ -206,7 +212,7 @@ TEST(confluent_registry, fetches_a_writer_schema_by_id_once_and_caches_it) {
 
 TEST(confluent_registry, answers_our_own_id_with_our_schema_without_asking) {
   fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":6})"}; });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
 
   auto s = reg->schema_by_id(avro::schema_id{6});
@@ -226,7 +232,7 @@ TEST(confluent_registry, remembers_an_unknown_id_until_the_negative_cache_expire
   auto opts = options_for(server.url());
   opts.clock = &clock;
   opts.negative_cache_ttl = 10s;
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   auto first = reg->schema_by_id(avro::schema_id{9});
   ASSERT_FALSE(first.has_value());
@@ -251,7 +257,7 @@ TEST(confluent_registry, backs_off_id_lookups_while_the_registry_fails) {
   opts.clock = &clock;
   opts.retry_initial = 1s;
   opts.retry_max = 8s;
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   EXPECT_EQ(reg->schema_by_id(avro::schema_id{5}).error().code, errc::unreachable);
   // Other ids too: the registry is what failed, not the id.
@@ -271,7 +277,7 @@ TEST(confluent_registry, rejects_an_answer_that_is_not_an_avro_schema) {
     if (r.target == "/schemas/ids/13") return canned_response{200, R"({"nothing":"here"})"};
     return canned_response{200, R"({"id":1})"};
   });
-  auto reg = make_confluent(options_for(server.url()));
+  auto reg = start(options_for(server.url()));
 
   EXPECT_EQ(reg->schema_by_id(avro::schema_id{12}).error().code, errc::rejected);
   EXPECT_EQ(reg->schema_by_id(avro::schema_id{13}).error().code, errc::rejected);
@@ -281,7 +287,7 @@ TEST(confluent_registry, escapes_the_subject_in_the_request_path) {
   fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":1})"}; });
   auto opts = options_for(server.url() + "/");
   opts.subject = "odd topic/name-value";
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
 
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_EQ(server.requests().at(0).target, "/subjects/odd%20topic%2Fname-value/versions");
@@ -291,12 +297,20 @@ TEST(confluent_registry, stops_promptly_while_registration_keeps_failing) {
   auto opts = options_for(closed_url());
   opts.retry_initial = 10s;  // a long back-off: the destructor must not wait it out
   opts.retry_max = 10s;
-  auto reg = make_confluent(opts);
+  auto reg = start(opts);
   ASSERT_TRUE(eventually([&] { return reg->health().status == "unreachable"; }));
 
   auto before = std::chrono::steady_clock::now();
   reg.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+}
+
+TEST(confluent_registry, refuses_a_url_that_is_not_http_at_start) {
+  auto opts = options_for("ftp://user:pw@registry.example:21");
+  auto r = make_confluent(opts);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, errc::rejected);
+  EXPECT_EQ(r.error().message.find("pw"), std::string::npos) << r.error().message;
 }
 
 }  // namespace
