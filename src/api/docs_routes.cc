@@ -99,12 +99,14 @@ void add_docs_routes(http::router& r) {
         [](http::request&& req, const http::params&, http::responder respond) {
           respond(openapi_response(req));
         });
-  // The page itself at /swagger-ui; its links are absolute (/swagger-ui/...), see
-  // tools/embed_docs.py, so no redirect to a trailing slash is needed.
-  r.add(http::verb::get, "/swagger-ui", "swagger_ui",
-        [](http::request&& req, const http::params&, http::responder respond) {
-          respond(swagger_ui_response("index.html", req));
-        });
+  // The page itself, with or without the trailing slash people type; its links are absolute
+  // (/swagger-ui/...), see tools/embed_docs.py, so both work without a redirect.
+  for (const char* page : {"/swagger-ui", "/swagger-ui/"}) {
+    r.add(http::verb::get, page, "swagger_ui",
+          [](http::request&& req, const http::params&, http::responder respond) {
+            respond(swagger_ui_response("index.html", req));
+          });
+  }
   r.add(http::verb::get, "/swagger-ui/{file}", "swagger_ui_file",
         [](http::request&& req, const http::params& p, http::responder respond) {
           respond(swagger_ui_response(p.get("file"), req));

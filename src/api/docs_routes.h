@@ -16,8 +16,8 @@
 
 namespace mca::api {
 
-// Adds GET /openapi.json, GET /swagger-ui (the page) and GET /swagger-ui/{file} (the page's
-// assets, index.html included). HEAD is answered by the server through the GET routes.
+// Adds GET /openapi.json, GET /swagger-ui and /swagger-ui/ (the page) and GET /swagger-ui/{file}
+// (the page's assets, index.html included). HEAD is answered by the server through the GET routes.
 void add_docs_routes(http::router& r);
 
 // The response of GET /openapi.json for `req` (200 with the document, or 304).

@@ -128,7 +128,7 @@ TEST(docs_routes, unknown_file_is_404_not_found_json) {
   EXPECT_EQ(body.at("error").at("code").as_string(), "not_found");
 }
 
-TEST(docs_routes, registers_the_three_get_routes) {
+TEST(docs_routes, registers_get_routes_for_the_document_the_page_and_its_assets) {
   http::router r;
   add_docs_routes(r);
   std::set<std::string> patterns;
@@ -136,11 +136,13 @@ TEST(docs_routes, registers_the_three_get_routes) {
     EXPECT_EQ(route.method, http::verb::get);
     patterns.insert(route.pattern);
   }
-  EXPECT_EQ(patterns, (std::set<std::string>{"/openapi.json", "/swagger-ui", "/swagger-ui/{file}"}));
+  EXPECT_EQ(patterns, (std::set<std::string>{"/openapi.json", "/swagger-ui", "/swagger-ui/",
+                                             "/swagger-ui/{file}"}));
 }
 
-// Through a real server, so the {file} parameter name and the route table are exercised too.
-TEST(docs_routes, server_serves_an_asset_by_its_path) {
+// Through a real server on port 0, so the route table and the {file} parameter name are
+// exercised too.
+http::response fetch_through_server(const std::string& target) {
   http::router r;
   add_docs_routes(r);
   http::server_options opts;
@@ -153,15 +155,25 @@ TEST(docs_routes, server_serves_an_asset_by_its_path) {
   boost::asio::io_context io;
   boost::asio::ip::tcp::socket sock(io);
   sock.connect({boost::asio::ip::make_address("127.0.0.1"), srv.port()});
-  auto req = get("/swagger-ui/swagger-initializer.js");
+  auto req = get(target);
   bhttp::write(sock, req);
   boost::beast::flat_buffer buf;
   http::response res;
   bhttp::read(sock, buf, res);
   srv.stop(std::chrono::milliseconds(1000));
+  return res;
+}
 
+TEST(docs_routes, server_serves_an_asset_by_its_path) {
+  auto res = fetch_through_server("/swagger-ui/swagger-initializer.js");
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_NE(res.body().find("/openapi.json"), std::string::npos);
+}
+
+TEST(docs_routes, server_serves_the_page_with_a_trailing_slash_too) {
+  auto res = fetch_through_server("/swagger-ui/");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_NE(res.body().find("<div id=\"swagger-ui\">"), std::string::npos);
 }
 
 }  // namespace
