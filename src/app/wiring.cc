@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include <boost/beast/http/verb.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/beast/http/verb.hpp>
 
 #include "api/docs_routes.h"
 #include "api/routes.h"
@@ -87,10 +87,13 @@ class service final : public application {
       auto pair = transport::embedded::make_embedded_transport(cfg_.embedded.log_capacity);
       producer_ = std::move(pair.prod);
       consumer_ = std::move(pair.cons);
-      spdlog::info("transport: embedded in-process log (capacity {} records)", cfg_.embedded.log_capacity);
+      spdlog::info("transport: embedded in-process log (capacity {} records)",
+                   cfg_.embedded.log_capacity);
     } else {
       auto props = kafka_properties_from(cfg_);
-      if (!props) return util::error(std::make_error_code(std::errc::invalid_argument), props.error().message);
+      if (!props)
+        return util::error(std::make_error_code(std::errc::invalid_argument),
+                           props.error().message);
       for (const auto& line : config::describe_properties(*props)) spdlog::debug("kafka: {}", line);
       transport::kafka::producer_options po;
       po.properties = *props;
@@ -117,13 +120,10 @@ class service final : public application {
     consume_.emplace(schema_, *registry_, store_);
     add_self_metrics();
 
-    services_.emplace(api::services{*ingest_, *consume_, store_, *registry_, *producer_, *consumer_,
-                                    util::real_clock(),
-                                    [this](std::string& out) {
-                                      exposition::render_page(store_, self_, render_opts_, out);
-                                    },
-                                    cfg_.ingest.max_batch_metrics,
-                                    std::chrono::seconds(cfg_.ingest.retry_after_seconds)});
+    services_.emplace(api::services{
+        *ingest_, *consume_, store_, *registry_, *producer_, *consumer_, util::real_clock(),
+        [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
+        cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds)});
     render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
     api::add_routes(router_, *services_);
     api::add_docs_routes(router_);
@@ -152,16 +152,17 @@ class service final : public application {
     o.cors_allowed_origins = cfg_.http.cors_allowed_origins;
     o.on_complete = [this](std::string_view route, http::verb method, unsigned status,
                            std::chrono::duration<double> elapsed) {
-      self_.observe_request(route.empty() ? "unmatched" : route, boost::beast::http::to_string(method),
-                            static_cast<int>(status), elapsed);
+      self_.observe_request(route.empty() ? "unmatched" : route,
+                            boost::beast::http::to_string(method), static_cast<int>(status),
+                            elapsed);
     };
     server_ = std::make_unique<http::server>(std::move(o), router_);
     try {
       server_->start();
     } catch (const std::exception& e) {
       return util::error(std::make_error_code(std::errc::address_in_use),
-                         "cannot listen on " + cfg_.http.host + ":" + std::to_string(cfg_.http.port) +
-                             ": " + e.what());
+                         "cannot listen on " + cfg_.http.host + ":" +
+                             std::to_string(cfg_.http.port) + ": " + e.what());
     }
     consumer_->start(*consume_);
     maintenance_ = std::thread([this] { maintain(); });
@@ -206,42 +207,54 @@ class service final : public application {
     self_.add_collectable(exposition::make_collectable([this] {
       std::vector<prometheus::MetricFamily> f;
       const auto cs = consume_->stats();
-      f.push_back(counter_family("kafka_metrics_consumed_total", "Total metrics consumed from Kafka",
+      f.push_back(counter_family("kafka_metrics_consumed_total",
+                                 "Total metrics consumed from Kafka",
                                  static_cast<double>(cs.consumed)));
       std::vector<labelled_value> decode;
       for (std::size_t i = 0; i < pipeline::kDecodeErrorKinds; ++i) {
-        decode.push_back({{{"reason", std::string(pipeline::to_string(static_cast<pipeline::decode_error>(i)))}},
-                          static_cast<double>(cs.decode_errors[i])});
+        decode.push_back(
+            {{{"reason", std::string(pipeline::to_string(static_cast<pipeline::decode_error>(i)))}},
+             static_cast<double>(cs.decode_errors[i])});
       }
       f.push_back(counter_family("consumer_decode_errors_total",
                                  "Records skipped because they could not be decoded, by reason",
                                  std::move(decode)));
       const auto is = ingest_->stats();
-      f.push_back(counter_family("ingest_metrics_total", "Metrics received by the ingest route, by result",
+      f.push_back(counter_family("ingest_metrics_total",
+                                 "Metrics received by the ingest route, by result",
                                  {{{{"result", "accepted"}}, static_cast<double>(is.accepted)},
                                   {{{"result", "rejected"}}, static_cast<double>(is.rejected)},
                                   {{{"result", "failed"}}, static_cast<double>(is.failed)}}));
       const auto ps = producer_->stats();
-      f.push_back(gauge_family("transport_queue_depth", "Messages produced and not yet acknowledged",
+      f.push_back(gauge_family("transport_queue_depth",
+                               "Messages produced and not yet acknowledged",
                                static_cast<double>(ps.queue_depth)));
-      f.push_back(gauge_family("transport_queue_capacity", "Messages the transport queue holds at most",
+      f.push_back(gauge_family("transport_queue_capacity",
+                               "Messages the transport queue holds at most",
                                static_cast<double>(ps.queue_capacity)));
-      f.push_back(counter_family("transport_messages_total", "Messages handed to the transport, by outcome",
+      f.push_back(counter_family("transport_messages_total",
+                                 "Messages handed to the transport, by outcome",
                                  {{{{"outcome", "delivered"}}, static_cast<double>(ps.sent)},
                                   {{{"outcome", "failed"}}, static_cast<double>(ps.failed)}}));
-      f.push_back(counter_family("transport_queue_full_total", "Sends refused because the queue was full",
+      f.push_back(counter_family("transport_queue_full_total",
+                                 "Sends refused because the queue was full",
                                  static_cast<double>(ps.queue_full)));
       const auto cons = consumer_->stats();
-      f.push_back(gauge_family("consumer_lag", "Records behind the end of the log, over assigned partitions",
+      f.push_back(gauge_family("consumer_lag",
+                               "Records behind the end of the log, over assigned partitions",
                                static_cast<double>(cons.lag)));
-      f.push_back(gauge_family("consumer_assigned_partitions", "Partitions assigned to this instance",
+      f.push_back(gauge_family("consumer_assigned_partitions",
+                               "Partitions assigned to this instance",
                                static_cast<double>(cons.assigned.size())));
       const auto ss = store_.stats();
-      f.push_back(gauge_family("store_series", "Series held in the store", static_cast<double>(ss.series)));
-      f.push_back(counter_family("store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
-                                 {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
-                                  {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
-      f.push_back(counter_family("store_expired_series_total", "Series removed after METRIC_TTL_SECONDS",
+      f.push_back(
+          gauge_family("store_series", "Series held in the store", static_cast<double>(ss.series)));
+      f.push_back(counter_family(
+          "store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
+          {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
+           {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
+      f.push_back(counter_family("store_expired_series_total",
+                                 "Series removed after METRIC_TTL_SECONDS",
                                  static_cast<double>(ss.expired)));
       f.push_back(counter_family("store_stale_samples_total",
                                  "Samples ignored because the series held a newer timestamp",
