@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SPEC_PATH = ROOT / "api" / "openapi.yaml"
+SPEC_PATH = pathlib.Path(os.environ.get("MCA_SPEC", ROOT / "api" / "openapi.yaml"))
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Sample values for path parameters when probing the running server.
 SAMPLE_PARAMS = {"app_id": "contract-probe", "file": "swagger-initializer.js"}
