@@ -63,13 +63,20 @@ ensure_venv() {
   local stamp="$VENV/.requirements.sha"
   local want
   want="$(cat "${reqs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  # A venv whose interpreter cannot import ssl (made by another Python over it) is rebuilt.
+  if ! "$VENV/bin/python" -c 'import ssl' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+  elif [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
   say "preparing Python test tools ($VENV)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
-  local r
-  for r in "${reqs[@]}"; do
-    [ -f "$r" ] && "$VENV/bin/pip" install -q --disable-pip-version-check -r "$r" >/dev/null
-  done
+  # One resolver run over every suite's pins, so conflicting pins fail here, loudly.
+  local args=() r
+  for r in "${reqs[@]}"; do [ -f "$r" ] && args+=(-r "$r"); done
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}" || {
+    say "installing the Python test tools failed"
+    return 1
+  }
   echo "$want" >"$stamp"
 }

@@ -39,25 +39,6 @@ model::limits limits_from(const config::config& c) {
   return l;
 }
 
-util::result<std::vector<config::kafka_property>> kafka_properties_from(const config::config& c) {
-  config::kafka_settings k;
-  k.bootstrap_servers = c.kafka.bootstrap_servers;
-  k.security_protocol = c.kafka.security_protocol;
-  k.sasl_mechanism = c.kafka.sasl_mechanism;
-  k.service_name = c.kafka.service_name;
-  k.kerberos_keytab = c.kafka.kerberos_keytab;
-  k.kerberos_principal = c.kafka.kerberos_principal;
-  if (!c.kafka.kerberos_kinit_cmd.empty()) k.kerberos_kinit_cmd = c.kafka.kerberos_kinit_cmd;
-  k.sasl_username = c.kafka.sasl_username;
-  k.sasl_password = c.kafka.sasl_password;
-  k.ssl_ca_location = c.kafka.ssl_ca_location;
-  k.ssl_certificate_location = c.kafka.ssl_certificate_location;
-  k.ssl_key_location = c.kafka.ssl_key_location;
-  k.ssl_key_password = c.kafka.ssl_key_password;
-  k.passthrough = c.kafka.passthrough;
-  return config::kafka_properties(k);
-}
-
 class service final : public application {
  public:
   explicit service(const config::config& cfg, avro::schema schema)
@@ -90,7 +71,7 @@ class service final : public application {
       spdlog::info("transport: embedded in-process log (capacity {} records)",
                    cfg_.embedded.log_capacity);
     } else {
-      auto props = kafka_properties_from(cfg_);
+      auto props = config::kafka_properties(config::to_kafka_settings(cfg_));
       if (!props)
         return util::error(std::make_error_code(std::errc::invalid_argument),
                            props.error().message);
@@ -236,6 +217,12 @@ class service final : public application {
                                  "Messages handed to the transport, by outcome",
                                  {{{{"outcome", "delivered"}}, static_cast<double>(ps.sent)},
                                   {{{"outcome", "failed"}}, static_cast<double>(ps.failed)}}));
+      f.push_back(gauge_family("transport_broker_rtt_seconds",
+                               "Mean broker round-trip time from the Kafka client's statistics",
+                               ps.broker_rtt_ms / 1000.0));
+      f.push_back(counter_family("transport_broker_errors_total",
+                                 "Broker request transmit and receive errors",
+                                 static_cast<double>(ps.broker_errors)));
       f.push_back(counter_family("transport_queue_full_total",
                                  "Sends refused because the queue was full",
                                  static_cast<double>(ps.queue_full)));
@@ -243,6 +230,9 @@ class service final : public application {
       f.push_back(gauge_family("consumer_lag",
                                "Records behind the end of the log, over assigned partitions",
                                static_cast<double>(cons.lag)));
+      f.push_back(counter_family("consumer_read_errors_total",
+                                 "Errors reported by the log while reading (logged, then skipped)",
+                                 static_cast<double>(cons.errors)));
       f.push_back(gauge_family("consumer_assigned_partitions",
                                "Partitions assigned to this instance",
                                static_cast<double>(cons.assigned.size())));

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/kafka_properties.h"
+
 namespace mca::config {
 
 enum class environment { production, development };
@@ -68,7 +70,8 @@ struct config {
     std::string ssl_certificate_location;
     std::string ssl_key_location;
     std::string ssl_key_password;
-    std::string compression = "lz4";
+    std::string ssl_endpoint_identification;  // "https" (verify broker host names) or "none"
+    std::string compression = "zstd";
     std::int64_t linger_ms = 5;
     // KAFKA_PROPERTY_<NAME>=v -> <name with '_' as '.'>=v, handed to librdkafka as is.
     std::vector<std::pair<std::string, std::string>> passthrough;
@@ -110,6 +113,10 @@ load_result load(const std::map<std::string, std::string>& env,
 
 // The process environment as a map.
 std::map<std::string, std::string> process_environment();
+
+// The Kafka connection and security part of the configuration, as the transport's property
+// mapping takes it (config/kafka_properties.h).
+kafka_settings to_kafka_settings(const config& c);
 
 // KEY=VALUE lines of the effective configuration, secrets masked, for --print-config.
 std::string describe(const config& c);

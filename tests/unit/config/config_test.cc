@@ -145,3 +145,40 @@ TEST(config, unknown_flags_and_set_names_are_errors) {
 
 }  // namespace
 }  // namespace mca::config
+
+namespace mca::config {
+namespace {
+
+TEST(config, kafka_security_problems_are_listed_at_load) {
+  auto r = load({{"KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"},
+                 {"KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+                 {"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"}},
+                {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "KAFKA_SASL_USERNAME"));
+  r = load({{"KAFKA_SECURITY_PROTOCOL", "NONSENSE"}}, {"--env-file=/dev/null"});
+  EXPECT_TRUE(r.errors.empty()) << "security settings only matter when Kafka is configured";
+}
+
+TEST(config, kafka_settings_carry_every_security_variable) {
+  auto r = load({{"KAFKA_BOOTSTRAP_SERVERS", "b:9093"},
+                 {"KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"},
+                 {"KAFKA_SASL_MECHANISM", "GSSAPI"},
+                 {"KAFKA_SERVICE_NAME", "kafka"},
+                 {"KAFKA_SASL_KERBEROS_KEYTAB", "/k.keytab"},
+                 {"KAFKA_SASL_KERBEROS_PRINCIPAL", "metrics@TEST.LOCAL"}},
+                {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  auto props = kafka_properties(to_kafka_settings(r.cfg));
+  ASSERT_TRUE(props);
+  auto has = [&](const std::string& k, const std::string& v) {
+    return std::find(props->begin(), props->end(), kafka_property{k, v}) != props->end();
+  };
+  EXPECT_TRUE(has("bootstrap.servers", "b:9093"));
+  EXPECT_TRUE(has("security.protocol", "sasl_plaintext"));
+  EXPECT_TRUE(has("sasl.mechanisms", "GSSAPI"));
+  EXPECT_TRUE(has("sasl.kerberos.keytab", "/k.keytab"));
+  EXPECT_TRUE(has("sasl.kerberos.principal", "metrics@TEST.LOCAL"));
+}
+
+}  // namespace
+}  // namespace mca::config
