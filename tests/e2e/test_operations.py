@@ -87,8 +87,8 @@ def test_production_logs_are_json_lines(service):
 
 def test_development_mode_from_flask_env_logs_text_at_debug(start_service):
     s = start_service(env={"FLASK_ENV": "development"})
-    text = s.stderr()
-    assert "listening on" in text
+    from conftest import wait_until
+    text = wait_until(lambda: "listening on" in s.stderr() and s.stderr(), what="the start-up log line")
     assert not text.lstrip().startswith("{")
     r = run_binary(["--print-config"], env={"FLASK_ENV": "development"})
     assert "APP_ENV=development" in r.stdout and "LOG_LEVEL=debug" in r.stdout and "LOG_FORMAT=text" in r.stdout
