@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 import requests
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -95,7 +95,7 @@ class Stack:
                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
         try:
             md = self.admin.list_topics(topic, timeout=10).topics[topic]
-            c.assign([TopicPartition(topic, p, 0) for p in md.partitions])  # 0 = the first offset
+            c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.partitions])
             records = []
             deadline = time.monotonic() + timeout
             last_new = time.monotonic()
@@ -215,7 +215,14 @@ class Service:
 
 @pytest.fixture(scope="session")
 def stack():
-    # A previous run that was killed may have left one behind: start from nothing.
+    """The stack in MCA_STACK_DIR: reused (and left running) when it already runs there, else
+    started for this session and always torn down (MCA_KEEP_STACK=1 keeps it)."""
+    running = subprocess.run([STACK, "status", "--dir", STACK_DIR], stdout=subprocess.DEVNULL,
+                             timeout=60).returncode == 0
+    if running:
+        yield Stack(STACK_DIR)
+        return
+    # A killed run may have left processes or data behind: start from nothing.
     subprocess.run([STACK, "down", "--dir", STACK_DIR], check=True, timeout=120)
     try:
         subprocess.run([STACK, "up", "--dir", STACK_DIR], check=True, timeout=900)
