@@ -106,7 +106,9 @@ def test_served_document_is_the_yaml_converted(spec, base_url):
     r = requests.get(base_url + "/openapi.json", timeout=30)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/json")
-    assert r.json() == json.loads(json.dumps(spec))  # integer keys such as 200 become strings
+    differences = list(_diff(json.loads(json.dumps(spec)), r.json(), ""))  # 200 keys -> "200"
+    assert not differences, ("/openapi.json is not api/openapi.yaml (a stale build?); first "
+                             f"differences: {differences[:10]}")
 
 
 def test_swagger_ui_page_and_assets_are_served_with_their_types(base_url):
@@ -146,3 +148,21 @@ def _error_code(r):
         return r.json()["error"]["code"]
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _diff(want, got, where):
+    """JSON pointers where two documents differ."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in sorted(set(want) | set(got)):
+            sub = f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
+            if key not in got:
+                yield f"{sub} missing"
+            elif key not in want:
+                yield f"{sub} unexpected"
+            else:
+                yield from _diff(want[key], got[key], sub)
+    elif isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for i, (w, g) in enumerate(zip(want, got)):
+            yield from _diff(w, g, f"{where}/{i}")
+    elif want != got:
+        yield f"{where}: {got!r:.60} instead of {want!r:.60}"
