@@ -85,11 +85,13 @@ http::response openapi_response(const http::request& req) {
 
 http::response swagger_ui_response(std::string_view file, const http::request& req) {
   auto files = docs_assets::swagger_ui_files();
-  auto it = std::lower_bound(files.begin(), files.end(), file,
-                             [](const docs_assets::file& f, std::string_view n) { return f.name < n; });
+  auto it =
+      std::lower_bound(files.begin(), files.end(), file,
+                       [](const docs_assets::file& f, std::string_view n) { return f.name < n; });
   if (it == files.end() || it->name != file) {
-    return http::json_error(404, "not_found", "no Swagger UI file named '" + std::string(file) + "'",
-                            req.version(), req.keep_alive());
+    return http::json_error(404, "not_found",
+                            "no Swagger UI file named '" + std::string(file) + "'", req.version(),
+                            req.keep_alive());
   }
   return serve(*it, req);
 }

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,7 +13,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
-#include <gtest/gtest.h>
 
 namespace mca::api {
 namespace {
@@ -76,7 +76,8 @@ TEST(docs_routes, answers_200_when_if_none_match_names_another_etag) {
 }
 
 TEST(docs_routes, initializer_loads_the_services_own_document) {
-  auto res = swagger_ui_response("swagger-initializer.js", get("/swagger-ui/swagger-initializer.js"));
+  auto res =
+      swagger_ui_response("swagger-initializer.js", get("/swagger-ui/swagger-initializer.js"));
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_EQ(header(res, field::content_type), "text/javascript; charset=utf-8");
   EXPECT_EQ(header(res, field::cache_control), "no-cache");
@@ -89,7 +90,8 @@ TEST(docs_routes, page_links_only_embedded_files_by_absolute_path) {
   EXPECT_EQ(header(page, field::content_type), "text/html; charset=utf-8");
   std::regex link(R"re((?:href|src)="([^"]*)")re");
   std::set<std::string> linked;
-  for (std::sregex_iterator it(page.body().begin(), page.body().end(), link), end; it != end; ++it) {
+  for (std::sregex_iterator it(page.body().begin(), page.body().end(), link), end; it != end;
+       ++it) {
     linked.insert((*it)[1]);
   }
   ASSERT_GE(linked.size(), 6u);  // two stylesheets, two icons, at least two scripts
