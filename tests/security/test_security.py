@@ -1,0 +1,119 @@
+"""The service against a Kerberized, a SCRAM and a TLS Kafka listener: the seed walk-through on
+each, and the failures an operator meets first (wrong keytab, unknown principal, wrong password,
+untrusted certificate): the service still starts, reports 503 on health, logs what is wrong
+without any secret, and works once the setting is fixed and it is restarted."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import read_env_file, seed_metric, wait_refused, walk_through
+
+
+@pytest.mark.parametrize("mode", ["kerberos", "scram", "tls", "mtls"])
+def test_seed_walk_through_reaches_the_exposition_over_each_secure_listener(secure_stack, start_service, mode):
+    service = start_service(secure_stack.env_file(mode))
+    walk_through(service)
+    body = service.health().json()
+    assert body["components"]["transport"]["kind"] == "kafka"
+    assert body["components"]["consumer"]["assigned_partitions"], body
+
+
+@pytest.mark.parametrize("mode,secret", [("scram", "KAFKA_SASL_PASSWORD"), ("mtls", "KAFKA_SSL_KEY_PASSWORD")])
+def test_secrets_never_reach_the_log_or_the_printed_config(secure_stack, start_service, mode, secret):
+    env_file = secure_stack.env_file(mode)
+    value = read_env_file(env_file)[secret]
+    service = start_service(env_file)
+    walk_through(service)
+    service.stop()
+    assert value not in service.output()
+
+    printed = subprocess.run([os.environ["MCA_BINARY"], "--env-file", env_file, "--print-config"],
+                             capture_output=True, text=True, timeout=30)
+    assert printed.returncode == 0, printed.stderr
+    assert secret in printed.stdout
+    assert value not in printed.stdout + printed.stderr
+
+
+def test_wrong_keytab_is_reported_and_fixed_by_the_right_one(secure_stack, start_service, env_file_with):
+    good = secure_stack.env_file("kerberos")
+    # A valid keytab, but of another principal (other@TEST.LOCAL): kinit cannot get a ticket
+    # for metrics@TEST.LOCAL from it.
+    bad = env_file_with(good, KAFKA_SASL_KERBEROS_KEYTAB=secure_stack.path("negative", "other.keytab"))
+    service = start_service(bad)
+    body = wait_refused(service, "_AUTHENTICATION")
+    assert body["components"]["transport"]["ok"] is False
+    log = service.output()
+    assert "Keytab contains no suitable keys for metrics@TEST.LOCAL" in log
+    assert "Kerberos ticket refresh failed" in log
+    service.stop()
+
+    walk_through(start_service(good))
+
+
+def test_unknown_principal_is_reported_and_fixed_by_a_known_one(secure_stack, start_service, env_file_with):
+    good = secure_stack.env_file("kerberos")
+    # Keys of retired@TEST.LOCAL, a principal since deleted from the KDC.
+    bad = env_file_with(good, KAFKA_SASL_KERBEROS_KEYTAB=secure_stack.path("negative", "retired.keytab"),
+                        KAFKA_SASL_KERBEROS_PRINCIPAL="retired@TEST.LOCAL")
+    service = start_service(bad)
+    wait_refused(service, "_AUTHENTICATION")
+    log = service.output()
+    assert "retired@TEST.LOCAL" in log
+    assert "not found in Kerberos database" in log
+    service.stop()
+
+    walk_through(start_service(good))
+
+
+def test_wrong_scram_password_is_reported_without_the_password_and_fixed_by_the_right_one(
+        secure_stack, start_service, env_file_with):
+    good = secure_stack.env_file("scram")
+    right_password = read_env_file(good)["KAFKA_SASL_PASSWORD"]
+    wrong_password = "wrong-" + uuid.uuid4().hex
+    bad = env_file_with(good, KAFKA_SASL_PASSWORD=wrong_password)
+    service = start_service(bad)
+    wait_refused(service, "invalid credentials")
+    # A write is refused with 503, never accepted while the broker refuses the service.
+    r = service.post("my-app", [seed_metric("user-refused")])
+    assert r.status_code == 503, r.text
+    assert r.headers.get("Retry-After")
+    service.stop()
+    log = service.output()
+    assert "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512" in log
+    assert wrong_password not in log
+    assert right_password not in log
+
+    fixed = start_service(good)
+    walk_through(fixed)
+    fixed.stop()
+    assert right_password not in fixed.output()
+
+
+def test_untrusted_broker_certificate_is_reported_and_fixed_by_the_right_ca(
+        secure_stack, start_service, env_file_with):
+    good = secure_stack.env_file("tls")
+    # A CA that did not sign the broker's certificate.
+    bad = env_file_with(good, KAFKA_SSL_CA_LOCATION=secure_stack.path("negative", "rogue-ca.pem"))
+    service = start_service(bad)
+    body = wait_refused(service, "certificate verify failed")
+    assert body["components"]["consumer"]["ok"] is False
+    assert "broker certificate could not be verified" in service.output()
+    service.stop()
+
+    walk_through(start_service(good))
+
+
+def test_untrusted_certificate_on_the_scram_listener_is_refused_before_the_password_is_sent(
+        secure_stack, start_service, env_file_with):
+    good = secure_stack.env_file("scram")
+    password = read_env_file(good)["KAFKA_SASL_PASSWORD"]
+    bad = env_file_with(good, KAFKA_SSL_CA_LOCATION=secure_stack.path("negative", "rogue-ca.pem"))
+    service = start_service(bad)
+    wait_refused(service, "certificate verify failed")
+    service.stop()
+    log = service.output()
+    assert "certificate verify failed" in log
+    assert "invalid credentials" not in log  # the handshake failed first: no SASL exchange at all
+    assert password not in log
