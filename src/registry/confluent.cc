@@ -31,7 +31,13 @@ std::string registry_message(const detail::http_response& r) {
       return std::string(m->as_string()).substr(0, 300);
     }
   }
-  return r.body.substr(0, 200);
+  // Not JSON (a proxy's or an auth layer's page): its start, on one line.
+  std::string text = r.body.substr(0, 200);
+  for (auto& ch : text) {
+    if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 // Maps an HTTP answer that is not 200 to our errors. 5xx and 408/429 are the registry being

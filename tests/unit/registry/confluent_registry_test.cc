@@ -163,6 +163,18 @@ TEST(confluent_registry, reports_a_refused_registration_as_rejected_in_health) {
   EXPECT_EQ(reg->value_schema_id().error().code, errc::not_ready);
 }
 
+TEST(confluent_registry, reports_wrong_credentials_as_rejected_with_the_answer_on_one_line) {
+  fake_registry_server server([](const seen_request&) { return canned_response{401, "Unauthorized\n"}; });
+  auto opts = options_for(server.url());
+  opts.basic_auth_user_info = "alice:wrong";
+  auto reg = start(opts);
+
+  ASSERT_TRUE(eventually([&] { return reg->health().status == "rejected"; }));
+  auto err = std::string(reg->health().info.at("last_error").as_string());
+  EXPECT_TRUE(err.ends_with("HTTP 401: Unauthorized")) << err;
+  EXPECT_EQ(err.find("wrong"), std::string::npos) << err;
+}
+
 TEST(confluent_registry, health_is_ok_once_registered_and_names_url_subject_and_id) {
   fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":2})"}; });
   auto reg = start(options_for(server.url()));
