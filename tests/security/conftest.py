@@ -89,7 +89,7 @@ class SecureStack:
 class Service:
     """One run of the real binary with an env file; its stderr and stdout go to one log file."""
 
-    def __init__(self, env_file, name, workdir):
+    def __init__(self, env_file, name, workdir, ccache=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         os.makedirs(OUTPUT_DIR, exist_ok=True)
@@ -102,7 +102,7 @@ class Service:
                                     "LOG_", "APP_ENV", "FLASK_ENV", "HOST", "PORT"))}
         if "KRB5_CONFIG" in settings:
             env["KRB5_CONFIG"] = settings["KRB5_CONFIG"]
-            env["KRB5CCNAME"] = "FILE:" + os.path.join(workdir, f"{name}.ccache")
+            env["KRB5CCNAME"] = "FILE:" + (ccache or os.path.join(workdir, f"{name}.ccache"))
         binary = os.environ.get("MCA_BINARY")
         if not binary or not os.access(binary, os.X_OK):
             raise AssertionError(f"MCA_BINARY must name the built service binary (got {binary!r})")
@@ -186,12 +186,14 @@ def secure_stack():
 
 @pytest.fixture
 def start_service(request, tmp_path):
-    """start_service(env_file) -> a running Service; every one is stopped at the end of the test
-    and must exit cleanly."""
+    """start_service(env_file, ccache=None) -> a running Service (with its own Kerberos credential
+    cache unless `ccache` names one); every one is stopped at the end of the test and must exit
+    cleanly."""
     started = []
 
-    def start(env_file):
-        s = Service(env_file, f"{request.node.name}-{len(started)}-{uuid.uuid4().hex[:6]}", str(tmp_path))
+    def start(env_file, ccache=None):
+        s = Service(env_file, f"{request.node.name}-{len(started)}-{uuid.uuid4().hex[:6]}", str(tmp_path),
+                    ccache=ccache)
         started.append(s)
         return s
 
@@ -209,10 +211,11 @@ def start_service(request, tmp_path):
 @pytest.fixture
 def env_file_with(tmp_path):
     """env_file_with(source, **changes) -> a copy of the env file `source` with the given
-    variables replaced (or added), the rest unchanged."""
+    variables replaced (or added; None removes one), the rest unchanged."""
     def make(source, **changes):
         settings = read_env_file(source)
         settings.update(changes)
+        settings = {k: v for k, v in settings.items() if v is not None}
         path = tmp_path / f"{uuid.uuid4().hex[:8]}.env"
         path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         return str(path)

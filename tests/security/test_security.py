@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import read_env_file, seed_metric, wait_refused, walk_through
+from conftest import read_env_file, seed_metric, wait_refused, wait_until, walk_through
 
 
 @pytest.mark.parametrize("mode", ["kerberos", "scram", "tls", "mtls"])
@@ -117,3 +117,35 @@ def test_untrusted_certificate_on_the_scram_listener_is_refused_before_the_passw
     assert "certificate verify failed" in log
     assert "invalid credentials" not in log  # the handshake failed first: no SASL exchange at all
     assert password not in log
+
+
+def test_librdkafka_renews_the_ticket_with_the_configured_kinit_command(
+        secure_stack, start_service, env_file_with, tmp_path):
+    good = secure_stack.env_file("kerberos")
+    runs = tmp_path / "kinit-runs"
+    # librdkafka substitutes %{...} with its properties; the command also counts its runs.
+    command = f'kinit -t "%{{sasl.kerberos.keytab}}" -k %{{sasl.kerberos.principal}} && echo ran >> {runs}'
+    env_file = env_file_with(good, KAFKA_SASL_KERBEROS_KINIT_CMD=f"'{command}'",
+                             KAFKA_PROPERTY_SASL_KERBEROS_MIN_TIME_BEFORE_RELOGIN="1000")
+    service = start_service(env_file)
+    walk_through(service)
+    # Once at start and then every second, by the producer and the consumer each.
+    wait_until(lambda: runs.exists() and len(runs.read_text().splitlines()) >= 6, timeout=30,
+               what="kinit run again by librdkafka")
+    assert service.health().status_code == 200
+
+
+def test_a_ticket_cache_kept_by_another_process_is_used_when_refresh_is_off(
+        secure_stack, start_service, env_file_with, tmp_path):
+    good = secure_stack.env_file("kerberos")
+    settings = read_env_file(good)
+    ccache = str(tmp_path / "external.ccache")
+    subprocess.run(["kinit", "-k", "-t", settings["KAFKA_SASL_KERBEROS_KEYTAB"],
+                    settings["KAFKA_SASL_KERBEROS_PRINCIPAL"]], check=True, timeout=30,
+                   env={**os.environ, "KRB5_CONFIG": settings["KRB5_CONFIG"], "KRB5CCNAME": "FILE:" + ccache})
+    # No keytab, no principal: the service only uses the ticket cache (as with a sidecar running
+    # kinit or k5start); min.time.before.relogin=0 keeps librdkafka from running kinit itself.
+    env_file = env_file_with(good, KAFKA_SASL_KERBEROS_KEYTAB=None, KAFKA_SASL_KERBEROS_PRINCIPAL=None,
+                             KAFKA_PROPERTY_SASL_KERBEROS_MIN_TIME_BEFORE_RELOGIN="0")
+    service = start_service(env_file, ccache=ccache)
+    walk_through(service)
