@@ -1,0 +1,160 @@
+// R5: the cost of a /prometheus-metrics render against prometheus-cpp's text serializer on the
+// same data, and the memory each holds per series.
+//
+//   render_bench --impl mca|prometheus-cpp --series N [--repeat K]
+//
+// Both get the same N series: 100 metric names, 10 apps (an app_id label), two tags (host and a
+// unique series id), so every series is distinct. `mca` fills a store::series_store through
+// apply() (the consume path's call) and times exposition::render_series into a reused buffer;
+// `prometheus-cpp` fills a Registry of gauge families and times Collect() + TextSerializer
+// (both are what a scrape of a prometheus-cpp exposer does). Each implementation runs in its own
+// process so the RSS growth measured around the fill is that implementation's alone.
+//
+// Prints one JSON object: median/min/max render time, ns per series, bytes of output, and RSS
+// growth per series after the fill.
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exposition/text_format.h"
+#include "store/series_store.h"
+#include "util/clock.h"
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+constexpr std::size_t kNames = 100;
+constexpr std::size_t kApps = 10;
+
+std::string name_of(std::size_t s) { return "bench_metric_" + std::to_string(s % kNames); }
+std::string app_of(std::size_t s) { return "app-" + std::to_string((s / kNames) % kApps); }
+std::string host_of(std::size_t s) { return "host-" + std::to_string(s % 97); }
+std::string series_of(std::size_t s) { return "s" + std::to_string(s); }
+double value_of(std::size_t s) { return 0.25 + static_cast<double>(s % 1000); }
+
+std::size_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+struct timing {
+  double median_ns = 0, min_ns = 0, max_ns = 0;
+};
+
+template <class F>
+timing time_runs(int repeat, F&& once) {
+  std::vector<double> ns;
+  for (int i = 0; i < repeat; ++i) {
+    const auto t0 = steady::now();
+    once();
+    ns.push_back(std::chrono::duration<double, std::nano>(steady::now() - t0).count());
+  }
+  std::sort(ns.begin(), ns.end());
+  return {ns[ns.size() / 2], ns.front(), ns.back()};
+}
+
+void print(std::string_view impl, std::size_t n, int repeat, const timing& t, std::size_t bytes,
+           std::size_t rss_growth, double fill_s) {
+  std::printf(
+      "{\"impl\":\"%.*s\",\"series\":%zu,\"repeat\":%d,\"render_ms\":{\"median\":%.3f,"
+      "\"min\":%.3f,\"max\":%.3f},\"ns_per_series\":%.1f,\"output_bytes\":%zu,"
+      "\"rss_growth_bytes\":%zu,\"rss_per_series_bytes\":%.1f,\"fill_s\":%.3f}\n",
+      static_cast<int>(impl.size()), impl.data(), n, repeat, t.median_ns / 1e6, t.min_ns / 1e6,
+      t.max_ns / 1e6, t.median_ns / static_cast<double>(n), bytes, rss_growth,
+      static_cast<double>(rss_growth) / static_cast<double>(n), fill_s);
+}
+
+int run_mca(std::size_t n, int repeat) {
+  const std::size_t rss0 = rss_bytes();
+  const auto f0 = steady::now();
+  mca::store::series_store store({.max_series = n, .max_series_per_app = n, .ttl_ms = 0},
+                                 mca::util::real_clock());
+  mca::model::metric m;
+  m.profile_id = "bench-profile";
+  m.timestamp_ms = 1'700'000'000'000;
+  for (std::size_t s = 0; s < n; ++s) {
+    m.name = name_of(s);
+    m.value = value_of(s);
+    m.tags = {{"host", host_of(s)}, {"series", series_of(s)}};
+    if (store.apply(app_of(s), m, 0, m.timestamp_ms) != mca::store::apply_result::inserted) {
+      std::fprintf(stderr, "render_bench: series %zu was not inserted\n", s);
+      return 1;
+    }
+  }
+  const double fill_s = std::chrono::duration<double>(steady::now() - f0).count();
+  const std::size_t growth = rss_bytes() - rss0;
+  std::string out;
+  const mca::exposition::render_options opts;
+  mca::exposition::render_series(store, opts, out);  // warm: sizes the buffer, as scrapes do
+  const std::size_t bytes = out.size();
+  const timing t = time_runs(repeat, [&] {
+    out.clear();
+    mca::exposition::render_series(store, opts, out);
+  });
+  print("mca", n, repeat, t, bytes, growth, fill_s);
+  return 0;
+}
+
+int run_prometheus_cpp(std::size_t n, int repeat) {
+  const std::size_t rss0 = rss_bytes();
+  const auto f0 = steady::now();
+  prometheus::Registry registry;
+  std::vector<prometheus::Family<prometheus::Gauge>*> families;
+  for (std::size_t i = 0; i < kNames; ++i) {
+    families.push_back(&prometheus::BuildGauge()
+                            .Name("client_metric_" + name_of(i))
+                            .Help("Client metric: " + name_of(i))
+                            .Register(registry));
+  }
+  for (std::size_t s = 0; s < n; ++s) {
+    families[s % kNames]
+        ->Add({{"app_id", app_of(s)}, {"host", host_of(s)}, {"series", series_of(s)}})
+        .Set(value_of(s));
+  }
+  const double fill_s = std::chrono::duration<double>(steady::now() - f0).count();
+  const std::size_t growth = rss_bytes() - rss0;
+  const prometheus::TextSerializer serializer;
+  std::size_t bytes = serializer.Serialize(registry.Collect()).size();
+  const timing t = time_runs(repeat, [&] {
+    const std::string text = serializer.Serialize(registry.Collect());
+    bytes = text.size();
+  });
+  print("prometheus-cpp", n, repeat, t, bytes, growth, fill_s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string impl;
+  std::size_t n = 10'000;
+  int repeat = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view a = argv[i];
+    if (a == "--impl")
+      impl = argv[i + 1];
+    else if (a == "--series")
+      n = std::stoull(argv[i + 1]);
+    else if (a == "--repeat")
+      repeat = std::stoi(argv[i + 1]);
+  }
+  if (n == 0 || repeat <= 0 || (impl != "mca" && impl != "prometheus-cpp")) {
+    std::fprintf(stderr, "usage: render_bench --impl mca|prometheus-cpp --series N [--repeat K]\n");
+    return 2;
+  }
+  return impl == "mca" ? run_mca(n, repeat) : run_prometheus_cpp(n, repeat);
+}

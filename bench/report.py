@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Turns the measurements of one scripts/bench run into the results table.
+
+Input: one JSON object per line, each tagged with "scenario" and "rep" (or "skipped"), and the
+Google Benchmark JSON of bench_micro. Output: the table on stdout, and the same as JSON and
+Markdown. Ratios are taken per repetition (ours and its baseline ran back to back) and the median
+of those is the result; min/max show the spread.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def by_scenario(rows):
+    out = {}
+    for r in rows:
+        out.setdefault(r["scenario"], []).append(r)
+    return out
+
+
+def get(d, path):
+    for p in path.split("."):
+        d = d[p]
+    return d
+
+
+def spread(values):
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def series_of(runs, path):
+    return [get(r, path) for r in runs if "skipped" not in r]
+
+
+def paired(ours, base, f):
+    """f(ours_run, base_run) for each repetition both have."""
+    b = {r["rep"]: r for r in base if "skipped" not in r}
+    return [f(o, b[o["rep"]]) for o in ours if "skipped" not in o and o["rep"] in b]
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "—"
+    if abs(x) >= 100:
+        s = f"{x:,.0f}"
+    elif abs(x) >= 10:
+        s = f"{x:.1f}"
+    else:
+        s = f"{x:.3g}"
+    return s + unit
+
+
+def fmt_spread(s, unit="", scale=1.0):
+    if s is None:
+        return "—"
+    if s["n"] == 1:
+        return fmt(s["median"] * scale, unit)
+    return f"{fmt(s['median'] * scale, unit)} [{fmt(s['min'] * scale)}–{fmt(s['max'] * scale)}]"
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "load_1m_at_end": load, "commit": commit}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", required=True)
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--micro")
+    ap.add_argument("--pinning", default="")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--duration", type=float, default=0)
+    ap.add_argument("--connections", type=int, default=0)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--markdown", required=True)
+    a = ap.parse_args()
+
+    rows = load(a.results)
+    sc = by_scenario(rows)
+    skipped = {r["scenario"]: r["skipped"] for r in rows if "skipped" in r}
+    judge = a.mode != "smoke"
+    table = []  # dicts: id, scenario, ours, base, ratio, goal, met
+
+    def verdict(ok):
+        if not judge:
+            return "not judged (smoke)"
+        return "met" if ok else "MISSED"
+
+    def throughput_row(rid, title, ours_key, base_key, ours_path, base_path, unit, goal, goal_text):
+        if ours_key in skipped or base_key in skipped:
+            table.append({"id": rid, "scenario": title,
+                          "skipped": skipped.get(ours_key) or skipped.get(base_key)})
+            return
+        ours, base = sc.get(ours_key, []), sc.get(base_key, [])
+        ratios = paired(ours, base, lambda o, b: get(o, ours_path) / get(b, base_path)
+                        if get(b, base_path) else 0.0)
+        r = spread(ratios)
+        table.append({"id": rid, "scenario": title, "unit": unit,
+                      "ours": spread(series_of(ours, ours_path)),
+                      "base": spread(series_of(base, base_path)), "ratio": r,
+                      "goal": goal_text,
+                      "met": verdict(r is not None and r["median"] >= goal) if r else "no data"})
+
+    throughput_row("R1", "ingest, 100/batch, Kafka acks=all vs raw librdkafka producer", "R1",
+                   "R1.base", "metrics_per_s", "records_per_s", "metrics/s", 0.7, "≥ 0.7")
+    throughput_row("R2", "ingest, 1/request (embedded log) vs minimal Beast server", "R2",
+                   "R2.base", "requests_per_s", "requests_per_s", "requests/s", 0.6, "≥ 0.6")
+
+    # R3: latency at half the service's max throughput; goal on p99.
+    if "R3" in skipped:
+        table.append({"id": "R3", "scenario": "durable-ack latency at 50 % load",
+                      "skipped": skipped["R3"]})
+    else:
+        ours, base = sc.get("R3", []), sc.get("R3.base", [])
+        for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            d = spread(paired(ours, base, lambda o, b: (o["latency_us"][q] - b["latency_us"][q]) / 1000))
+            row = {"id": "R3", "scenario": f"durable-ack latency {label} at 50 % load vs raw delivery",
+                   "unit": "ms", "ours": spread([v / 1000 for v in series_of(ours, f"latency_us.{q}")]),
+                   "base": spread([v / 1000 for v in series_of(base, f"latency_us.{q}")]),
+                   "diff_ms": d}
+            if q == "p99":
+                row["goal"] = "p99 ≤ raw p99 + 1 ms"
+                row["met"] = verdict(d is not None and d["median"] <= 1.0) if d else "no data"
+            table.append(row)
+
+    throughput_row("R4", "consume into the store vs raw librdkafka consumer", "R4", "R4.base",
+                   "records_per_s", "records_per_s", "records/s", 0.5, "≥ 0.5")
+
+    # R5: render time (lower is better: ratio = ours / prometheus-cpp), ns and RSS per series.
+    for key in sorted((k for k in sc if k.startswith("R5.") and not k.endswith(".base")),
+                      key=lambda k: int(k.split(".")[1])):
+        n = int(key.split(".")[1])
+        ours, base = sc[key], sc.get(key + ".base", [])
+        r = spread(paired(ours, base, lambda o, b: o["render_ms"]["median"] / b["render_ms"]["median"]))
+        ns = spread(series_of(ours, "ns_per_series"))
+        rss = spread(series_of(ours, "rss_per_series_bytes"))
+        ok = (r is not None and r["median"] <= 0.2 and ns["median"] <= 100 and rss["median"] <= 300)
+        table.append({"id": "R5", "scenario": f"/prometheus-metrics render, {n:,} series vs prometheus-cpp",
+                      "unit": "ms", "ours": spread(series_of(ours, "render_ms.median")),
+                      "base": spread(series_of(base, "render_ms.median")), "ratio": r,
+                      "ns_per_series": ns, "rss_per_series": rss,
+                      "base_ns_per_series": spread(series_of(base, "ns_per_series")),
+                      "base_rss_per_series": spread(series_of(base, "rss_per_series_bytes")),
+                      "goal": "≤ 0.2×, ≤ 100 ns and ≤ 300 B per series",
+                      "met": verdict(ok) if r else "no data"})
+
+    if "R6.base" in skipped:
+        table.append({"id": "R6", "scenario": "push the same series vs Pushgateway",
+                      "skipped": skipped["R6.base"]})
+    else:
+        throughput_row("R6", "push series (embedded log) vs Prometheus Pushgateway", "E100",
+                       "R6.base", "metrics_per_s", "metrics_per_s", "series/s", 10, "≥ 10")
+        if "R1" in sc:
+            throughput_row("R6k", "push series (Kafka acks=all) vs Prometheus Pushgateway", "R1",
+                           "R6.base", "metrics_per_s", "metrics_per_s", "series/s", 10, "≥ 10")
+
+    # Cost figures.
+    extras = []
+    for key, title in (("E100", "embedded log, 100/batch"), ("R1", "Kafka, 100/batch"),
+                       ("R2", "embedded log, 1/request")):
+        runs = [r for r in sc.get(key, []) if "skipped" not in r and r.get("metrics_per_s")]
+        if runs:
+            cpm = spread([r["server_cpu_s"] / (r["metrics_per_s"] * r["elapsed_s"]) * 1e6 for r in runs])
+            extras.append({"what": f"service CPU s per million metrics ({title})", "value": cpm})
+    gen = {}
+    for key in ("R1", "R2", "R2.base", "E100", "R3", "R6.base"):
+        runs = [r for r in sc.get(key, []) if "skipped" not in r and "cpu_share" in r]
+        if runs:
+            gen[key] = spread([r["cpu_share"] for r in runs])
+    for r in sc.get("RSS", []):
+        if "skipped" not in r:
+            extras.append({"what": f"service RSS holding {r['series']:,} series (embedded log)",
+                           "value": {"median": r["rss_kib"] / 1024, "min": r["rss_kib"] / 1024,
+                                     "max": r["rss_kib"] / 1024, "n": 1}, "unit": "MiB",
+                           "per_series_bytes": (r["rss_kib"] - r["rss_start_kib"]) * 1024 / max(r["series"], 1)})
+
+    micro = []
+    if a.micro and os.path.exists(a.micro) and os.path.getsize(a.micro) > 0:
+        try:
+            with open(a.micro) as f:
+                m = json.load(f)
+            for b in m.get("benchmarks", []):
+                micro.append({"name": b["name"], "time": b["real_time"], "unit": b["time_unit"],
+                              "items_per_second": b.get("items_per_second")})
+        except (json.JSONDecodeError, KeyError):
+            pass
+
+    meta = {"mode": a.mode, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "repetitions": a.reps, "duration_s": a.duration, "connections": a.connections,
+            "pinning": a.pinning, "machine": machine()}
+    doc = {"meta": meta, "table": table, "cost": extras, "generator_cpu_share": gen,
+           "micro": micro, "raw": rows}
+    with open(a.json, "w") as f:
+        json.dump(doc, f, indent=1)
+
+    md = []
+    md.append(f"Run: {meta['date']}, mode `{a.mode}`, {a.reps} repetition(s) of {a.duration:g} s, "
+              f"{a.connections} connections, {a.pinning}; {meta['machine']['cpu']}, "
+              f"{meta['machine']['cores']} cores, commit {meta['machine']['commit']}. "
+              "Medians [min–max] over repetitions; ratios are per repetition against the baseline "
+              "measured right after it.")
+    md.append("")
+    md.append("| id | scenario | ours | baseline | ratio / difference | goal | result |")
+    md.append("|---|---|---|---|---|---|---|")
+    for t in table:
+        if "skipped" in t:
+            md.append(f"| {t['id']} | {t['scenario']} | skipped: {t['skipped']} | | | | skipped |")
+            continue
+        unit = t.get("unit", "")
+        ours, base = fmt_spread(t["ours"]), fmt_spread(t["base"])
+        if "diff_ms" in t:
+            rd = ("+" if t["diff_ms"] and t["diff_ms"]["median"] >= 0 else "") + fmt_spread(t["diff_ms"], " ms")
+        else:
+            rd = fmt_spread(t["ratio"], "×")
+        extra = ""
+        if "ns_per_series" in t:
+            extra = (f"; {fmt(t['ns_per_series']['median'])} ns and {fmt(t['rss_per_series']['median'])} B "
+                     f"per series (prometheus-cpp {fmt(t['base_ns_per_series']['median']) if t['base_ns_per_series'] else '—'} ns, "
+                     f"{fmt(t['base_rss_per_series']['median']) if t['base_rss_per_series'] else '—'} B)")
+        md.append(f"| {t['id']} | {t['scenario']} | {ours} {unit}{extra} | {base} {unit} | {rd} | "
+                  f"{t.get('goal', '')} | {t.get('met', '')} |")
+    md.append("")
+    if extras:
+        md.append("| cost | value |")
+        md.append("|---|---|")
+        for e in extras:
+            v = fmt_spread(e["value"], " " + e.get("unit", "s"))
+            if "per_series_bytes" in e:
+                v += f" ({fmt(e['per_series_bytes'])} B per series over the empty service)"
+            md.append(f"| {e['what']} | {v} |")
+        md.append("")
+    if gen:
+        md.append("Generator CPU (share of one core over the measured window): " + ", ".join(
+            f"{k} {fmt_spread(v)}" for k, v in gen.items()) + ".")
+        md.append("")
+    if micro:
+        md.append("| micro-benchmark | time | items/s |")
+        md.append("|---|---|---|")
+        for b in micro:
+            ips = fmt(b["items_per_second"]) if b["items_per_second"] else ""
+            md.append(f"| {b['name']} | {fmt(b['time'])} {b['unit']} | {ips} |")
+        md.append("")
+    text = "\n".join(md)
+    with open(a.markdown, "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
