@@ -70,7 +70,10 @@ ensure_venv() {
     return 0
   fi
   say "preparing Python test tools ($VENV)"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  # Debian's interpreter: it has ssl and venv (python3-venv); a pyenv build may lack ssl.
+  local py=/usr/bin/python3
+  [ -x "$py" ] || py=python3
+  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
   # One resolver run over every suite's pins, so conflicting pins fail here, loudly.
   local args=() r
   for r in "${reqs[@]}"; do [ -f "$r" ] && args+=(-r "$r"); done

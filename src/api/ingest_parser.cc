@@ -131,7 +131,11 @@ util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size
   thread_local simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(body.data(), body.size(), true).get(root); err != simdjson::SUCCESS) {
-    std::string why = err == simdjson::UTF8_ERROR ? "invalid UTF-8" : simdjson::error_message(err);
+    std::string why = err == simdjson::UTF8_ERROR ? "invalid UTF-8"
+                      : (err == simdjson::NUMBER_ERROR || err == simdjson::NUMBER_OUT_OF_RANGE)
+                          ? "a number is malformed or out of range (integers must fit in 64 "
+                            "bits, other numbers in a double)"
+                          : simdjson::error_message(err);
     return util::error(errc::invalid_json, "request body is not valid JSON: " + why);
   }
   element metrics;

@@ -30,9 +30,15 @@ bool is_json_content_type(std::string_view ct) {
 bool check_app_id(std::string_view app_id, const http::request& req, const http::responder& respond,
                   const services& s) {
   if (model::valid_app_id(app_id)) return true;
-  respond(
+  // The details name the path parameter; there is no item index for it.
+  auto res =
       error_response(util::error(errc::invalid_app_id, "app_id must match [A-Za-z0-9._-]{1,64}"),
-                     req, s.retry_after, {{0, "app_id", "must match [A-Za-z0-9._-]{1,64}"}}));
+                     req, s.retry_after);
+  res.body() =
+      R"({"error":{"code":"invalid_app_id","message":"app_id must match [A-Za-z0-9._-]{1,64}",)"
+      R"("details":[{"field":"app_id","error":"must match [A-Za-z0-9._-]{1,64}"}]}})";
+  res.prepare_payload();
+  respond(std::move(res));
   return false;
 }
 

@@ -503,7 +503,7 @@ class session : public std::enable_shared_from_this<session> {
       if (ec) return;
       auto pending = weak.lock();
       if (!pending) return;  // every responder dropped: its destructor answers 500
-      auto res = json_error(503, "timeout", "the request was not answered in time");
+      auto res = json_error(503, "unavailable", "the request was not answered in time");
       res.set(field::retry_after, "1");
       pending->complete(std::move(res), /*quiet=*/true);
     });

@@ -135,6 +135,7 @@ class embedded_consumer final : public consumer {
     std::lock_guard lock(mu_);
     if (thread_.joinable()) return;
     handler_ = &handler;
+    running_ = true;  // before the thread, so health() right after start() reports it
     thread_ = std::thread([this] { run(); });
   }
 
@@ -169,7 +170,6 @@ class embedded_consumer final : public consumer {
  private:
   void run() {
     static constexpr std::int32_t kPartition = 0;
-    running_ = true;
     handler_->on_assigned(std::span(&kPartition, 1));
     std::deque<stored> batch;
     while (log_->take(batch, 512)) {

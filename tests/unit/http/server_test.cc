@@ -533,7 +533,7 @@ TEST(http_responder, answers_503_with_retry_after_when_handler_is_too_slow) {
   running s(std::move(r), o);
   auto c = s.connect();
   auto reply = c.roundtrip(make_request(verb::get, "/slow"));
-  expect_json_error(reply, 503, "timeout");
+  expect_json_error(reply, 503, "unavailable");
   EXPECT_EQ(reply.res[field::retry_after], "1");
   // The late answer is dropped; the connection carries on with the next request.
   auto late = parked.take();
