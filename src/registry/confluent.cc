@@ -102,8 +102,9 @@ class confluent_registry final : public schema_registry {
     }
     if (now < lookups_blocked_until_ms_) {
       // The registry failed us a moment ago: answer from that failure, do not ask again yet.
-      return util::error(errc::unreachable, "schema registry unreachable (retrying after back-off): " +
-                                                lookup_failure_);
+      return util::error(
+          errc::unreachable,
+          "schema registry unreachable (retrying after back-off): " + lookup_failure_);
     }
     auto r = fetch_schema(id);
     if (r) {
@@ -131,8 +132,10 @@ class confluent_registry final : public schema_registry {
     auto id = id_.load(std::memory_order_acquire);
     std::lock_guard lk(state_mu_);
     h.ok = id > 0 && last_error_.empty();
-    h.status = h.ok ? "ok" : id > 0 ? "unreachable" : last_error_.empty() ? "registering"
-                                                   : status_word_;
+    h.status = h.ok                  ? "ok"
+               : id > 0              ? "unreachable"
+               : last_error_.empty() ? "registering"
+                                     : status_word_;
     h.info["kind"] = "confluent";
     h.info["url"] = public_url_;
     h.info["subject"] = opts_.subject;
@@ -239,8 +242,8 @@ class confluent_registry final : public schema_registry {
     }
     if (auto* type = v.as_object().if_contains("schemaType");
         type != nullptr && type->is_string() && type->as_string() != "AVRO") {
-      return util::error(errc::rejected, what + ": not an Avro schema (" +
-                                             std::string(type->as_string()) + ")");
+      return util::error(errc::rejected,
+                         what + ": not an Avro schema (" + std::string(type->as_string()) + ")");
     }
     auto parsed = avro::schema::parse(std::string_view(text->as_string()));
     if (!parsed) {
@@ -287,8 +290,9 @@ class confluent_registry final : public schema_registry {
 util::result<std::unique_ptr<schema_registry>> make_confluent(confluent_options options) {
   const auto& url = options.url;
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-    return util::error(errc::rejected, "SCHEMA_REGISTRY_URL must start with http:// or https:// (got " +
-                                           detail::strip_credentials(url) + ")");
+    return util::error(errc::rejected,
+                       "SCHEMA_REGISTRY_URL must start with http:// or https:// (got " +
+                           detail::strip_credentials(url) + ")");
   }
   if (options.subject.empty()) return util::error(errc::rejected, "the registry subject is empty");
   return std::unique_ptr<schema_registry>(std::make_unique<confluent_registry>(std::move(options)));

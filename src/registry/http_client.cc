@@ -52,8 +52,8 @@ http_client::http_client(http_settings settings, const std::atomic<bool>* abort)
   impl_->settings = std::move(settings);
   impl_->abort = abort;
   impl_->curl = curl_easy_init();
-  impl_->headers = curl_slist_append(impl_->headers,
-                                     "Content-Type: application/vnd.schemaregistry.v1+json");
+  impl_->headers =
+      curl_slist_append(impl_->headers, "Content-Type: application/vnd.schemaregistry.v1+json");
   impl_->headers = curl_slist_append(
       impl_->headers,
       "Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, "
@@ -103,7 +103,7 @@ util::result<http_response> http_client::request(http_method method, const std::
 
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    std::string what = ws.too_large ? "response larger than 4 MiB"
+    std::string what = ws.too_large            ? "response larger than 4 MiB"
                        : curl_error[0] != '\0' ? std::string(curl_error)
                                                : std::string(curl_easy_strerror(rc));
     return util::error(errc::unreachable, strip_credentials(url) + ": " + what);

@@ -26,7 +26,8 @@ constexpr char kVersionsPath[] = "/subjects/client-metrics-value/versions";
 constexpr char kLookupPath[] = "/subjects/client-metrics-value";
 
 // The seed schema plus an optional field: what an evolved producer registers as version 2.
-constexpr char kEvolvedSchema[] = R"({"type":"record","name":"Metric","namespace":"com.metrics.collection",
+constexpr char kEvolvedSchema[] =
+    R"({"type":"record","name":"Metric","namespace":"com.metrics.collection",
  "fields":[{"name":"name","type":"string"},{"name":"value","type":"double"},
  {"name":"timestamp","type":"long"},{"name":"tags","type":{"type":"map","values":"string"},"default":{}},
  {"name":"profileId","type":"string"},{"name":"unit","type":["null","string"],"default":null}]})";
@@ -118,8 +119,10 @@ TEST(confluent_registry, only_looks_the_schema_up_when_auto_register_is_off) {
   fake_registry_server server([&](const seen_request& r) {
     if (r.method == "POST" && r.target == kLookupPath) {
       // Unknown at first (someone registers it later): the client keeps asking.
-      if (++lookups < 3) return canned_response{404, R"({"error_code":40403,"message":"Schema not found"})"};
-      return canned_response{200, R"({"subject":"client-metrics-value","version":1,"id":11,"schema":"{}"})"};
+      if (++lookups < 3)
+        return canned_response{404, R"({"error_code":40403,"message":"Schema not found"})"};
+      return canned_response{
+          200, R"({"subject":"client-metrics-value","version":1,"id":11,"schema":"{}"})"};
     }
     return canned_response{500, "{}"};
   });
@@ -152,19 +155,23 @@ TEST(confluent_registry, sends_basic_auth_credentials_with_every_request) {
 
 TEST(confluent_registry, reports_a_refused_registration_as_rejected_in_health) {
   fake_registry_server server([](const seen_request&) {
-    return canned_response{409, R"({"error_code":409,"message":"Schema being registered is incompatible"})"};
+    return canned_response{
+        409, R"({"error_code":409,"message":"Schema being registered is incompatible"})"};
   });
   auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->health().status == "rejected"; }));
   auto h = reg->health();
   EXPECT_FALSE(h.ok);
-  EXPECT_NE(std::string(h.info.at("last_error").as_string()).find("incompatible"), std::string::npos);
+  EXPECT_NE(std::string(h.info.at("last_error").as_string()).find("incompatible"),
+            std::string::npos);
   EXPECT_EQ(reg->value_schema_id().error().code, errc::not_ready);
 }
 
 TEST(confluent_registry, reports_wrong_credentials_as_rejected_with_the_answer_on_one_line) {
-  fake_registry_server server([](const seen_request&) { return canned_response{401, "Unauthorized\n"}; });
+  fake_registry_server server([](const seen_request&) {
+    return canned_response{401, "Unauthorized\n"};
+  });
   auto opts = options_for(server.url());
   opts.basic_auth_user_info = "alice:wrong";
   auto reg = start(opts);
@@ -176,7 +183,9 @@ TEST(confluent_registry, reports_wrong_credentials_as_rejected_with_the_answer_o
 }
 
 TEST(confluent_registry, health_is_ok_once_registered_and_names_url_subject_and_id) {
-  fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":2})"}; });
+  fake_registry_server server([](const seen_request&) {
+    return canned_response{200, R"({"id":2})"};
+  });
   auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->health().ok; }));
@@ -208,7 +217,8 @@ TEST(confluent_registry, unreachable_registry_is_unhealthy_and_health_never_show
 
 TEST(confluent_registry, fetches_a_writer_schema_by_id_once_and_caches_it) {
   fake_registry_server server([](const seen_request& r) {
-    if (r.target == "/schemas/ids/5") return canned_response{200, schema_by_id_body(kEvolvedSchema)};
+    if (r.target == "/schemas/ids/5")
+      return canned_response{200, schema_by_id_body(kEvolvedSchema)};
     return canned_response{200, R"({"id":1})"};
   });
   auto reg = start(options_for(server.url()));
@@ -223,7 +233,9 @@ TEST(confluent_registry, fetches_a_writer_schema_by_id_once_and_caches_it) {
 }
 
 TEST(confluent_registry, answers_our_own_id_with_our_schema_without_asking) {
-  fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":6})"}; });
+  fake_registry_server server([](const seen_request&) {
+    return canned_response{200, R"({"id":6})"};
+  });
   auto reg = start(options_for(server.url()));
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
 
@@ -285,7 +297,8 @@ TEST(confluent_registry, backs_off_id_lookups_while_the_registry_fails) {
 
 TEST(confluent_registry, rejects_an_answer_that_is_not_an_avro_schema) {
   fake_registry_server server([](const seen_request& r) {
-    if (r.target == "/schemas/ids/12") return canned_response{200, R"({"schema":"not avro at all"})"};
+    if (r.target == "/schemas/ids/12")
+      return canned_response{200, R"({"schema":"not avro at all"})"};
     if (r.target == "/schemas/ids/13") return canned_response{200, R"({"nothing":"here"})"};
     return canned_response{200, R"({"id":1})"};
   });
@@ -296,7 +309,9 @@ TEST(confluent_registry, rejects_an_answer_that_is_not_an_avro_schema) {
 }
 
 TEST(confluent_registry, escapes_the_subject_in_the_request_path) {
-  fake_registry_server server([](const seen_request&) { return canned_response{200, R"({"id":1})"}; });
+  fake_registry_server server([](const seen_request&) {
+    return canned_response{200, R"({"id":1})"};
+  });
   auto opts = options_for(server.url() + "/");
   opts.subject = "odd topic/name-value";
   auto reg = start(opts);

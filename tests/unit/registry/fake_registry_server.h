@@ -35,8 +35,7 @@ class fake_registry_server {
   using handler = std::function<canned_response(const seen_request&)>;
 
   explicit fake_registry_server(handler h)
-      : handler_(std::move(h)),
-        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+      : handler_(std::move(h)), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
