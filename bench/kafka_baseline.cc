@@ -409,10 +409,11 @@ int run_consume_mca(const options& o) {
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
   const double cpu = cpu_seconds() - cpu0;
+  const std::size_t held = store.stats().series;  // before stop(): revocation drops them
   (*consumer)->stop();
   const auto s = handler.stats();
   print_consume(o, n, n - at_first, std::chrono::duration<double>(last - first).count(), cpu,
-                s.decode_errors_total(), store.stats().series);
+                s.decode_errors_total(), held);
   return n >= o.expect ? 0 : 1;
 }
 

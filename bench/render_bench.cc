@@ -38,10 +38,16 @@ using steady = std::chrono::steady_clock;
 constexpr std::size_t kNames = 100;
 constexpr std::size_t kApps = 10;
 
-std::string name_of(std::size_t s) { return "bench_metric_" + std::to_string(s % kNames); }
-std::string app_of(std::size_t s) { return "app-" + std::to_string((s / kNames) % kApps); }
-std::string host_of(std::size_t s) { return "host-" + std::to_string(s % 97); }
-std::string series_of(std::size_t s) { return "s" + std::to_string(s); }
+// prefix + number, appended (GCC 12 warns falsely, -Wrestrict, on a literal + std::string).
+std::string numbered(const char* prefix, std::size_t n) {
+  std::string s = prefix;
+  s += std::to_string(n);
+  return s;
+}
+std::string name_of(std::size_t s) { return numbered("bench_metric_", s % kNames); }
+std::string app_of(std::size_t s) { return numbered("app-", (s / kNames) % kApps); }
+std::string host_of(std::size_t s) { return numbered("host-", s % 97); }
+std::string series_of(std::size_t s) { return numbered("s", s); }
 double value_of(std::size_t s) { return 0.25 + static_cast<double>(s % 1000); }
 
 std::size_t rss_bytes() {
