@@ -3,6 +3,7 @@
 // requests, flush the transport, stop the consumer).
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     std::cout << config::describe(cfg);
     return 0;
   }
+  for (const auto& [name, value] : loaded.exports) setenv(name.c_str(), value.c_str(), 0);
   util::setup_logging(cfg.log_level, cfg.log_fmt == config::log_format::json
                                          ? util::log_style::json
                                          : util::log_style::text);

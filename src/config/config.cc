@@ -486,6 +486,9 @@ load_result load(const std::map<std::string, std::string>& env,
   } else if (env_file) {
     r.errors.push_back("--env-file " + path + ": cannot be read");
   }
+  for (const auto& [k, v] : merged) {
+    if (k.rfind("KRB5", 0) == 0 && !env.count(k)) r.exports[k] = v;
+  }
   for (const auto& [k, v] : env) merged[k] = v;
   for (const auto& [k, v] : flag_values) merged[k] = v;
 

@@ -104,6 +104,10 @@ struct load_result {
   config cfg;
   command cmd;
   std::vector<std::string> errors;  // every problem found; empty = valid
+  // Variables of the .env file that libraries read from the process environment themselves
+  // (KRB5_CONFIG, KRB5CCNAME, KRB5_KTNAME, ...: Kerberos) and that the real environment does not
+  // set. main() exports them before any thread starts.
+  std::map<std::string, std::string> exports;
 };
 
 // Loads from `env` (the process environment as a map), the `.env` file (the --env-file flag, else

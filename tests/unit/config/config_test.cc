@@ -182,3 +182,22 @@ TEST(config, kafka_settings_carry_every_security_variable) {
 
 }  // namespace
 }  // namespace mca::config
+
+namespace mca::config {
+namespace {
+
+TEST(config, kerberos_variables_of_the_dotenv_file_are_exported_unless_already_set) {
+  const std::string path = ::testing::TempDir() + "/krb.env";
+  {
+    std::ofstream f(path);
+    f << "KRB5_CONFIG=/etc/krb5-test.conf\nKRB5CCNAME=FILE:/tmp/cc\nKAFKA_TOPIC=t\n";
+  }
+  auto r = load({{"KRB5CCNAME", "FILE:/real"}}, {"--env-file", path});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.exports,
+            (std::map<std::string, std::string>{{"KRB5_CONFIG", "/etc/krb5-test.conf"}}));
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace mca::config
