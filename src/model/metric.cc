@@ -83,8 +83,11 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
 }
 
 void normalise(metric& m) {
-  std::stable_sort(m.tags.begin(), m.tags.end(),
-                   [](const tag& a, const tag& b) { return a.first < b.first; });
+  const auto by_key = [](const tag& a, const tag& b) { return a.first < b.first; };
+  // Most clients send their tags sorted already, and stable_sort allocates its buffer on every
+  // call: 1.7 % of ingest CPU in the embedded-log profile (docs/PERFORMANCE.md).
+  if (!std::is_sorted(m.tags.begin(), m.tags.end(), by_key))
+    std::stable_sort(m.tags.begin(), m.tags.end(), by_key);
 }
 
 std::string exposition_name(std::string_view name) {
