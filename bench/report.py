@@ -281,6 +281,12 @@ def main():
     with open(a.markdown, "w") as f:
         f.write(text)
     print(text)
+    # A scenario that was neither measured nor skipped with a reason means the harness broke:
+    # fail, so the smoke run in scripts/test catches it (timings themselves are never judged here).
+    broken = [t["id"] for t in table if t.get("met") == "no data"]
+    if broken:
+        print(f"bench: no measurement for {', '.join(broken)}")
+        return 1
     return 0
 
 
