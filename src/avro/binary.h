@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include "avro/metric_codec.h"
@@ -60,5 +61,20 @@ inline errc read_length(cursor& c, std::size_t& out) {
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(const std::uint8_t* p, std::size_t n);
+
+// The header of one block of an array or map: its item count (0 = the end of the blocks), and for
+// a negative count (the spec's "count, then byte size" form) where the block must end; otherwise
+// `block_end` is nullptr.
+inline errc read_block_header(cursor& c, std::int64_t& count, const std::uint8_t*& block_end) {
+  block_end = nullptr;
+  if (errc e = read_long(c, count); e != errc{}) return e;
+  if (count >= 0) return errc{};
+  if (count == std::numeric_limits<std::int64_t>::min()) return errc::corrupt;
+  count = -count;
+  std::size_t bytes = 0;
+  if (errc e = read_length(c, bytes); e != errc{}) return e;
+  block_end = c.p + bytes;
+  return errc{};
+}
 
 }  // namespace mca::avro::binary

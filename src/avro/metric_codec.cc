@@ -131,16 +131,9 @@ errc read_double(cursor& c, double& out) {
 errc read_tags(cursor& c, std::vector<model::tag>& tags) {
   for (;;) {
     std::int64_t count = 0;
-    if (errc e = binary::read_long(c, count); e != errc{}) return e;
-    if (count == 0) return errc{};
     const std::uint8_t* block_end = nullptr;
-    if (count < 0) {
-      if (count == std::numeric_limits<std::int64_t>::min()) return errc::corrupt;
-      count = -count;
-      std::size_t bytes = 0;
-      if (errc e = binary::read_length(c, bytes); e != errc{}) return e;
-      block_end = c.p + bytes;
-    }
+    if (errc e = binary::read_block_header(c, count, block_end); e != errc{}) return e;
+    if (count == 0) return errc{};
     // Each entry takes at least two bytes (two length prefixes): a count the input cannot hold
     // is rejected before anything is reserved for it, and the reservation is capped as well so
     // a hostile count costs no more than the entries actually present.

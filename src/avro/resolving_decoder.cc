@@ -61,16 +61,9 @@ errc walk_blocks(avro_schema_t item, bool is_map, cursor& c, int depth) {
   std::int64_t total = 0;
   for (;;) {
     std::int64_t count = 0;
-    if (errc e = binary::read_long(c, count); e != errc{}) return e;
-    if (count == 0) return errc{};
     const std::uint8_t* block_end = nullptr;
-    if (count < 0) {
-      if (count == std::numeric_limits<std::int64_t>::min()) return errc::corrupt;
-      count = -count;
-      std::size_t bytes = 0;
-      if (errc e = binary::read_length(c, bytes); e != errc{}) return e;
-      block_end = c.p + bytes;
-    }
+    if (errc e = binary::read_block_header(c, count, block_end); e != errc{}) return e;
+    if (count == 0) return errc{};
     if (zero_size) {
       total += count;
       if (total > max_zero_size_items) return errc::corrupt;
