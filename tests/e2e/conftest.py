@@ -4,33 +4,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 import requests
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import ROOT, SANITIZER_MARKS, free_port, read_env_file, wait_until  # noqa: E402
+
 BINARY = os.environ.get("MCA_BINARY", os.path.join(os.path.dirname(__file__), "../../build/release/metrics-collection-api"))
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
-    """Polls until predicate() is truthy; returns its value or fails after the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class Service:

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -22,41 +23,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import ROOT, SANITIZER_MARKS, free_port, read_env_file, wait_until  # noqa: E402
+
 STACK = os.path.join(ROOT, "scripts/stack")
 STACK_DIR = os.environ.get("MCA_STACK_DIR", os.path.join(ROOT, ".stack/integration"))
 SCHEMA_FILE = os.path.join(ROOT, "schemas/metric.avsc")
 OUTPUT_DIR = os.path.join(ROOT, "tests/output/integration")
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
-    """Polls until predicate() is truthy; returns its value or fails after the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def read_kv(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                out[k] = v
-    return out
 
 
 class Stack:
@@ -64,8 +37,8 @@ class Stack:
 
     def __init__(self, directory):
         self.dir = directory
-        self.env = read_kv(os.path.join(directory, "env"))
-        self.info = read_kv(os.path.join(directory, "stack.info"))
+        self.env = read_env_file(os.path.join(directory, "env"))
+        self.info = read_env_file(os.path.join(directory, "stack.info"))
         self.bootstrap = self.env["KAFKA_BOOTSTRAP_SERVERS"]
         self.registry_url = self.env["SCHEMA_REGISTRY_URL"]
         self.registry_bin = self.info["REGISTRY_BIN"]

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -22,11 +23,12 @@ import uuid
 import pytest
 import requests
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import ROOT, SANITIZER_MARKS, free_port, read_env_file, wait_until  # noqa: E402
+
 SECURE_STACK = os.path.join(ROOT, "scripts/secure-stack")
 STACK_DIR = os.environ.get("MCA_SECURE_STACK_DIR", os.path.join(ROOT, ".stack-secure/test"))
 OUTPUT_DIR = os.path.join(ROOT, "tests/output/security")
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 # The seed's walk-through: this metric in, this line out.
 SEED_LINE = 'client_metric_cpu_usage{app_id="my-app",environment="production",host="server1"} 75.5'
@@ -38,36 +40,6 @@ def seed_metric(profile_id):
     test's record."""
     return {"name": "cpu_usage", "value": 75.5, "timestamp": int(time.time() * 1000),
             "tags": {"host": "server1", "environment": "production"}, "profileId": profile_id}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
-    """Polls until predicate() is truthy; returns its value or fails after the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def read_env_file(path):
-    """The variables of an env file, in order (NAME=VALUE lines; comments and blanks skipped)."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                out[k] = v
-    return out
 
 
 class SecureStack:
