@@ -1,5 +1,5 @@
 // Errors as values. A module that can fail declares its own `errc` enum and std::error_category
-// (see model/errc.h for the pattern) and returns util::result<T>. One place (api/error_map.h) maps
+// (see http/errc.h for the pattern) and returns util::result<T>. One place (api/error_map.h) maps
 // every category to an HTTP status and JSON body.
 #pragma once
 

@@ -15,7 +15,7 @@ namespace mca::transport::kafka {
 namespace {
 
 // The same rule as config::is_secret_property; repeated because transport may not depend on
-// config (DESIGN.md, Modules) and an error message must never carry a secret value.
+// config (docs/ARCHITECTURE.md, Modules) and an error message must never carry a secret value.
 bool may_hold_secret(std::string_view name) {
   std::string n(name);
   std::transform(n.begin(), n.end(), n.begin(),
