@@ -214,7 +214,8 @@ struct core {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, core& srv)
-      : stream_(std::move(socket)),
+      : peer_(peer_address(socket)),
+        stream_(std::move(socket)),
         srv_(srv),
         handler_timer_(stream_.get_executor()),
         id_(srv.next_session_id.fetch_add(1)) {}
@@ -485,7 +486,8 @@ class session : public std::enable_shared_from_this<session> {
       }
       response res{bhttp::status::no_content, ctx_.version};
       res.set(field::access_control_allow_methods, ctx_.allow);
-      res.set(field::access_control_allow_headers, "Content-Type, Content-Encoding");
+      res.set(field::access_control_allow_headers,
+              "Content-Type, Content-Encoding, Authorization, X-API-Key");
       res.set(field::access_control_max_age, "600");
       return write_response(std::move(res));
     }
@@ -508,6 +510,7 @@ class session : public std::enable_shared_from_this<session> {
       pending->complete(std::move(res), /*quiet=*/true);
     });
     const auto& route = *ctx_.route;
+    ctx_.p.peer = peer_;
     try {
       route.h(std::move(req), ctx_.p, responder(st));
     } catch (const std::exception& e) {
@@ -530,7 +533,7 @@ class session : public std::enable_shared_from_this<session> {
 
     if (!ctx_.cors_origin.empty()) {
       res.set(field::access_control_allow_origin, ctx_.cors_origin);
-      res.set(field::access_control_expose_headers, "Retry-After");
+      res.set(field::access_control_expose_headers, "Retry-After, WWW-Authenticate");
       append_vary(res, "Origin");
     }
 
@@ -604,6 +607,17 @@ class session : public std::enable_shared_from_this<session> {
                             });
   }
 
+  static std::string peer_address(const tcp::socket& socket) {
+    beast::error_code ec;
+    auto addr = socket.remote_endpoint(ec).address();
+    if (ec) return {};
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+      return net::ip::make_address_v4(net::ip::v4_mapped, addr.to_v6()).to_string();
+    }
+    return addr.to_string();
+  }
+
+  std::string peer_;  // before stream_: initialised from the socket before it is moved
   beast::tcp_stream stream_;
   core& srv_;
   net::steady_timer handler_timer_;

@@ -39,6 +39,10 @@ using verb = boost::beast::http::verb;
 // them by const reference, valid during the handler call only: copy what a later reply needs.
 struct params {
   std::vector<std::pair<std::string, std::string>> values;
+  // The address of the TCP peer, as text without the port ("192.0.2.7", "2001:db8::1"); an
+  // IPv4-mapped IPv6 peer is given as IPv4. Behind a proxy this is the proxy: whether to believe
+  // X-Forwarded-For is the handler's decision.
+  std::string peer;
   std::string_view get(std::string_view name) const;
 };
 
@@ -87,10 +91,11 @@ class router {
   void add(verb method, std::string pattern, std::string name, handler h);
   // Routes whose CORS headers are sent (e.g. ingest for browsers), by the pattern given to add().
   // A request whose Origin is in cors_allowed_origins gets Access-Control-Allow-Origin: <origin>,
-  // Vary: Origin and Access-Control-Expose-Headers: Retry-After, on errors too. A preflight
-  // (OPTIONS + Access-Control-Request-Method) is answered 204 with the path's methods, the
-  // headers Content-Type and Content-Encoding and Max-Age 600; from an unlisted origin it gets a
-  // 403 JSON error (clearer in logs and devtools than a 204 without CORS headers).
+  // Vary: Origin and Access-Control-Expose-Headers: Retry-After, WWW-Authenticate, on errors too.
+  // A preflight (OPTIONS + Access-Control-Request-Method) is answered 204 with the path's
+  // methods, the headers Content-Type, Content-Encoding, Authorization and X-API-Key and Max-Age
+  // 600; from an unlisted origin it gets a 403 JSON error (clearer in logs and devtools than a
+  // 204 without CORS headers).
   void enable_cors(std::string pattern);
 
   struct route {

@@ -613,7 +613,7 @@ TEST(http_cors, adds_allow_origin_for_listed_origin) {
   ASSERT_FALSE(reply.ec);
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
   EXPECT_EQ(reply.res[field::vary], "Origin");
-  EXPECT_EQ(reply.res[field::access_control_expose_headers], "Retry-After");
+  EXPECT_EQ(reply.res[field::access_control_expose_headers], "Retry-After, WWW-Authenticate");
 }
 
 TEST(http_cors, sends_no_cors_headers_to_unlisted_origin) {
@@ -656,7 +656,9 @@ TEST(http_cors, answers_preflight_from_listed_origin_with_204) {
   EXPECT_EQ(reply.res.result_int(), 204);
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
   EXPECT_EQ(reply.res[field::access_control_allow_methods], "POST, OPTIONS");
-  EXPECT_EQ(reply.res[field::access_control_allow_headers], "Content-Type, Content-Encoding");
+  // Keys are sent as Authorization: Bearer or X-API-Key; both must pass the preflight.
+  EXPECT_EQ(reply.res[field::access_control_allow_headers],
+            "Content-Type, Content-Encoding, Authorization, X-API-Key");
   EXPECT_EQ(reply.res[field::access_control_max_age], "600");
   EXPECT_EQ(reply.res[field::vary], "Origin");
 }
@@ -682,6 +684,57 @@ TEST(http_cors, adds_cors_headers_to_server_errors_on_cors_routes) {
   auto reply = c.roundtrip(std::move(req));
   expect_json_error(reply, 413, "payload_too_large");
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
+}
+
+TEST(http_cors, adds_cors_headers_to_handler_refusals_so_a_browser_can_read_them) {
+  router r;
+  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest",
+        [](request&&, const params&, responder respond) {
+          auto res = json_error(401, "unauthorized", "a key is required");
+          res.set(field::www_authenticate, "Bearer");
+          respond(std::move(res));
+        });
+  r.enable_cors("/api/v2/app/{app_id}/metrics");
+  running s(std::move(r), cors_options({"https://app.example"}));
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
+  req.set(field::origin, "https://app.example");
+  auto reply = c.roundtrip(std::move(req));
+  expect_json_error(reply, 401, "unauthorized");
+  EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
+  EXPECT_EQ(reply.res[field::access_control_expose_headers], "Retry-After, WWW-Authenticate");
+}
+
+// --- peer address -------------------------------------------------------------------------------
+
+TEST(http_params, give_the_handler_the_peer_address_without_port) {
+  router r;
+  r.add(verb::get, "/who", "who",
+        [](request&&, const params& p, responder respond) { respond(text(p.peer)); });
+  running s(std::move(r));
+  auto c = s.connect();
+  auto reply = c.roundtrip(make_request(verb::get, "/who"));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.body(), "127.0.0.1");
+}
+
+TEST(http_params, give_an_ipv4_client_of_a_dual_stack_listener_as_ipv4) {
+  router r;
+  r.add(verb::get, "/who", "who",
+        [](request&&, const params& p, responder respond) { respond(text(p.peer)); });
+  auto o = test_options();
+  o.host = "::";
+  server srv(o, std::move(r));
+  try {
+    srv.start();
+  } catch (const std::system_error&) {
+    GTEST_SKIP() << "no IPv6 on this host";
+  }
+  auto c = client(srv.port());
+  auto reply = c.roundtrip(make_request(verb::get, "/who"));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.body(), "127.0.0.1");
+  srv.stop(stop_deadline);
 }
 
 // --- lifecycle ----------------------------------------------------------------------------------
