@@ -1,81 +1,163 @@
+import { watchPage } from './lifecycle.js';
 import type {
   ClientOptions,
   ClientStats,
+  DeadlineOptions,
   DropReason,
+  FetchFunction,
   MetricInput,
   MetricsClient,
   MetricsClientError,
+  TagsInput,
 } from './options.js';
-import { backoffDelay, parseRetryAfter } from './retry.js';
-import { DEFAULT_LIMITS, utf8Length, validateMetric } from './validate.js';
-import type { ErrorResponse, IngestResponse, Metric, RejectedItem } from './wire.js';
+import { bodySize, bodyText, takeBatch, toEntry, type Entry } from './queue.js';
+import { backoffDelay, parseRetryAfter, retryAfterDelay } from './retry.js';
+import { localStore, saveEntries, takeSaved } from './storage.js';
+import { exchange, keepaliveBudget, keepaliveFits, type Answer } from './transport.js';
+import { DEFAULT_LIMITS, validateMetric } from './validate.js';
+import type { Metric, RejectedItem, Tags } from './wire.js';
 
-/** A queued metric with its JSON text, serialised once so batches can be sized in bytes. */
-interface Entry {
-  m: Metric;
-  s: string;
-  b: number;
+/** Most metrics the service takes in one request (its `MAX_BATCH_METRICS` default). */
+export const MAX_BATCH_METRICS = 1000;
+
+/** Numeric options: default, smallest and largest accepted value. */
+const RANGES = {
+  maxBatchSize: [100, 1, MAX_BATCH_METRICS],
+  maxBatchBytes: [60000, 1024, 1048576],
+  flushIntervalMs: [1000, 0, 3600000],
+  maxQueueSize: [1000, 1, 100000],
+  maxConcurrentRequests: [2, 1, 6],
+  requestTimeoutMs: [10000, 100, 600000],
+  retryBaseDelayMs: [500, 1, 600000],
+  maxRetryDelayMs: [30000, 1, 600000],
+  closeTimeoutMs: [5000, 0, 600000],
+  keepaliveBytes: [60000, 1024, 65536],
+};
+type Config = { [K in keyof typeof RANGES]: number };
+
+/** A request in flight: its metrics, and the function that ends it early. */
+interface Flight {
+  e: Entry[];
+  end?: (why: string) => void;
+  /** Given up by `close()` at its deadline: whatever the request's outcome, it no longer counts. */
+  dead?: boolean;
 }
 
-const DEFAULTS = {
-  maxBatchSize: 100,
-  maxBatchBytes: 60000,
-  flushIntervalMs: 1000,
-  maxQueueSize: 1000,
-  retryBaseDelayMs: 500,
-  maxRetryDelayMs: 30000,
-  closeTimeoutMs: 5000,
-  keepaliveBytes: 60000,
-  lifecycle: true,
-  persist: false,
-};
+const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v == 'object' && !Array.isArray(v);
 
-// Browsers refuse keepalive requests once the bodies in flight exceed 64 KiB per document.
-const KEEPALIVE_BUDGET = 65536;
+/** Numbers and booleans become their string form; `undefined` leaves the tag out. */
+function copyTags(into: Tags, from: TagsInput, keys: string[]): Tags {
+  for (const k of keys) {
+    const v: unknown = from[k];
+    const t = typeof v;
+    if (v !== undefined) into[k] = t == 'number' || t == 'boolean' || t == 'bigint' ? String(v) : (v as string);
+  }
+  return into;
+}
 
 /**
  * Creates a client that batches metrics and delivers them to the Metrics Collection API.
- * Never throws: invalid input and lost metrics go to `onDrop`, failed requests to `onError`.
+ * Never throws: options that cannot work (an `endpoint` that is not a string, an `appId` the
+ * service would refuse) give a client that records nothing (every metric dropped as `disabled`)
+ * and tell `onError`; invalid input and lost metrics go to `onDrop`, failed requests to `onError`.
  */
 export function createMetricsClient(options: ClientOptions): MetricsClient {
-  const o = { ...options } as Required<ClientOptions> & typeof DEFAULTS;
-  for (const k in DEFAULTS) (o as any)[k] ??= (DEFAULTS as any)[k];
-  const g = globalThis as any;
-  const nav = g.navigator;
-  const doc = g.document;
-  const limits = { ...DEFAULT_LIMITS, ...o.limits };
-  const url = (o.endpoint + '').replace(/\/+$/, '') + '/api/v2/app/' + encodeURIComponent(o.appId) + '/metrics';
-  const key = 'mca:' + url;
-  const canKeepalive = !!doc && !!g.Request && 'keepalive' in g.Request.prototype;
-  const stats = { sent: 0, dropped: 0, rejected: 0 };
-  let queue: Entry[] = [];
-  let busy: Promise<boolean> | undefined;
-  let timer: any;
-  let retrying = false;
-  let retryDelay = 0;
-  let attempt = 0;
-  let limit = o.maxBatchSize;
-  let inflight = 0; // keepalive body bytes in flight
-  let flying = 0; // metrics in requests not yet answered
-  let closed = false;
-
-  const call = (fn: ((...a: any[]) => void) | undefined, ...args: unknown[]) => {
+  let onDrop: unknown;
+  let onError: unknown;
+  try {
+    ({ onDrop, onError } = options);
+  } catch {}
+  const call = (fn: unknown, ...args: unknown[]) => {
     try {
-      fn && fn(...args);
+      typeof fn == 'function' && fn(...args);
     } catch (e) {
-      if (fn != o.onError) call(o.onError, e);
+      if (fn != onError) call(onError, e);
     }
   };
   const fail = (message: string, status?: number, code?: string) =>
-    call(o.onError, Object.assign(new Error(message), { status, code }) as MetricsClientError);
+    call(onError, Object.assign(new Error(message), { status, code }) as MetricsClientError);
+  const stats = { sent: 0, dropped: 0, rejected: 0 };
   const drop = (ms: Metric[], reason: DropReason, message?: string) => {
     for (const m of ms) {
       reason == 'invalid' || reason == 'rejected' ? stats.rejected++ : stats.dropped++;
-      call(o.onDrop, m, reason, message);
+      call(onDrop, m, reason, message);
     }
   };
+  try {
+    return start(options, call, fail, drop, stats);
+  } catch (e: any) {
+    let why = 'bad options';
+    try {
+      why = String(e.message);
+    } catch {}
+    fail('client disabled: ' + why, undefined, 'invalid_option');
+    const off = (m: any) => drop([m], 'disabled', why);
+    return {
+      gauge: (name, value, tags) => off({ name, value, tags }),
+      record: off,
+      flush: async () => true,
+      close: async () => true,
+      stats: () => ({ ...stats, queued: 0 }),
+    };
+  }
+}
+
+function start(
+  options: ClientOptions,
+  call: (fn: unknown, ...args: unknown[]) => void,
+  fail: (message: string, status?: number, code?: string) => void,
+  drop: (ms: Metric[], reason: DropReason, message?: string) => void,
+  stats: { sent: number; dropped: number; rejected: number },
+): MetricsClient {
+  const g = globalThis as any;
+  const o: ClientOptions = { ...options };
+  const warn = (message: string) => fail(message, undefined, 'invalid_option');
+  const c = {} as Config;
+  for (const k in RANGES) {
+    const [d, lo, hi] = RANGES[k as keyof Config];
+    const v: unknown = o[k as keyof Config];
+    c[k as keyof Config] =
+      v === undefined
+        ? d
+        : typeof v != 'number' || v != v
+          ? (warn(k + ' is not a number: using ' + d), d)
+          : v < lo || v > hi
+            ? (warn(k + ' ' + v + ' is outside ' + lo + '..' + hi), v < lo ? lo : hi)
+            : v;
+  }
+  const endpoint: unknown = o.endpoint;
+  if (typeof endpoint != 'string') throw new Error('endpoint must be a URL string');
+  const appId: unknown = o.appId;
+  if (typeof appId != 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(appId))
+    throw new Error('appId must match ^[A-Za-z0-9._-]{1,64}$');
+  const apiKey: unknown = o.apiKey;
+  if (apiKey != null && (typeof apiKey != 'string' || !/^[\x21-\x7e]+$/.test(apiKey)))
+    throw new Error('apiKey must be printable ASCII');
+  const limits = { ...DEFAULT_LIMITS, ...(isRecord(o.limits) ? o.limits : {}) };
+  const baseTags = isRecord(o.tags) ? copyTags({}, o.tags as TagsInput, Object.keys(o.tags)) : {};
+  const fetchFn: FetchFunction = (...a) => (o.fetch || g.fetch)(...a);
+  const url = endpoint.replace(/\/+$/, '') + '/api/v2/app/' + appId + '/metrics';
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
+  const store = o.persist ? localStore() : undefined;
+  const key = 'mca:' + url;
+  const nav = g.navigator;
+  const canKeepalive = !!g.document && !!g.Request && 'keepalive' in g.Request.prototype;
+
+  const queue: Entry[] = [];
+  const flights = new Set<Flight>();
+  let wake: (() => void)[] = [];
+  let timer: any;
+  let waiting = false; // a retry is scheduled: no new request before it
+  let retryAt = 0;
+  let attempt = 0;
+  let failures = 0;
+  let limit = c.maxBatchSize;
+  let hidden = false; // persist: the stored copy mirrors every unsettled metric while hidden
+  let closed = false;
+
   const bound = () => {
-    const over = queue.length - o.maxQueueSize;
+    const over = queue.length - c.maxQueueSize;
     if (over > 0)
       drop(
         queue.splice(0, over).map((e) => e.m),
@@ -83,230 +165,270 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
       );
   };
   const requeue = (batch: Entry[]) => {
-    queue = batch.concat(queue);
+    queue.unshift(...batch);
     bound();
   };
-  // Request body size: '{"metrics":[' + items joined by ',' + ']}'.
-  const size = (batch: Entry[]) => batch.reduce((n, e) => n + e.b + 1, 13);
-  const body = (batch: Entry[]) => '{"metrics":[' + batch.map((e) => e.s).join() + ']}';
-  const take = (maxBytes: number) => {
-    let n = 0;
-    let bytes = 13;
-    while (n < queue.length && n < limit && (!n || bytes + queue[n].b + 1 <= maxBytes)) bytes += queue[n++].b + 1;
-    return queue.splice(0, n);
+  const save = () => {
+    try {
+      if (hidden && store)
+        saveEntries(
+          store,
+          key,
+          [...flights].flatMap((f) => f.e).concat(queue),
+        );
+    } catch (e) {
+      call(o.onError, e);
+    }
   };
-  const ready = () => queue.length >= limit || size(queue.slice(0, limit)) >= o.maxBatchBytes;
   const schedule = (ms: number, retry: boolean) => {
     clearTimeout(timer);
-    retrying = retry;
-    timer = setTimeout(run, ms);
+    waiting = retry;
+    timer = setTimeout(pump, ms);
     timer.unref && timer.unref();
   };
+  const ready = () => queue.length >= limit || bodySize(queue.slice(0, limit)) >= c.maxBatchBytes;
   const trigger = () => {
-    if (busy || retrying) return;
-    if (ready()) run();
-    else if (!timer) schedule(o.flushIntervalMs, false);
+    if (waiting || closed) return;
+    if (ready()) pump();
+    else if (!timer && queue.length) schedule(c.flushIntervalMs, false);
   };
+  /** Resolves `true` when a request settles, `false` at `end`. */
+  const settleOr = (end: number) =>
+    new Promise<boolean>((r) => {
+      const t: any = setTimeout(() => r(false), Math.max(0, end - Date.now()));
+      t.unref && t.unref();
+      wake.push(() => (clearTimeout(t), r(true)));
+    });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-  /** Sends one batch. Resolves with a retry delay in ms, or -1 when the batch is settled. */
-  async function send(batch: Entry[], keepalive?: boolean): Promise<number> {
-    const bytes = size(batch);
-    const ka = keepalive || (canKeepalive && inflight + bytes <= KEEPALIVE_BUDGET);
-    let res: Response;
-    flying += batch.length;
-    if (ka) inflight += bytes;
-    try {
-      res = await (o.fetch || fetch)(url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: body(batch),
-        keepalive: ka,
+  /** Starts requests, up to `maxConcurrentRequests`, while metrics are queued. Ignores a pending backoff. */
+  function pump() {
+    clearTimeout(timer);
+    timer = undefined;
+    waiting = false;
+    while (flights.size < c.maxConcurrentRequests && queue.length) fly(takeBatch(queue, limit, c.maxBatchBytes));
+  }
+
+  function fly(batch: Entry[]) {
+    send(batch)
+      .catch((e) => call(o.onError, e))
+      .then(() => {
+        const w = wake;
+        wake = [];
+        w.forEach((f) => f());
+        save();
+        trigger();
       });
-    } catch (e: any) {
-      flying -= batch.length;
-      fail('network error: ' + (e && e.message));
-      return retry(batch);
-    } finally {
-      if (ka) inflight -= bytes;
-    }
-    const status = res.status;
-    let json: any;
+  }
+
+  /** Sends one batch and settles every metric in it: delivered, dropped, or queued again for a retry. */
+  async function send(batch: Entry[], noKeepalive?: boolean): Promise<void> {
+    const flight: Flight = { e: batch };
+    flights.add(flight);
+    let answer: Answer;
+    let keepalive = false;
     try {
-      json = await res.json();
-    } catch {}
-    // From here to the return nothing awaits, so stats() never counts a metric twice.
-    flying -= batch.length;
+      const bytes = bodySize(batch);
+      // Keepalive whenever it fits, so that a request in flight survives the page going away.
+      keepalive = canKeepalive && !noKeepalive && keepaliveFits(bytes);
+      const budget = keepaliveBudget();
+      if (keepalive) (budget.bytes += bytes), budget.requests++;
+      try {
+        answer = await exchange(
+          fetchFn,
+          url,
+          { method: 'POST', headers, body: bodyText(batch), keepalive },
+          c.requestTimeoutMs,
+          (end) => (flight.end = end),
+        );
+      } finally {
+        if (keepalive) (budget.bytes -= bytes), budget.requests--;
+      }
+    } catch (e: any) {
+      flights.delete(flight);
+      if (flight.dead) return;
+      fail('network error: ' + (e && e.message));
+      // A keepalive request the browser refused (its budget is shared with the whole page) is
+      // sent again at once without keepalive, for as long as the page lives.
+      if (keepalive) return send(batch, true);
+      return retry(batch, backoffDelay(attempt++, c.retryBaseDelayMs, c.maxRetryDelayMs));
+    }
+    flights.delete(flight);
+    if (flight.dead) return;
+    const status = answer.status;
+    const json = answer.json;
     if (status < 300) {
-      const rejected: RejectedItem[] = ((json as IngestResponse) || {}).rejected || [];
+      const rejected: RejectedItem[] = (json && json.rejected) || [];
       let bad = 0;
       for (const r of rejected) {
         const e = batch[r.index];
-        if (e) (drop([e.m], 'rejected', r.field + ': ' + r.error), bad++);
+        if (e) drop([e.m], 'rejected', r.field + ': ' + r.error), bad++;
       }
       stats.sent += batch.length - bad;
       attempt = 0;
-      return -1;
+      return;
     }
-    const err = ((json as ErrorResponse) || {}).error || ({} as ErrorResponse['error']);
+    const err = (json && json.error) || {};
+    const details: any[] = err.details || [];
     fail('HTTP ' + status + ' ' + (err.message || ''), status, err.code);
-    if (status == 429 || status == 502 || status == 503 || status == 504)
-      return retry(batch, parseRetryAfter(res.headers?.get('retry-after'), Date.now()));
+    if (status == 429 || status == 503 || status == 502 || status == 504) {
+      const after = parseRetryAfter(answer.retryAfter, Date.now());
+      return retry(
+        batch,
+        after == undefined ? backoffDelay(attempt++, c.retryBaseDelayMs, c.maxRetryDelayMs) : retryAfterDelay(after),
+      );
+    }
     if (status == 413 && batch.length > 1) {
       // The server's batch or body limit is below ours: halve the batch and go on.
       limit = Math.ceil(batch.length / 2);
-      requeue(batch);
-      return -1;
+      return requeue(batch);
+    }
+    if (status == 400 && batch.length > 1 && err.code != 'invalid_app_id' && !details.some((d) => d.index != null)) {
+      // The whole body was refused (e.g. a number the server cannot parse): send each half on its
+      // own until the bad items are alone, so that the good ones still arrive.
+      const half = Math.ceil(batch.length / 2);
+      await send(batch.slice(0, half));
+      return send(batch.slice(half));
     }
     batch.forEach((e, i) => {
-      const d = (err.details || []).find((x) => x.index == i);
+      const d = details.find((x) => x.index == i);
       drop(
         [e.m],
         status == 400 ? 'rejected' : status == 413 ? 'too_large' : 'http_error',
         d ? d.field + ': ' + d.error : err.code || 'HTTP ' + status,
       );
     });
-    return -1;
   }
 
-  function retry(batch: Entry[], afterMs?: number): number {
+  function retry(batch: Entry[], ms: number) {
+    failures++;
     requeue(batch);
-    return afterMs ?? backoffDelay(attempt++, o.retryBaseDelayMs, o.maxRetryDelayMs);
+    retryAt = Date.now() + ms;
+    schedule(ms, true);
   }
 
-  /** Sends the next batch unless one is in flight. Resolves false when a retry was scheduled. */
-  function run(): Promise<boolean> {
-    if (busy) return busy;
-    clearTimeout(timer);
-    timer = undefined;
-    retrying = false;
-    const batch = take(o.maxBatchBytes);
-    if (!batch.length) return Promise.resolve(true);
-    return (busy = send(batch)
-      .catch((e) => (call(o.onError, e), -1))
-      .then((delay) => {
-        busy = undefined;
-        if (delay >= 0) {
-          retryDelay = delay;
-          schedule(delay, true);
-          return false;
-        }
-        if (queue.length) trigger();
-        return true;
-      }));
-  }
+  const deadline = (opts?: DeadlineOptions) => {
+    const t = opts && opts.timeoutMs;
+    return Date.now() + (typeof t == 'number' && t >= 0 ? Math.min(t, 600000) : c.closeTimeoutMs);
+  };
 
-  async function flush(): Promise<boolean> {
-    try {
-      // A request in flight that ends in a scheduled retry ends this flush too: no extra attempt.
-      if (busy && !(await busy)) return false;
-      while (queue.length) if (!(await run())) return false;
-      return true;
-    } catch (e) {
-      call(o.onError, e);
-      return false;
+  async function flushUntil(end: number): Promise<boolean> {
+    const before = failures;
+    for (;;) {
+      if (!queue.length && !flights.size) return true;
+      if (failures != before) return false;
+      pump();
+      if (Date.now() >= end) return false;
+      await settleOr(end);
     }
   }
 
   function record(input: MetricInput) {
+    let m: any = input;
     try {
-      const t = input.tags;
-      const m: Metric = {
+      const t: unknown = input.tags;
+      let tags: unknown = t;
+      let invalid: string | undefined;
+      if (t == null) tags = { ...baseTags };
+      else if (isRecord(t)) {
+        // Counted before anything is copied: a huge tag object costs one pass, not a copy.
+        const keys = Object.keys(t);
+        if (keys.length > limits.maxTags) invalid = 'tags: at most ' + limits.maxTags;
+        else tags = copyTags({ ...baseTags }, t as TagsInput, keys);
+      }
+      m = {
         name: input.name,
         value: input.value,
         timestamp: input.timestamp ?? Date.now(),
-        tags: t == null ? { ...o.tags } : typeof t == 'object' && !Array.isArray(t) ? { ...o.tags, ...t } : t,
+        tags,
         profileId: input.profileId ?? o.profileId,
       };
       // The server defaults absent tags to {}; leaving them out keeps bodies small.
-      if (m.tags && typeof m.tags == 'object' && !Object.keys(m.tags).length) delete m.tags;
+      if (tags != t && !Object.keys(tags as Tags).length) delete m.tags;
       if (closed) return drop([m], 'closed');
-      const invalid = validateMetric(m, limits, Date.now());
+      invalid ||= validateMetric(m, limits, Date.now());
       if (invalid) return drop([m], 'invalid', invalid);
-      const s = JSON.stringify(m);
-      queue.push({ m, s, b: utf8Length(s) });
+      queue.push(toEntry(m));
       bound();
       trigger();
     } catch (e) {
-      call(o.onError, e);
+      drop([m], 'invalid', String(e));
     }
   }
 
-  const storage = () => {
+  /** The page is going away or hidden: hand everything queued to the browser, within the page's keepalive budget. */
+  function hide() {
     try {
-      return o.persist ? g.localStorage : undefined;
-    } catch {}
-  };
-  const unpersist = () => {
-    try {
-      storage()?.removeItem(key);
-    } catch {}
-  };
-
-  /** Page is going away or hidden: hand everything queued to the browser, in keepalive-sized requests. */
-  function hide(ev: Event) {
-    try {
-      // pagehide fires before the document turns hidden; a page shown again owns its queue again.
-      if (ev.type != 'pagehide' && doc.visibilityState != 'hidden') return unpersist();
+      hidden = true;
+      // Persist before handing over: if the page dies now, the next load sends what is stored.
+      save();
       while (queue.length && nav?.onLine !== false) {
-        const batch = take(o.keepaliveBytes);
-        const bytes = size(batch);
-        if (canKeepalive && inflight + bytes <= KEEPALIVE_BUDGET) {
-          send(batch, true).then((delay) => delay >= 0 && !busy && schedule(delay, true));
-        } else if (nav?.sendBeacon && nav.sendBeacon(url, new Blob([body(batch)], { type: 'application/json' }))) {
+        const batch = takeBatch(queue, MAX_BATCH_METRICS, c.keepaliveBytes);
+        if (canKeepalive && keepaliveFits(bodySize(batch))) fly(batch);
+        else if (
+          nav?.sendBeacon &&
+          nav.sendBeacon(
+            // A beacon cannot carry headers: the key goes in the query.
+            apiKey ? url + '?api_key=' + encodeURIComponent(apiKey as string) : url,
+            new g.Blob([bodyText(batch)], { type: 'application/json' }),
+          )
+        )
           stats.sent += batch.length;
-        } else {
+        else {
           requeue(batch);
           break;
         }
       }
-      // The memory queue is the truth while the page lives, so the stored copy is replaced, never
-      // appended to (pagehide and visibilitychange both end up here). A full or blocked storage
-      // only loses the copy: the metrics stay queued in memory.
-      if (queue.length) storage()?.setItem(key, JSON.stringify(queue.map((e) => e.m)));
+      save();
     } catch (e) {
       call(o.onError, e);
     }
   }
-  const online = () => {
-    attempt = 0;
-    run();
+  const show = () => {
+    hidden = false;
+    try {
+      store?.removeItem(key);
+    } catch {}
   };
+  const unwatch = o.lifecycle === false ? () => {} : watchPage(hide, show, () => ((attempt = 0), pump()));
+  if (store) takeSaved(store, key).forEach(record);
 
-  if (o.lifecycle && doc && g.addEventListener) {
-    g.addEventListener('pagehide', hide);
-    doc.addEventListener('visibilitychange', hide);
-    g.addEventListener('online', online);
-  }
-  try {
-    const s = storage();
-    const saved: Metric[] = s ? JSON.parse(s.getItem(key) || '[]') : [];
-    unpersist();
-    saved.forEach(record);
-  } catch {}
-
+  let closing: Promise<boolean> | undefined;
   return {
     gauge: (name, value, tags) => record({ name, value, tags }),
     record,
-    flush,
-    async close() {
-      if (closed) return !queue.length;
-      closed = true;
-      if (g.removeEventListener && doc) {
-        g.removeEventListener('pagehide', hide);
-        doc.removeEventListener('visibilitychange', hide);
-        g.removeEventListener('online', online);
-      }
-      const end = Date.now() + o.closeTimeoutMs;
-      while (!(await flush()) && Date.now() < end)
-        await new Promise((r) => setTimeout(r, Math.min(retryDelay, end - Date.now())));
-      clearTimeout(timer);
-      const left = queue.length;
-      drop(
-        queue.splice(0).map((e) => e.m),
-        'closed',
-      );
-      return !left;
-    },
-    stats: (): ClientStats => ({ ...stats, queued: queue.length + flying }),
+    flush: (opts) => flushUntil(deadline(opts)).catch(() => false),
+    close: (opts) =>
+      (closing ||= (async () => {
+        const end = deadline(opts);
+        closed = true;
+        unwatch();
+        try {
+          while (!(await flushUntil(end)) && Date.now() < end) await sleep(Math.min(retryAt, end) - Date.now());
+        } catch {}
+        clearTimeout(timer);
+        // The deadline: requests still in flight are ended and their metrics given up with the rest.
+        let left = queue.length;
+        for (const f of flights) {
+          f.dead = true;
+          left += f.e.length;
+          drop(
+            f.e.map((e) => e.m),
+            'closed',
+            'not answered by the close() deadline',
+          );
+          f.end && f.end('closed');
+        }
+        flights.clear();
+        drop(
+          queue.splice(0).map((e) => e.m),
+          'closed',
+        );
+        return !left;
+      })()),
+    stats: (): ClientStats => ({
+      ...stats,
+      queued: queue.length + [...flights].reduce((n, f) => n + f.e.length, 0),
+    }),
   };
 }

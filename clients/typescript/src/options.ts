@@ -25,16 +25,17 @@ export interface ValidationLimits {
  * - `rejected`: the server refused it (200 `rejected` list or 400; counted as rejected).
  * - `queue_full`: pushed out of the bounded queue, oldest first.
  * - `too_large`: a single metric the server answered 413 for.
- * - `http_error`: any other non-retryable answer (404, 415, ...).
- * - `closed`: recorded after `close()`, or still queued when `close()` gave up.
+ * - `http_error`: any other non-retryable answer (401, 403, 404, 415, ...).
+ * - `closed`: recorded after `close()`, or not delivered when `close()` reached its deadline.
+ * - `disabled`: recorded on a client that could not be created (bad `endpoint` or `appId`).
  */
-export type DropReason = 'invalid' | 'rejected' | 'queue_full' | 'too_large' | 'http_error' | 'closed';
+export type DropReason = 'invalid' | 'rejected' | 'queue_full' | 'too_large' | 'http_error' | 'closed' | 'disabled';
 
-/** Error passed to `onError`: transport failures, HTTP errors, and exceptions thrown by callbacks. */
+/** Error passed to `onError`: transport failures, HTTP errors, bad options, and exceptions thrown by callbacks. */
 export interface MetricsClientError extends Error {
   /** HTTP status when the server answered. */
   status?: number;
-  /** The server's `error.code`, e.g. `unavailable`. */
+  /** The server's `error.code`, e.g. `unavailable`; `invalid_option` for an option that was replaced. */
   code?: string;
 }
 
@@ -44,13 +45,39 @@ export interface MetricInput {
   value: number;
   /** @defaultValue the time of the call, `Date.now()` */
   timestamp?: number;
-  /** Merged over the client's `tags`. */
-  tags?: Tags;
+  /** Merged over the client's `tags`; numbers and booleans become strings. */
+  tags?: TagsInput;
   /** @defaultValue the client's `profileId` */
   profileId?: string;
 }
 
-/** Options of {@link createMetricsClient}. Only `endpoint`, `appId` and `profileId` are required. */
+/** Tags as the application may pass them: numbers and booleans are sent as their string form. */
+export type TagsInput = Record<string, string | number | boolean>;
+
+/** What the client reads of a `fetch` response (a subset of the standard `Response`). */
+export interface FetchResponse {
+  status: number;
+  headers?: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** What the client passes to `fetch` (a subset of the standard `RequestInit`). */
+export interface FetchInit {
+  method: string;
+  headers: Record<string, string>;
+  body: any;
+  keepalive: boolean;
+  signal: any;
+}
+
+/** A `fetch`-compatible function; `globalThis.fetch` is one. Declared here so that no DOM typings are needed. */
+export type FetchFunction = (url: string, init: FetchInit) => Promise<FetchResponse>;
+
+/**
+ * Options of {@link createMetricsClient}. Only `endpoint`, `appId` and `profileId` are required.
+ * A numeric option that is not a number, or lies outside its range, is replaced by its default or
+ * clamped into the range, and `onError` is told (`code: "invalid_option"`).
+ */
 export interface ClientOptions {
   /** Base URL of the service, e.g. `https://metrics.example.com`. */
   endpoint: string;
@@ -58,36 +85,51 @@ export interface ClientOptions {
   appId: string;
   /** Default `profileId` of every metric (the user, device or process reporting). */
   profileId: string;
+  /**
+   * Ingest key of the service (`API_KEYS_FILE`). Sent as `Authorization: Bearer <key>`, and as the
+   * `api_key` query parameter on `sendBeacon`, which cannot set headers. @defaultValue none
+   */
+  apiKey?: string;
   /** Tags added to every metric; a metric's own tags win. @defaultValue `{}` */
-  tags?: Tags;
-  /** Send when this many metrics are queued (keep it <= server `MAX_BATCH_METRICS`). @defaultValue 100 */
+  tags?: TagsInput;
+  /** Send when this many metrics are queued; 1..1000 (server `MAX_BATCH_METRICS`). @defaultValue 100 */
   maxBatchSize?: number;
-  /** Send when a batch's JSON body would reach this many bytes. @defaultValue 60000 */
+  /** Send when a batch's JSON body would reach this many bytes; 1024..1048576. @defaultValue 60000 */
   maxBatchBytes?: number;
-  /** Send whatever is queued this long after the first unsent metric. @defaultValue 1000 */
+  /** Send whatever is queued this long after the first unsent metric; 0..3600000. @defaultValue 1000 */
   flushIntervalMs?: number;
-  /** Most metrics held while waiting to send or retry; the oldest are dropped first. @defaultValue 1000 */
+  /** Most metrics held while waiting to send or retry, oldest dropped first; 1..100000. @defaultValue 1000 */
   maxQueueSize?: number;
-  /** First retry delay cap; delays are `random() * min(maxRetryDelayMs, retryBaseDelayMs * 2^attempt)`. @defaultValue 500 */
+  /** Requests in flight at once, so that one hung request does not stop the queue; 1..6. @defaultValue 2 */
+  maxConcurrentRequests?: number;
+  /** A request not answered within this many ms is aborted and retried; 100..600000. @defaultValue 10000 */
+  requestTimeoutMs?: number;
+  /** First retry delay cap; delays are `random() * min(maxRetryDelayMs, retryBaseDelayMs * 2^attempt)`; 1..600000. @defaultValue 500 */
   retryBaseDelayMs?: number;
-  /** Upper bound of the backoff (a server's `Retry-After` is honoured even when longer). @defaultValue 30000 */
+  /** Upper bound of the backoff; 1..600000. A server's `Retry-After` is honoured up to 600 s. @defaultValue 30000 */
   maxRetryDelayMs?: number;
-  /** How long `close()` keeps retrying before dropping what is left. @defaultValue 5000 */
+  /** Hard deadline of `close()` and `flush()` in ms; 0..600000. @defaultValue 5000 */
   closeTimeoutMs?: number;
-  /** Largest request body sent while the page is being hidden (browsers allow 64 KiB of keepalive bodies in flight). @defaultValue 60000 */
+  /** Largest request body sent while the page is being hidden; 1024..65536 (browsers allow 64 KiB of keepalive bodies in flight per page). @defaultValue 60000 */
   keepaliveBytes?: number;
   /** Send the queue on `pagehide` / `visibilitychange`→hidden and retry on `online` (browsers only). @defaultValue true */
   lifecycle?: boolean;
-  /** Keep metrics that could not be handed to the browser on page hide in `localStorage`, and send them on the next load. @defaultValue false */
+  /** While the page is hidden, keep every metric not yet acknowledged in `localStorage` and send it on the next load. @defaultValue false */
   persist?: boolean;
   /** Limits checked before a metric is queued. @defaultValue the server's defaults, see {@link ValidationLimits} */
   limits?: Partial<ValidationLimits>;
   /** `fetch` implementation. @defaultValue `globalThis.fetch` */
-  fetch?: typeof fetch;
+  fetch?: FetchFunction;
   /** Called once for every metric given up, with the reason and a message. @defaultValue none */
   onDrop?: (metric: Metric, reason: DropReason, message?: string) => void;
-  /** Called for every failed request (network error, HTTP error) and for exceptions thrown by `onDrop`. @defaultValue none */
+  /** Called for every failed request, for options replaced by their default, and for exceptions thrown by `onDrop`. @defaultValue none */
   onError?: (error: MetricsClientError) => void;
+}
+
+/** Options of `flush()` and `close()`. */
+export interface DeadlineOptions {
+  /** Hard deadline in ms. @defaultValue the client's `closeTimeoutMs` */
+  timeoutMs?: number;
 }
 
 /** Counters since the client was created. */
@@ -105,13 +147,20 @@ export interface ClientStats {
 /** The client. No method ever throws; problems go to `onDrop` and `onError`. */
 export interface MetricsClient {
   /** Record a gauge sample. */
-  gauge(name: string, value: number, tags?: Tags): void;
+  gauge(name: string, value: number, tags?: TagsInput): void;
   /** Record a metric with its own timestamp, tags or profileId. */
   record(metric: MetricInput): void;
-  /** Send everything queued now. Resolves `true` when the queue is empty, `false` when a retry is pending. */
-  flush(): Promise<boolean>;
-  /** Flush, retrying up to `closeTimeoutMs`, then stop; whatever is left is dropped (`closed`). Resolves `true` when nothing was left. */
-  close(): Promise<boolean>;
+  /**
+   * Send everything queued now, ignoring any backoff. Resolves `true` when nothing is left, `false`
+   * when a request failed (a retry is scheduled) or the deadline passed; never later than the deadline.
+   */
+  flush(options?: DeadlineOptions): Promise<boolean>;
+  /**
+   * The way to flush before exit: sends and retries until everything is delivered or the deadline
+   * passes, then stops; whatever is not delivered by then is dropped (`closed`). Resolves `true`
+   * when nothing was left, never later than the deadline.
+   */
+  close(options?: DeadlineOptions): Promise<boolean>;
   /** Counters since creation. */
   stats(): ClientStats;
 }

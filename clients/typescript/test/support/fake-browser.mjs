@@ -1,7 +1,12 @@
 // Just enough of a browser page for the lifecycle code: window events, document visibility,
 // navigator.onLine / sendBeacon and localStorage. Installed on globalThis, removed afterwards.
 
+/** The page's keepalive budget, shared by every client and copy of the SDK in the page. */
+export const KEEPALIVE = Symbol.for('@metrics-collection/client:keepalive');
+
 export function installBrowser({ onLine = true, beacon = () => true, storage = new Map() } = {}) {
+  // A new page starts with nothing in flight.
+  delete globalThis[KEEPALIVE];
   const win = new EventTarget();
   const document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
   const beacons = [];
@@ -43,6 +48,7 @@ export function installBrowser({ onLine = true, beacon = () => true, storage = n
     },
     uninstall: () => {
       for (const k of Object.keys(globals)) delete globalThis[k];
+      delete globalThis[KEEPALIVE];
     },
   };
 }

@@ -115,6 +115,7 @@ describe('retries', () => {
   });
 
   it('honours_retry_after_in_seconds_on_503', async () => {
+    mock.method(Math, 'random', () => 0);
     const f = timedFetch((call, i) => (i == 0 ? error(503, 'unavailable', { 'Retry-After': '7' }) : ok(1)));
     const client = createMetricsClient({ ...base, fetch: f.fetch });
     client.gauge('a', 1);
@@ -127,6 +128,7 @@ describe('retries', () => {
   });
 
   it('honours_retry_after_as_an_http_date_on_429', async () => {
+    mock.method(Math, 'random', () => 0);
     const when = new Date(NOW + 12_000).toUTCString();
     const f = timedFetch((call, i) => (i == 0 ? error(429, 'rate_limited', { 'Retry-After': when }) : ok(1)));
     const client = createMetricsClient({ ...base, fetch: f.fetch });
@@ -170,14 +172,17 @@ describe('retries', () => {
     const client = createMetricsClient({ ...base, fetch: f.fetch, maxBatchSize: 10 });
     for (let i = 0; i < 10; i++) client.gauge('m' + i, i);
     assert.equal(await client.flush(), true);
-    assert.deepEqual(
-      f.calls.map((c) => c.metrics.length),
-      [10, 5, 3, 3, 3, 1],
+    const sizes = f.calls.map((c) => c.metrics.length);
+    assert.deepEqual(sizes.slice(0, 3), [10, 5, 5]);
+    assert.ok(
+      sizes.slice(3).every((n) => n <= 3),
+      sizes.join(),
     );
+    // Two requests may be in flight, so the halves can arrive in either order: every metric, once.
     const delivered = f.calls.filter((c) => c.metrics.length <= 3).flatMap((c) => c.metrics.map((m) => m.name));
     assert.deepEqual(
-      delivered,
-      Array.from({ length: 10 }, (_, i) => 'm' + i),
+      delivered.sort(),
+      Array.from({ length: 10 }, (_, i) => 'm' + i).sort(),
     );
     assert.deepEqual(client.stats(), { sent: 10, dropped: 0, rejected: 0, queued: 0 });
   });

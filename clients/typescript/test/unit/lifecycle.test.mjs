@@ -71,7 +71,7 @@ describe('page lifecycle', () => {
     assert.equal(client.stats().sent, 3);
   });
 
-  it('keeps_what_the_browser_refuses_on_pagehide_in_local_storage_and_sends_it_on_the_next_load', async () => {
+  it('keeps_every_metric_not_yet_acknowledged_on_pagehide_in_local_storage_and_sends_it_on_the_next_load', async () => {
     page = installBrowser({ beacon: () => false });
     const f = fakeFetch(pending);
     const client = createMetricsClient({ ...base, ...hold, persist: true, fetch: f.fetch });
@@ -79,9 +79,10 @@ describe('page lifecycle', () => {
     page.fire('pagehide');
     const inFlight = names(f.calls.flatMap((c) => c.metrics));
     const stored = JSON.parse(page.storage.get('mca:http://metrics.test/api/v2/app/web-app/metrics'));
-    assert.ok(inFlight.length > 0 && stored.length > 0);
+    assert.ok(inFlight.length > 0 && inFlight.length < 300);
+    // Persisted before the hand-over: the requests in flight too, since their answer may never come.
     assert.deepEqual(
-      [...inFlight, ...names(stored)],
+      names(stored),
       Array.from({ length: 300 }, (_, i) => 'm' + i),
     );
 
@@ -90,7 +91,7 @@ describe('page lifecycle', () => {
     const reloaded = createMetricsClient({ ...base, persist: true, fetch: next.fetch });
     assert.equal(page.storage.size, 0);
     assert.equal(await reloaded.flush(), true);
-    assert.deepEqual(names(next.calls.flatMap((c) => c.metrics)), names(stored));
+    assert.deepEqual(names(next.calls.flatMap((c) => c.metrics)).sort(), names(stored).sort());
     assert.deepEqual(next.calls[0].metrics[0], stored[0]);
   });
 
@@ -118,8 +119,9 @@ describe('page lifecycle', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
     mock.method(Math, 'random', () => 0.99);
     page = installBrowser();
+    // Twice: a refused keepalive request is sent again at once without keepalive.
     const f = fakeFetch((call, i) =>
-      i == 0 ? Promise.reject(new TypeError('Failed to fetch')) : ok(call.metrics.length),
+      i < 2 ? Promise.reject(new TypeError('Failed to fetch')) : ok(call.metrics.length),
     );
     const r = recorder();
     const client = createMetricsClient({
@@ -133,10 +135,14 @@ describe('page lifecycle', () => {
     assert.equal(await client.flush(), false);
     mock.timers.tick(1000);
     await settle();
-    assert.equal(f.calls.length, 1);
+    assert.equal(f.calls.length, 2);
+    assert.deepEqual(
+      f.calls.map((c) => c.init.keepalive),
+      [true, false],
+    );
     page.fire('online');
     await settle();
-    assert.equal(f.calls.length, 2);
+    assert.equal(f.calls.length, 3);
     assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 0, queued: 0 });
   });
 });
@@ -153,8 +159,7 @@ describe('page lifecycle persistence', () => {
     page.fire('pagehide');
     page.visibility('hidden');
     const stored = names(JSON.parse([...page.storage.values()][0]));
-    const inFlight = f.calls.reduce((n, c) => n + c.metrics.length, 0);
     assert.equal(new Set(stored).size, stored.length);
-    assert.equal(stored.length + inFlight, 300);
+    assert.equal(stored.length, 300);
   });
 });
