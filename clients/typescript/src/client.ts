@@ -170,12 +170,7 @@ function start(
   };
   const save = () => {
     try {
-      if (hidden && store)
-        saveEntries(
-          store,
-          key,
-          [...flights].flatMap((f) => f.e).concat(queue),
-        );
+      if (hidden && store) saveEntries(store, key, [...flights].flatMap((f) => f.e).concat(queue));
     } catch (e) {
       call(o.onError, e);
     }
@@ -232,7 +227,7 @@ function start(
       // Keepalive whenever it fits, so that a request in flight survives the page going away.
       keepalive = canKeepalive && !noKeepalive && keepaliveFits(bytes);
       const budget = keepaliveBudget();
-      if (keepalive) (budget.bytes += bytes), budget.requests++;
+      if (keepalive) ((budget.bytes += bytes), budget.requests++);
       try {
         answer = await exchange(
           fetchFn,
@@ -242,7 +237,7 @@ function start(
           (end) => (flight.end = end),
         );
       } finally {
-        if (keepalive) (budget.bytes -= bytes), budget.requests--;
+        if (keepalive) ((budget.bytes -= bytes), budget.requests--);
       }
     } catch (e: any) {
       flights.delete(flight);
@@ -262,7 +257,7 @@ function start(
       let bad = 0;
       for (const r of rejected) {
         const e = batch[r.index];
-        if (e) drop([e.m], 'rejected', r.field + ': ' + r.error), bad++;
+        if (e) (drop([e.m], 'rejected', r.field + ': ' + r.error), bad++);
       }
       stats.sent += batch.length - bad;
       attempt = 0;

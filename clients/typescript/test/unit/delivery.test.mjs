@@ -180,10 +180,7 @@ describe('retries', () => {
     );
     // Two requests may be in flight, so the halves can arrive in either order: every metric, once.
     const delivered = f.calls.filter((c) => c.metrics.length <= 3).flatMap((c) => c.metrics.map((m) => m.name));
-    assert.deepEqual(
-      delivered.sort(),
-      Array.from({ length: 10 }, (_, i) => 'm' + i).sort(),
-    );
+    assert.deepEqual(delivered.sort(), Array.from({ length: 10 }, (_, i) => 'm' + i).sort());
     assert.deepEqual(client.stats(), { sent: 10, dropped: 0, rejected: 0, queued: 0 });
   });
 

@@ -22,16 +22,34 @@ client.gauge('cpu', '1');
 createMetricsClient({ endpoint: 'x', profileId: 'p' });
 `;
 
-/** Type-checks CONSUMER as an application would compile it, in the given module mode. */
-function typecheck(ext, module) {
+// Only in a program that has the DOM typings: the standard fetch fits the `fetch` option.
+const DOM_CONSUMER = `
+import { createMetricsClient } from '@metrics-collection/client';
+createMetricsClient({ endpoint: 'x', appId: 'a', profileId: 'p', fetch: globalThis.fetch });
+createMetricsClient({ endpoint: 'x', appId: 'a', profileId: 'p', fetch: (url, init) => fetch(url, init) });
+`;
+
+/**
+ * Type-checks CONSUMER as an application would compile it, in the given module mode; `lib`
+ * defaults to what TypeScript picks for the target (ES2022 and the DOM).
+ */
+function typecheck(ext, module, { lib, source = CONSUMER } = {}) {
   mkdirSync(join(root, '.drift'), { recursive: true });
   const dir = mkdtempSync(join(root, '.drift', 'types-'));
   try {
-    writeFileSync(join(dir, `consumer.${ext}`), CONSUMER);
+    writeFileSync(join(dir, `consumer.${ext}`), source);
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { strict: true, noEmit: true, target: 'ES2022', module, moduleResolution: module, types: [] },
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          module,
+          moduleResolution: module,
+          types: [],
+          ...(lib && { lib }),
+        },
         files: [`consumer.${ext}`],
       }),
     );
@@ -53,5 +71,15 @@ describe('type declarations', () => {
 
   it('type_check_a_commonjs_consumer_through_the_package_exports', () => {
     assert.equal(typecheck('cts', 'nodenext'), '');
+  });
+
+  // Finding 11: a Node program compiled without the DOM typings and without @types/node.
+  it('type_check_without_dom_typings_or_types_node_lib_es2022_only', () => {
+    assert.equal(typecheck('mts', 'nodenext', { lib: ['ES2022'] }), '');
+    assert.equal(typecheck('cts', 'nodenext', { lib: ['ES2022'] }), '');
+  });
+
+  it('accept_the_standard_fetch_as_the_fetch_option_where_the_dom_typings_exist', () => {
+    assert.equal(typecheck('mts', 'nodenext', { source: DOM_CONSUMER }), '');
   });
 });
