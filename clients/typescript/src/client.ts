@@ -13,7 +13,7 @@ import type {
 import { bodySize, bodyText, takeBatch, toEntry, type Entry } from './queue.js';
 import { backoffDelay, parseRetryAfter, retryAfterDelay } from './retry.js';
 import { localStore, saveEntries, takeSaved } from './storage.js';
-import { exchange, keepaliveBudget, keepaliveFits, type Answer } from './transport.js';
+import { exchange, KEEPALIVE_BYTES, keepaliveBudget, keepaliveFits, type Answer } from './transport.js';
 import { DEFAULT_LIMITS, validateMetric } from './validate.js';
 import type { Metric, RejectedItem, Tags } from './wire.js';
 
@@ -358,7 +358,9 @@ function start(
       // Persist before handing over: if the page dies now, the next load sends what is stored.
       save();
       while (queue.length && nav?.onLine !== false) {
-        const batch = takeBatch(queue, MAX_BATCH_METRICS, c.keepaliveBytes);
+        // As much as the page's budget still has room for: what does not fit stays queued (and stored).
+        const room = KEEPALIVE_BYTES - keepaliveBudget().bytes;
+        const batch = takeBatch(queue, MAX_BATCH_METRICS, room < c.keepaliveBytes ? room : c.keepaliveBytes);
         if (canKeepalive && keepaliveFits(bodySize(batch))) fly(batch);
         else if (
           nav?.sendBeacon &&

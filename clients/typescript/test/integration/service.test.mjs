@@ -103,4 +103,57 @@ describe('client against the service binary', { skip: skipReason }, () => {
     assert.equal(sample.value, 75.5);
     assert.equal(sample.labels.host, 'server1');
   });
+
+  // Finding 3, against the real parser: 2**64 must not make the service refuse the whole body.
+  it('delivers_a_batch_of_100_whose_one_value_is_2_pow_64_with_that_value', async () => {
+    const appId = 'sdk-it-big-' + process.pid;
+    const drops = [];
+    const client = createMetricsClient({
+      endpoint: service.url,
+      appId,
+      profileId: 'p',
+      onDrop: (m, reason, message) => drops.push([m.name, reason, message]),
+    });
+    for (let i = 0; i < 100; i++) client.gauge('big_' + i, i == 42 ? 2 ** 64 : i);
+    assert.equal(await client.flush(), true);
+    assert.deepEqual(drops, []);
+    assert.deepEqual(client.stats(), { sent: 100, dropped: 0, rejected: 0, queued: 0 });
+    const stored = await poll(
+      async () => {
+        const ms = await storedMetrics(service, appId);
+        return ms.length == 100 && ms;
+      },
+      { what: 'the 100 metrics in GET /api/v2/app/{app_id}/metrics' },
+    );
+    assert.equal(stored.find((m) => m.name == 'big_42').value, 2 ** 64);
+  });
+
+  // close() is the way to flush before a Node process exits: the client's timers never keep it alive.
+  it('delivers_everything_a_process_records_when_it_awaits_close_before_exiting', async () => {
+    const appId = 'sdk-it-exit-' + process.pid;
+    const script = `
+      import { createMetricsClient } from '@metrics-collection/client';
+      const client = createMetricsClient({
+        endpoint: process.env.MCA_ENDPOINT, appId: process.env.MCA_APP_ID, profileId: 'job',
+        flushIntervalMs: 3600000, maxBatchSize: 100,
+      });
+      for (let i = 0; i < 250; i++) client.gauge('job_metric_' + i, i);
+      process.exitCode = (await client.close()) ? 0 : 1;
+    `;
+    const t0 = Date.now();
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: pkgRoot,
+      env: { ...process.env, MCA_ENDPOINT: service.url, MCA_APP_ID: appId },
+      timeout: 30_000,
+    });
+    assert.ok(Date.now() - t0 < 20_000);
+    const stored = await poll(
+      async () => {
+        const ms = await storedMetrics(service, appId);
+        return ms.length == 250 && ms;
+      },
+      { what: 'the 250 metrics of the exited process' },
+    );
+    assert.equal(stored.length, 250);
+  });
 });
