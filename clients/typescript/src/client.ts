@@ -421,6 +421,8 @@ function start(
           queue.splice(0).map((e) => e.m),
           'closed',
         );
+        // What close() gave up is reported as dropped: it must not come back from storage.
+        save();
         return !left;
       })()),
     stats: (): ClientStats => ({

@@ -33,15 +33,15 @@ export async function openExitPage(context, origin, { endpoint, apps, persist = 
   return page;
 }
 
-/** Records `count` gauges of about `bytes` JSON bytes each in every client of the page. */
-export async function recordInPage(page, count, padBytes) {
+/** Records `count` gauges (`<prefix><i>`) with a tag of `padBytes` bytes in every client of the page. */
+export async function recordInPage(page, count, padBytes, prefix = 'exit_metric_') {
   return page.evaluate(
-    ({ count, padBytes }) => {
+    ({ count, padBytes, prefix }) => {
       const pad = 'x'.repeat(padBytes);
-      for (const c of window.clients) for (let i = 0; i < count; i++) c.gauge('exit_metric_' + i, i, { pad });
+      for (const c of window.clients) for (let i = 0; i < count; i++) c.gauge(prefix + i, i, { pad });
       return window.clients.map((c) => c.stats());
     },
-    { count, padBytes },
+    { count, padBytes, prefix },
   );
 }
 

@@ -64,6 +64,8 @@ export async function startService({ port, env = {} } = {}) {
   const service = {
     port,
     url,
+    /** Headers of getJson/getText, e.g. the `Authorization` of a read key when API_KEYS_FILE is set. */
+    headers: {},
     output: () => output,
     async stop() {
       if (!gone) child.kill('SIGTERM');
@@ -72,11 +74,11 @@ export async function startService({ port, env = {} } = {}) {
       clearTimeout(timer);
     },
     async getJson(path) {
-      const res = await fetch(url + path);
+      const res = await fetch(url + path, { headers: service.headers });
       return { status: res.status, body: await res.json() };
     },
     async getText(path) {
-      const res = await fetch(url + path);
+      const res = await fetch(url + path, { headers: service.headers });
       return { status: res.status, body: await res.text() };
     },
   };
@@ -106,6 +108,17 @@ export function clientSamples(text) {
     out.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return out;
+}
+
+/** Whether the service binary knows `API_KEYS_FILE` (its `--help` lists it). */
+export async function binaryHasKeys() {
+  if (!haveBinary) return false;
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) =>
+    execFile(binary, ['--help'], { timeout: 10_000 }, (err, stdout, stderr) =>
+      resolve(/API_KEYS_FILE/.test(String(stdout) + String(stderr))),
+    ),
+  );
 }
 
 /** The names of the series the service holds for `appId`. */

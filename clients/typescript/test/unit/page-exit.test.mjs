@@ -118,6 +118,30 @@ describe('finding 4: the stored copy', () => {
   });
 });
 
+describe('close() in a hidden page with persist', () => {
+  let page;
+  afterEach(() => page?.uninstall());
+
+  it('clears_the_stored_copy_of_what_it_reports_as_dropped', async () => {
+    page = installBrowser({ beacon: () => false });
+    const f = fakeFetch(() => new Promise(() => {}));
+    const drops = [];
+    const client = createMetricsClient({
+      ...base,
+      ...hold,
+      persist: true,
+      fetch: f.fetch,
+      onDrop: (m, reason) => drops.push(reason),
+    });
+    record(client, 4);
+    page.visibility('hidden');
+    assert.equal(JSON.parse(page.storage.get(keyOf('web-app'))).length, 4);
+    assert.equal(await client.close({ timeoutMs: 0 }), false);
+    assert.deepEqual(drops, ['closed', 'closed', 'closed', 'closed']);
+    assert.equal(page.storage.size, 0);
+  });
+});
+
 describe('apiKey', () => {
   let page;
   afterEach(() => page?.uninstall());

@@ -1,0 +1,104 @@
+// The apiKey option in Chromium against a service with a keys file (API_KEYS_FILE) and an origin
+// list: the key travels in the Authorization header, at page exit too; an unknown key and an
+// origin the key does not list are refused and reported, not retried.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromiumMissing, launchChromium, startPageServer } from '../support/browser.mjs';
+import { EXIT_PAGE, expectAll, openExitPage, recordInPage } from '../support/exit-page.mjs';
+import { binaryHasKeys, skipReason, startService, storedMetrics } from '../support/service.mjs';
+
+const skip =
+  skipReason || chromiumMissing || (!(await binaryHasKeys()) && 'the service binary does not support API_KEYS_FILE');
+
+const newKey = () => randomBytes(24).toString('base64url');
+const sha256 = (key) => createHash('sha256').update(key).digest('hex');
+
+describe('browser: apiKey against a service with API_KEYS_FILE and an origin list', { skip }, () => {
+  const app = 'keyed-' + process.pid;
+  const ingestKey = newKey();
+  const readKey = newKey();
+  let dir;
+  let service;
+  let pages;
+  let otherPages;
+  let browser;
+  before(async () => {
+    pages = await startPageServer(EXIT_PAGE);
+    otherPages = await startPageServer(EXIT_PAGE);
+    dir = mkdtempSync(join(tmpdir(), 'mca-keys-'));
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({
+        keys: [
+          { id: 'web', sha256: sha256(ingestKey), scopes: ['ingest'], apps: [app], origins: [pages.origin] },
+          { id: 'reader', sha256: sha256(readKey), scopes: ['read'], apps: ['*'] },
+        ],
+      }),
+      { mode: 0o600 },
+    );
+    // Both page origins may use CORS; only the first is in the ingest key's origins.
+    service = await startService({
+      env: { API_KEYS_FILE: keysFile, CORS_ALLOWED_ORIGINS: `${pages.origin},${otherPages.origin}` },
+    });
+    service.headers = { Authorization: `Bearer ${readKey}` };
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await service?.stop();
+    await pages?.close();
+    await otherPages?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers_with_the_key_while_the_page_lives_and_at_page_exit', async () => {
+    const page = await openExitPage(browser.context, pages.origin, {
+      endpoint: service.url,
+      apps: [app],
+      key: ingestKey,
+    });
+    await recordInPage(page, 50, 10, 'live_');
+    assert.deepEqual(await page.evaluate(() => window.clients[0].flush()), true);
+    // Then 50 more, sent only by the keepalive request of the page exit.
+    await recordInPage(page, 50, 10, 'exit_');
+    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    assert.deepEqual(state, { errors: [], drops: [] });
+    await page.close({ runBeforeUnload: true });
+    await expectAll(service, [app], 100, 'the 50 metrics sent while the page lived and the 50 sent at exit');
+  });
+
+  it('reports_an_unknown_key_answered_401_as_http_error_without_retrying', async () => {
+    const page = await openExitPage(browser.context, pages.origin, {
+      endpoint: service.url,
+      apps: [app],
+      key: newKey(),
+    });
+    await recordInPage(page, 3, 0, 'unknown_key_');
+    assert.equal(await page.evaluate(() => window.clients[0].flush()), true);
+    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    assert.deepEqual(state.drops, [`${app}: http_error`, `${app}: http_error`, `${app}: http_error`]);
+    assert.match(state.errors[0], /HTTP 401/);
+    await page.close();
+    const names = (await storedMetrics(service, app)).map((m) => m.name);
+    assert.ok(!names.some((n) => n.startsWith('unknown_key_')));
+  });
+
+  it('reports_a_page_on_an_origin_the_key_does_not_list_answered_403_as_http_error', async () => {
+    const page = await openExitPage(browser.context, otherPages.origin, {
+      endpoint: service.url,
+      apps: [app],
+      key: ingestKey,
+    });
+    await recordInPage(page, 2, 0, 'other_origin_');
+    assert.equal(await page.evaluate(() => window.clients[0].flush()), true);
+    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    assert.deepEqual(state.drops, [`${app}: http_error`, `${app}: http_error`]);
+    assert.match(state.errors[0], /HTTP 403/);
+    await page.close();
+  });
+});
