@@ -44,6 +44,7 @@ interface Flight {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v == 'object' && !Array.isArray(v);
+const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
 
 /** Numbers and booleans become their string form; `undefined` leaves the tag out. */
 function copyTags(into: Tags, from: TagsInput, keys: string[]): Tags {
@@ -252,19 +253,19 @@ function start(
     if (flight.dead) return;
     const status = answer.status;
     const json = answer.json;
-    if (status < 300) {
-      const rejected: RejectedItem[] = (json && json.rejected) || [];
-      let bad = 0;
-      for (const r of rejected) {
-        const e = batch[r.index];
-        if (e) (drop([e.m], 'rejected', r.field + ': ' + r.error), bad++);
+    if (status >= 200 && status < 300) {
+      // Read defensively: a server or proxy may answer anything, each item is settled once.
+      const seen = new Set<Entry>();
+      for (const r of list(json && json.rejected) as RejectedItem[]) {
+        const e = r && batch[r.index];
+        if (e && !seen.has(e)) (seen.add(e), drop([e.m], 'rejected', r.field + ': ' + r.error));
       }
-      stats.sent += batch.length - bad;
+      stats.sent += batch.length - seen.size;
       attempt = 0;
       return;
     }
     const err = (json && json.error) || {};
-    const details: any[] = err.details || [];
+    const details: any[] = list(err.details).filter(isRecord);
     fail('HTTP ' + status + ' ' + (err.message || ''), status, err.code);
     if (status == 429 || status == 503 || status == 502 || status == 504) {
       const after = parseRetryAfter(answer.retryAfter, Date.now());

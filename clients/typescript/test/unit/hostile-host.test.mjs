@@ -270,3 +270,48 @@ describe('finding 9: numeric and boolean tag values', () => {
     });
   });
 });
+
+describe('answers a hostile server or proxy may give', () => {
+  const answers = [
+    [
+      'a 200 whose rejected list holds null, strings, unknown and repeated indexes',
+      200,
+      {
+        accepted: 1,
+        rejected: [
+          null,
+          'x',
+          { index: 7 },
+          { index: 1, field: 'name', error: 'bad' },
+          { index: 1, field: 'name', error: 'bad' },
+        ],
+      },
+    ],
+    ['a 200 whose rejected is not a list', 200, { accepted: 2, rejected: { index: 0 } }],
+    ['a 200 with a body that is not JSON', 200, 'not json'],
+    ['a 400 whose details are not a list', 400, { error: { code: 'x', details: { index: 0 } } }],
+    [
+      'a 400 whose details hold null',
+      400,
+      { error: { code: 'x', details: [null, { index: 0, field: 'value', error: 'no' }] } },
+    ],
+    ['a 400 whose error is a number', 400, { error: 5 }],
+    ['a 204 with no body', 204, null],
+  ];
+  for (const [what, status, body] of answers) {
+    it(`settles_every_metric_exactly_once_for_${what.replaceAll(' ', '_')}`, async () => {
+      const r = recorder();
+      const fetch = async () =>
+        new Response(status == 204 ? null : typeof body == 'string' ? body : JSON.stringify(body), { status });
+      const client = createMetricsClient({ ...base, fetch, ...r });
+      client.gauge('a', 1);
+      client.gauge('b', 2);
+      assert.equal(await client.flush(), true);
+      const s = client.stats();
+      assert.equal(s.queued, 0);
+      assert.equal(s.sent + s.dropped + s.rejected, 2, JSON.stringify(s));
+      assert.equal(r.drops.length, s.dropped + s.rejected);
+      assert.equal(new Set(r.drops.map((d) => d.metric.name)).size, r.drops.length);
+    });
+  }
+});
