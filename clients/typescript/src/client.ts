@@ -188,11 +188,13 @@ function start(
     if (ready()) pump();
     else if (!timer && queue.length) schedule(c.flushIntervalMs, false);
   };
-  /** Resolves `true` when a request settles, `false` at `end`. */
+  /**
+   * Resolves `true` when a request settles, `false` at `end`. Its timer keeps a Node process alive
+   * until then: whoever awaits flush() or close() asked to wait that long.
+   */
   const settleOr = (end: number) =>
     new Promise<boolean>((r) => {
-      const t: any = setTimeout(() => r(false), Math.max(0, end - Date.now()));
-      t.unref && t.unref();
+      const t = setTimeout(() => r(false), Math.max(0, end - Date.now()));
       wake.push(() => (clearTimeout(t), r(true)));
     });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
