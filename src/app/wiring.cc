@@ -127,6 +127,13 @@ class service final : public application {
     o.max_body_bytes = cfg_.http.max_body_bytes;
     o.read_timeout = std::chrono::milliseconds(cfg_.http.read_timeout_ms);
     o.idle_timeout = std::chrono::milliseconds(cfg_.http.idle_timeout_ms);
+    o.write_timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
+    // Connections are file descriptors: the soft limit goes up to the hard one, and the cap
+    // stays below it so accept() never fails for want of a descriptor.
+    const auto open_files = http::raise_open_files_limit();
+    o.max_connections = cfg_.http.max_connections
+                            ? cfg_.http.max_connections
+                            : http::default_max_connections(open_files ? open_files : 1024);
     // The transport answers (success or timeout) within the delivery timeout; the HTTP deadline
     // is a backstop a little later, so a client never waits forever.
     o.handler_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms + 5'000);
@@ -137,6 +144,7 @@ class service final : public application {
                             boost::beast::http::to_string(method), static_cast<int>(status),
                             elapsed);
     };
+    const auto max_connections = o.max_connections;
     server_ = std::make_unique<http::server>(std::move(o), router_);
     try {
       server_->start();
@@ -147,8 +155,10 @@ class service final : public application {
     }
     consumer_->start(*consume_);
     maintenance_ = std::thread([this] { maintain(); });
-    spdlog::info("listening on http://{}:{} ({} mode)", cfg_.http.host, server_->port(),
-                 cfg_.app_env == config::environment::development ? "development" : "production");
+    spdlog::info("listening on http://{}:{} ({} mode, at most {} connections)", cfg_.http.host,
+                 server_->port(),
+                 cfg_.app_env == config::environment::development ? "development" : "production",
+                 max_connections);
     return {};
   }
 
@@ -184,7 +194,33 @@ class service final : public application {
     }
   }
 
+  // The HTTP edge's connection counters (server_ exists once start() ran).
+  void add_http_self_metrics() {
+    self_.add_collectable(exposition::make_collectable([this] {
+      std::vector<prometheus::MetricFamily> f;
+      if (!server_) return f;
+      const auto st = server_->stats();
+      f.push_back(gauge_family("mca_http_connections_open", "HTTP connections open now",
+                               static_cast<double>(st.open)));
+      f.push_back(counter_family("mca_http_connections_refused_total",
+                                 "Connections answered 503 and closed at accept: MAX_CONNECTIONS "
+                                 "reached",
+                                 static_cast<double>(st.refused)));
+      f.push_back(counter_family("mca_http_connections_evicted_total",
+                                 "Idle connections closed to make room near MAX_CONNECTIONS",
+                                 static_cast<double>(st.evicted)));
+      f.push_back(counter_family(
+          "mca_http_timeouts_total",
+          "Requests not received within HTTP_READ_TIMEOUT_MS (answered 408) and responses not "
+          "taken within HTTP_WRITE_TIMEOUT_MS, by direction",
+          {{{{"direction", "read"}}, static_cast<double>(st.read_timeouts)},
+           {{{"direction", "write"}}, static_cast<double>(st.write_timeouts)}}));
+      return f;
+    }));
+  }
+
   void add_self_metrics() {
+    add_http_self_metrics();
     self_.add_collectable(exposition::make_collectable([this] {
       std::vector<prometheus::MetricFamily> f;
       const auto cs = consume_->stats();

@@ -168,6 +168,15 @@ const std::vector<field>& fields() {
           "HTTP_IDLE_TIMEOUT_MS", "60000", "idle keep-alive connections close after this",
           +[](config& c) -> std::int64_t& { return c.http.idle_timeout_ms; }, 100, 3'600'000),
       int_field(
+          "HTTP_WRITE_TIMEOUT_MS", "10000",
+          "a response must be taken by the client within this, or the connection closes",
+          +[](config& c) -> std::int64_t& { return c.http.write_timeout_ms; }, 100, 600'000),
+      int_field(
+          "MAX_CONNECTIONS", "0",
+          "open HTTP connections at most (0 = the open-files limit minus max(64, 1/8 of it)); "
+          "near it the longest-idle connections close, at it new ones get 503",
+          +[](config& c) -> std::size_t& { return c.http.max_connections; }, 0, 10'000'000),
+      int_field(
           "SHUTDOWN_TIMEOUT_MS", "10000",
           "on SIGTERM: time for in-flight requests and the transport flush",
           +[](config& c) -> std::int64_t& { return c.http.shutdown_timeout_ms; }, 0, 600'000),

@@ -31,6 +31,8 @@ struct config {
     std::size_t max_body_bytes = 1 << 20;
     std::int64_t read_timeout_ms = 10'000;
     std::int64_t idle_timeout_ms = 60'000;
+    std::int64_t write_timeout_ms = 10'000;
+    std::size_t max_connections = 0;  // 0 = derived from the open-files limit at start
     std::int64_t shutdown_timeout_ms = 10'000;
     std::vector<std::string> cors_allowed_origins;
   } http;

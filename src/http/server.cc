@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <limits>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
@@ -182,6 +186,9 @@ struct core {
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void run_thread();
+  // Under sessions_mu: closes the connection idle longest (if any) to make room.
+  void evict_oldest_idle_locked();
+  void refuse(tcp::socket& socket);
 
   server_options opts;
   router routes;
@@ -189,11 +196,20 @@ struct core {
 
   std::shared_ptr<detail::post_gate> gate = std::make_shared<detail::post_gate>();
 
+  // Every session, and the idle ones (waiting for the first byte of a request) oldest first.
+  // Both under sessions_mu; a session lists and unlists itself, the evictor unlists the front.
+  using idle_list = std::list<std::weak_ptr<detail::session>>;
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
   std::unordered_map<std::uint64_t, std::weak_ptr<detail::session>> sessions;
+  idle_list idle;
   std::atomic<std::uint64_t> next_session_id{1};
   std::atomic<bool> stopping{false};
+
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> evicted{0};
+  std::atomic<std::uint64_t> read_timeouts{0};
+  std::atomic<std::uint64_t> write_timeouts{0};
 
   std::mutex lifecycle_mu;  // start()/stop() against each other
   bool started = false;
@@ -208,9 +224,87 @@ struct core {
   std::vector<std::thread> threads;
 };
 
-// One TCP connection. Lives on its own strand; every member is touched only from it. Owned by
-// the pending asynchronous operations (and by the handler-timeout timer while a handler runs),
-// so it disappears when the connection is done and nothing waits on it.
+namespace {
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9112 6.1: the transfer codings of a request, in order, over every Transfer-Encoding field;
+// a problem with them as a ready answer, or nothing when the framing is sound.
+std::optional<response> check_transfer_coding(const bhttp::request_header<>& h) {
+  std::vector<std::string> codings;
+  for (auto [it, end] = h.equal_range(field::transfer_encoding); it != end; ++it) {
+    std::string_view v(it->value().data(), it->value().size());
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto item = trim_ows(v.substr(0, comma));
+      item = trim_ows(item.substr(0, item.find(';')));
+      if (!item.empty()) codings.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  if (h.count(field::transfer_encoding) == 0) return std::nullopt;
+  if (h.version() < 11) {
+    return json_error(400, "bad_request", "Transfer-Encoding is not allowed in HTTP/1.0");
+  }
+  auto is_chunked = [](const std::string& c) { return beast::iequals(c, "chunked"); };
+  if (codings.empty() || !is_chunked(codings.back())) {
+    return json_error(400, "bad_request",
+                      "the final transfer coding must be chunked, or the body has no length");
+  }
+  if (std::count_if(codings.begin(), codings.end(), is_chunked) > 1) {
+    return json_error(400, "bad_request", "chunked is applied more than once");
+  }
+  for (const auto& c : codings) {
+    if (!is_chunked(c)) {
+      return json_error(501, "not_implemented",
+                        "unsupported transfer coding '" + c + "' (supported: chunked)");
+    }
+  }
+  return std::nullopt;
+}
+
+// The header block at the front of `data` without its Content-Length fields, when it also has a
+// Transfer-Encoding (RFC 9112 6.3: the length is then ignored). Nothing otherwise.
+std::optional<std::string> without_content_length(std::string_view data) {
+  auto eom = data.find("\r\n\r\n");
+  if (eom == std::string_view::npos) return std::nullopt;
+  std::string_view head = data.substr(0, eom + 2);
+  std::string out;
+  out.reserve(data.size());
+  bool has_te = false;
+  bool has_cl = false;
+  bool first = true;
+  while (!head.empty()) {
+    auto eol = head.find("\r\n");
+    auto line = head.substr(0, eol + 2);
+    head.remove_prefix(line.size());
+    auto name = trim_ows(line.substr(0, line.find(':')));
+    if (!first && beast::iequals(name, "content-length")) {
+      has_cl = true;
+      continue;
+    }
+    if (!first && beast::iequals(name, "transfer-encoding")) has_te = true;
+    first = false;
+    out.append(line);
+  }
+  if (!has_te || !has_cl) return std::nullopt;
+  out.append(data.substr(eom + 2));
+  return out;
+}
+
+bool body_method(verb m) { return m == verb::post || m == verb::put || m == verb::patch; }
+
+}  // namespace
+
+// One TCP connection. Lives on its own strand; every member is touched only from it, except the
+// idle-list fields (idle_pos_, idle_listed_), which are guarded by core::sessions_mu. Owned by the
+// pending asynchronous operations (and by the timers while they run), so it disappears when the
+// connection is done and nothing waits on it.
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, core& srv)
@@ -218,10 +312,21 @@ class session : public std::enable_shared_from_this<session> {
         stream_(std::move(socket)),
         srv_(srv),
         handler_timer_(stream_.get_executor()),
-        id_(srv.next_session_id.fetch_add(1)) {}
+        read_timer_(stream_.get_executor()),
+        id_(srv.next_session_id.fetch_add(1)),
+        buffer_(std::max<std::size_t>(srv.opts.max_header_bytes, 1024)) {
+    on_chunk_ = [this](std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
+      chunk_ext_bytes_ += extensions.size();
+      if (chunk_ext_bytes_ > opts().max_header_bytes) {
+        chunk_ext_overflow_ = true;
+        ec = bhttp::error::bad_chunk_extension;
+      }
+    };
+  }
 
   ~session() {
     std::lock_guard lock(srv_.sessions_mu);
+    if (idle_listed_) srv_.idle.erase(idle_pos_);
     srv_.sessions.erase(id_);
     srv_.sessions_cv.notify_all();
   }
@@ -233,17 +338,30 @@ class session : public std::enable_shared_from_this<session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
   }
 
-  // Graceful: idle connections close now, a request being handled is answered first.
+  // Draining: the connection stays open; a request in flight is answered with Connection: close,
+  // a request that arrives is answered 503 + Connection: close. stop() closes what is left.
   void begin_shutdown() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->shutting_down_ = true;
-      if (self->phase_ == phase::reading) self->close();
-    });
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->shutting_down_ = true; });
   }
 
   void force_close() {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
+
+  // Near the connection cap: closes the connection if it is still waiting for a request.
+  void evict() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ != phase::idle) return;
+      // Bytes already waiting: a request has arrived that the strand has not seen yet.
+      beast::error_code ec;
+      if (self->stream_.socket().available(ec) > 0 || ec) return;
+      self->srv_.evicted.fetch_add(1, std::memory_order_relaxed);
+      self->close();
+    });
+  }
+
+  // Under core::sessions_mu (called by the evictor that took this session off the idle list).
+  void unlisted_locked() { idle_listed_ = false; }
 
   // On the strand: the response for request `seq` (from a responder, a timeout or an error).
   void deliver(std::uint64_t seq, response&& res) {
@@ -252,7 +370,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
  private:
-  enum class phase { reading, handling, writing, lingering, closed };
+  // idle: waiting for the first byte of a request (evictable); reading: a request has started.
+  enum class phase { idle, reading, handling, writing, lingering, closed };
+  enum class timeout_kind { silent, answer_408 };
 
   // What finalising the response needs to know about the request it answers.
   struct exchange {
@@ -273,48 +393,185 @@ class session : public std::enable_shared_from_this<session> {
 
   const server_options& opts() const { return srv_.opts; }
 
-  void read_request() {
-    if (shutting_down_ || srv_.stopping.load()) return close();
-    phase_ = phase::reading;
-    linger_ = false;
+  void new_parser() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(opts().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(static_cast<std::uint64_t>(opts().max_body_bytes));
-    if (served_ == 0 || buffer_.size() > 0) {
-      // A new connection, or a pipelined request already buffered: the whole request must
-      // arrive within read_timeout.
-      stream_.expires_after(opts().read_timeout);
-      read_header();
-    } else {
-      // Keep-alive: wait up to idle_timeout for the first byte of the next request, then give
-      // that request read_timeout.
-      stream_.expires_after(opts().idle_timeout);
-      stream_.async_read_some(buffer_.prepare(4096),
-                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                if (ec) return self->on_socket_error(ec);
-                                self->buffer_.commit(n);
-                                self->stream_.expires_after(self->opts().read_timeout);
-                                self->read_header();
-                              });
-    }
+    parser_->on_chunk_header(on_chunk_);
+    chunk_ext_bytes_ = 0;
+    chunk_ext_overflow_ = false;
   }
 
+  // The read deadline is ours, not tcp_stream's: tcp_stream closes the socket on expiry, and a
+  // request that timed out gets a 408 before the close.
+  void arm_read_timer(std::chrono::milliseconds d, timeout_kind kind) {
+    timeout_kind_ = kind;
+    timed_out_ = false;
+    read_timer_.expires_after(d);
+    read_timer_.async_wait([self = shared_from_this(), gen = ++timer_gen_](beast::error_code ec) {
+      if (ec || gen != self->timer_gen_ || self->phase_ == phase::closed) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  void disarm_read_timer() {
+    ++timer_gen_;
+    read_timer_.cancel();
+  }
+
+  void list_idle() {
+    std::lock_guard lock(srv_.sessions_mu);
+    if (!idle_listed_) {
+      idle_pos_ = srv_.idle.insert(srv_.idle.end(), weak_from_this());
+      idle_listed_ = true;
+    }
+    srv_.sessions_cv.notify_all();  // stop() waits for every connection to be idle
+  }
+
+  void unlist_idle() {
+    std::lock_guard lock(srv_.sessions_mu);
+    if (idle_listed_) srv_.idle.erase(idle_pos_);
+    idle_listed_ = false;
+  }
+
+  void read_request() {
+    if (srv_.stopping.load() && shutting_down_ && buffer_.size() == 0) return close();
+    linger_ = false;
+    te_with_length_ = false;
+    scan_from_ = 0;
+    header_copy_.reset();
+    new_parser();
+    stream_.expires_never();
+    if (buffer_.size() > 0) {
+      // A pipelined request already buffered: the whole request must arrive within read_timeout.
+      phase_ = phase::reading;
+      arm_read_timer(opts().read_timeout, timeout_kind::answer_408);
+      return read_header();
+    }
+    // Wait for the first byte of the next request: up to read_timeout on a new connection,
+    // idle_timeout between keep-alive requests (idle time never counts as a slow request). A
+    // connection that sends nothing is closed without an answer.
+    phase_ = phase::idle;
+    list_idle();
+    arm_read_timer(served_ == 0 ? opts().read_timeout : opts().idle_timeout, timeout_kind::silent);
+    // Waiting for readability instead of reading keeps an idle connection free of buffer memory
+    // (thousands of idle keep-alive connections are normal).
+    buffer_.shrink_to_fit();
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+          self->unlist_idle();
+          if (self->phase_ == phase::closed) return;
+          if (ec) return self->on_socket_error(ec);
+          self->phase_ = phase::reading;
+          self->arm_read_timer(self->opts().read_timeout, timeout_kind::answer_408);
+          self->read_header();
+        });
+  }
+
+  // Reads until the buffer holds the whole header block (or the header limit), then hands it to
+  // the parser. Seeing the raw block first lets the session ignore Content-Length next to
+  // Transfer-Encoding (RFC 9112 6.3), a pair Beast's parser refuses outright.
   void read_header() {
+    auto data = static_cast<const char*>(buffer_.data().data());
+    std::string_view s(data, buffer_.size());
+    auto eom = s.find("\r\n\r\n", scan_from_);
+    if (eom == std::string_view::npos && s.size() < opts().max_header_bytes) {
+      scan_from_ = s.size() > 3 ? s.size() - 3 : 0;
+      auto room = std::min<std::size_t>(4096, buffer_.max_size() - buffer_.size());
+      stream_.async_read_some(buffer_.prepare(room),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                if (ec) return self->on_read(ec, 0);
+                                self->buffer_.commit(n);
+                                self->read_header();
+                              });
+      return;
+    }
+    scan_from_ = 0;
+    target_too_long_ = eom == std::string_view::npos && request_line_too_long(s);
+    if (eom != std::string_view::npos && !te_with_length_) {
+      if (auto rewritten = without_content_length(s)) {
+        buffer_.consume(buffer_.size());
+        auto n = net::buffer_copy(buffer_.prepare(rewritten->size()), net::buffer(*rewritten));
+        buffer_.commit(n);
+        te_with_length_ = true;
+        linger_ = true;
+      }
+    }
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&session::on_header, shared_from_this()));
   }
 
+  // The answer to a request that is refused on its header alone, or nothing.
+  std::optional<response> refusal(const bhttp::request_header<>& h) {
+    if (auto framing = check_transfer_coding(h)) {
+      ctx_.keep_alive = false;  // the body cannot be framed
+      return framing;
+    }
+    auto hosts = h.count(field::host);
+    if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
+      return json_error(400, "bad_request",
+                        hosts ? "more than one Host header" : "the Host header is required");
+    }
+    if (h.target().size() > opts().max_target_bytes) {
+      return json_error(
+          414, "uri_too_long",
+          "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes");
+    }
+    if (shutting_down_ || srv_.stopping.load()) {
+      auto res = json_error(503, "unavailable", "the server is shutting down");
+      res.set(field::retry_after, "1");
+      ctx_.keep_alive = false;
+      return res;
+    }
+    if (!ctx_.target_ok) return json_error(400, "bad_request", "invalid request target");
+    if (!ctx_.path_route) {
+      return json_error(404, "not_found", "no route for " + std::string(h.target()));
+    }
+    if (ctx_.method == verb::options && !ctx_.route) return std::nullopt;  // answer_options
+    if (!ctx_.route) {
+      auto res = json_error(
+          405, "method_not_allowed",
+          std::string(h.method_string()) + " is not allowed on " + std::string(h.target()));
+      res.set(field::allow, ctx_.allow);
+      return res;
+    }
+    if (body_method(ctx_.method) && !parser_->chunked() && !parser_->content_length()) {
+      return json_error(411, "length_required",
+                        "a " + std::string(h.method_string()) +
+                            " request needs Content-Length or chunked Transfer-Encoding");
+    }
+    return std::nullopt;
+  }
+
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read(ec, 0);
-    if (parser_->is_done()) return on_read({}, 0);
     const auto& h = parser_->get();
+    begin_exchange(h);
+    if (te_with_length_) ctx_.keep_alive = false;  // RFC 9112 6.3: close after the response
+    if (auto res = refusal(h)) {
+      // Refused before the body is read, so no 100 Continue either. With a body still on the
+      // wire the connection cannot be reused: answer, then close (lingering).
+      disarm_read_timer();
+      ++served_;
+      phase_ = phase::handling;
+      if (!parser_->is_done()) {
+        ctx_.keep_alive = false;
+        linger_ = true;
+      }
+      return write_response(std::move(*res));
+    }
+    // Trailer fields would be merged into the header by the parser: keep the header as it was.
+    if (parser_->chunked()) header_copy_.emplace(h);
+    if (parser_->is_done()) return on_read({}, 0);
     if (h.version() == 11 && beast::iequals(h[field::expect], "100-continue")) {
       // Clients like curl wait for this before sending a large body.
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       net::async_write(stream_, net::buffer(continue_line.data(), continue_line.size()),
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (ec) return self->on_socket_error(ec);
+                         if (ec) return self->on_read(ec, 0);
                          self->read_body();
                        });
       return;
@@ -327,11 +584,30 @@ class session : public std::enable_shared_from_this<session> {
                       beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
+  // Whether the bytes that overflowed the buffer are the last chunk's line and trailer section
+  // (chunk size all zeros) rather than another chunk's extensions.
+  bool in_trailer() const {
+    auto data = static_cast<const char*>(buffer_.data().data());
+    std::string_view s(data, buffer_.size());
+    if (s.substr(0, 2) == "\r\n") s.remove_prefix(2);  // the CRLF ending the previous chunk
+    std::size_t i = 0;
+    while (i < s.size() && s[i] == '0') ++i;
+    return i > 0 && (i == s.size() || s[i] == ';' || s[i] == '\r' || s[i] == ' ' || s[i] == '\t');
+  }
+
   void on_read(beast::error_code ec, std::size_t) {
+    if (phase_ == phase::closed) return;
+    disarm_read_timer();
     if (!ec) {
       ++served_;
-      return handle_request(parser_->release());
+      auto req = parser_->release();
+      if (header_copy_) {
+        static_cast<bhttp::request_header<>&>(req) = std::move(*header_copy_);
+        header_copy_.reset();
+      }
+      return handle_request(std::move(req));
     }
+    if (timed_out_ && ec == net::error::operation_aborted) return on_timeout();
     const bool parse_error =
         &ec.category() == &bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
@@ -346,22 +622,66 @@ class session : public std::enable_shared_from_this<session> {
     ctx_.keep_alive = false;
     linger_ = true;
     phase_ = phase::handling;
+    const auto limit = std::to_string(opts().max_header_bytes);
     if (ec == bhttp::error::body_limit) {
       write_response(
           json_error(413, "payload_too_large",
                      "request body exceeds " + std::to_string(opts().max_body_bytes) + " bytes"));
     } else if (ec == bhttp::error::header_limit) {
-      write_response(json_error(
-          431, "headers_too_large",
-          "request headers exceed " + std::to_string(opts().max_header_bytes) + " bytes"));
+      if (target_too_long_) {
+        write_response(json_error(
+            414, "uri_too_long",
+            "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes"));
+      } else {
+        write_response(
+            json_error(431, "headers_too_large", "request headers exceed " + limit + " bytes"));
+      }
+    } else if (chunk_ext_overflow_ || (ec == bhttp::error::buffer_overflow && !in_trailer())) {
+      write_response(json_error(400, "bad_request",
+                                "chunk extensions exceed " + limit + " bytes per request"));
+    } else if (ec == bhttp::error::buffer_overflow) {
+      write_response(
+          json_error(431, "headers_too_large", "trailer section exceeds " + limit + " bytes"));
     } else {
       write_response(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()));
     }
   }
 
+  // With the header past its limit: whether the request line alone is past the target limit.
+  bool request_line_too_long(std::string_view s) const {
+    auto eol = s.find("\r\n");
+    auto line = s.substr(0, eol);
+    auto sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos) return eol == std::string_view::npos;
+    auto target = line.substr(sp1 + 1);
+    if (eol != std::string_view::npos) target = target.substr(0, target.rfind(' '));
+    return target.size() > opts().max_target_bytes;
+  }
+
+  // The read deadline passed. Idle: close quietly. A request had started: 408, then close.
+  void on_timeout() {
+    if (timeout_kind_ == timeout_kind::silent) {
+      spdlog::debug("http: connection {} idle past its timeout", id_);
+      return close();
+    }
+    srv_.read_timeouts.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("http: connection {} timed out reading a request", id_);
+    ++served_;
+    begin_exchange(parser_->get().base());
+    ctx_.keep_alive = false;
+    linger_ = true;
+    phase_ = phase::handling;
+    write_response(json_error(408, "request_timeout",
+                              "the request did not arrive within " +
+                                  std::to_string(opts().read_timeout.count()) + " ms"));
+  }
+
   void on_socket_error(beast::error_code ec) {
     if (ec == beast::error::timeout) {
+      if (phase_ == phase::writing) srv_.write_timeouts.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("http: connection {} timed out", id_);
+    } else if (timed_out_ && ec == net::error::operation_aborted) {
+      spdlog::debug("http: connection {} idle past its timeout", id_);
     } else if (ec != bhttp::error::end_of_stream && ec != net::error::eof &&
                ec != net::error::operation_aborted) {
       spdlog::debug("http: connection {} error: {}", id_, ec.message());
@@ -376,6 +696,7 @@ class session : public std::enable_shared_from_this<session> {
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
     handler_timer_.cancel();
+    disarm_read_timer();
   }
 
   // Fills ctx_ from the request line and headers: routing, keep-alive, gzip, CORS.
@@ -437,24 +758,10 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  // Routing was done on the header (refusal()); what is left needs the body.
   void handle_request(request&& req) {
-    begin_exchange(req.base());
     phase_ = phase::handling;
-    if (!ctx_.target_ok) {
-      return write_response(json_error(400, "bad_request", "invalid request target"));
-    }
-    if (!ctx_.path_route) {
-      return write_response(
-          json_error(404, "not_found", "no route for " + std::string(req.target())));
-    }
     if (ctx_.method == verb::options && !ctx_.route) return answer_options(req);
-    if (!ctx_.route) {
-      auto res = json_error(
-          405, "method_not_allowed",
-          std::string(req.method_string()) + " is not allowed on " + std::string(req.target()));
-      res.set(field::allow, ctx_.allow);
-      return write_response(std::move(res));
-    }
 
     if (req.count(field::content_encoding)) {
       auto decoded = decode_content(req[field::content_encoding], std::move(req.body()),
@@ -571,9 +878,9 @@ class session : public std::enable_shared_from_this<session> {
     serializer_.reset();
     out_ = std::move(res);
     serializer_.emplace(out_);
-    // A client that does not read its response for as long as an idle connection may live is
-    // treated as gone.
-    stream_.expires_after(opts().idle_timeout);
+    // A client that does not take its response within write_timeout is treated as gone, so a
+    // reader that never reads holds the response's memory for a bounded time only.
+    stream_.expires_after(opts().write_timeout);
     auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
     if (ctx_.head) {
       bhttp::async_write_header(stream_, *serializer_, std::move(done));
@@ -584,6 +891,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_write(beast::error_code ec, std::size_t) {
     serializer_.reset();
+    out_ = {};
     if (ec) return on_socket_error(ec);
     if (!close_after_write_) return read_request();
     beast::error_code ignored;
@@ -600,7 +908,8 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void drain() {
-    stream_.async_read_some(buffer_.prepare(16 * 1024),
+    auto room = std::min<std::size_t>(16 * 1024, buffer_.max_size());
+    stream_.async_read_some(buffer_.prepare(room),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) return self->close();
                               self->drain();
@@ -621,18 +930,34 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   core& srv_;
   net::steady_timer handler_timer_;
+  net::steady_timer read_timer_;
   std::uint64_t id_;
+  // At most max_header_bytes of unparsed input: a header, a chunk line with its extensions, or
+  // a trailer section must fit (body bytes go to the body, bounded by max_body_bytes).
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::function<void(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_;
+  std::optional<bhttp::request_header<>> header_copy_;
+  std::size_t chunk_ext_bytes_ = 0;
+  bool chunk_ext_overflow_ = false;
   exchange ctx_;
   response out_;
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
-  phase phase_ = phase::reading;
+  phase phase_ = phase::idle;
+  timeout_kind timeout_kind_ = timeout_kind::silent;
+  std::uint64_t timer_gen_ = 0;
+  bool timed_out_ = false;
   std::uint64_t seq_ = 0;
   unsigned served_ = 0;
   bool shutting_down_ = false;
   bool close_after_write_ = false;
   bool linger_ = false;
+  bool te_with_length_ = false;
+  bool target_too_long_ = false;  // the header overflowed within the request line's target
+  std::size_t scan_from_ = 0;     // where the search for the end of the header block resumes
+  // Guarded by core::sessions_mu.
+  core::idle_list::iterator idle_pos_;
+  bool idle_listed_ = false;
 };
 
 }  // namespace detail
@@ -764,14 +1089,54 @@ void detail::core::on_accept(beast::error_code ec, tcp::socket socket) {
     socket.close(ignored);
     return;
   }
-  socket.set_option(tcp::no_delay(true), ec);
-  auto s = std::make_shared<detail::session>(std::move(socket), *this);
+  std::shared_ptr<detail::session> s;
   {
-    std::lock_guard lock(sessions_mu);
+    std::unique_lock lock(sessions_mu);
+    const auto cap = opts.max_connections;
+    if (cap > 0 && sessions.size() >= cap) {
+      lock.unlock();
+      refuse(socket);
+      return do_accept();
+    }
+    // Near the cap, the connection idle longest makes room, so a new client is served even
+    // when idle keep-alive connections hold almost every slot.
+    if (cap > 0 && sessions.size() >= cap - cap / 8) evict_oldest_idle_locked();
+    socket.set_option(tcp::no_delay(true), ec);
+    s = std::make_shared<detail::session>(std::move(socket), *this);
     sessions.emplace(s->id(), s);
   }
   s->start();
   do_accept();
+}
+
+void detail::core::evict_oldest_idle_locked() {
+  while (!idle.empty()) {
+    auto weak = std::move(idle.front());
+    idle.pop_front();
+    if (auto s = weak.lock()) {
+      s->unlisted_locked();
+      s->evict();
+      return;
+    }
+  }
+}
+
+void detail::core::refuse(tcp::socket& socket) {
+  // Cheap on purpose: one non-blocking write of a fixed answer, then close; no session, no
+  // parsing. A client that has not read it yet may see a reset instead.
+  static constexpr std::string_view answer =
+      "HTTP/1.1 503 Service Unavailable\r\n"
+      "Content-Type: application/json\r\n"
+      "Retry-After: 1\r\n"
+      "Connection: close\r\n"
+      "Content-Length: 90\r\n\r\n"
+      R"({"error":{"code":"unavailable","message":"too many open connections, retry","details":[]}})";
+  refused.fetch_add(1, std::memory_order_relaxed);
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(net::buffer(answer.data(), answer.size()), ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
 }
 
 void detail::core::stop(std::chrono::milliseconds deadline) {
@@ -805,11 +1170,13 @@ void detail::core::stop(std::chrono::milliseconds deadline) {
     return live;
   };
 
-  // 2. Idle connections close now; requests in flight get until the deadline to be answered.
+  // 2. Requests in flight get until the deadline to be answered; requests that arrive meanwhile
+  //    on open connections are answered 503 + Connection: close. Done when every connection
+  //    left is idle.
   for (auto& s : snapshot()) s->begin_shutdown();
   {
     std::unique_lock l(sessions_mu);
-    sessions_cv.wait_until(l, until, [this] { return sessions.empty(); });
+    sessions_cv.wait_until(l, until, [this] { return sessions.size() <= idle.size(); });
   }
 
   // 3. Whatever is left is cut off; give the strands a moment to run the closes.
@@ -848,5 +1215,35 @@ void server::start() { impl_->start(); }
 std::uint16_t server::port() const { return impl_->bound_port; }
 
 void server::stop(std::chrono::milliseconds deadline) { impl_->stop(deadline); }
+
+server_stats server::stats() const {
+  server_stats st;
+  {
+    std::lock_guard lock(impl_->sessions_mu);
+    st.open = impl_->sessions.size();
+  }
+  st.refused = impl_->refused.load(std::memory_order_relaxed);
+  st.evicted = impl_->evicted.load(std::memory_order_relaxed);
+  st.read_timeouts = impl_->read_timeouts.load(std::memory_order_relaxed);
+  st.write_timeouts = impl_->write_timeouts.load(std::memory_order_relaxed);
+  return st;
+}
+
+std::size_t raise_open_files_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return std::numeric_limits<std::size_t>::max() / 2;
+  return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+std::size_t default_max_connections(std::size_t open_files) {
+  const std::size_t reserve = std::max<std::size_t>(64, open_files / 8);
+  return open_files > reserve + 16 ? open_files - reserve : 16;
+}
 
 }  // namespace mca::http

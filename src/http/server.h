@@ -7,11 +7,14 @@
 // bodies (limit applied to the decompressed size too), gzip responses when the client accepts
 // them, CORS for an allowlist of origins, 404/405 (with Allow) from the router.
 //
-// Errors the server answers itself are JSON (json_error): 400 bad_request, 403
-// origin_not_allowed (CORS preflight from an unlisted origin), 404 not_found, 405
-// method_not_allowed (+ Allow), 413 payload_too_large, 415 unsupported_encoding, 431
-// headers_too_large, 500 internal (handler threw or dropped its responder), 503 timeout
-// (+ Retry-After: 1; handler_timeout passed). See src/http/README.md for the design.
+// Errors the server answers itself are JSON (json_error): 400 bad_request (malformed request,
+// faulty framing, missing or repeated Host, chunk extensions too long), 403 origin_not_allowed
+// (CORS preflight from an unlisted origin), 404 not_found, 405 method_not_allowed (+ Allow), 408
+// request_timeout, 411 length_required, 413 payload_too_large, 414 uri_too_long, 415
+// unsupported_encoding, 431 headers_too_large (also a trailer section past the header limit),
+// 500 internal (handler threw or dropped its responder), 501 not_implemented (a transfer coding
+// other than chunked), 503 unavailable (+ Retry-After: 1; handler_timeout passed, the server is
+// draining, or the connection cap is reached). See src/http/README.md for the design.
 //
 // Thread safety: add routes before start(); start()/stop() from one thread that is not one of the
 // server's I/O threads; responders from any thread.
@@ -70,9 +73,18 @@ struct server_options {
   std::uint16_t port = 5000;             // 0 = any free port (tests)
   unsigned threads = 0;                  // 0 = hardware concurrency
   std::size_t max_body_bytes = 1 << 20;  // wire and decompressed
+  // Request line + header fields; also bounds the chunk extensions of one request (together)
+  // and its trailer section, and the bytes a connection buffers before parsing.
   std::size_t max_header_bytes = 16 * 1024;
-  std::chrono::milliseconds read_timeout{10'000};     // a whole request must arrive within this
-  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive idle connections
+  std::size_t max_target_bytes = 8 * 1024;         // longer request targets: 414
+  std::chrono::milliseconds read_timeout{10'000};  // a whole request must arrive within this
+  std::chrono::milliseconds idle_timeout{60'000};  // keep-alive idle connections
+  // A response must be taken by the client within this, or the connection is closed.
+  std::chrono::milliseconds write_timeout{10'000};
+  // Open connections at most (0 = no cap). From 7/8 of it on, each new connection closes the
+  // connection that has been idle longest (waiting for a request); at the cap new connections get
+  // a fixed 503 and are closed at once.
+  std::size_t max_connections = 0;
   std::chrono::milliseconds handler_timeout{30'000};  // responder not called by then -> 503
   unsigned max_requests_per_connection = 10'000;
   std::size_t gzip_min_bytes = 1024;  // responses at least this large are gzipped when accepted
@@ -113,6 +125,15 @@ class router {
   friend class server;
 };
 
+// Connection counters since start (for self-metrics). Thread-safe snapshot.
+struct server_stats {
+  std::uint64_t open = 0;            // connections open now
+  std::uint64_t refused = 0;         // closed at accept: max_connections reached
+  std::uint64_t evicted = 0;         // idle connections closed to make room near the cap
+  std::uint64_t read_timeouts = 0;   // a started request did not arrive within read_timeout
+  std::uint64_t write_timeouts = 0;  // a response was not taken within write_timeout
+};
+
 class server {
  public:
   server(server_options opts, router routes);
@@ -120,16 +141,27 @@ class server {
   // Binds and starts the threads. Throws std::system_error when the address cannot be bound.
   void start();
   std::uint16_t port() const;  // the bound port (useful with port 0)
-  // Stops accepting, closes idle connections, lets in-flight requests finish within `deadline`
-  // (their responses carry Connection: close), then closes everything and joins the threads.
+  // Stops accepting and lets in-flight requests finish within `deadline` (their responses carry
+  // Connection: close); a request arriving meanwhile on an open keep-alive connection is answered
+  // 503 + Connection: close + Retry-After. Once nothing is in flight (or at the deadline) every
+  // connection is closed and the threads are joined.
   // Bounded: at most max(deadline, 1 s) + 0.5 s plus whatever handlers are running. Idempotent;
   // the destructor calls it with a zero deadline.
   void stop(std::chrono::milliseconds deadline);
+  server_stats stats() const;
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// Raises the soft RLIMIT_NOFILE to the hard limit and returns the soft limit then in force (0 when
+// it cannot be read). Call once at start, before threads open files.
+std::size_t raise_open_files_limit();
+
+// The default for max_connections under a limit of `open_files` descriptors: the limit minus a
+// reserve for everything else the process opens (max(64, 1/8 of the limit)), at least 16.
+std::size_t default_max_connections(std::size_t open_files);
 
 // A JSON error body: {"error":{"code":...,"message":...,"details":[]}} with the given status.
 response json_error(unsigned status, std::string_view code, std::string_view message,

@@ -450,14 +450,25 @@ TEST(http_connection, answers_expect_100_continue_before_body) {
   EXPECT_EQ(c.read().res.body(), "hello");
 }
 
-TEST(http_connection, closes_slow_client_after_read_timeout) {
+TEST(http_connection, answers_408_and_closes_slow_client_after_read_timeout) {
   auto o = test_options();
   o.read_timeout = 200ms;
   running s(echo_router(), o);
   auto c = s.connect();
   // Half a request, then silence (slowloris).
   ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  expect_json_error(c.read(), 408, "request_timeout");
   EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_EQ(s.srv.stats().read_timeouts, 1u);
+}
+
+TEST(http_connection, closes_silent_new_connection_after_read_timeout_without_answer) {
+  auto o = test_options();
+  o.read_timeout = 200ms;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_EQ(s.srv.stats().read_timeouts, 0u);
 }
 
 TEST(http_connection, closes_idle_keep_alive_connection_after_idle_timeout) {
@@ -814,6 +825,245 @@ TEST(http_lifecycle, stop_does_not_wait_for_idle_connections) {
   srv.stop(60s);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   EXPECT_TRUE(c.closed_by_peer());
+}
+
+// --- framing (RFC 9112 6) and the edge's own limits ---------------------------------------------
+
+TEST(http_framing, answers_411_to_post_without_length) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  expect_json_error(c.read(), 411, "length_required");
+}
+
+TEST(http_framing, rejects_transfer_encoding_not_ending_in_chunked_with_400_and_closes) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 0\r\n\r\n"
+      "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c.read();
+  expect_json_error(r, 400, "bad_request");
+  EXPECT_FALSE(r.res.keep_alive());
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_framing, rejects_chunked_applied_twice_with_400) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"));
+  expect_json_error(c.read(), 400, "bad_request");
+}
+
+TEST(http_framing, answers_501_to_unsupported_transfer_coding) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"));
+  expect_json_error(c.read(), 501, "not_implemented");
+}
+
+TEST(http_framing, reads_chunked_body_ignoring_content_length_then_closes) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c.read();
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.res.result_int(), 200);
+  EXPECT_EQ(r.res.body(), "hello");
+  EXPECT_FALSE(r.res.keep_alive());
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_framing, rejects_missing_and_repeated_host_with_400) {
+  running s(echo_router());
+  for (const char* hosts : {"", "Host: a\r\nHost: b\r\n"}) {
+    auto c = s.connect();
+    ASSERT_FALSE(
+        c.write_raw(std::string("POST /echo HTTP/1.1\r\n") + hosts + "Content-Length: 1\r\n\r\nx"));
+    expect_json_error(c.read(), 400, "bad_request");
+  }
+}
+
+TEST(http_framing, answers_414_to_target_past_limit_and_serves_target_at_it) {
+  auto o = test_options();
+  o.max_target_bytes = 100;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  std::string at = "/big?" + std::string(100 - 5, 'q');
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, at)).res.result_int(), 200);
+  expect_json_error(c.roundtrip(make_request(verb::get, at + "q")), 414, "uri_too_long");
+}
+
+TEST(http_framing, answers_414_when_request_line_alone_passes_header_limit) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  o.max_target_bytes = 1024;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("GET /big?" + std::string(4096, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  expect_json_error(c.read(), 414, "uri_too_long");
+}
+
+TEST(http_framing, answers_408_when_a_started_request_stalls) {
+  auto o = test_options();
+  o.read_timeout = 200ms;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"));
+  auto r = c.read();
+  expect_json_error(r, 408, "request_timeout");
+  EXPECT_FALSE(r.res.keep_alive());
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(http_framing, sends_no_100_continue_for_a_refused_request) {
+  running s(echo_router());
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto r = c.read();
+  expect_json_error(r, 404, "not_found");
+  EXPECT_FALSE(r.res.keep_alive());
+}
+
+TEST(http_limits, rejects_chunk_extensions_past_header_limit_with_400) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  std::string raw = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 4; ++i) raw += "1;" + std::string(600, 'e') + "\r\nx\r\n";
+  ASSERT_FALSE(c.write_raw(raw));
+  expect_json_error(c.read(), 400, "bad_request");
+}
+
+TEST(http_limits, rejects_one_chunk_line_past_header_limit_with_400) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  ASSERT_FALSE(
+      c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
+                  std::string(8192, 'e')));
+  expect_json_error(c.read(), 400, "bad_request");
+}
+
+TEST(http_limits, rejects_trailer_section_past_header_limit_with_431) {
+  auto o = test_options();
+  o.max_header_bytes = 2048;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T: " +
+      std::string(8192, 't')));
+  expect_json_error(c.read(), 431, "headers_too_large");
+}
+
+TEST(http_limits, discards_trailer_fields) {
+  router r;
+  r.add(verb::post, "/fields", "fields", [](request&& req, const params&, responder respond) {
+    respond(text(std::string(req["X-Late"]) + "|" + std::string(req["Content-Encoding"]) + "|" +
+                 req.body()));
+  });
+  running s(std::move(r));
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw(
+      "POST /fields HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n"
+      "0\r\nX-Late: yes\r\nContent-Encoding: gzip\r\n\r\n"));
+  auto reply = c.read();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.body(), "||hi");
+}
+
+TEST(http_connection, closes_connection_whose_client_does_not_read_after_write_timeout) {
+  auto o = test_options();
+  o.write_timeout = 300ms;
+  running s(big_page_router(std::string(32 << 20, 'x')), o);
+  auto c = s.connect();
+  ASSERT_FALSE(c.write_raw("GET /big HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n"));
+  // Never read: the server gives up after write_timeout (the response is far larger than the
+  // socket buffers).
+  for (auto until = std::chrono::steady_clock::now() + 15s;
+       s.srv.stats().write_timeouts == 0 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(s.srv.stats().write_timeouts, 1u);
+}
+
+// --- connection cap ----------------------------------------------------------------------------
+
+TEST(http_cap, closes_the_longest_idle_connection_near_the_cap) {
+  auto o = test_options();
+  o.max_connections = 8;  // eviction from 7 open connections on
+  running s(big_page_router("x"), o);
+  std::vector<std::unique_ptr<client>> idle;
+  for (int i = 0; i < 7; ++i) {
+    idle.push_back(std::make_unique<client>(s.srv.port()));
+    ASSERT_EQ(idle.back()->roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  }
+  auto fresh = s.connect();
+  EXPECT_EQ(fresh.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  EXPECT_TRUE(idle.front()->closed_by_peer());
+  EXPECT_EQ(s.srv.stats().evicted, 1u);
+}
+
+TEST(http_cap, refuses_with_503_at_the_cap_when_nothing_is_idle) {
+  auto o = test_options();
+  o.max_connections = 4;
+  running s(echo_router(), o);
+  std::vector<std::unique_ptr<client>> busy;
+  for (int i = 0; i < 4; ++i) {
+    busy.push_back(std::make_unique<client>(s.srv.port()));
+    ASSERT_FALSE(busy.back()->write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Len"));
+  }
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       s.srv.stats().open < 4 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto extra = s.connect();
+  auto r = extra.read();
+  expect_json_error(r, 503, "unavailable");
+  EXPECT_EQ(r.res[field::retry_after], "1");
+  EXPECT_EQ(s.srv.stats().refused, 1u);
+}
+
+TEST(http_cap, default_cap_leaves_descriptors_for_the_rest_of_the_process) {
+  EXPECT_EQ(default_max_connections(1024), 896u);
+  EXPECT_EQ(default_max_connections(256), 192u);
+  EXPECT_EQ(default_max_connections(50), 16u);
+}
+
+TEST(http_lifecycle, answers_503_to_a_request_arriving_during_drain) {
+  parked_responders parked;
+  router r;
+  r.add(verb::post, "/ingest", "ingest", parked.park());
+  r.add(verb::get, "/fast", "fast", reply_with("fast"));
+  server srv(test_options(), std::move(r));
+  srv.start();
+  client keep(srv.port());
+  ASSERT_EQ(keep.roundtrip(make_request(verb::get, "/fast")).res.result_int(), 200);
+  client inflight(srv.port());
+  ASSERT_FALSE(inflight.write(make_request(verb::post, "/ingest", "x")));
+  auto respond = parked.take();
+  ASSERT_TRUE(respond);
+  auto stopping = std::async(std::launch::async, [&] { srv.stop(stop_deadline); });
+  for (auto started = std::chrono::steady_clock::now();;) {
+    client probe(srv.port(), 1s);
+    if (probe.connect_error()) break;
+    ASSERT_LT(std::chrono::steady_clock::now() - started, stop_deadline) << "acceptor stayed open";
+    std::this_thread::yield();
+  }
+  auto late = keep.roundtrip(make_request(verb::get, "/fast"));
+  expect_json_error(late, 503, "unavailable");
+  EXPECT_FALSE(late.res.keep_alive());
+  EXPECT_EQ(late.res[field::retry_after], "1");
+  (*respond)(text("done"));
+  EXPECT_EQ(inflight.read().res.body(), "done");
+  stopping.get();
 }
 
 TEST(http_lifecycle, stop_is_safe_to_call_twice_and_before_start) {
