@@ -18,8 +18,10 @@ export const utf8Length = (s: string): number => encoder.encode(s).length;
 
 // A lone surrogate cannot be encoded as UTF-8; the server would refuse the whole body as
 // invalid_json, so such a metric is refused here on its own.
+// A UTF-8 encoding is never shorter than the UTF-16 length, so an overlong text is refused before
+// any pass over it: the work per call stays bounded by the limits, whatever the input's size.
 const isText = (v: unknown, min: number, max: number): boolean => {
-  if (typeof v != 'string' || /\p{Cs}/u.test(v)) return false;
+  if (typeof v != 'string' || v.length > max || /\p{Cs}/u.test(v)) return false;
   const n = utf8Length(v);
   return n >= min && n <= max;
 };

@@ -235,6 +235,26 @@ describe('finding 8: no metric vanishes, no call blocks', () => {
     assert.ok(gaugeMs < 2 * countMs + 50, `gauge() took ${gaugeMs.toFixed(0)} ms, counting ${countMs.toFixed(0)} ms`);
   });
 
+  it('refuses_a_32_MB_name_without_a_pass_over_it', () => {
+    const name = 'n'.repeat(32 * 1024 * 1024);
+    let t0 = performance.now();
+    new TextEncoder().encode(name);
+    const encodeMs = performance.now() - t0;
+    const r = recorder();
+    const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, ...r });
+    t0 = performance.now();
+    client.gauge(name, 1);
+    const gaugeMs = performance.now() - t0;
+    assert.deepEqual(
+      r.drops.map((d) => d.reason),
+      ['invalid'],
+    );
+    assert.ok(
+      gaugeMs < encodeMs / 4,
+      `gauge() took ${gaugeMs.toFixed(1)} ms, encoding the name ${encodeMs.toFixed(1)} ms`,
+    );
+  });
+
   it('reports_input_whose_getters_throw_as_invalid', () => {
     const r = recorder();
     const client = createMetricsClient({ ...base, fetch: fakeFetch().fetch, ...r });
