@@ -1,17 +1,20 @@
 // R5: the cost of a /prometheus-metrics render against prometheus-cpp's text serializer on the
 // same data, and the memory each holds per series.
 //
-//   render_bench --impl mca|prometheus-cpp --series N [--repeat K]
+//   render_bench --impl mca|mca-previous|prometheus-cpp --series N [--repeat K] [--worst-case 1]
 //
 // Both get the same N series: 100 metric names, 10 apps (an app_id label), two tags (host and a
 // unique series id), so every series is distinct. `mca` fills a store::series_store through
 // apply() (the consume path's call) and times exposition::render_series into a reused buffer;
 // `prometheus-cpp` fills a Registry of gauge families and times Collect() + TextSerializer
-// (both are what a scrape of a prometheus-cpp exposer does). Each implementation runs in its own
+// (both are what a scrape of a prometheus-cpp exposer does); `mca-previous` is the store before
+// its flat-table rewrite (tests/reference), rendered by the same writer, so the old and the new
+// store are compared in the same run. Each implementation runs in its own
 // process so the RSS growth measured around the fill is that implementation's alone.
 //
 // Prints one JSON object: median/min/max render time, ns per series, bytes of output, and RSS
-// growth per series after the fill.
+// growth per series after the fill. `--worst-case 1` (mca, mca-previous) gives every series 32 tags
+// of 1 KiB values, the most the per-metric limits allow.
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -23,11 +26,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "exposition/text_format.h"
+#include "reference/reference_store.h"
 #include "store/series_store.h"
 #include "util/clock.h"
 
@@ -84,18 +89,48 @@ void print(std::string_view impl, std::size_t n, int repeat, const timing& t, st
       static_cast<double>(rss_growth) / static_cast<double>(n), fill_s);
 }
 
-int run_mca(std::size_t n, int repeat) {
+void render(const mca::store::series_store& store, std::string& out) {
+  mca::exposition::render_series(store, {}, out);
+}
+void render(const mca::store::reference_store& store, std::string& out) {
+  std::vector<mca::store::label_view> labels;
+  mca::exposition::render_series(
+      [&](const std::function<void(const mca::store::series_view&)>& visit) {
+        store.for_each_sorted([&](const mca::store::series& s) {
+          labels.clear();
+          for (const auto& [k, v] : s.labels) labels.emplace_back(k, v);
+          visit({s.app_id, s.exposition_name, s.original_name, labels, s.value, s.timestamp_ms,
+                 s.ingest_ms, s.profile_id, s.partition});
+        });
+      },
+      {}, out);
+}
+
+// The caps' worst case instead of R5's series: 32 tags, each value 1 KiB (unique per series).
+bool worst_case = false;
+std::vector<mca::model::tag> tags_of(std::size_t s) {
+  if (!worst_case) return {{"host", host_of(s)}, {"series", series_of(s)}};
+  std::vector<mca::model::tag> tags;
+  for (std::size_t k = 0; k < 32; ++k) {
+    std::string value = series_of(s);
+    value.resize(1024, static_cast<char>('a' + k % 26));
+    tags.emplace_back(numbered("k", 10 + k), std::move(value));
+  }
+  return tags;
+}
+
+template <class Store>
+int run_mca(std::string_view impl, std::size_t n, int repeat) {
   const std::size_t rss0 = rss_bytes();
   const auto f0 = steady::now();
-  mca::store::series_store store({.max_series = n, .max_series_per_app = n, .ttl_ms = 0},
-                                 mca::util::real_clock());
+  Store store({.max_series = n, .max_series_per_app = n, .ttl_ms = 0}, mca::util::real_clock());
   mca::model::metric m;
   m.profile_id = "bench-profile";
   m.timestamp_ms = 1'700'000'000'000;
   for (std::size_t s = 0; s < n; ++s) {
     m.name = name_of(s);
     m.value = value_of(s);
-    m.tags = {{"host", host_of(s)}, {"series", series_of(s)}};
+    m.tags = tags_of(s);
     if (store.apply(app_of(s), m, 0, m.timestamp_ms) != mca::store::apply_result::inserted) {
       std::fprintf(stderr, "render_bench: series %zu was not inserted\n", s);
       return 1;
@@ -104,14 +139,13 @@ int run_mca(std::size_t n, int repeat) {
   const double fill_s = std::chrono::duration<double>(steady::now() - f0).count();
   const std::size_t growth = rss_bytes() - rss0;
   std::string out;
-  const mca::exposition::render_options opts;
-  mca::exposition::render_series(store, opts, out);  // warm: sizes the buffer, as scrapes do
+  render(store, out);  // warm: sorts the new series and sizes the buffer, as the first scrape does
   const std::size_t bytes = out.size();
   const timing t = time_runs(repeat, [&] {
     out.clear();
-    mca::exposition::render_series(store, opts, out);
+    render(store, out);
   });
-  print("mca", n, repeat, t, bytes, growth, fill_s);
+  print(impl, n, repeat, t, bytes, growth, fill_s);
   return 0;
 }
 
@@ -157,10 +191,17 @@ int main(int argc, char** argv) {
       n = std::stoull(argv[i + 1]);
     else if (a == "--repeat")
       repeat = std::stoi(argv[i + 1]);
+    else if (a == "--worst-case")
+      worst_case = std::string_view(argv[i + 1]) == "1";
   }
-  if (n == 0 || repeat <= 0 || (impl != "mca" && impl != "prometheus-cpp")) {
-    std::fprintf(stderr, "usage: render_bench --impl mca|prometheus-cpp --series N [--repeat K]\n");
+  if (n == 0 || repeat <= 0 ||
+      (impl != "mca" && impl != "mca-previous" && impl != "prometheus-cpp")) {
+    std::fprintf(stderr,
+                 "usage: render_bench --impl mca|mca-previous|prometheus-cpp --series N "
+                 "[--repeat K]\n");
     return 2;
   }
-  return impl == "mca" ? run_mca(n, repeat) : run_prometheus_cpp(n, repeat);
+  if (impl == "mca") return run_mca<mca::store::series_store>(impl, n, repeat);
+  if (impl == "mca-previous") return run_mca<mca::store::reference_store>(impl, n, repeat);
+  return run_prometheus_cpp(n, repeat);
 }

@@ -66,7 +66,7 @@ void append_escaped(std::string_view v, std::string& out) {
 }
 
 // Appends `{app_id="…",label="…",…}` (or nothing when there is no label at all).
-void append_labels(const store::series& s, bool with_app_id, std::string& out) {
+void append_labels(const store::series_view& s, bool with_app_id, std::string& out) {
   if (!with_app_id && s.labels.empty()) return;
   out.push_back('{');
   bool first = true;
@@ -103,7 +103,7 @@ class family_writer {
  public:
   family_writer(bool with_app_id, std::string& out) : with_app_id_(with_app_id), out_(out) {}
 
-  void add(const store::series& s) {
+  void add(const store::series_view& s) {
     if (s.exposition_name != name_) {
       flush();
       name_ = s.exposition_name;
@@ -193,7 +193,13 @@ void append_help_text(std::string_view v, std::string& out) { append_escaped<fal
 void render_series(const store::series_store& store, const render_options& options,
                    std::string& out) {
   family_writer writer(options.app_id_label, out);
-  store.for_each_sorted([&](const store::series& s) { writer.add(s); });
+  store.for_each_sorted([&](const store::series_view& s) { writer.add(s); });
+  writer.flush();
+}
+
+void render_series(const series_walk& walk, const render_options& options, std::string& out) {
+  family_writer writer(options.app_id_label, out);
+  walk([&](const store::series_view& s) { writer.add(s); });
   writer.flush();
 }
 

@@ -4,6 +4,7 @@
 // from any thread. Output is appended to a caller-owned string so a handler can reuse its buffer.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,11 @@ struct render_options {
 // without braces.
 void render_series(const store::series_store& store, const render_options& options,
                    std::string& out);
+
+// The same, from any walk that visits series in the store's order (for_each_sorted's contract).
+// The store's differential test renders its reference implementation through this.
+using series_walk = std::function<void(const std::function<void(const store::series_view&)>&)>;
+void render_series(const series_walk& walk, const render_options& options, std::string& out);
 
 // Appends `v` as Prometheus spells it: the shortest text that reads back as the same double,
 // "+Inf", "-Inf" or "NaN".

@@ -1,13 +1,15 @@
 // The in-memory series store the consumer fills and the exposition reads.
 //
-// Thread-safe: sharded by series-key hash, one mutex per shard; apply() from the consumer thread
-// and reads from HTTP threads run concurrently. Memory is bounded by max_series.
+// Thread-safe: one reader/writer lock. apply()/apply_batch() (the consumer thread), expire() and
+// drop_partition() take it exclusively; reads (for_each_sorted, app_series) share it; stats()
+// takes no lock. Memory is bounded by max_series (see README.md for the bytes per series).
 //
 // Identity is model::series_key (app_id, exposition name, sanitised sorted labels): names or tag
-// keys that sanitise alike are one series. Each shard keeps its series ordered for exposition, so
-// for_each_sorted() merges 16 ordered shards instead of sorting everything per scrape. Admission
-// of a *new* series takes one small lock so both caps are exact under concurrency; updates of an
-// existing series only take their shard's lock.
+// keys that sanitise alike are one series. A series is found first by a hash of the spelling it
+// was last written with (no sanitising on the update path); only a spelling not seen before is
+// sanitised. Names, app ids, profile ids, label names and whole tag sets are interned; series
+// live in a slab and are indexed by an open-addressing table. The exposition order is kept per
+// metric family as a sorted run that new series join at the next read.
 #pragma once
 
 #include <atomic>
@@ -15,8 +17,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/metric.h"
@@ -52,6 +56,30 @@ struct series {
   std::int32_t partition = 0;
 };
 
+// A label as the exposition sees it: (label name, value), views into the store.
+using label_view = std::pair<std::string_view, std::string_view>;
+
+// One series as for_each_sorted() shows it: views into the store, valid during the visit only.
+struct series_view {
+  std::string_view app_id;
+  std::string_view exposition_name;    // client_metric_<sanitised>
+  std::string_view original_name;      // as last written
+  std::span<const label_view> labels;  // sanitised, sorted by label name
+  double value = 0;
+  std::int64_t timestamp_ms = 0;
+  std::int64_t ingest_ms = 0;
+  std::string_view profile_id;
+  std::int32_t partition = 0;
+};
+
+// One sample of a batch for apply_batch(): the arguments of apply().
+struct sample {
+  std::string_view app_id;
+  const model::metric* metric = nullptr;
+  std::int32_t partition = 0;
+  std::int64_t ingest_ms = 0;
+};
+
 struct store_stats {
   std::size_t series = 0;  // held, including any past TTL that expire() has not swept yet
   std::uint64_t dropped_global = 0;
@@ -75,6 +103,10 @@ class series_store {
   apply_result apply(std::string_view app_id, const model::metric& m, std::int32_t partition,
                      std::int64_t ingest_ms);
 
+  // Applies a batch (one consumer poll) under one lock hold and one clock read, in order: the
+  // same results as calling apply() for each sample. `results` is empty or batch.size() long.
+  void apply_batch(std::span<const sample> batch, std::span<apply_result> results = {});
+
   // Removes every series last written from `partition` (partition revoked).
   std::size_t drop_partition(std::int32_t partition);
 
@@ -82,14 +114,15 @@ class series_store {
   std::size_t expire();
 
   // Copies of one app's series, sorted by (exposition_name, labels). Expired series excluded.
-  // Scans every shard (shared locks, one at a time): O(all series).
+  // Scans every series under the shared lock: O(all series).
   std::vector<series> app_series(std::string_view app_id) const;
 
   // Visits every live series in deterministic order: by exposition_name, then app_id, then labels.
   // All series of one exposition_name are visited consecutively (one metric family). The visitor
-  // must not call back into the store. Holds every shard's shared lock for the walk, so writers
-  // wait for it and readers do not: keep the visitor cheap.
-  void for_each_sorted(const std::function<void(const series&)>& visit) const;
+  // must not call back into the store and must not keep the views. Holds the shared lock for the
+  // walk, so writers wait for it and readers do not: keep the visitor cheap. The first walk after
+  // new series arrived sorts them into their family's run (O(new log new + family size)).
+  void for_each_sorted(const std::function<void(const series_view&)>& visit) const;
 
   store_stats stats() const;
 

@@ -21,6 +21,21 @@ model::metric sample(std::string name, double value, std::int64_t ts,
   return model::metric{std::move(name), value, ts, std::move(tags), "profile123"};
 }
 
+// A copy of what a walk shows (the walk does not show the original tags).
+series copy_of(const series_view& v) {
+  series s;
+  s.app_id = v.app_id;
+  s.exposition_name = v.exposition_name;
+  s.original_name = v.original_name;
+  for (const auto& [name, value] : v.labels) s.labels.emplace_back(name, value);
+  s.value = v.value;
+  s.timestamp_ms = v.timestamp_ms;
+  s.ingest_ms = v.ingest_ms;
+  s.profile_id = v.profile_id;
+  s.partition = v.partition;
+  return s;
+}
+
 struct store_fixture : ::testing::Test {
   util::manual_clock clock;
   store_limits limits{.max_series = 100, .max_series_per_app = 10, .ttl_ms = 60'000};
@@ -33,7 +48,7 @@ struct store_fixture : ::testing::Test {
   std::int64_t now() const { return clock.now_ms(); }
   std::vector<series> all() const {
     std::vector<series> out;
-    store->for_each_sorted([&](const series& s) { out.push_back(s); });
+    store->for_each_sorted([&](const series_view& s) { out.push_back(copy_of(s)); });
     return out;
   }
 };
@@ -244,7 +259,8 @@ TEST_F(store_fixture, for_each_sorted_orders_by_name_then_app_then_labels) {
 TEST_F(store_fixture, walk_reflects_inserts_updates_and_removals_between_walks) {
   const auto names = [&] {
     std::vector<std::pair<std::string, double>> out;
-    store->for_each_sorted([&](const series& s) { out.emplace_back(s.original_name, s.value); });
+    store->for_each_sorted(
+        [&](const series_view& s) { out.emplace_back(s.original_name, s.value); });
     return out;
   };
   store->apply("a", sample("b", 1, 1), 1, now());
@@ -309,7 +325,7 @@ TEST(series_store_concurrency, caps_stay_exact_and_reads_stay_ordered_under_conc
       do {
         std::vector<std::tuple<std::string, std::string>> seen;
         store.for_each_sorted(
-            [&](const series& s) { seen.emplace_back(s.exposition_name, s.app_id); });
+            [&](const series_view& s) { seen.emplace_back(s.exposition_name, s.app_id); });
         if (!std::is_sorted(seen.begin(), seen.end()) || seen.size() > limits.max_series)
           ++bad_reads;
         for (int a = 0; a < 5; ++a) {
