@@ -113,7 +113,22 @@ class family_writer {
     }
     if (with_app_id_) {
       body_.append(s.exposition_name);
-      append_labels(s, true, body_);
+      // Series arrive grouped by app_id within a family: escape each app_id once per run.
+      if (app_block_.empty() || s.app_id != app_) {
+        app_ = s.app_id;
+        app_block_ = "{app_id=\"";
+        append_label_value(s.app_id, app_block_);
+        app_block_.push_back('"');
+      }
+      body_.append(app_block_);
+      for (const auto& [name, value] : s.labels) {
+        body_.push_back(',');
+        body_.append(name);
+        body_.append("=\"");
+        append_label_value(value, body_);
+        body_.push_back('"');
+      }
+      body_.push_back('}');
       body_.push_back(' ');
       append_value(s.value, body_);
       body_.push_back('\n');
@@ -169,12 +184,63 @@ class family_writer {
   std::string name_;
   std::string original_;
   std::string body_;
+  std::string app_;        // the app_id app_block_ was made for
+  std::string app_block_;  // {app_id="<escaped>"
   std::vector<sample> samples_;
 };
 
 }  // namespace
 
+// Most gauge values are integers or have a few decimals. For those the shortest text that reads
+// back as `v` is the integer v * 10^k with the point put back, at the smallest k that round-trips:
+// below 2^48 a decimal with at most 3 places round-trips to at most one double, and the one whose
+// division lands exactly on `v` is it. std::to_chars' general algorithm costs several times more
+// (a third of a scrape's instructions); it stays the oracle in the unit tests and the fallback.
+bool append_short_decimal(double v, std::string& out) {
+  static constexpr double scale[] = {1, 10, 100, 1000};
+  static constexpr std::uint64_t iscale[] = {1, 10, 100, 1000};
+  const double a = std::fabs(v);
+  if (!(a > 0 && a < 1099511627776.0)) return false;  // (0, 2^40); NaN fails too
+  for (int k = 0; k <= 3; ++k) {
+    const double n = std::nearbyint(a * scale[k]);
+    if (n / scale[k] != a) continue;
+    const auto digits = static_cast<std::uint64_t>(n);
+    char buf[32];
+    char* p = buf;
+    if (v < 0) *p++ = '-';
+    if (k == 0) {
+      // std::to_chars prints an integer in scientific form when that is shorter (1e+05).
+      std::uint64_t d = digits;
+      int length = 0, zeros = 0;
+      bool trailing = true;
+      for (; d > 0; d /= 10, ++length) {
+        if (trailing && d % 10 == 0) {
+          ++zeros;
+        } else {
+          trailing = false;
+        }
+      }
+      const int mantissa = length - zeros == 1 ? 1 : length - zeros + 1;
+      if (mantissa + 4 < length) return false;
+      p = std::to_chars(p, buf + sizeof buf, digits).ptr;
+    } else {
+      p = std::to_chars(p, buf + sizeof buf, digits / iscale[k]).ptr;
+      *p++ = '.';
+      std::uint64_t fraction = digits % iscale[k];
+      for (int i = k - 1; i >= 0; --i) {
+        p[i] = static_cast<char>('0' + fraction % 10);
+        fraction /= 10;
+      }
+      p += k;
+    }
+    out.append(buf, p);
+    return true;
+  }
+  return false;
+}
+
 void append_value(double v, std::string& out) {
+  if (append_short_decimal(v, out)) return;
   if (std::isnan(v)) {
     out.append("NaN");
   } else if (std::isinf(v)) {

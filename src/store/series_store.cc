@@ -446,9 +446,21 @@ struct series_store::impl {
         scratch.push_back({fresh.back(), i});
       }
     }
-    std::stable_sort(
-        scratch.begin(), scratch.end(),
-        [](const pending_label& a, const pending_label& b) { return a.name < b.name; });
+    // Stable: of keys that sanitise alike the first received is kept. Insertion sort for the
+    // usual few tags (std::stable_sort allocates a buffer on every call).
+    const auto by_name = [](const pending_label& a, const pending_label& b) {
+      return a.name < b.name;
+    };
+    if (scratch.size() <= 32) {
+      for (std::size_t i = 1; i < scratch.size(); ++i) {
+        const pending_label x = scratch[i];
+        std::size_t j = i;
+        for (; j > 0 && by_name(x, scratch[j - 1]); --j) scratch[j] = scratch[j - 1];
+        scratch[j] = x;
+      }
+    } else {
+      std::stable_sort(scratch.begin(), scratch.end(), by_name);
+    }
     scratch.erase(std::unique(scratch.begin(), scratch.end(),
                               [](const pending_label& a, const pending_label& b) {
                                 return a.name == b.name;

@@ -220,6 +220,46 @@ TEST(append_value, round_trips_every_finite_double) {
   }
 }
 
+// append_value takes a short path for integers and values with up to three decimals; the general
+// std::to_chars is its oracle: the same text for every value either could print.
+std::string to_chars_text(double v) {
+  char buf[64];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+TEST(append_value, short_decimals_print_exactly_as_to_chars_does) {
+  std::vector<double> values;
+  for (int i = -300'000; i <= 300'000; ++i) {
+    values.push_back(i / 1000.0);
+    values.push_back(i / 100.0);
+    values.push_back(i / 10.0);
+    values.push_back(i * 0.001);  // not always the nearest double to i/1000
+  }
+  for (double p = 1; p < 1e16; p *= 10) {
+    for (int d = 1; d <= 99; ++d) {
+      values.push_back(d * p);
+      values.push_back(-d * p);
+      values.push_back(d * p + 0.5);
+      values.push_back(d * p + 0.125);
+      values.push_back((d * p + 1) / 1000);
+    }
+  }
+  for (double edge : {1099511627775.0, 1099511627776.0, 1099511627775.999, 0.0005, 0.0015,
+                      0.1 + 0.2, 1.0 / 3, 2.675, 1e-7, 5e-324, 281474976710655.0}) {
+    values.push_back(edge);
+    values.push_back(-edge);
+  }
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> small(-2000, 2000);
+  for (int i = 0; i < 200'000; ++i) {
+    const double x = small(rng);
+    values.push_back(x);
+    values.push_back(std::round(x * 1000) / 1000);
+    values.push_back(std::round(x * 4) / 4);
+  }
+  for (double v : values) ASSERT_EQ(value_text(v), to_chars_text(v)) << to_chars_text(v);
+}
+
 TEST(append_help_text, escapes_backslash_and_newline_but_not_quotes) {
   std::string out;
   append_help_text("a\\b\nc\"d", out);
