@@ -144,10 +144,15 @@ class service final : public application {
                             boost::beast::http::to_string(method), static_cast<int>(status),
                             elapsed);
     };
+    o.tls.cert_file = cfg_.http.tls_cert_file;
+    o.tls.key_file = cfg_.http.tls_key_file;
+    o.tls.client_ca_file = cfg_.http.tls_client_ca_file;
     const auto max_connections = o.max_connections;
     server_ = std::make_unique<http::server>(std::move(o), router_);
     try {
       server_->start();
+    } catch (const std::invalid_argument& e) {
+      return util::error(std::make_error_code(std::errc::invalid_argument), e.what());
     } catch (const std::exception& e) {
       return util::error(std::make_error_code(std::errc::address_in_use),
                          "cannot listen on " + cfg_.http.host + ":" +
@@ -155,11 +160,24 @@ class service final : public application {
     }
     consumer_->start(*consume_);
     maintenance_ = std::thread([this] { maintain(); });
-    spdlog::info("listening on http://{}:{} ({} mode, at most {} connections)", cfg_.http.host,
+    spdlog::info("listening on {}://{}:{} ({} mode, at most {} connections{})",
+                 cfg_.http.tls_cert_file.empty() ? "http" : "https", cfg_.http.host,
                  server_->port(),
                  cfg_.app_env == config::environment::development ? "development" : "production",
-                 max_connections);
+                 max_connections,
+                 cfg_.http.tls_client_ca_file.empty() ? "" : ", client certificates required");
     return {};
+  }
+
+  util::result<void> reload_tls() override {
+    if (!server_ || cfg_.http.tls_cert_file.empty()) return {};
+    auto r = server_->reload_tls();
+    if (r) {
+      spdlog::info("tls: reloaded {} and {}", cfg_.http.tls_cert_file, cfg_.http.tls_key_file);
+    } else {
+      spdlog::error("tls: reload failed, keeping the previous certificate: {}", r.error().message);
+    }
+    return r;
   }
 
   void stop() override {
@@ -209,6 +227,10 @@ class service final : public application {
       f.push_back(counter_family("mca_http_connections_evicted_total",
                                  "Idle connections closed to make room near MAX_CONNECTIONS",
                                  static_cast<double>(st.evicted)));
+      f.push_back(counter_family("mca_http_tls_handshake_failures_total",
+                                 "TLS handshakes that failed (bad or missing client certificate, "
+                                 "protocol error) or did not finish within HTTP_READ_TIMEOUT_MS",
+                                 static_cast<double>(st.tls_handshake_failures)));
       f.push_back(counter_family(
           "mca_http_timeouts_total",
           "Requests not received within HTTP_READ_TIMEOUT_MS (answered 408) and responses not "

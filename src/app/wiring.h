@@ -17,6 +17,10 @@ class application {
   virtual std::vector<std::string> route_table() const = 0;
   // Binds the port, starts the consumer and the HTTP threads.
   virtual util::result<void> start() = 0;
+  // Loads TLS_CERT_FILE / TLS_KEY_FILE / TLS_CLIENT_CA_FILE again for new connections, without
+  // dropping open ones (for SIGHUP). Invalid files: the error, the previous files stay in use.
+  // Nothing to do (success) when TLS is off.
+  virtual util::result<void> reload_tls() = 0;
   // Graceful: stop accepting, finish in-flight requests, flush the transport, stop the consumer.
   virtual void stop() = 0;
 };

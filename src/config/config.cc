@@ -176,6 +176,17 @@ const std::vector<field>& fields() {
           "open HTTP connections at most (0 = the open-files limit minus max(64, 1/8 of it)); "
           "near it the longest-idle connections close, at it new ones get 503",
           +[](config& c) -> std::size_t& { return c.http.max_connections; }, 0, 10'000'000),
+      str_field(
+          "TLS_CERT_FILE", "",
+          "PEM certificate (chain) file: with TLS_KEY_FILE, the port serves HTTPS only",
+          +[](config& c) -> std::string& { return c.http.tls_cert_file; }),
+      str_field(
+          "TLS_KEY_FILE", "", "PEM private key file of TLS_CERT_FILE",
+          +[](config& c) -> std::string& { return c.http.tls_key_file; }),
+      str_field(
+          "TLS_CLIENT_CA_FILE", "",
+          "PEM CA file: clients must present a certificate it signed (mutual TLS)",
+          +[](config& c) -> std::string& { return c.http.tls_client_ca_file; }),
       int_field(
           "SHUTDOWN_TIMEOUT_MS", "10000",
           "on SIGTERM: time for in-flight requests and the transport flush",
@@ -542,6 +553,12 @@ load_result load(const std::map<std::string, std::string>& env,
   if (c.store.max_series_per_app > c.store.max_series) {
     r.errors.push_back("MAX_SERIES_PER_APP (" + std::to_string(c.store.max_series_per_app) +
                        ") must not exceed MAX_SERIES (" + std::to_string(c.store.max_series) + ")");
+  }
+  if (c.http.tls_cert_file.empty() != c.http.tls_key_file.empty()) {
+    r.errors.push_back("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+  }
+  if (!c.http.tls_client_ca_file.empty() && c.http.tls_cert_file.empty()) {
+    r.errors.push_back("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
   }
   if (c.kafka.topic.empty()) r.errors.push_back("KAFKA_TOPIC: must not be empty");
   if (!c.embedded_transport()) {

@@ -33,6 +33,9 @@ struct config {
     std::int64_t idle_timeout_ms = 60'000;
     std::int64_t write_timeout_ms = 10'000;
     std::size_t max_connections = 0;  // 0 = derived from the open-files limit at start
+    std::string tls_cert_file;        // with tls_key_file: HTTPS
+    std::string tls_key_file;
+    std::string tls_client_ca_file;  // mutual TLS
     std::int64_t shutdown_timeout_ms = 10'000;
     std::vector<std::string> cors_allowed_origins;
   } http;

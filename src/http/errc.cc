@@ -16,6 +16,8 @@ class category final : public std::error_category {
         return "unsupported content encoding";
       case errc::bad_gzip:
         return "malformed gzip body";
+      case errc::bad_tls_files:
+        return "invalid TLS certificate, key or CA file";
     }
     return "unknown http error";
   }

@@ -10,6 +10,7 @@ enum class errc {
   body_too_large = 1,    // wire or decompressed body above server_options::max_body_bytes
   unsupported_encoding,  // a Content-Encoding other than gzip / identity
   bad_gzip,              // the body claims gzip but does not inflate
+  bad_tls_files,         // TLS certificate, key or client CA file missing, unreadable or invalid
 };
 
 const std::error_category& http_category() noexcept;

@@ -9,6 +9,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -37,7 +38,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+
 #include "http/codec.h"
+#include "http/stream.h"
 
 namespace mca::http {
 
@@ -189,6 +194,12 @@ struct core {
   // Under sessions_mu: closes the connection idle longest (if any) to make room.
   void evict_oldest_idle_locked();
   void refuse(tcp::socket& socket);
+  std::shared_ptr<net::ssl::context> current_tls();
+
+  // The TLS context new connections use (null: plain HTTP). Swapped by reload_tls().
+  std::mutex tls_mu;
+  std::shared_ptr<net::ssl::context> tls_ctx;
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
 
   server_options opts;
   router routes;
@@ -307,9 +318,9 @@ bool body_method(verb m) { return m == verb::post || m == verb::put || m == verb
 // connection is done and nothing waits on it.
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, core& srv)
+  session(tcp::socket&& socket, core& srv, std::shared_ptr<net::ssl::context> tls)
       : peer_(peer_address(socket)),
-        stream_(std::move(socket)),
+        stream_(tls ? stream(std::move(socket), std::move(tls)) : stream(std::move(socket))),
         srv_(srv),
         handler_timer_(stream_.get_executor()),
         read_timer_(stream_.get_executor()),
@@ -335,7 +346,23 @@ class session : public std::enable_shared_from_this<session> {
   net::any_io_executor executor() { return stream_.get_executor(); }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->stream_.is_tls()) return self->read_request();
+      // The handshake must finish within read_timeout, like a request; it is not idle time.
+      self->phase_ = phase::reading;
+      self->arm_read_timer(self->opts().read_timeout, timeout_kind::silent);
+      self->stream_.async_handshake([self](beast::error_code ec) {
+        self->disarm_read_timer();
+        if (self->phase_ == phase::closed) return;
+        if (ec) {
+          self->srv_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+          spdlog::debug("http: connection {} TLS handshake failed: {}", self->id_,
+                        self->timed_out_ ? "timed out" : ec.message());
+          return self->close();
+        }
+        self->read_request();
+      });
+    });
   }
 
   // Draining: the connection stays open; a request in flight is answered with Connection: close,
@@ -444,7 +471,7 @@ class session : public std::enable_shared_from_this<session> {
     scan_from_ = 0;
     header_copy_.reset();
     new_parser();
-    stream_.expires_never();
+    stream_.tcp().expires_never();
     if (buffer_.size() > 0) {
       // A pipelined request already buffered: the whole request must arrive within read_timeout.
       phase_ = phase::reading;
@@ -457,18 +484,28 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::idle;
     list_idle();
     arm_read_timer(served_ == 0 ? opts().read_timeout : opts().idle_timeout, timeout_kind::silent);
+    auto on_first_bytes = [self = shared_from_this()](beast::error_code ec) {
+      self->unlist_idle();
+      if (self->phase_ == phase::closed) return;
+      if (ec) return self->on_socket_error(ec);
+      self->phase_ = phase::reading;
+      self->arm_read_timer(self->opts().read_timeout, timeout_kind::answer_408);
+      self->read_header();
+    };
+    if (stream_.is_tls()) {
+      // TLS may hold decrypted bytes the socket no longer shows as readable: read instead.
+      auto room = std::min<std::size_t>(4096, buffer_.max_size() - buffer_.size());
+      stream_.async_read_some(buffer_.prepare(room),
+                              [this, on_first_bytes](beast::error_code ec, std::size_t n) {
+                                if (!ec) buffer_.commit(n);
+                                on_first_bytes(ec);
+                              });
+      return;
+    }
     // Waiting for readability instead of reading keeps an idle connection free of buffer memory
     // (thousands of idle keep-alive connections are normal).
     buffer_.shrink_to_fit();
-    stream_.socket().async_wait(
-        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-          self->unlist_idle();
-          if (self->phase_ == phase::closed) return;
-          if (ec) return self->on_socket_error(ec);
-          self->phase_ = phase::reading;
-          self->arm_read_timer(self->opts().read_timeout, timeout_kind::answer_408);
-          self->read_header();
-        });
+    stream_.socket().async_wait(tcp::socket::wait_read, on_first_bytes);
   }
 
   // Reads until the buffer holds the whole header block (or the header limit), then hands it to
@@ -694,7 +731,7 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::closed;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    stream_.tcp().close();
     handler_timer_.cancel();
     disarm_read_timer();
   }
@@ -880,7 +917,7 @@ class session : public std::enable_shared_from_this<session> {
     serializer_.emplace(out_);
     // A client that does not take its response within write_timeout is treated as gone, so a
     // reader that never reads holds the response's memory for a bounded time only.
-    stream_.expires_after(opts().write_timeout);
+    stream_.tcp().expires_after(opts().write_timeout);
     auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
     if (ctx_.head) {
       bhttp::async_write_header(stream_, *serializer_, std::move(done));
@@ -902,7 +939,7 @@ class session : public std::enable_shared_from_this<session> {
     // it. Drain for a bounded time instead (what nginx calls lingering close).
     phase_ = phase::lingering;
     buffer_.clear();
-    stream_.expires_after(
+    stream_.tcp().expires_after(
         std::min<std::chrono::milliseconds>(opts().read_timeout, std::chrono::seconds(5)));
     drain();
   }
@@ -927,7 +964,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   std::string peer_;  // before stream_: initialised from the socket before it is moved
-  beast::tcp_stream stream_;
+  stream stream_;
   core& srv_;
   net::steady_timer handler_timer_;
   net::steady_timer read_timer_;
@@ -1015,9 +1052,19 @@ detail::core::~core() {
   ioc.reset();
 }
 
+namespace {
+util::result<std::shared_ptr<net::ssl::context>> load_tls(const server_options::tls_files& f);
+}  // namespace
+
 void detail::core::start() {
   std::lock_guard lock(lifecycle_mu);
   if (started) return;
+  if (opts.tls.enabled()) {
+    auto ctx = load_tls(opts.tls);
+    if (!ctx) throw std::invalid_argument(ctx.error().message);
+    std::lock_guard l(tls_mu);
+    tls_ctx = std::move(*ctx);
+  }
   ioc = std::make_unique<net::io_context>();
   beast::error_code ec;
   tcp::endpoint ep;
@@ -1102,7 +1149,7 @@ void detail::core::on_accept(beast::error_code ec, tcp::socket socket) {
     // when idle keep-alive connections hold almost every slot.
     if (cap > 0 && sessions.size() >= cap - cap / 8) evict_oldest_idle_locked();
     socket.set_option(tcp::no_delay(true), ec);
-    s = std::make_shared<detail::session>(std::move(socket), *this);
+    s = std::make_shared<detail::session>(std::move(socket), *this, current_tls());
     sessions.emplace(s->id(), s);
   }
   s->start();
@@ -1121,6 +1168,48 @@ void detail::core::evict_oldest_idle_locked() {
   }
 }
 
+namespace {
+
+// A server context from PEM files: TLS 1.2 or later, the certificate chain, the private key
+// (checked against the certificate), and with a client CA file, required client certificates.
+util::result<std::shared_ptr<net::ssl::context>> load_tls(const server_options::tls_files& f) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  auto fail = [](const std::string& what, const std::string& file, const beast::error_code& ec) {
+    return util::error(errc::bad_tls_files, what + " " + file + ": " + ec.message());
+  };
+  beast::error_code ec;
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                   ec);
+  if (ec) return util::error(errc::bad_tls_files, "TLS options: " + ec.message());
+  if (ctx->use_certificate_chain_file(f.cert_file, ec); ec) {
+    return fail("TLS certificate", f.cert_file, ec);
+  }
+  if (ctx->use_private_key_file(f.key_file, net::ssl::context::pem, ec); ec) {
+    return fail("TLS key", f.key_file, ec);
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return util::error(errc::bad_tls_files,
+                       "TLS key " + f.key_file + " does not match certificate " + f.cert_file);
+  }
+  if (!f.client_ca_file.empty()) {
+    if (ctx->load_verify_file(f.client_ca_file, ec); ec) {
+      return fail("TLS client CA", f.client_ca_file, ec);
+    }
+    ctx->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return util::error(errc::bad_tls_files, "TLS verify mode: " + ec.message());
+  }
+  return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<net::ssl::context> detail::core::current_tls() {
+  std::lock_guard lock(tls_mu);
+  return tls_ctx;
+}
+
 void detail::core::refuse(tcp::socket& socket) {
   // Cheap on purpose: one non-blocking write of a fixed answer, then close; no session, no
   // parsing. A client that has not read it yet may see a reset instead.
@@ -1134,7 +1223,8 @@ void detail::core::refuse(tcp::socket& socket) {
   refused.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ignored;
   socket.non_blocking(true, ignored);
-  socket.write_some(net::buffer(answer.data(), answer.size()), ignored);
+  // On a TLS port plain text would only confuse the client's handshake: just close.
+  if (!current_tls()) socket.write_some(net::buffer(answer.data(), answer.size()), ignored);
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
 }
@@ -1226,7 +1316,19 @@ server_stats server::stats() const {
   st.evicted = impl_->evicted.load(std::memory_order_relaxed);
   st.read_timeouts = impl_->read_timeouts.load(std::memory_order_relaxed);
   st.write_timeouts = impl_->write_timeouts.load(std::memory_order_relaxed);
+  st.tls_handshake_failures = impl_->tls_handshake_failures.load(std::memory_order_relaxed);
   return st;
+}
+
+util::result<void> server::reload_tls() {
+  if (!impl_->opts.tls.enabled() || !impl_->current_tls()) {
+    return util::error(errc::bad_tls_files, "the server does not serve TLS");
+  }
+  auto ctx = load_tls(impl_->opts.tls);
+  if (!ctx) return ctx.error();
+  std::lock_guard lock(impl_->tls_mu);
+  impl_->tls_ctx = std::move(*ctx);
+  return {};
 }
 
 std::size_t raise_open_files_limit() {

@@ -32,6 +32,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "util/result.h"
+
 namespace mca::http {
 
 using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -85,6 +87,16 @@ struct server_options {
   // connection that has been idle longest (waiting for a request); at the cap new connections get
   // a fixed 503 and are closed at once.
   std::size_t max_connections = 0;
+  // HTTPS: with cert_file and key_file (PEM; the certificate file may hold the chain), every
+  // connection on the port speaks TLS (1.2 or later) and HTTP/1.1 inside it, with the same limits.
+  // The handshake must finish within read_timeout. With client_ca_file, a client must present a
+  // certificate signed by one of its CAs (mutual TLS), or the handshake fails.
+  struct tls_files {
+    std::string cert_file;
+    std::string key_file;
+    std::string client_ca_file;
+    bool enabled() const { return !cert_file.empty(); }
+  } tls;
   std::chrono::milliseconds handler_timeout{30'000};  // responder not called by then -> 503
   unsigned max_requests_per_connection = 10'000;
   std::size_t gzip_min_bytes = 1024;  // responses at least this large are gzipped when accepted
@@ -127,18 +139,20 @@ class router {
 
 // Connection counters since start (for self-metrics). Thread-safe snapshot.
 struct server_stats {
-  std::uint64_t open = 0;            // connections open now
-  std::uint64_t refused = 0;         // closed at accept: max_connections reached
-  std::uint64_t evicted = 0;         // idle connections closed to make room near the cap
-  std::uint64_t read_timeouts = 0;   // a started request did not arrive within read_timeout
-  std::uint64_t write_timeouts = 0;  // a response was not taken within write_timeout
+  std::uint64_t open = 0;                    // connections open now
+  std::uint64_t refused = 0;                 // closed at accept: max_connections reached
+  std::uint64_t evicted = 0;                 // idle connections closed to make room near the cap
+  std::uint64_t read_timeouts = 0;           // a started request did not arrive within read_timeout
+  std::uint64_t write_timeouts = 0;          // a response was not taken within write_timeout
+  std::uint64_t tls_handshake_failures = 0;  // TLS handshakes that failed or timed out
 };
 
 class server {
  public:
   server(server_options opts, router routes);
   ~server();
-  // Binds and starts the threads. Throws std::system_error when the address cannot be bound.
+  // Binds and starts the threads. Throws std::system_error when the address cannot be bound,
+  // std::invalid_argument when the TLS files cannot be loaded.
   void start();
   std::uint16_t port() const;  // the bound port (useful with port 0)
   // Stops accepting and lets in-flight requests finish within `deadline` (their responses carry
@@ -149,6 +163,11 @@ class server {
   // the destructor calls it with a zero deadline.
   void stop(std::chrono::milliseconds deadline);
   server_stats stats() const;
+  // Loads the TLS files of server_options::tls again (e.g. renewed certificates). New connections
+  // use them; open connections keep theirs and are not dropped. On failure (errc::bad_tls_files,
+  // the message says which file and why) the previous files stay in use. Thread-safe; an error
+  // when the server was not started with TLS.
+  util::result<void> reload_tls();
 
  private:
   struct impl;
