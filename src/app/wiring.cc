@@ -12,6 +12,7 @@
 #include "avro/metric_codec.h"
 #include "config/kafka_properties.h"
 #include "exposition/page.h"
+#include "exposition/process_metrics.h"
 #include "http/server.h"
 #include "pipeline/consume.h"
 #include "pipeline/ingest.h"
@@ -90,11 +91,21 @@ class service final : public application {
       co.topic = cfg_.kafka.topic;
       co.group_id = cfg_.kafka.consumer_group;
       co.ttl = std::chrono::seconds(cfg_.store.metric_ttl_seconds);
+      co.session_timeout = std::chrono::milliseconds(cfg_.kafka.session_timeout_ms);
+      co.heartbeat_interval = std::chrono::milliseconds(cfg_.kafka.heartbeat_interval_ms);
+      co.group_instance_id = cfg_.kafka.group_instance_id;
+      co.leave_group_on_stop = cfg_.kafka.leave_group_on_shutdown;
+      co.dlq_topic = cfg_.kafka.dlq_topic;
       auto c = transport::kafka::make_kafka_consumer(std::move(co));
       if (!c) return c.error();
       consumer_ = std::move(*c);
-      spdlog::info("transport: kafka {} topic {} group {}", cfg_.kafka.bootstrap_servers,
-                   cfg_.kafka.topic, cfg_.kafka.consumer_group);
+      spdlog::info("transport: kafka {} topic {} group {}{}{}", cfg_.kafka.bootstrap_servers,
+                   cfg_.kafka.topic, cfg_.kafka.consumer_group,
+                   cfg_.kafka.group_instance_id.empty()
+                       ? std::string()
+                       : " instance " + cfg_.kafka.group_instance_id,
+                   cfg_.kafka.dlq_topic.empty() ? std::string()
+                                                : " dead-letter topic " + cfg_.kafka.dlq_topic);
     }
 
     ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock());
@@ -243,6 +254,7 @@ class service final : public application {
 
   void add_self_metrics() {
     add_http_self_metrics();
+    self_.add_collectable(exposition::make_process_collectable());
     self_.add_collectable(exposition::make_collectable([this] {
       std::vector<prometheus::MetricFamily> f;
       const auto cs = consume_->stats();
@@ -255,58 +267,67 @@ class service final : public application {
             {{{"reason", std::string(pipeline::to_string(static_cast<pipeline::decode_error>(i)))}},
              static_cast<double>(cs.decode_errors[i])});
       }
-      f.push_back(counter_family("consumer_decode_errors_total",
+      f.push_back(counter_family("mca_consumer_decode_errors_total",
                                  "Records skipped because they could not be decoded, by reason",
                                  std::move(decode)));
       const auto is = ingest_->stats();
-      f.push_back(counter_family("ingest_metrics_total",
+      f.push_back(counter_family("mca_ingest_metrics_total",
                                  "Metrics received by the ingest route, by result",
                                  {{{{"result", "accepted"}}, static_cast<double>(is.accepted)},
                                   {{{"result", "rejected"}}, static_cast<double>(is.rejected)},
                                   {{{"result", "failed"}}, static_cast<double>(is.failed)}}));
       const auto ps = producer_->stats();
-      f.push_back(gauge_family("transport_queue_depth",
+      f.push_back(gauge_family("mca_transport_queue_depth",
                                "Messages produced and not yet acknowledged",
                                static_cast<double>(ps.queue_depth)));
-      f.push_back(gauge_family("transport_queue_capacity",
+      f.push_back(gauge_family("mca_transport_queue_capacity",
                                "Messages the transport queue holds at most",
                                static_cast<double>(ps.queue_capacity)));
-      f.push_back(counter_family("transport_messages_total",
+      f.push_back(counter_family("mca_transport_messages_total",
                                  "Messages handed to the transport, by outcome",
                                  {{{{"outcome", "delivered"}}, static_cast<double>(ps.sent)},
                                   {{{"outcome", "failed"}}, static_cast<double>(ps.failed)}}));
-      f.push_back(gauge_family("transport_broker_rtt_seconds",
+      f.push_back(gauge_family("mca_transport_broker_rtt_seconds",
                                "Mean broker round-trip time from the Kafka client's statistics",
                                ps.broker_rtt_ms / 1000.0));
-      f.push_back(counter_family("transport_broker_errors_total",
+      f.push_back(counter_family("mca_transport_broker_errors_total",
                                  "Broker request transmit and receive errors",
                                  static_cast<double>(ps.broker_errors)));
-      f.push_back(counter_family("transport_queue_full_total",
+      f.push_back(counter_family("mca_transport_queue_full_total",
                                  "Sends refused because the queue was full",
                                  static_cast<double>(ps.queue_full)));
       const auto cons = consumer_->stats();
-      f.push_back(gauge_family("consumer_lag",
+      f.push_back(gauge_family("mca_consumer_lag",
                                "Records behind the end of the log, over assigned partitions",
                                static_cast<double>(cons.lag)));
-      f.push_back(counter_family("consumer_read_errors_total",
+      f.push_back(counter_family("mca_consumer_read_errors_total",
                                  "Errors reported by the log while reading (logged, then skipped)",
                                  static_cast<double>(cons.errors)));
-      f.push_back(gauge_family("consumer_assigned_partitions",
+      f.push_back(counter_family(
+          "mca_consumer_dead_letter_records_total",
+          "Rejected records copied to KAFKA_DLQ_TOPIC, by outcome of the copy",
+          {{{{"outcome", "delivered"}}, static_cast<double>(cons.dead_lettered)},
+           {{{"outcome", "failed"}}, static_cast<double>(cons.dead_letter_failed)}}));
+      f.push_back(gauge_family("mca_consumer_assigned_partitions",
                                "Partitions assigned to this instance",
                                static_cast<double>(cons.assigned.size())));
       const auto ss = store_.stats();
-      f.push_back(
-          gauge_family("store_series", "Series held in the store", static_cast<double>(ss.series)));
+      f.push_back(gauge_family("mca_store_series", "Series held in the store",
+                               static_cast<double>(ss.series)));
       f.push_back(counter_family(
-          "store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
+          "mca_store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
           {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
            {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
-      f.push_back(counter_family("store_expired_series_total",
+      f.push_back(counter_family("mca_store_expired_series_total",
                                  "Series removed after METRIC_TTL_SECONDS",
                                  static_cast<double>(ss.expired)));
-      f.push_back(counter_family("store_stale_samples_total",
+      f.push_back(counter_family("mca_store_stale_samples_total",
                                  "Samples ignored because the series held a newer timestamp",
                                  static_cast<double>(ss.stale)));
+      const auto rh = registry_->health();
+      f.push_back(gauge_family("mca_schema_registry_up",
+                               "1 when the schema registry answers and our schema has an id",
+                               rh.ok ? 1.0 : 0.0));
       return f;
     }));
   }

@@ -275,6 +275,30 @@ const std::vector<field>& fields() {
           "KAFKA_CONSUMER_GROUP", "metrics-collection-api", "consumer group id",
           +[](config& c) -> std::string& { return c.kafka.consumer_group; }),
       str_field(
+          "KAFKA_GROUP_INSTANCE_ID", "",
+          "static group membership (group.instance.id), unique per replica: a replica restarted "
+          "within KAFKA_SESSION_TIMEOUT_MS gets its partitions back without a rebalance",
+          +[](config& c) -> std::string& { return c.kafka.group_instance_id; }),
+      int_field(
+          "KAFKA_SESSION_TIMEOUT_MS", "6000",
+          "a replica that stops heartbeating loses its partitions to the others after this",
+          +[](config& c) -> std::int64_t& { return c.kafka.session_timeout_ms; }, 1000, 3'600'000),
+      int_field(
+          "KAFKA_HEARTBEAT_INTERVAL_MS", "1500",
+          "consumer heartbeat interval (at most a third of the session timeout)",
+          +[](config& c) -> std::int64_t& { return c.kafka.heartbeat_interval_ms; }, 100,
+          1'200'000),
+      bool_field(
+          "KAFKA_LEAVE_GROUP_ON_SHUTDOWN", "false",
+          "static members only: leave the group on SIGTERM (scale-down) instead of keeping the "
+          "partitions for a restart",
+          +[](config& c) -> bool& { return c.kafka.leave_group_on_shutdown; }),
+      str_field(
+          "KAFKA_DLQ_TOPIC", "",
+          "dead-letter topic: consumed records that cannot be decoded or applied are copied there "
+          "unchanged, with headers saying why and whence; unset = only counted",
+          +[](config& c) -> std::string& { return c.kafka.dlq_topic; }),
+      str_field(
           "KAFKA_SECURITY_PROTOCOL", "", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
           +[](config& c) -> std::string& { return c.kafka.security_protocol; }),
       str_field(
@@ -565,6 +589,11 @@ load_result load(const std::map<std::string, std::string>& env,
     for (auto& e : kafka_settings_errors(to_kafka_settings(c))) r.errors.push_back(std::move(e));
   }
   if (c.kafka.consumer_group.empty()) r.errors.push_back("KAFKA_CONSUMER_GROUP: must not be empty");
+  if (c.kafka.heartbeat_interval_ms * 3 > c.kafka.session_timeout_ms)
+    r.errors.push_back(
+        "KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS");
+  if (!c.kafka.dlq_topic.empty() && c.kafka.dlq_topic == c.kafka.topic)
+    r.errors.push_back("KAFKA_DLQ_TOPIC: must differ from KAFKA_TOPIC");
   return r;
 }
 

@@ -63,6 +63,16 @@ struct config {
     std::string bootstrap_servers;  // empty = embedded transport
     std::string topic = "client-metrics";
     std::string consumer_group = "metrics-collection-api";
+    // group.instance.id: static membership (a restarted replica gets its partitions back without
+    // a rebalance); empty = dynamic membership.
+    std::string group_instance_id;
+    std::int64_t session_timeout_ms = 6'000;     // session.timeout.ms
+    std::int64_t heartbeat_interval_ms = 1'500;  // heartbeat.interval.ms
+    // On shutdown a static member stays in the group (a restart within the session timeout
+    // returns to its partitions); true: it leaves at once (scale-down). Dynamic members always
+    // leave.
+    bool leave_group_on_shutdown = false;
+    std::string dlq_topic;  // records that cannot be decoded or applied go here; empty = off
     std::string security_protocol;
     std::string sasl_mechanism;
     std::string service_name = "kafka";

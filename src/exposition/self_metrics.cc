@@ -48,11 +48,11 @@ const std::vector<double>& self_metrics::duration_buckets() {
 self_metrics::self_metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
-                    .Name("http_requests_total")
+                    .Name("mca_http_requests_total")
                     .Help("HTTP requests served, by route template, method and status")
                     .Register(*registry_)),
       durations_(prometheus::BuildHistogram()
-                     .Name("http_request_duration_seconds")
+                     .Name("mca_http_request_duration_seconds")
                      .Help("Time from request read to response written, by route template")
                      .Register(*registry_)) {}
 

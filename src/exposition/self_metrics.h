@@ -30,8 +30,8 @@ class self_metrics {
   self_metrics(const self_metrics&) = delete;
   self_metrics& operator=(const self_metrics&) = delete;
 
-  // Counts one HTTP request in http_requests_total{route,method,status} and observes its duration
-  // in http_request_duration_seconds{route}. `route` must be the route template
+  // Counts one HTTP request in mca_http_requests_total{route,method,status} and observes its
+  // duration in mca_http_request_duration_seconds{route}. `route` must be the route template
   // ("/api/v2/app/{app_id}/metrics"), never the raw path, so label cardinality stays bounded.
   void observe_request(std::string_view route, std::string_view method, int status,
                        std::chrono::duration<double> elapsed);
@@ -47,7 +47,7 @@ class self_metrics {
   // For instruments of other modules that fit the registry better than a collectable.
   prometheus::Registry& registry() { return *registry_; }
 
-  // Buckets of http_request_duration_seconds: 0.5 ms to 10 s.
+  // Buckets of mca_http_request_duration_seconds: 0.5 ms to 10 s.
   static const std::vector<double>& duration_buckets();
 
  private:
@@ -75,7 +75,7 @@ struct labelled_value {
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
 
-// Families with one sample per label set, e.g. ingest_metrics_total{result="accepted"}.
+// Families with one sample per label set, e.g. mca_ingest_metrics_total{result="accepted"}.
 prometheus::MetricFamily counter_family(std::string name, std::string help,
                                         std::vector<labelled_value> values);
 prometheus::MetricFamily gauge_family(std::string name, std::string help,

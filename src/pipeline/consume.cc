@@ -72,30 +72,24 @@ decode_error classify(const util::error& e) {
 
 }  // namespace
 
-void consume::on_record(const transport::record& rec) {
+std::optional<transport::rejection> consume::on_record(const transport::record& rec) {
+  const auto reject = [this](decode_error e, std::int32_t schema_id = -1) {
+    count(e);
+    return std::optional<transport::rejection>(transport::rejection{to_string(e), schema_id});
+  };
   auto framed = avro::unframe(rec.value);
-  if (!framed) {
-    count(classify(framed.error()));
-    return;
-  }
+  if (!framed) return reject(classify(framed.error()));
+  const std::int32_t id = framed->id.value;
   const reader& rd = reader_for(framed->id);
-  if (rd.failure) {
-    count(*rd.failure);
-    return;
-  }
+  if (rd.failure) return reject(*rd.failure, id);
   auto decoded = rd.ours ? avro::decode(framed->body) : rd.resolver->decode(framed->body);
-  if (!decoded) {
-    count(classify(decoded.error()));
-    return;
-  }
-  if (decoded->name.empty()) {
-    count(decode_error::invalid);
-    return;
-  }
+  if (!decoded) return reject(classify(decoded.error()), id);
+  if (decoded->name.empty()) return reject(decode_error::invalid, id);
   model::normalise(*decoded);
   const std::string_view app = rec.app_id.empty() ? kUnknownApp : rec.app_id;
   store_.apply(app, *decoded, rec.partition, rec.timestamp_ms);
   consumed_.fetch_add(1, std::memory_order_relaxed);
+  return std::nullopt;
 }
 
 void consume::on_assigned(std::span<const std::int32_t> partitions) {

@@ -1,7 +1,8 @@
 // The consume path: a transport::consumer_handler that unframes each record, decodes it with the
 // writer schema its id names (the fast decoder for our own schema, avro-c schema resolution for
-// any other), and applies it to the store. A record that cannot be decoded is counted by reason
-// and skipped: it never stalls or stops the consumer.
+// any other), and applies it to the store. A record that cannot be decoded is counted by reason,
+// returned as a rejection (the transport may dead-letter it) and skipped: it never stalls or
+// stops the consumer.
 //
 // on_record/on_assigned/on_revoked run on the consumer thread; stats() from any thread.
 #pragma once
@@ -48,7 +49,7 @@ class consume final : public transport::consumer_handler {
   consume(const avro::schema& ours, registry::schema_registry& registry,
           store::series_store& store);
 
-  void on_record(const transport::record& r) override;
+  std::optional<transport::rejection> on_record(const transport::record& r) override;
   void on_assigned(std::span<const std::int32_t> partitions) override;
   void on_revoked(std::span<const std::int32_t> partitions) override;
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,11 +74,19 @@ struct record {
   std::int64_t timestamp_ms = 0;
 };
 
+// Why a record was not applied. A consumer with a dead-letter topic copies such a record there,
+// with these as headers.
+struct rejection {
+  std::string_view reason;      // a short word with static lifetime, e.g. "bad_magic"
+  std::int32_t schema_id = -1;  // the writer schema id of the frame; -1 when it has none
+};
+
 // Receives what a consumer reads. Called from the consumer's own thread, one call at a time.
 class consumer_handler {
  public:
   virtual ~consumer_handler() = default;
-  virtual void on_record(const record& r) = 0;
+  // Applies one record; returns why when it could not (it is then skipped, never retried).
+  virtual std::optional<rejection> on_record(const record& r) = 0;
   virtual void on_assigned(std::span<const std::int32_t> partitions) = 0;
   // After this returns, the records of these partitions belong to another consumer.
   virtual void on_revoked(std::span<const std::int32_t> partitions) = 0;
@@ -87,6 +96,9 @@ struct consumer_stats {
   std::uint64_t records = 0;  // records read from the log
   std::int64_t lag = 0;       // records behind the end of the log (sum over partitions)
   std::uint64_t errors = 0;   // read errors reported by the log (logged, then skipped)
+  // Rejected records copied to the dead-letter topic, and copies that failed (Kafka only).
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t dead_letter_failed = 0;
   std::vector<std::int32_t> assigned;
 };
 

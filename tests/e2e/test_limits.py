@@ -140,7 +140,7 @@ def test_series_per_app_cap_drops_and_counts_new_series(start_service):
     def dropped():
         out = {}
         for line in s.exposition().splitlines():
-            if line.startswith("store_dropped_series_total{"):
+            if line.startswith("mca_store_dropped_series_total{"):
                 out[line.split('"')[1]] = float(line.split()[-1])
         return out
     import conftest

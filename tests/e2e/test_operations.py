@@ -130,8 +130,8 @@ def test_exposition_is_gzipped_when_asked_and_passes_promtool(service, tmp_path)
     assert r.headers.get("Content-Encoding") == "gzip"
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = r.text  # requests inflates
-    for needle in ("http_requests_total{", "http_request_duration_seconds_bucket{", "ingest_metrics_total{result=\"accepted\"} 50",
-                   "store_series 50", "transport_queue_depth", "store_dropped_series_total{"):
+    for needle in ("mca_http_requests_total{", "mca_http_request_duration_seconds_bucket{", "mca_ingest_metrics_total{result=\"accepted\"} 50",
+                   "mca_store_series 50", "mca_transport_queue_depth", "mca_store_dropped_series_total{"):
         assert needle in text, needle
     f = tmp_path / "m.prom"
     f.write_text(text)
@@ -175,3 +175,37 @@ def test_env_example_and_readme_document_every_setting():
     for n in names:
         assert f"# {n}=" in example, n
         assert f"`{n}`" in readme, n
+
+
+def test_self_metrics_carry_the_mca_prefix_and_process_metrics_are_there(service, tmp_path):
+    """Every family on the page is a client series, the seed's kafka_metrics_consumed_total, a
+    standard process_* metric or one of ours under mca_; the process_* set is the one the
+    Prometheus client libraries define, with plausible values."""
+    assert service.post_metrics("prefix", [seed_metric()]).status_code == 200
+    service.wait_consumed(1)
+    text = requests.get(service.url("/prometheus-metrics"), timeout=10).text
+    families = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            families[name] = kind
+    process = {"process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
+               "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge",
+               "process_max_fds": "gauge", "process_start_time_seconds": "gauge"}
+    for name, kind in process.items():
+        assert families.get(name) == kind, (name, families.get(name))
+    stray = [n for n in families if not (n.startswith(("mca_", "client_metric_")) or n in process
+                                         or n == "kafka_metrics_consumed_total")]
+    assert stray == [], stray
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line and not line.startswith("#") and "{" not in line}
+    import time
+    assert abs(values["process_start_time_seconds"] - time.time()) < 600
+    assert values["process_resident_memory_bytes"] > 1 << 20
+    assert values["process_virtual_memory_bytes"] >= values["process_resident_memory_bytes"]
+    assert 3 <= values["process_open_fds"] <= values["process_max_fds"]
+    assert values["mca_schema_registry_up"] == 1
+    f = tmp_path / "m.prom"
+    f.write_text(text)
+    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", check.stdout + check.stderr

@@ -1,9 +1,16 @@
 // The Kafka group consumer. Start positions come from time, not from committed offsets: on each
 // assignment a partition is positioned at its first record no older than now - ttl, so the store
 // is rebuilt with exactly the series that are still live.
+//
+// Committed offsets mean "handled": an offset is stored only after the record was applied or, if
+// rejected, after its copy on the dead-letter topic was acknowledged. They never move backwards
+// (the replay from now - ttl starts below them), and a rejected record below the committed offset
+// at assignment was already dead-lettered by an earlier owner, so it is not copied again.
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -37,6 +44,7 @@ class kafka_consumer final : public transport::consumer {
     health_.reset();
     topic_.reset();
     rk_.reset();
+    dlq_.reset();
   }
 
   void start(consumer_handler& handler) override {
@@ -72,6 +80,8 @@ class kafka_consumer final : public transport::consumer {
     s.records = records_.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
     s.lag = lag_.load(std::memory_order_relaxed);
+    s.dead_lettered = dead_lettered_.load(std::memory_order_relaxed);
+    s.dead_letter_failed = dead_letter_failed_.load(std::memory_order_relaxed);
     std::lock_guard lock(assigned_mu_);
     s.assigned = assigned_;
     return s;
@@ -83,6 +93,13 @@ class kafka_consumer final : public transport::consumer {
     boost::json::array assigned;
     for (auto p : s.assigned) assigned.push_back(p);
     h.info["group"] = options_.group_id;
+    if (!options_.group_instance_id.empty())
+      h.info["group_instance_id"] = options_.group_instance_id;
+    if (dlq_) {
+      h.info["dlq_topic"] = options_.dlq_topic;
+      h.info["dead_lettered"] = s.dead_lettered;
+      h.info["dead_letter_failed"] = s.dead_letter_failed;
+    }
     h.info["assigned_partitions"] = std::move(assigned);
     h.info["lag"] = s.lag;
     h.info["last_error"] = last_error_.get();
@@ -98,6 +115,14 @@ class kafka_consumer final : public transport::consumer {
  private:
   enum class lifecycle { created, running, closed };
 
+  // Per assigned partition, consumer thread only.
+  struct partition_state {
+    std::int64_t committed = 0;  // the group's committed offset at assignment
+    std::int64_t next = -1;      // offset to store once no dead-letter copy is pending
+    int pending = 0;             // dead-letter copies not yet acknowledged
+    bool failed = false;         // a copy failed: stop committing, the next owner copies again
+  };
+
   explicit kafka_consumer(consumer_options options) : options_(std::move(options)) {}
 
   util::result<void> connect() {
@@ -109,6 +134,8 @@ class kafka_consumer final : public transport::consumer {
         {"enable.auto.commit", "true"},
         {"auto.offset.reset", "earliest"},
         {"enable.partition.eof", "false"},
+        {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
+        {"heartbeat.interval.ms", std::to_string(options_.heartbeat_interval.count())},
     };
     for (const auto& [name, value] : options_.properties) {
       // The eager protocol only: assignment and revocation always cover the whole assignment.
@@ -121,6 +148,13 @@ class kafka_consumer final : public transport::consumer {
     }
     props.insert(props.end(), options_.properties.begin(), options_.properties.end());
     props.emplace_back("group.id", options_.group_id);
+    if (!options_.group_instance_id.empty())
+      props.emplace_back("group.instance.id", options_.group_instance_id);
+    // Offsets are stored by handle() once a record is handled (dead-lettered included).
+    props.emplace_back("enable.auto.offset.store", "false");
+    if (!options_.dlq_topic.empty()) {
+      if (auto r = connect_dlq(); !r) return r.error();
+    }
 
     auto conf = make_conf(props);
     if (!conf) return conf.error();
@@ -148,13 +182,135 @@ class kafka_consumer final : public transport::consumer {
     return {};
   }
 
+  // The dead-letter producer: idempotent, acks=all; its delivery reports are served on the
+  // consumer thread (rd_kafka_poll in run()), so partition state needs no lock.
+  util::result<void> connect_dlq() {
+    std::vector<property> props = options_.properties;
+    props.emplace_back("client.id", "metrics-collection-api-dlq");
+    props.emplace_back("enable.idempotence", "true");
+    props.emplace_back("acks", "all");
+    props.emplace_back("linger.ms", "5");
+    props.emplace_back("message.timeout.ms", std::to_string(options_.dlq_delivery_timeout.count()));
+    auto conf = make_conf(props);
+    if (!conf) return conf.error();
+    rd_kafka_conf_t* c = conf->get();
+    install_logging(c);
+    rd_kafka_conf_set_opaque(c, this);
+    rd_kafka_conf_set_dr_msg_cb(c, &kafka_consumer::on_dlq_delivery);
+    std::array<char, 512> err{};
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
+    if (!rk)
+      return util::error(errc::unavailable,
+                         std::string("Kafka dead-letter producer: ") + err.data());
+    (void)conf->release();
+    dlq_.reset(rk);
+    return {};
+  }
+
   void run() {
     while (!stopping_.load()) {
       message_ptr m(rd_kafka_consumer_poll(rk_.get(), to_timeout_ms(options_.poll_timeout)));
       if (m) handle(*m);
+      if (dlq_) rd_kafka_poll(dlq_.get(), 0);
     }
+    drain_dlq();
+    if (options_.leave_group_on_stop && !options_.group_instance_id.empty()) leave_group();
     if (const auto err = rd_kafka_consumer_close(rk_.get()); err)
       spdlog::warn("kafka consumer: close: {}", rd_kafka_err2str(err));
+  }
+
+  // A static member does not leave on close (KIP-345); unsubscribing first makes librdkafka
+  // send LeaveGroup (it resets the member id when it does), so the partitions move at once.
+  void leave_group() {
+    if (const auto err = rd_kafka_unsubscribe(rk_.get()); err) {
+      spdlog::warn("kafka consumer: unsubscribe: {}", rd_kafka_err2str(err));
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      message_ptr m(rd_kafka_consumer_poll(rk_.get(), 50));
+      char* id = rd_kafka_memberid(rk_.get());
+      const bool left = !id || *id == '\0';
+      if (id) rd_kafka_mem_free(rk_.get(), id);
+      if (left) {
+        spdlog::info("kafka consumer: static member {} left group {}", options_.group_instance_id,
+                     options_.group_id);
+        return;
+      }
+    }
+    spdlog::warn("kafka consumer: static member {} did not leave group {} within 5 s",
+                 options_.group_instance_id, options_.group_id);
+  }
+
+  // Waits for every dead-letter copy in flight (their reports store the offsets).
+  void drain_dlq() {
+    if (!dlq_) return;
+    if (rd_kafka_flush(dlq_.get(), to_timeout_ms(options_.dlq_delivery_timeout)) != 0) {
+      spdlog::error("kafka consumer: {} dead-letter copies not acknowledged in time",
+                    rd_kafka_outq_len(dlq_.get()));
+    }
+  }
+
+  void store_if_ready(std::int32_t partition, const partition_state& st) {
+    if (st.failed || st.pending > 0 || st.next <= st.committed) return;
+    if (const auto err = rd_kafka_offset_store(topic_.get(), partition, st.next - 1); err)
+      spdlog::debug("kafka consumer: offset store {}: {}", partition, rd_kafka_err2str(err));
+  }
+
+  static void add_header(rd_kafka_headers_t* h, const char* name, std::string_view value) {
+    rd_kafka_header_add(h, name, -1, value.data(), static_cast<ssize_t>(value.size()));
+  }
+
+  void dead_letter(const rd_kafka_message_t& m, const rejection& why, partition_state& st) {
+    rd_kafka_headers_t* source = nullptr;
+    rd_kafka_headers_t* h =
+        rd_kafka_message_headers(&m, &source) == RD_KAFKA_RESP_ERR_NO_ERROR && source
+            ? rd_kafka_headers_copy(source)
+            : rd_kafka_headers_new(5);
+    add_header(h, "dlq_reason", why.reason);
+    add_header(h, "dlq_topic", options_.topic);
+    add_header(h, "dlq_partition", std::to_string(m.partition));
+    add_header(h, "dlq_offset", std::to_string(m.offset));
+    if (why.schema_id >= 0) add_header(h, "dlq_schema_id", std::to_string(why.schema_id));
+    rd_kafka_timestamp_type_t type;
+    const std::int64_t ts = std::max<std::int64_t>(rd_kafka_message_timestamp(&m, &type), 0);
+    auto* opaque = reinterpret_cast<void*>(static_cast<std::intptr_t>(m.partition));
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      err = rd_kafka_producev(dlq_.get(), RD_KAFKA_V_TOPIC(options_.dlq_topic.c_str()),
+                              RD_KAFKA_V_KEY(m.key, m.key_len), RD_KAFKA_V_VALUE(m.payload, m.len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
+                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      rd_kafka_poll(dlq_.get(), 100);  // the local queue drains as copies are acknowledged
+    }
+    if (err) {
+      rd_kafka_headers_destroy(h);  // not taken over on failure
+      dead_letter_failed_.fetch_add(1, std::memory_order_relaxed);
+      st.failed = true;
+      record_error("dead-letter copy of " + options_.topic + "/" + std::to_string(m.partition) +
+                   "@" + std::to_string(m.offset) + " failed: " + rd_kafka_err2str(err));
+      return;
+    }
+    ++st.pending;
+  }
+
+  static void on_dlq_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<kafka_consumer*>(opaque);
+    const auto partition = static_cast<std::int32_t>(reinterpret_cast<std::intptr_t>(m->_private));
+    auto it = self->parts_.find(partition);
+    if (m->err) {
+      self->dead_letter_failed_.fetch_add(1, std::memory_order_relaxed);
+      self->record_error("dead-letter copy from partition " + std::to_string(partition) +
+                         " failed: " + rd_kafka_err2str(m->err) +
+                         "; its offset stays uncommitted, the partition's next owner copies it");
+      if (it != self->parts_.end()) it->second.failed = true;
+    } else {
+      self->dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (it == self->parts_.end()) return;
+    --it->second.pending;
+    self->store_if_ready(partition, it->second);
   }
 
   void handle(const rd_kafka_message_t& m) {
@@ -180,7 +336,11 @@ class kafka_consumer final : public transport::consumer {
     rd_kafka_timestamp_type_t type;
     r.timestamp_ms = std::max<std::int64_t>(rd_kafka_message_timestamp(&m, &type), 0);
     records_.fetch_add(1, std::memory_order_relaxed);
-    handler_->on_record(r);
+    const auto rejected = handler_->on_record(r);
+    partition_state& st = parts_[m.partition];
+    if (rejected && dlq_ && m.offset >= st.committed) dead_letter(m, *rejected, st);
+    st.next = m.offset + 1;
+    store_if_ready(m.partition, st);
   }
 
   // Sets each partition's start offset for now - ttl. Runs on the consumer thread, inside the
@@ -216,7 +376,22 @@ class kafka_consumer final : public transport::consumer {
     }
   }
 
+  // The group's committed offsets of `parts` (0 where none or on failure: then a replayed poison
+  // record may be dead-lettered twice, never missed).
+  void load_committed(const rd_kafka_topic_partition_list_t* parts) {
+    parts_.clear();
+    partition_list_ptr query(rd_kafka_topic_partition_list_copy(parts));
+    const auto err =
+        rd_kafka_committed(rk_.get(), query.get(), to_timeout_ms(options_.offsets_timeout));
+    if (err) spdlog::warn("kafka consumer: committed offsets: {}", rd_kafka_err2str(err));
+    for (int i = 0; i < query->cnt; ++i) {
+      const auto& e = query->elems[i];
+      parts_[e.partition].committed = (!err && !e.err && e.offset >= 0) ? e.offset : 0;
+    }
+  }
+
   void assign(rd_kafka_topic_partition_list_t* parts) {
+    load_committed(parts);
     position_by_time(parts);
     const std::vector<std::int32_t> ids = partition_ids(parts);
     if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
@@ -233,6 +408,12 @@ class kafka_consumer final : public transport::consumer {
 
   void revoke(rd_kafka_topic_partition_list_t* parts) {
     const std::vector<std::int32_t> ids = partition_ids(parts);
+    // The next owner's replay boundary is what is committed now: copies first, then commit.
+    drain_dlq();
+    if (const auto err = rd_kafka_commit(rk_.get(), nullptr, 0 /* sync */);
+        err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      spdlog::warn("kafka consumer: commit on revocation: {}", rd_kafka_err2str(err));
+    parts_.clear();
     handler_->on_revoked(ids);
     rd_kafka_assign(rk_.get(), nullptr);
     {
@@ -290,6 +471,9 @@ class kafka_consumer final : public transport::consumer {
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::atomic<std::int64_t> lag_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+  std::atomic<std::uint64_t> dead_letter_failed_{0};
+  std::map<std::int32_t, partition_state> parts_;  // consumer thread only
   std::atomic<bool> joined_{false};
   std::atomic<bool> stopping_{false};
   mutable std::mutex assigned_mu_;
@@ -300,6 +484,7 @@ class kafka_consumer final : public transport::consumer {
   topic_ptr topic_;
   std::thread thread_;
   std::unique_ptr<health_monitor> health_;
+  handle_ptr dlq_;  // the dead-letter producer; null without a dead-letter topic
 };
 
 }  // namespace

@@ -70,6 +70,22 @@ struct consumer_options {
   std::chrono::milliseconds statistics_interval{5'000};  // consumer lag comes from statistics
   std::chrono::milliseconds health_interval{5'000};
   std::chrono::milliseconds health_timeout{2'000};
+  // Failover: a member that stops heartbeating loses its partitions after session_timeout.
+  std::chrono::milliseconds session_timeout{6'000};     // session.timeout.ms
+  std::chrono::milliseconds heartbeat_interval{1'500};  // heartbeat.interval.ms
+  // group.instance.id (static membership); empty = dynamic. A static member that restarts within
+  // session_timeout gets its partitions back without a rebalance of the group.
+  std::string group_instance_id;
+  // On stop(): a dynamic member always leaves the group (its partitions move at once). A static
+  // member stays (the rolling-restart case) unless this is set (the scale-down case).
+  bool leave_group_on_stop = false;
+  // Dead-letter topic; empty = rejected records are only counted. A record the handler rejects
+  // is produced there unchanged (key, value, timestamp, headers) plus the headers dlq_reason,
+  // dlq_topic, dlq_partition, dlq_offset and dlq_schema_id (when the frame had one). Its source
+  // offset is committed only after the copy is acknowledged, and a record below the group's
+  // committed offset (a replay after a rebalance) is not copied again.
+  std::string dlq_topic;
+  std::chrono::milliseconds dlq_delivery_timeout{30'000};
 };
 
 // Creates a consumer of `topic` in group `group_id`; it joins the group on start(). Committed

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "exposition/page.h"
+#include "exposition/process_metrics.h"
 
 namespace mca::exposition {
 namespace {
@@ -57,18 +58,19 @@ struct promtool_fixture : ::testing::Test {
   self_metrics self;
 
   void fill_self_metrics() {
+    self.add_collectable(make_process_collectable());
     self.observe_request("/api/v2/app/{app_id}/metrics", "POST", 200, std::chrono::milliseconds(3));
     self.observe_request("/prometheus-metrics", "GET", 200, std::chrono::microseconds(800));
     self.add_collectable(make_collectable([] {
       return std::vector{
           counter_family("kafka_metrics_consumed_total", "Total metrics consumed from Kafka", 3.0),
-          counter_family("ingest_metrics_total", "Metrics received, by outcome",
+          counter_family("mca_ingest_metrics_total", "Metrics received, by outcome",
                          {{{{"result", "accepted"}}, 3}, {{{"result", "rejected"}}, 1}}),
-          gauge_family("store_series", "Series held in the store", 3.0),
+          gauge_family("mca_store_series", "Series held in the store", 3.0),
           counter_family(
-              "store_dropped_series_total", "New series dropped by a cap",
+              "mca_store_dropped_series_total", "New series dropped by a cap",
               {{{{"reason", "max_series"}}, 0}, {{{"reason", "max_series_per_app"}}, 0}}),
-          gauge_family("transport_queue_depth", "Messages waiting for delivery", 0.0)};
+          gauge_family("mca_transport_queue_depth", "Messages waiting for delivery", 0.0)};
     }));
   }
 };

@@ -27,13 +27,13 @@ TEST(self_metrics, counts_requests_by_route_method_and_status) {
   m.observe_request("/api/v2/app/{app_id}/metrics", "POST", 200, 4ms);
   m.observe_request("/api/v2/app/{app_id}/metrics", "POST", 400, 1ms);
   const std::string out = render(m);
-  EXPECT_TRUE(contains(out, "# TYPE http_requests_total counter\n")) << out;
+  EXPECT_TRUE(contains(out, "# TYPE mca_http_requests_total counter\n")) << out;
   EXPECT_TRUE(contains(out,
-                       "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
+                       "mca_http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
                        "metrics\",status=\"200\"} 2\n"))
       << out;
   EXPECT_TRUE(contains(out,
-                       "http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
+                       "mca_http_requests_total{method=\"POST\",route=\"/api/v2/app/{app_id}/"
                        "metrics\",status=\"400\"} 1\n"))
       << out;
 }
@@ -43,16 +43,18 @@ TEST(self_metrics, observes_durations_in_a_seconds_histogram) {
   m.observe_request("/livez", "GET", 200, 300us);
   m.observe_request("/livez", "GET", 200, 20s);
   const std::string out = render(m);
-  EXPECT_TRUE(contains(out, "# TYPE http_request_duration_seconds histogram\n")) << out;
+  EXPECT_TRUE(contains(out, "# TYPE mca_http_request_duration_seconds histogram\n")) << out;
   EXPECT_TRUE(
-      contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"0.0005\"} 1\n"))
-      << out;
-  EXPECT_TRUE(contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"10\"} 1\n"))
+      contains(out, "mca_http_request_duration_seconds_bucket{route=\"/livez\",le=\"0.0005\"} 1\n"))
       << out;
   EXPECT_TRUE(
-      contains(out, "http_request_duration_seconds_bucket{route=\"/livez\",le=\"+Inf\"} 2\n"))
+      contains(out, "mca_http_request_duration_seconds_bucket{route=\"/livez\",le=\"10\"} 1\n"))
       << out;
-  EXPECT_TRUE(contains(out, "http_request_duration_seconds_count{route=\"/livez\"} 2\n")) << out;
+  EXPECT_TRUE(
+      contains(out, "mca_http_request_duration_seconds_bucket{route=\"/livez\",le=\"+Inf\"} 2\n"))
+      << out;
+  EXPECT_TRUE(contains(out, "mca_http_request_duration_seconds_count{route=\"/livez\"} 2\n"))
+      << out;
 }
 
 TEST(self_metrics, duration_buckets_span_half_a_millisecond_to_ten_seconds) {
@@ -83,16 +85,16 @@ TEST(self_metrics, helpers_build_labelled_counter_and_gauge_families) {
   self_metrics m;
   m.add_collectable(make_collectable([] {
     return std::vector{
-        counter_family("ingest_metrics_total", "Metrics received, by outcome",
+        counter_family("mca_ingest_metrics_total", "Metrics received, by outcome",
                        {{{{"result", "accepted"}}, 7}, {{{"result", "rejected"}}, 2}}),
-        gauge_family("store_series", "Series held", 3.0),
-        gauge_family("transport_queue_depth", "Messages waiting", {{{}, 4}})};
+        gauge_family("mca_store_series", "Series held", 3.0),
+        gauge_family("mca_transport_queue_depth", "Messages waiting", {{{}, 4}})};
   }));
   const std::string out = render(m);
-  EXPECT_TRUE(contains(out, "ingest_metrics_total{result=\"accepted\"} 7\n")) << out;
-  EXPECT_TRUE(contains(out, "ingest_metrics_total{result=\"rejected\"} 2\n")) << out;
-  EXPECT_TRUE(contains(out, "# TYPE store_series gauge\nstore_series 3\n")) << out;
-  EXPECT_TRUE(contains(out, "transport_queue_depth 4\n")) << out;
+  EXPECT_TRUE(contains(out, "mca_ingest_metrics_total{result=\"accepted\"} 7\n")) << out;
+  EXPECT_TRUE(contains(out, "mca_ingest_metrics_total{result=\"rejected\"} 2\n")) << out;
+  EXPECT_TRUE(contains(out, "# TYPE mca_store_series gauge\nmca_store_series 3\n")) << out;
+  EXPECT_TRUE(contains(out, "mca_transport_queue_depth 4\n")) << out;
 }
 
 TEST(self_metrics, records_and_renders_from_many_threads) {
@@ -110,8 +112,8 @@ TEST(self_metrics, records_and_renders_from_many_threads) {
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_TRUE(contains(render(m),
-                       "http_requests_total{method=\"GET\",route=\"/r\",status=\"200\"} 2000\n"));
+  EXPECT_TRUE(contains(
+      render(m), "mca_http_requests_total{method=\"GET\",route=\"/r\",status=\"200\"} 2000\n"));
 }
 
 }  // namespace

@@ -11,12 +11,13 @@ namespace {
 // Collects what the consumer delivers; waits with a deadline instead of sleeping.
 class collecting_handler final : public consumer_handler {
  public:
-  void on_record(const record& r) override {
+  std::optional<rejection> on_record(const record& r) override {
     std::lock_guard lock(mu_);
     keys_.emplace_back(r.key);
     apps_.emplace_back(r.app_id);
     offsets_.push_back(r.offset);
     cv_.notify_all();
+    return std::nullopt;
   }
   void on_assigned(std::span<const std::int32_t> p) override {
     std::lock_guard lock(mu_);

@@ -197,9 +197,9 @@ TEST(kafka_consumer, reads_from_the_beginning_when_ttl_is_zero) {
 // Forwards to a recording handler after a fixed cost per record: a consumer slower than the log.
 class slow_handler final : public transport::consumer_handler {
  public:
-  void on_record(const record& r) override {
+  std::optional<rejection> on_record(const record& r) override {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the simulated work, not a wait
-    inner.on_record(r);
+    return inner.on_record(r);
   }
   void on_assigned(std::span<const std::int32_t> p) override { inner.on_assigned(p); }
   void on_revoked(std::span<const std::int32_t> p) override { inner.on_revoked(p); }

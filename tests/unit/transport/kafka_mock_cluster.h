@@ -102,10 +102,11 @@ class recording_handler final : public transport::consumer_handler {
     std::int64_t timestamp_ms = 0;
   };
 
-  void on_record(const transport::record& r) override {
+  std::optional<transport::rejection> on_record(const transport::record& r) override {
     std::lock_guard lock(mu_);
     records_.push_back({std::string(r.key), std::string(r.value), std::string(r.app_id),
                         r.partition, r.offset, r.timestamp_ms});
+    return std::nullopt;
   }
   void on_assigned(std::span<const std::int32_t> partitions) override {
     std::lock_guard lock(mu_);
