@@ -1,5 +1,6 @@
-# Shared by scripts/run, scripts/test and scripts/bench: installing what is missing (idempotent,
-# quiet when nothing is), building a CMake preset, and the Python virtualenv of the test tools.
+# Shared by scripts/run, scripts/test and scripts/bench: installing what is missing (lib/install.sh:
+# idempotent, quiet when nothing is), building a CMake preset, and the Python virtualenv of the
+# test tools.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -8,36 +9,7 @@ mkdir -p "$CACHE"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages by purpose.
-BUILD_PACKAGES=(cmake ninja-build g++ pkg-config python3-yaml
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsimdjson-dev libavro-dev
-  librdkafka-dev prometheus-cpp-dev libcurl4-openssl-dev libspdlog-dev zlib1g-dev
-  libgtest-dev libgmock-dev)
-TEST_PACKAGES=(clang-format prometheus kcat python3-venv chromium openjdk-17-jre-headless maven golang-go nodejs krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit openssl)
-
-# Installs the Debian packages of the given list names that are not installed yet.
-ensure_packages() {
-  local missing=() p
-  for list in "$@"; do
-    local -n pkgs="$list"
-    for p in "${pkgs[@]}"; do
-      # A tool already on PATH (e.g. a newer Go, Node or Java than Debian's) counts as present.
-      case "$p" in
-        golang-go) command -v go >/dev/null && continue ;;
-        nodejs) command -v node >/dev/null && command -v npm >/dev/null && continue ;;
-        openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
-        maven) command -v mvn >/dev/null && continue ;;
-      esac
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing Debian packages: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+source "$ROOT/scripts/lib/install.sh"
 
 # Configures (once) and builds a preset; output goes to a log that is shown only on failure.
 build_preset() {
