@@ -1,0 +1,214 @@
+"""Three replicas on a 6-partition topic behind a real Prometheus (file_sd). The assertions are
+PromQL answers: every posted series exactly once across the replicas; after a SIGKILL the count
+is whole again within 15 s; a rolling restart under load answers every request 200 or 503 with
+Retry-After, and every metric answered 200 is on the topic (read back with Confluent's client)."""
+import io
+import json
+import os
+import struct
+import threading
+import time
+import uuid
+
+import fastavro
+import requests
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from conftest import ROOT, record_figure, wait_until
+
+N_SERIES = 600
+NAME = "scale_series"
+COUNT = f"count(client_metric_{NAME})"
+# A client series seen on two replicas is two Prometheus series differing only in `instance`.
+TWICE = f"count(count without (instance) (client_metric_{NAME}) > 1)"
+
+
+def series_batch(value):
+    return [{"name": NAME, "value": value, "tags": {"s": str(i)}, "profileId": "scale"} for i in range(N_SERIES)]
+
+
+def post(replica, app, metrics, timeout=30):
+    return requests.post(f"{replica.base}/api/v2/app/{app}/metrics", json={"metrics": metrics}, timeout=timeout)
+
+
+def post_series(replicas, value):
+    """The N_SERIES series, spread over the replicas (each replica produces to every partition)."""
+    batch = series_batch(value)
+    step = len(batch) // len(replicas) + 1
+    for k, r in enumerate(replicas):
+        part = batch[k * step:(k + 1) * step]
+        if part:
+            resp = post(r, "scale-app", part)
+            assert resp.status_code == 200, resp.text
+
+
+class Load:
+    """Posts batches of metrics with unique uids, round robin over the replicas not marked as
+    draining (as a load balancer would), and records every answer."""
+
+    def __init__(self, replicas, batch=20):
+        self.replicas, self.batch = replicas, batch
+        self.draining = set()
+        self.accepted, self.answers, self.errors = [], [], []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        k = 0
+        while not self.stop_flag.is_set():
+            live = [r for r in self.replicas if r.index not in self.draining]
+            r = live[k % len(live)]
+            k += 1
+            uids = [uuid.uuid4().hex for _ in range(self.batch)]
+            metrics = [{"name": "scale_load", "value": 1.0, "tags": {"uid": u}, "profileId": "load"} for u in uids]
+            try:
+                resp = post(r, "load-app", metrics)
+            except requests.RequestException as e:
+                self.errors.append(f"replica {r.index}: {e}")
+                continue
+            self.answers.append((resp.status_code, resp.headers.get("Retry-After"), resp.text[:200]))
+            if resp.status_code == 200:
+                body = resp.json()
+                if body["accepted"] != self.batch:
+                    self.errors.append(f"replica {r.index}: 200 with {body}")
+                self.accepted += uids
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(timeout=60)
+
+
+def watch_count(prom, stop, samples):
+    """Samples the PromQL count every 0.2 s until stop is set: (monotonic time, count)."""
+    while not stop.is_set():
+        try:
+            samples.append((time.monotonic(), prom.scalar(COUNT)))
+        except (requests.RequestException, AssertionError):
+            pass
+        time.sleep(0.2)
+
+
+def missing_figures(samples):
+    """(most series missing at once, seconds during which any was missing)."""
+    worst, below = 0, 0.0
+    for (t0, c0), (t1, _) in zip(samples, samples[1:]):
+        worst = max(worst, N_SERIES - c0)
+        if c0 < N_SERIES:
+            below += t1 - t0
+    return int(worst), round(below, 1)
+
+
+def topic_uids(stack, topic, want, timeout=60):
+    """The uid tags of the scale_load metrics on `topic`, read by an independent consumer."""
+    schema = fastavro.parse_schema(json.load(open(os.path.join(ROOT, "schemas/metric.avsc"))))
+    c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": "scale-reader-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False})
+    parts = stack.admin.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    found, deadline, last_new = set(), time.monotonic() + timeout, time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None:
+                if want <= found and time.monotonic() - last_new > 2:
+                    break
+                continue
+            if msg.error():
+                continue
+            value = msg.value()
+            assert value[0] == 0
+            (schema_id,) = struct.unpack(">i", value[1:5])
+            m = fastavro.schemaless_reader(io.BytesIO(value[5:]), schema)
+            if m["name"] == "scale_load":
+                found.add(m["tags"]["uid"])
+            last_new = time.monotonic()
+    finally:
+        c.close()
+    return found
+
+
+def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_restart(stack, replicas, prometheus):
+    topic, reps = replicas(3)
+    for r in reps:
+        r.wait_ready()
+    prometheus.set_targets([f"127.0.0.1:{r.port}" for r in reps])
+    wait_until(lambda: prometheus.scalar('count(up{job="metrics-collection-api"} == 1)') == 3, timeout=30,
+               what="three targets up")
+    # The partitions are split: every replica owns some, together all six.
+    wait_until(lambda: prometheus.scalar("sum(mca_consumer_assigned_partitions)") == 6
+               and prometheus.scalar("count(mca_consumer_assigned_partitions > 0)") == 3,
+               timeout=30, what="six partitions over three replicas")
+
+    post_series(reps, 1.0)
+    wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.2, what="every series in Prometheus")
+    assert prometheus.scalar(TWICE) == 0
+    assert prometheus.scalar(f'count(count by (instance) (client_metric_{NAME}))') == 3  # spread over all three
+
+    # SIGKILL one replica under load: the survivors take its partitions.
+    victim = reps[2]
+    with Load(reps) as load:
+        load.draining.add(victim.index)
+        time.sleep(1)
+        killed_at = time.monotonic()
+        victim.kill()
+        wait_until(lambda: prometheus.scalar(COUNT) < N_SERIES, timeout=10, interval=0.1,
+                   what="the victim's series gone from Prometheus")
+        wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.1,
+                   what="a whole count after the kill")
+        whole_after = time.monotonic() - killed_at
+        assert prometheus.scalar(TWICE) == 0
+    record_figure("sigkill_seconds_to_whole_count", round(whole_after, 1))
+    assert whole_after <= 15, f"count whole only {whole_after:.1f}s after SIGKILL"
+    assert not load.errors, load.errors[:5]
+
+    # The killed replica comes back (same group.instance.id).
+    victim.start()
+    victim.wait_ready()
+    wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES and prometheus.scalar(TWICE) == 0
+               and prometheus.scalar('count(up{job="metrics-collection-api"} == 1)') == 3,
+               timeout=60, interval=0.2, what="three replicas and a whole count again")
+
+    # Rolling restart under load: SIGTERM, wait ready, next.
+    samples, stop = [], threading.Event()
+    watcher = threading.Thread(target=watch_count, args=(prometheus, stop, samples), daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    with Load(reps) as load:
+        time.sleep(1)
+        for r in reps:
+            load.draining.add(r.index)
+            assert r.terminate() == 0, r.output()[-3000:]
+            r.start()
+            r.wait_ready()
+            load.draining.discard(r.index)
+        wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.2,
+                   what="a whole count after the rolling restart")
+        time.sleep(1)
+    stop.set()
+    watcher.join()
+    worst, below = missing_figures(samples)
+    record_figure("rolling_restart_seconds", round(time.monotonic() - started, 1))
+    record_figure("rolling_restart_most_series_missing", worst)
+    record_figure("rolling_restart_seconds_with_series_missing", below)
+    assert prometheus.scalar(TWICE) == 0
+
+    assert not load.errors, load.errors[:5]
+    bad = [a for a in load.answers if a[0] != 200 and not (a[0] == 503 and a[1] and a[1].isdigit())]
+    assert not bad, bad[:5]
+    statuses = {}
+    for a in load.answers:
+        statuses[a[0]] = statuses.get(a[0], 0) + 1
+    record_figure("rolling_restart_answers", statuses)
+    assert load.accepted, "no request was accepted during the rolling restart"
+
+    # Conservation: every metric answered 200 is on the topic.
+    on_topic = topic_uids(stack, topic, set(load.accepted))
+    lost = set(load.accepted) - on_topic
+    record_figure("conservation", {"accepted": len(load.accepted), "on_topic": len(set(load.accepted) & on_topic),
+                                   "lost": len(lost)})
+    assert not lost, f"{len(lost)} of {len(load.accepted)} accepted metrics are not on the topic"
