@@ -201,3 +201,53 @@ TEST(config, kerberos_variables_of_the_dotenv_file_are_exported_unless_already_s
 
 }  // namespace
 }  // namespace mca::config
+
+namespace mca::config {
+namespace {
+
+TEST(config_failover, defaults_fail_over_in_seconds_with_dynamic_membership_and_no_dead_letters) {
+  auto r = load({}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.kafka.session_timeout_ms, 6000);
+  EXPECT_EQ(r.cfg.kafka.heartbeat_interval_ms, 1500);
+  EXPECT_EQ(r.cfg.kafka.group_instance_id, "");
+  EXPECT_FALSE(r.cfg.kafka.leave_group_on_shutdown);
+  EXPECT_EQ(r.cfg.kafka.dlq_topic, "");
+}
+
+TEST(config_failover, reads_the_membership_and_dead_letter_settings) {
+  auto r = load({{"KAFKA_GROUP_INSTANCE_ID", "host-1"},
+                 {"KAFKA_SESSION_TIMEOUT_MS", "10000"},
+                 {"KAFKA_HEARTBEAT_INTERVAL_MS", "3000"},
+                 {"KAFKA_LEAVE_GROUP_ON_SHUTDOWN", "true"},
+                 {"KAFKA_DLQ_TOPIC", "client-metrics-dlq"}},
+                {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.kafka.group_instance_id, "host-1");
+  EXPECT_EQ(r.cfg.kafka.session_timeout_ms, 10000);
+  EXPECT_EQ(r.cfg.kafka.heartbeat_interval_ms, 3000);
+  EXPECT_TRUE(r.cfg.kafka.leave_group_on_shutdown);
+  EXPECT_EQ(r.cfg.kafka.dlq_topic, "client-metrics-dlq");
+}
+
+TEST(config_failover, heartbeat_must_fit_three_times_into_the_session_at_the_bound) {
+  // At the bound: exactly a third.
+  EXPECT_TRUE(load({{"KAFKA_SESSION_TIMEOUT_MS", "6000"}, {"KAFKA_HEARTBEAT_INTERVAL_MS", "2000"}},
+                   {"--env-file=/dev/null"})
+                  .errors.empty());
+  // Just past it.
+  auto r = load({{"KAFKA_SESSION_TIMEOUT_MS", "6000"}, {"KAFKA_HEARTBEAT_INTERVAL_MS", "2001"}},
+                {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "KAFKA_HEARTBEAT_INTERVAL_MS"));
+  EXPECT_TRUE(
+      has_error_mentioning(load({{"KAFKA_SESSION_TIMEOUT_MS", "999"}}, {"--env-file=/dev/null"}),
+                           "KAFKA_SESSION_TIMEOUT_MS"));
+}
+
+TEST(config_failover, the_dead_letter_topic_cannot_be_the_topic_itself) {
+  auto r = load({{"KAFKA_TOPIC", "m"}, {"KAFKA_DLQ_TOPIC", "m"}}, {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r, "KAFKA_DLQ_TOPIC"));
+}
+
+}  // namespace
+}  // namespace mca::config
