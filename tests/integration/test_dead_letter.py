@@ -98,3 +98,28 @@ def test_without_a_dead_letter_topic_poison_is_only_counted(stack, topic, start_
                what="the decode error")
     assert counter(svc, "mca_consumer_dead_letter_records_total", {"outcome": "delivered"}) == 0
     assert svc.health().json()["components"]["consumer"].get("dlq_topic") is None
+
+
+def test_a_failed_copy_leaves_the_offset_uncommitted_so_the_next_owner_copies_it(stack, topic, start_service):
+    """Nothing rejected is lost: while the dead-letter topic cannot be written (here: a name the
+    broker refuses) the copy fails and is counted, consumption goes on, and the poison record's
+    offset is not committed; the next consumer of the group copies it."""
+    dlq = topic + "-dlq"
+    stack.create_topic(dlq, partitions=1)
+    broken = start_service(env={"KAFKA_DLQ_TOPIC": "no such topic!"})
+    broken.wait_ready()
+    producer = Producer({"bootstrap.servers": stack.bootstrap})
+    producer.produce(topic, value=b"\x01not a frame", key=b"lost?", partition=0)
+    assert producer.flush(30) == 0
+    wait_until(lambda: counter(broken, "mca_consumer_dead_letter_records_total", {"outcome": "failed"}) == 1,
+               timeout=90, what="the failed copy counted")
+    good = {"name": "after_failed_copy", "value": 2.0, "profileId": "p"}
+    assert broken.post("dlq-app", [good]).status_code == 200
+    wait_until(lambda: sample_value(broken.client_metric_lines(), "client_metric_after_failed_copy",
+                                    {"app_id": "dlq-app"}) == 2.0, what="consumption going on")
+    broken.check_clean_exit()
+
+    fixed = start_service(env={"KAFKA_DLQ_TOPIC": dlq})
+    fixed.wait_ready()
+    copies = stack.read_topic(dlq, min_count=1, timeout=60)
+    assert [(c.key(), c.value(), header(c, "dlq_reason")) for c in copies] == [(b"lost?", b"\x01not a frame", "bad_magic")]

@@ -38,6 +38,14 @@ class Stack:
         wait_until(lambda: name in self.admin.list_topics(timeout=5).topics, timeout=30, what=f"topic {name}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_figures():
+    """figures.json holds this run's figures only."""
+    path = os.path.join(OUTPUT_DIR, "figures.json")
+    if os.path.exists(path):
+        os.remove(path)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """scripts/stack with PATH holding only the programs of the packages ./scripts/run and the

@@ -288,8 +288,9 @@ class kafka_consumer final : public transport::consumer {
       rd_kafka_headers_destroy(h);  // not taken over on failure
       dead_letter_failed_.fetch_add(1, std::memory_order_relaxed);
       st.failed = true;
-      record_error("dead-letter copy of " + options_.topic + "/" + std::to_string(m.partition) +
-                   "@" + std::to_string(m.offset) + " failed: " + rd_kafka_err2str(err));
+      dead_letter_error("dead-letter copy of " + options_.topic + "/" +
+                        std::to_string(m.partition) + "@" + std::to_string(m.offset) +
+                        " failed: " + rd_kafka_err2str(err));
       return;
     }
     ++st.pending;
@@ -301,9 +302,10 @@ class kafka_consumer final : public transport::consumer {
     auto it = self->parts_.find(partition);
     if (m->err) {
       self->dead_letter_failed_.fetch_add(1, std::memory_order_relaxed);
-      self->record_error("dead-letter copy from partition " + std::to_string(partition) +
-                         " failed: " + rd_kafka_err2str(m->err) +
-                         "; its offset stays uncommitted, the partition's next owner copies it");
+      self->dead_letter_error(
+          "dead-letter copy from partition " + std::to_string(partition) +
+          " failed: " + rd_kafka_err2str(m->err) +
+          "; its offset stays uncommitted, the partition's next owner copies it");
       if (it != self->parts_.end()) it->second.failed = true;
     } else {
       self->dead_lettered_.fetch_add(1, std::memory_order_relaxed);
@@ -421,6 +423,12 @@ class kafka_consumer final : public transport::consumer {
       assigned_.clear();
     }
     spdlog::info("kafka consumer: revoked {} partition(s) of {}", ids.size(), options_.topic);
+  }
+
+  // Counted in dead_letter_failed (not as a read error), logged, kept for health().
+  void dead_letter_error(std::string text) {
+    spdlog::error("kafka consumer: {}", text);
+    last_error_.set(std::move(text));
   }
 
   void record_error(std::string text) {
