@@ -95,7 +95,7 @@ def watch_count(prom, stop, samples):
 
 def exposed_count(replica):
     try:
-        text = requests.get(f"{replica.base}/prometheus-metrics", timeout=0.5).text
+        text = requests.get(f"{replica.base}/prometheus-metrics", timeout=3).text
     except requests.RequestException:
         return 0
     return sum(1 for line in text.splitlines() if line.startswith(f"client_metric_{NAME}{{"))
@@ -196,6 +196,9 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     for w in watchers:
         w.start()
     started = time.monotonic()
+    # Where each replica's log stands: afterwards, only the restarted run itself may have been
+    # revoked (at its own shutdown); no survivor may see a rebalance.
+    marks = {r.index: (r.log_path, os.path.getsize(r.log_path)) for r in reps}
     with Load(reps) as load:
         time.sleep(1)
         for r in reps:
@@ -218,6 +221,14 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     record_figure("rolling_restart_replicas_most_series_missing", worst)
     record_figure("rolling_restart_replicas_seconds_with_series_missing", below)
     assert prometheus.scalar(TWICE) == 0
+    for r in reps:
+        path, offset = marks[r.index]
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            before = f.read()
+        assert before.count("kafka consumer: revoked") == 1, (path, before[-2000:])
+        assert r.output().count("kafka consumer: assigned") == 1, r.log_path  # once, no rebalance
+        assert "kafka consumer: revoked" not in r.output(), r.log_path
 
     assert not load.errors, load.errors[:5]
     bad = [a for a in load.answers if a[0] != 200 and not (a[0] == 503 and a[1] and a[1].isdigit())]
