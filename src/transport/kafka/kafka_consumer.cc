@@ -108,7 +108,13 @@ class kafka_consumer final : public transport::consumer {
     if (h.ok && !joined_.load()) {
       h.ok = false;
       h.status = "joining";
+    } else if (h.ok && rebuilding_.load() > 0) {
+      // Assigned, but still replaying the partitions up to where they ended at assignment: the
+      // store does not hold all their series yet (a rolling restart waits for this).
+      h.ok = false;
+      h.status = "rebuilding";
     }
+    h.info["rebuilding_partitions"] = rebuilding_.load();
     return h;
   }
 
@@ -210,7 +216,12 @@ class kafka_consumer final : public transport::consumer {
   void run() {
     while (!stopping_.load()) {
       message_ptr m(rd_kafka_consumer_poll(rk_.get(), to_timeout_ms(options_.poll_timeout)));
-      if (m) handle(*m);
+      if (m) {
+        handle(*m);
+        if (!m->err) note_rebuilt(m->partition, m->offset + 1);
+      } else {
+        note_rebuilt(-1, 0);
+      }
       if (dlq_) rd_kafka_poll(dlq_.get(), 0);
     }
     drain_dlq();
@@ -395,6 +406,7 @@ class kafka_consumer final : public transport::consumer {
   void assign(rd_kafka_topic_partition_list_t* parts) {
     load_committed(parts);
     position_by_time(parts);
+    plan_rebuild(parts);  // before joined_: health never reports ok in between
     const std::vector<std::int32_t> ids = partition_ids(parts);
     if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
       record_error(std::string("assign: ") + rd_kafka_err2str(err));
@@ -408,6 +420,59 @@ class kafka_consumer final : public transport::consumer {
     handler_->on_assigned(ids);
   }
 
+  // Where each assigned partition ended at assignment: until the consumer has read up to there,
+  // health() says "rebuilding". A partition whose end cannot be read counts as rebuilt (health
+  // must not stay down because of a slow answer; the lag metric still shows the truth).
+  void plan_rebuild(const rd_kafka_topic_partition_list_t* parts) {
+    rebuild_until_.clear();
+    rebuild_started_ = std::chrono::steady_clock::now();
+    for (int i = 0; i < parts->cnt; ++i) {
+      const auto& e = parts->elems[i];
+      std::int64_t low = 0, high = 0;
+      const auto err =
+          rd_kafka_query_watermark_offsets(rk_.get(), options_.topic.c_str(), e.partition, &low,
+                                           &high, to_timeout_ms(options_.offsets_timeout));
+      if (err) {
+        spdlog::warn("kafka consumer: end of partition {}: {}", e.partition, rd_kafka_err2str(err));
+        continue;
+      }
+      const std::int64_t start = e.offset == RD_KAFKA_OFFSET_BEGINNING ? low : e.offset;
+      if (e.offset != RD_KAFKA_OFFSET_END && start < high) rebuild_until_[e.partition] = high;
+    }
+    rebuilding_.store(static_cast<int>(rebuild_until_.size()));
+    if (rebuild_until_.empty()) return;
+    spdlog::info("kafka consumer: rebuilding {} partition(s)", rebuild_until_.size());
+  }
+
+  // Drops partitions read up to their end at assignment: after a record (`offset` + 1 is the
+  // next position) or, when idle, by asking for the position (a control record may end a log).
+  void note_rebuilt(std::int32_t partition, std::int64_t next) {
+    if (rebuild_until_.empty()) return;
+    if (partition >= 0) {
+      auto it = rebuild_until_.find(partition);
+      if (it == rebuild_until_.end() || next < it->second) return;
+      rebuild_until_.erase(it);
+    } else {
+      partition_list_ptr q(
+          rd_kafka_topic_partition_list_new(static_cast<int>(rebuild_until_.size())));
+      for (const auto& [p, _] : rebuild_until_)
+        rd_kafka_topic_partition_list_add(q.get(), options_.topic.c_str(), p);
+      if (rd_kafka_position(rk_.get(), q.get())) return;
+      for (int i = 0; i < q->cnt; ++i) {
+        const auto& e = q->elems[i];
+        if (!e.err && e.offset >= 0 && e.offset >= rebuild_until_[e.partition])
+          rebuild_until_.erase(e.partition);
+      }
+    }
+    rebuilding_.store(static_cast<int>(rebuild_until_.size()));
+    if (rebuild_until_.empty()) {
+      spdlog::info("kafka consumer: partitions rebuilt in {} ms",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - rebuild_started_)
+                       .count());
+    }
+  }
+
   void revoke(rd_kafka_topic_partition_list_t* parts) {
     const std::vector<std::int32_t> ids = partition_ids(parts);
     // The next owner's replay boundary is what is committed now: copies first, then commit.
@@ -416,6 +481,8 @@ class kafka_consumer final : public transport::consumer {
         err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
       spdlog::warn("kafka consumer: commit on revocation: {}", rd_kafka_err2str(err));
     parts_.clear();
+    rebuild_until_.clear();
+    rebuilding_.store(0);
     handler_->on_revoked(ids);
     rd_kafka_assign(rk_.get(), nullptr);
     {
@@ -483,6 +550,9 @@ class kafka_consumer final : public transport::consumer {
   std::atomic<std::uint64_t> dead_letter_failed_{0};
   std::map<std::int32_t, partition_state> parts_;  // consumer thread only
   std::atomic<bool> joined_{false};
+  std::atomic<int> rebuilding_{0};                      // partitions not yet read to their end
+  std::map<std::int32_t, std::int64_t> rebuild_until_;  // consumer thread only
+  std::chrono::steady_clock::time_point rebuild_started_;
   std::atomic<bool> stopping_{false};
   mutable std::mutex assigned_mu_;
   std::vector<std::int32_t> assigned_;
