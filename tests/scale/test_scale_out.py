@@ -44,11 +44,14 @@ def post_series(replicas, value):
 
 class Load:
     """Posts batches of metrics with unique uids, round robin over the replicas not marked as
-    draining (as a load balancer would), and records every answer."""
+    draining, and records every answer. drain() is what a load balancer does before a replica is
+    stopped: take it out of rotation and let its requests in flight finish."""
 
     def __init__(self, replicas, batch=20):
         self.replicas, self.batch = replicas, batch
         self.draining = set()
+        self.lock = threading.Lock()
+        self.inflight = {}  # replica index -> requests in flight
         self.accepted, self.answers, self.errors = [], [], []
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -56,8 +59,10 @@ class Load:
     def run(self):
         k = 0
         while not self.stop_flag.is_set():
-            live = [r for r in self.replicas if r.index not in self.draining]
-            r = live[k % len(live)]
+            with self.lock:
+                live = [r for r in self.replicas if r.index not in self.draining]
+                r = live[k % len(live)]
+                self.inflight[r.index] = self.inflight.get(r.index, 0) + 1
             k += 1
             uids = [uuid.uuid4().hex for _ in range(self.batch)]
             metrics = [{"name": "scale_load", "value": 1.0, "tags": {"uid": u}, "profileId": "load"} for u in uids]
@@ -66,6 +71,9 @@ class Load:
             except requests.RequestException as e:
                 self.errors.append(f"replica {r.index}: {e}")
                 continue
+            finally:
+                with self.lock:
+                    self.inflight[r.index] -= 1
             self.answers.append((resp.status_code, resp.headers.get("Retry-After"), resp.text[:200]))
             if resp.status_code == 200:
                 body = resp.json()
@@ -73,6 +81,11 @@ class Load:
                     self.errors.append(f"replica {r.index}: 200 with {body}")
                 self.accepted += uids
             time.sleep(0.02)
+
+    def drain(self, index):
+        with self.lock:
+            self.draining.add(index)
+        wait_until(lambda: self.inflight.get(index, 0) == 0, timeout=30, what=f"replica {index} drained")
 
     def __enter__(self):
         self.thread.start()
@@ -168,7 +181,7 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     # SIGKILL one replica under load: the survivors take its partitions.
     victim = reps[2]
     with Load(reps) as load:
-        load.draining.add(victim.index)
+        load.drain(victim.index)
         time.sleep(1)
         killed_at = time.monotonic()
         victim.kill()
@@ -202,7 +215,7 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     with Load(reps) as load:
         time.sleep(1)
         for r in reps:
-            load.draining.add(r.index)
+            load.drain(r.index)
             assert r.terminate() == 0, r.output()[-3000:]
             r.start()
             r.wait_ready()
