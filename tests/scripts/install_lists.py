@@ -9,14 +9,9 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INSTALL = os.path.join(ROOT, "scripts", "lib", "install.sh")
 
-# Which package lists each script ensures (what it calls ensure_packages with, directly or
-# through a function of lib/install.sh), besides BUILD_PACKAGES from ./scripts/run.
-SCRIPTS = {
-    "scripts/stack": ["STACK_PACKAGES", "maven", "golang-go"],
-    "scripts/secure-stack": ["SECURE_STACK_PACKAGES", "maven"],
-    "scripts/bench": ["BENCH_PACKAGES", "PUSHGATEWAY_PACKAGES"],
-    "scripts/run": [],
-}
+# The scripts checked. What each may rely on is read from the script itself: the arrays it hands
+# to ensure_packages (directly or in a function it calls), plus BUILD_PACKAGES from ./scripts/run.
+SCRIPTS = ["scripts/stack", "scripts/secure-stack", "scripts/bench", "scripts/run"]
 # Tools ensure_packages accepts from PATH instead of Debian (a newer Go, Node, Java, Maven).
 PATH_TOOLS = {"go": "golang-go", "node": "nodejs", "npm": "nodejs", "java": "openjdk-17-jre-headless",
               "mvn": "maven"}
@@ -41,6 +36,21 @@ def builtins():
                               check=True).stdout.split())
 
 
+def drop_comment(line):
+    """The line without a trailing comment: a # after whitespace, outside quotes."""
+    quote, prev = None, " "
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote and (quote == "'" or prev != "\\"):
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and prev.isspace():
+            return line[:i]
+        prev = ch
+    return line
+
+
 def strip(text):
     """The script without comments, heredoc bodies, quoted program text (python3 -c '...', awk
     '...'), arithmetic and plain strings, with continuation lines joined; command substitutions
@@ -56,7 +66,7 @@ def strip(text):
             heredoc = m.group(1)
         if line.lstrip().startswith("#"):
             continue
-        line = re.sub(r"(^|\s)#[^'\"]*$", "", line)
+        line = drop_comment(line)
         out.append(line)
     text = "\n".join(out).replace("\\\n", " ")
     text = re.sub(r"(?m)^\s*[\w|*.+-]+\)(?=\s)", "", text)  # case patterns
@@ -142,9 +152,9 @@ def sourced(text):
             re.findall(r'source "\$(?:ROOT|\(dirname "\$0"\))/(?:scripts/)?(lib/[\w.]+)"', text)]
 
 
-def commands(path):
-    """External commands `path` can run: its top level, the top level of the libraries it sources,
-    and the bodies of the functions reachable from there."""
+def reachable(path):
+    """The texts `path` can run: its top level, the top level of the libraries it sources, and
+    the bodies of the functions reachable from there; and the names of those functions."""
     texts, todo = [], [os.path.join(ROOT, path)]
     while todo:
         f = todo.pop()
@@ -156,16 +166,51 @@ def commands(path):
         top, fs = split_functions(t)
         tops.append(top)
         funcs.update(fs)
-    found, seen, todo = set(), set(), list(tops)
+    texts, seen, todo = list(tops), set(), list(tops)
     while todo:
         for w in words(todo.pop()):
-            if w in funcs:
-                if w not in seen:
-                    seen.add(w)
-                    todo.append(funcs[w])
-            else:
-                found.add(w)
-    return found
+            if w in funcs and w not in seen:
+                seen.add(w)
+                todo.append(funcs[w])
+                texts.append(funcs[w])
+    return texts, set(funcs)
+
+
+def commands(path):
+    """External commands `path` can run (see reachable)."""
+    texts, funcs = reachable(path)
+    return {w for t in texts for w in words(t) if w not in funcs}
+
+
+def ensured_packages(path):
+    """The Debian packages `path` installs when missing: the contents of every array it hands to
+    ensure_packages, with `NAME=(...)`, `NAME+=(...)` and `"${OTHER[@]}"` resolved over the
+    script and its libraries."""
+    texts, _ = reachable(path)
+    everything = open(os.path.join(ROOT, path)).read()
+    for lib in sourced(everything) + [INSTALL]:
+        everything += "\n" + open(lib).read()
+    arrays = {}
+    for name, op, body in re.findall(r"\b([A-Za-z_]\w*)(\+?=)\(([^)]*)\)", everything, re.S):
+        arrays.setdefault(name, []).append(body)
+
+    def expand(name, depth=0):
+        out = []
+        for body in arrays.get(name, []):
+            for item in body.split():
+                m = re.match(r'^"?\$\{(\w+)\[@\]\}"?$', item)
+                if m and depth < 5:
+                    out += expand(m.group(1), depth + 1)
+                elif re.match(r"^[a-z0-9][a-z0-9.+-]+$", item):
+                    out.append(item)
+        return out
+
+    pkgs = []
+    calls = [drop_comment(line) for t in texts for line in t.split("\n") if not line.lstrip().startswith("#")]
+    for args in re.findall(r"\bensure_packages((?:[ \t]+[A-Za-z_]\w*)+)", "\n".join(calls)):
+        for name in args.split():
+            pkgs += expand(name)
+    return sorted(set(pkgs))
 
 
 @functools.lru_cache(maxsize=None)
@@ -208,11 +253,8 @@ def base_system():
 def allowed_packages(script):
     """The packages a script may rely on after ./scripts/run: its own lists, BUILD_PACKAGES, what
     they depend on, and Debian's base system."""
-    all_lists = lists()
-    own = []
-    for item in SCRIPTS[script] + ["BUILD_PACKAGES"]:
-        own += all_lists.get(item, [item])
-    return closure(tuple(sorted(own))) | base_system()
+    own = ensured_packages(script) + lists()["BUILD_PACKAGES"]
+    return closure(tuple(sorted(set(own)))) | base_system()
 
 
 def stripped_path(script, directory):
