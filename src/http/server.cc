@@ -372,7 +372,16 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void force_close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      // A request that has just arrived on an idle connection is still answered (503, the
+      // server is draining) in the moment stop() leaves before the io_context stops.
+      beast::error_code ec;
+      if (self->phase_ == phase::idle && self->shutting_down_ &&
+          self->stream_.socket().available(ec) > 0 && !ec) {
+        return;
+      }
+      self->close();
+    });
   }
 
   // Near the connection cap: closes the connection if it is still waiting for a request.

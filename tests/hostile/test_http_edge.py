@@ -317,7 +317,9 @@ def test_request_on_an_open_connection_during_drain_gets_503(start_service):
     # A request in flight keeps the drain going.
     slow = Conn(svc.port)
     slow.sendall(b"POST " + INGEST.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{")
+                 b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+    assert slow.read_response()[0] == 100  # the server is reading its body now
+    slow.sendall(b"{")
     svc.proc.send_signal(signal.SIGTERM)
 
     def refusing():
