@@ -26,6 +26,8 @@ error_mapping map_error(const util::error& e) {
         return {413, "batch_too_large"};
       case errc::unsupported_media_type:
         return {415, "unsupported_media_type"};
+      case errc::unknown_app:
+        return {404, "unknown_app"};
     }
   }
   if (cat == transport::category() || cat == registry::category()) return {503, "unavailable"};
@@ -36,8 +38,11 @@ std::string field_errors_json(const std::vector<model::field_error>& errors) {
   boost::json::array out;
   out.reserve(errors.size());
   for (const auto& fe : errors) {
-    out.push_back(
-        boost::json::object{{"index", fe.index}, {"field", fe.field}, {"error", fe.error}});
+    boost::json::object o;
+    if (fe.index != model::kNoIndex) o["index"] = fe.index;
+    o["field"] = fe.field;
+    o["error"] = fe.error;
+    out.push_back(std::move(o));
   }
   return boost::json::serialize(out);
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "pipeline/ingest.h"
 #include "util/result.h"
@@ -20,13 +21,27 @@ enum class errc {
   no_valid_metrics,        // 400: every item rejected
   batch_too_large,         // 413
   unsupported_media_type,  // 415
+  unknown_app,             // 404: app_id not in ALLOWED_APP_IDS
 };
 const std::error_category& category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
 
 // `now_ms` replaces a missing or null timestamp.
+//
+// Numbers: any JSON number is read as a double. Integers beyond 64 bits become the nearest double
+// (18446744073709551616 -> 1.8446744073709552e19); a number too small for a double is 0
+// (1e-999 -> 0); a number too large for one (1e999) rejects its item, naming the field ("out of the
+// double range"), and never the batch. simdjson refuses such numbers outright, so only a body it
+// refuses for a number is rewritten (each such number replaced by its double, or by a marker for
+// an overflow) and parsed again: the common body pays nothing.
+//
+// Duplicate keys in any object are an invalid_json error for the whole body (the first key of a
+// pair would win here, the last in JavaScript and Python: a proxy or a validator in front could
+// see another value than ours). `details`, when given, receives where: field = the key's path
+// ("name", "tags.host", "metrics"), index = the item, or model::kNoIndex outside the items.
 util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size_t max_batch,
-                                                std::int64_t now_ms);
+                                                std::int64_t now_ms,
+                                                std::vector<model::field_error>* details = nullptr);
 
 }  // namespace mca::api
 

@@ -1,11 +1,17 @@
 #include "api/routes.h"
 
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+#include <variant>
+
 #include <boost/beast/http/field.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
 
 #include "api/error_map.h"
 #include "api/ingest_parser.h"
+#include "api/json_write.h"
 
 namespace mca::api {
 namespace {
@@ -26,20 +32,28 @@ bool is_json_content_type(std::string_view ct) {
   return true;
 }
 
-// Checks the app_id path parameter; answers 400 and returns false when it is invalid.
+// Checks the app_id path parameter; answers 400 (malformed) or 404 (not in ALLOWED_APP_IDS) and
+// returns false when it cannot be served.
 bool check_app_id(std::string_view app_id, const http::request& req, const http::responder& respond,
                   const services& s) {
-  if (model::valid_app_id(app_id)) return true;
-  // The details name the path parameter; there is no item index for it.
-  auto res =
-      error_response(util::error(errc::invalid_app_id, "app_id must match [A-Za-z0-9._-]{1,64}"),
-                     req, s.retry_after);
-  res.body() =
-      R"({"error":{"code":"invalid_app_id","message":"app_id must match [A-Za-z0-9._-]{1,64}",)"
-      R"("details":[{"field":"app_id","error":"must match [A-Za-z0-9._-]{1,64}"}]}})";
-  res.prepare_payload();
-  respond(std::move(res));
-  return false;
+  if (!model::valid_app_id(app_id)) {
+    // The details name the path parameter; there is no item index for it.
+    constexpr std::string_view rule = "must match [A-Za-z0-9._-]{1,64} and not be only dots";
+    respond(error_response(util::error(errc::invalid_app_id, "app_id " + std::string(rule)), req,
+                           s.retry_after,
+                           {model::field_error{model::kNoIndex, "app_id", std::string(rule)}}));
+    return false;
+  }
+  if (!s.allowed_app_ids.empty() && std::find(s.allowed_app_ids.begin(), s.allowed_app_ids.end(),
+                                              app_id) == s.allowed_app_ids.end()) {
+    respond(error_response(
+        util::error(errc::unknown_app,
+                    "app_id \"" + std::string(app_id) + "\" is not one this service takes"),
+        req, s.retry_after,
+        {model::field_error{model::kNoIndex, "app_id", "not in ALLOWED_APP_IDS"}}));
+    return false;
+  }
+  return true;
 }
 
 void post_metrics(services& s, http::request&& req, const http::params& p,
@@ -52,9 +66,10 @@ void post_metrics(services& s, http::request&& req, const http::params& p,
         s.retry_after));
     return;
   }
-  auto parsed = parse_ingest_body(req.body(), s.max_batch_metrics, s.clock.now_ms());
+  std::vector<model::field_error> details;
+  auto parsed = parse_ingest_body(req.body(), s.max_batch_metrics, s.clock.now_ms(), &details);
   if (!parsed) {
-    respond(error_response(parsed.error(), req, s.retry_after));
+    respond(error_response(parsed.error(), req, s.retry_after, details));
     return;
   }
   // The request is moved into the callback only for its version and keep-alive flag.
@@ -88,23 +103,159 @@ boost::json::object consumer_counters(const services& s, std::string_view app_id
           {"dropped_series_total", ss.dropped_global + ss.dropped_app}};
 }
 
+// Pages of GET /api/v2/app/{app_id}/metrics are in series order, (exposition name, labels); a
+// cursor is that key of the last series of a page, so the next page starts strictly after it
+// whatever was added or removed meanwhile (keyset pagination): a series present during the whole
+// walk is listed exactly once, and no series is listed twice.
+using page_key = std::pair<std::string, std::vector<model::tag>>;
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kB64[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kB64[(acc << (6 - bits)) & 63]);
+  return out;
+}
+
+std::optional<std::string> unbase64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* p = std::find(kB64, kB64 + 64, c);
+    if (p == kB64 + 64) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::string encode_cursor(const page_key& k) {
+  std::string raw = k.first;
+  for (const auto& [label, value] : k.second) {
+    raw.push_back('\0');
+    raw += label;
+    raw.push_back('\0');
+    raw += value;
+  }
+  return base64url(raw);
+}
+
+std::optional<page_key> decode_cursor(std::string_view cursor) {
+  if (cursor.empty() || cursor.size() > 512 * 1024) return std::nullopt;
+  auto raw = unbase64url(cursor);
+  if (!raw || !raw->starts_with("client_metric_")) return std::nullopt;
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto nul = raw->find('\0', start);
+    parts.push_back(raw->substr(start, nul == std::string::npos ? std::string::npos : nul - start));
+    if (nul == std::string::npos) break;
+    start = nul + 1;
+  }
+  if (parts.size() % 2 == 0) return std::nullopt;
+  page_key k{parts[0], {}};
+  for (std::size_t i = 1; i + 1 < parts.size(); i += 2)
+    k.second.emplace_back(parts[i], parts[i + 1]);
+  return k;
+}
+
+// The query of a GET metrics request: limit and cursor. On a bad one, the field error to answer.
+struct page_request {
+  std::size_t limit = kMaxPageSeries;
+  std::optional<page_key> after;
+};
+
+std::variant<page_request, model::field_error> read_page_request(std::string_view target) {
+  page_request pr;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return model::field_error{model::kNoIndex, "query", "is not a valid query string"};
+  bool seen_limit = false, seen_cursor = false;
+  for (const auto& param : url->params()) {
+    if (param.key == "limit") {
+      const std::string limit_rule =
+          "must be an integer from 1 to " + std::to_string(kMaxPageSeries);
+      if (seen_limit) return model::field_error{model::kNoIndex, "limit", "given twice"};
+      seen_limit = true;
+      std::size_t n = 0;
+      const auto& v = param.value;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > kMaxPageSeries)
+        return model::field_error{model::kNoIndex, "limit", limit_rule};
+      pr.limit = n;
+    } else if (param.key == "cursor") {
+      if (seen_cursor) return model::field_error{model::kNoIndex, "cursor", "given twice"};
+      seen_cursor = true;
+      pr.after = decode_cursor(param.value);
+      if (!pr.after)
+        return model::field_error{model::kNoIndex, "cursor",
+                                  "is not a next_cursor this service gave"};
+    }
+  }
+  return pr;
+}
+
 void get_metrics(services& s, http::request&& req, const http::params& p, http::responder respond) {
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
+  auto page = read_page_request(req.target());
+  if (auto* bad = std::get_if<model::field_error>(&page)) {
+    respond(error_response(util::error(errc::invalid_request, bad->field + " " + bad->error), req,
+                           s.retry_after, {*bad}));
+    return;
+  }
+  const auto& pr = std::get<page_request>(page);
+
+  auto all = s.store.app_series(app_id);
+  const auto key_of = [](const store::series& x) { return std::tie(x.exposition_name, x.labels); };
+  std::sort(all.begin(), all.end(),
+            [&](const store::series& a, const store::series& b) { return key_of(a) < key_of(b); });
+  auto first = all.begin();
+  if (pr.after) {
+    first = std::upper_bound(all.begin(), all.end(), *pr.after,
+                             [&](const page_key& k, const store::series& x) {
+                               return std::tie(k.first, k.second) < key_of(x);
+                             });
+  }
+  const std::size_t left = static_cast<std::size_t>(all.end() - first);
+  const auto last = first + static_cast<std::ptrdiff_t>(std::min(left, pr.limit));
+
   boost::json::array metrics;
-  for (const auto& series : s.store.app_series(app_id)) {
+  metrics.reserve(static_cast<std::size_t>(last - first));
+  for (auto it = first; it != last; ++it) {
     boost::json::object tags;
-    for (const auto& [k, v] : series.tags) tags[k] = v;
-    metrics.push_back(boost::json::object{{"name", series.original_name},
-                                          {"value", series.value},
-                                          {"timestamp", series.timestamp_ms},
+    for (const auto& [k, v] : it->tags) tags[k] = v;
+    metrics.push_back(boost::json::object{{"name", it->original_name},
+                                          {"value", it->value},
+                                          {"timestamp", it->timestamp_ms},
                                           {"tags", std::move(tags)},
-                                          {"profileId", series.profile_id}});
+                                          {"profileId", it->profile_id}});
+  }
+  boost::json::value next = nullptr;
+  if (last != all.end() && last != first) {
+    const auto& tail = *(last - 1);
+    next = boost::json::string(encode_cursor({tail.exposition_name, tail.labels}));
   }
   boost::json::object body{{"app_id", app_id},
                            {"metrics", std::move(metrics)},
+                           {"next_cursor", std::move(next)},
                            {"consumer", consumer_counters(s, app_id)}};
-  respond(json_response(200, boost::json::serialize(body), req));
+  respond(json_response(200, to_json(body), req));
 }
 
 boost::json::object component(util::health h) {
@@ -128,7 +279,7 @@ void get_health(services& s, http::request&& req, const http::params& p, http::r
       {"components", boost::json::object{{"transport", component(std::move(transport))},
                                          {"registry", component(std::move(registry))},
                                          {"consumer", component(std::move(consumer))}}}};
-  auto res = json_response(ok ? 200 : 503, boost::json::serialize(body), req);
+  auto res = json_response(ok ? 200 : 503, to_json(body), req);
   if (!ok) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
   respond(std::move(res));
 }
@@ -156,7 +307,7 @@ void get_readyz(services& s, http::request&& req, const http::params&, http::res
   boost::json::object body{{"status", ready ? "ready" : "not_ready"},
                            {"transport", transport.status},
                            {"schema_registered", id.has_value()}};
-  auto res = json_response(ready ? 200 : 503, boost::json::serialize(body), req);
+  auto res = json_response(ready ? 200 : 503, to_json(body), req);
   if (!ready) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
   respond(std::move(res));
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "http/server.h"
 #include "model/metric.h"
@@ -31,7 +32,12 @@ struct services {
   std::function<void(std::string&)> render_metrics;
   std::size_t max_batch_metrics = 1000;
   std::chrono::seconds retry_after{1};
+  // ALLOWED_APP_IDS: the apps this service takes; empty = any valid app_id. Others get 404.
+  std::vector<std::string> allowed_app_ids;
 };
+
+// GET /api/v2/app/{app_id}/metrics pages: at most this many series per page (and the default).
+inline constexpr std::size_t kMaxPageSeries = 1000;
 
 // Registers every API route (not the docs routes: see docs_routes.h).
 void add_routes(http::router& r, services& s);

@@ -21,6 +21,7 @@
 #include "store/series_store.h"
 #include "transport/embedded/embedded_log.h"
 #include "transport/kafka/kafka_transport.h"
+#include "util/secret.h"
 
 namespace mca::app {
 namespace {
@@ -40,6 +41,17 @@ model::limits limits_from(const config::config& c) {
   return l;
 }
 
+pipeline::admission_limits admission_limits_from(const config::config& c) {
+  pipeline::admission_limits l;
+  l.max_series = c.store.max_series;
+  l.max_series_per_app = c.store.max_series_per_app;
+  l.max_app_bytes = c.store.max_series_bytes_per_app;
+  l.max_total_bytes = c.store.max_series_bytes;
+  l.max_profile_id_bytes = c.ingest.max_profile_id_bytes;
+  l.ttl_ms = c.store.metric_ttl_seconds * 1000;
+  return l;
+}
+
 class service final : public application {
  public:
   explicit service(const config::config& cfg, avro::schema schema)
@@ -47,7 +59,8 @@ class service final : public application {
         schema_(std::move(schema)),
         store_(store::store_limits{cfg.store.max_series, cfg.store.max_series_per_app,
                                    cfg.store.metric_ttl_seconds * 1000},
-               util::real_clock()) {}
+               util::real_clock()),
+        admission_(admission_limits_from(cfg)) {}
 
   util::result<void> init() {
     if (cfg_.embedded_registry()) {
@@ -99,7 +112,7 @@ class service final : public application {
       auto c = transport::kafka::make_kafka_consumer(std::move(co));
       if (!c) return c.error();
       consumer_ = std::move(*c);
-      spdlog::info("transport: kafka {} topic {} group {}{}{}", cfg_.kafka.bootstrap_servers,
+      spdlog::info("transport: kafka {} topic {} group {}{}{}", util::mask_url_userinfo(cfg_.kafka.bootstrap_servers),
                    cfg_.kafka.topic, cfg_.kafka.consumer_group,
                    cfg_.kafka.group_instance_id.empty()
                        ? std::string()
@@ -108,14 +121,15 @@ class service final : public application {
                                                 : " dead-letter topic " + cfg_.kafka.dlq_topic);
     }
 
-    ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock());
+    ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock(), &admission_);
     consume_.emplace(schema_, *registry_, store_);
     add_self_metrics();
 
     services_.emplace(api::services{
         *ingest_, *consume_, store_, *registry_, *producer_, *consumer_, util::real_clock(),
         [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
-        cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds)});
+        cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
+        cfg_.store.allowed_app_ids});
     render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
     api::add_routes(router_, *services_);
     api::add_docs_routes(router_);
@@ -213,12 +227,14 @@ class service final : public application {
   }
 
  private:
-  // Expires series past their TTL once a second.
+  // Expires series past their TTL once a second (and the admission's record of them, which keeps
+  // each a few seconds longer than the store).
   void maintain() {
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
       lock.unlock();
       store_.expire();
+      admission_.expire(util::real_clock().now_ms());
       lock.lock();
     }
   }
@@ -318,6 +334,27 @@ class service final : public application {
           "mca_store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
           {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
            {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
+      const auto as = admission_.stats();
+      std::vector<labelled_value> refused;
+      for (std::size_t i = 0; i < pipeline::kRefusalKinds; ++i) {
+        refused.push_back(
+            {{{"reason", std::string(pipeline::to_string(static_cast<pipeline::refusal>(i)))}},
+             static_cast<double>(as.refused[i])});
+      }
+      f.push_back(counter_family(
+          "mca_ingest_series_refused_total",
+          "Metrics rejected in the answer because the store would not hold their series, by reason",
+          std::move(refused)));
+      f.push_back(gauge_family("mca_admission_series",
+                               "Series the ingest side counts as held (written within the TTL)",
+                               static_cast<double>(as.series)));
+      f.push_back(gauge_family("mca_admission_series_bytes",
+                               "Bytes counted for those series (MAX_SERIES_BYTES budget)",
+                               static_cast<double>(as.bytes)));
+      f.push_back(
+          counter_family("mca_ingest_timestamps_clamped_total",
+                         "Accepted metrics whose future timestamp was set to the receive time",
+                         static_cast<double>(is.clamped)));
       f.push_back(counter_family("mca_store_expired_series_total",
                                  "Series removed after METRIC_TTL_SECONDS",
                                  static_cast<double>(ss.expired)));
@@ -335,6 +372,7 @@ class service final : public application {
   const config::config cfg_;
   const avro::schema schema_;
   store::series_store store_;
+  pipeline::series_admission admission_;
   std::unique_ptr<registry::schema_registry> registry_;
   std::unique_ptr<transport::producer> producer_;
   std::unique_ptr<transport::consumer> consumer_;

@@ -8,6 +8,8 @@
 #include <limits>
 #include <sstream>
 
+#include "util/secret.h"
+
 extern char** environ;
 
 namespace mca::config {
@@ -60,7 +62,7 @@ field str_field(const char* name, const char* fallback, const char* description,
   return {name,
           fallback,
           description,
-          secret,
+          secret || util::is_secret_name(name),
           [acc](config& c, const std::string& v) -> std::optional<std::string> {
             acc(c) = v;
             return std::nullopt;
@@ -102,6 +104,15 @@ field bool_field(const char* name, const char* fallback, const char* description
 }
 
 constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
+
+// The app_id rule (model::valid_app_id; config may not depend on model).
+bool valid_app_id_text(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id.find_first_not_of('.') == std::string_view::npos)
+    return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
 
 const std::vector<field>& fields() {
   static const std::vector<field> table = {
@@ -233,7 +244,8 @@ const std::vector<field>& fields() {
           +[](config& c) -> std::size_t& { return c.ingest.max_profile_id_bytes; }, 1, 65536),
       int_field(
           "MAX_FUTURE_SKEW_SECONDS", "3600",
-          "timestamps later than receive time + this are rejected",
+          "timestamps later than receive time + this are rejected; later ones within it are set "
+          "to the receive time",
           +[](config& c) -> std::int64_t& { return c.ingest.max_future_skew_seconds; }, 0,
           10LL * 365 * 86400),
       int_field(
@@ -250,12 +262,48 @@ const std::vector<field>& fields() {
           10LL * 365 * 86400),
       int_field(
           "MAX_SERIES", "1000000",
-          "most series held across all apps (new series beyond: dropped, counted)",
+          "most series held across all apps (a new series beyond: item rejected, field series)",
           +[](config& c) -> std::size_t& { return c.store.max_series; }, 1, 100'000'000),
       int_field(
           "MAX_SERIES_PER_APP", "10000",
-          "most series held per app_id (new series beyond: dropped, counted)",
+          "most series held per app_id (a new series beyond: item rejected, field series)",
           +[](config& c) -> std::size_t& { return c.store.max_series_per_app; }, 1, 100'000'000),
+      int_field(
+          "MAX_SERIES_BYTES_PER_APP", "16777216",
+          "bytes counted for one app's series: key, name, tags, largest profileId and 512 per "
+          "series (beyond: item rejected, field series)",
+          +[](config& c) -> std::size_t& { return c.store.max_series_bytes_per_app; }, 4096,
+          std::int64_t{1} << 40),
+      int_field(
+          "MAX_SERIES_BYTES", "1073741824",
+          "bytes counted for all series, as MAX_SERIES_BYTES_PER_APP counts them (beyond: item "
+          "rejected, field series)",
+          +[](config& c) -> std::size_t& { return c.store.max_series_bytes; }, 4096,
+          std::int64_t{1} << 44),
+      {"ALLOWED_APP_IDS", "",
+       "comma-separated app_ids this service takes (others: 404 unknown_app); unset = any valid "
+       "app_id",
+       false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         c.store.allowed_app_ids.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           item = trim(item);
+           if (item.empty()) continue;
+           if (!valid_app_id_text(item))
+             return "\"" + item + "\" is not an app_id ([A-Za-z0-9._-]{1,64}, not only dots)";
+           if (std::find(c.store.allowed_app_ids.begin(), c.store.allowed_app_ids.end(), item) ==
+               c.store.allowed_app_ids.end())
+             c.store.allowed_app_ids.push_back(item);
+         }
+         return std::nullopt;
+       },
+       [](const config& c) {
+         std::string out;
+         for (const auto& a : c.store.allowed_app_ids) out += (out.empty() ? "" : ",") + a;
+         return out;
+       }},
       bool_field(
           "EXPOSITION_APP_ID_LABEL", "true",
           "add app_id=\"...\" to every client_metric_ series (false: exactly the seed's output)",
@@ -392,12 +440,6 @@ std::string passthrough_name(std::string_view env_name) {
   for (auto& ch : out)
     ch = ch == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return out;
-}
-
-bool looks_secret(std::string_view property) {
-  return property.find("password") != std::string_view::npos ||
-         property.find("secret") != std::string_view::npos ||
-         property.find("oauthbearer.config") != std::string_view::npos;
 }
 
 }  // namespace
@@ -584,6 +626,35 @@ load_result load(const std::map<std::string, std::string>& env,
   if (!c.http.tls_client_ca_file.empty() && c.http.tls_cert_file.empty()) {
     r.errors.push_back("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
   }
+  if (c.store.max_series_bytes_per_app > c.store.max_series_bytes) {
+    r.errors.push_back(
+        "MAX_SERIES_BYTES_PER_APP (" + std::to_string(c.store.max_series_bytes_per_app) +
+        ") must not exceed MAX_SERIES_BYTES (" + std::to_string(c.store.max_series_bytes) + ")");
+  }
+  // With a list of apps, every listed app must be able to reach its own caps whatever the others
+  // do: then the service-wide caps can never lock one of them out.
+  if (const auto apps = c.store.allowed_app_ids.size(); apps > 0) {
+    if (apps * c.store.max_series_per_app > c.store.max_series) {
+      r.errors.push_back(
+          "ALLOWED_APP_IDS lists " + std::to_string(apps) + " apps: apps x MAX_SERIES_PER_APP (" +
+          std::to_string(apps * c.store.max_series_per_app) + ") must not exceed MAX_SERIES (" +
+          std::to_string(c.store.max_series) + ")");
+    }
+    if (apps * c.store.max_series_bytes_per_app > c.store.max_series_bytes) {
+      r.errors.push_back("ALLOWED_APP_IDS lists " + std::to_string(apps) +
+                         " apps: apps x MAX_SERIES_BYTES_PER_APP (" +
+                         std::to_string(apps * c.store.max_series_bytes_per_app) +
+                         ") must not exceed MAX_SERIES_BYTES (" +
+                         std::to_string(c.store.max_series_bytes) + ")");
+    }
+  }
+  // Every full batch would need more room than the log has: 503 forever, never a 200.
+  if (c.embedded_transport() && c.embedded.log_capacity < c.ingest.max_batch_metrics) {
+    r.errors.push_back("EMBEDDED_LOG_CAPACITY (" + std::to_string(c.embedded.log_capacity) +
+                       ") must be at least MAX_BATCH_METRICS (" +
+                       std::to_string(c.ingest.max_batch_metrics) +
+                       "): a full batch could never be accepted");
+  }
   if (c.kafka.topic.empty()) r.errors.push_back("KAFKA_TOPIC: must not be empty");
   if (!c.embedded_transport()) {
     for (auto& e : kafka_settings_errors(to_kafka_settings(c))) r.errors.push_back(std::move(e));
@@ -622,15 +693,20 @@ kafka_settings to_kafka_settings(const config& c) {
 std::string describe(const config& c) {
   std::string out;
   for (const auto& f : fields()) {
+    // Numbers and booleans are never secrets (MAX_TAG_KEY_BYTES says "key" but is a number);
+    // every text setting goes through the one secret rule (util/secret.h).
     std::string v = f.get(c);
-    if (f.secret && !v.empty()) v = "****";
+    if (f.secret)
+      v = v.empty() ? v : "****";
+    else
+      v = util::mask_url_userinfo(v);
     out += std::string(f.name) + "=" + v + "\n";
   }
   for (const auto& [k, v] : c.kafka.passthrough) {
     std::string env = std::string(kPassthroughPrefix);
     for (char ch : k)
       env += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    out += env + "=" + (looks_secret(k) ? std::string("****") : v) + "\n";
+    out += env + "=" + util::printable_setting(k, v) + "\n";
   }
   return out;
 }

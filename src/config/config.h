@@ -56,6 +56,9 @@ struct config {
     std::int64_t metric_ttl_seconds = 900;  // 0 = never expire
     std::size_t max_series = 1'000'000;
     std::size_t max_series_per_app = 10'000;
+    std::size_t max_series_bytes_per_app = 16 << 20;      // weight of an app's series (admission)
+    std::size_t max_series_bytes = std::size_t{1} << 30;  // weight of all series (admission)
+    std::vector<std::string> allowed_app_ids;             // empty = any valid app_id
     bool exposition_app_id_label = true;
   } store;
 

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "util/secret.h"
+
 namespace mca::config {
 namespace {
 
@@ -230,11 +232,7 @@ std::optional<std::string> passthrough_property_name(std::string_view env_name) 
   return name;
 }
 
-bool is_secret_property(std::string_view name) {
-  const std::string n = lower(name);
-  return n.find("password") != std::string::npos || n.find("secret") != std::string::npos ||
-         n == "sasl.oauthbearer.config";
-}
+bool is_secret_property(std::string_view name) { return util::is_secret_name(name); }
 
 std::string masked(std::string_view value) { return value.empty() ? "" : "****"; }
 
@@ -242,7 +240,7 @@ std::vector<std::string> describe_properties(const std::vector<kafka_property>& 
   std::vector<std::string> lines;
   lines.reserve(properties.size());
   for (const auto& [name, value] : properties)
-    lines.push_back(name + "=" + (is_secret_property(name) ? masked(value) : value));
+    lines.push_back(name + "=" + util::printable_setting(name, value));
   return lines;
 }
 

@@ -69,15 +69,17 @@ util::result<std::vector<kafka_property>> kafka_properties(const kafka_settings&
 // that is not a pass-through one (or has nothing after the prefix).
 std::optional<std::string> passthrough_property_name(std::string_view env_name);
 
-// True for properties whose value must never be printed or logged: anything whose name contains
-// "password" or "secret", and sasl.oauthbearer.config (it carries client credentials).
+// True for properties whose value must never be printed or logged: the one secret rule of
+// util/secret.h (the name says password, secret, key, pem, token or credential, or is
+// sasl.oauthbearer.config).
 bool is_secret_property(std::string_view name);
 
 // What is printed instead of a secret value: "****" (whatever its length), or "" when the value
 // is empty, so an unset secret still reads as unset.
 std::string masked(std::string_view value);
 
-// "name=value" lines for logs and --print-config, secret values masked.
+// "name=value" lines for logs and --print-config: secret values masked, and URL user-info masked
+// in the others (util::printable_setting).
 std::vector<std::string> describe_properties(const std::vector<kafka_property>& properties);
 
 }  // namespace mca::config

@@ -46,6 +46,8 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
   if (m.profile_id.size() > l.max_profile_id_bytes) {
     return error_at(index, "profileId", longer_than(l.max_profile_id_bytes));
   }
+  if (m.profile_id.find('\0') != std::string::npos)
+    return error_at(index, "profileId", "must not contain NUL");
 
   if (m.tags.size() > l.max_tags) {
     return error_at(index, "tags", "more than " + std::to_string(l.max_tags) + " tags");
@@ -88,6 +90,12 @@ void normalise(metric& m) {
   // call: 1.7 % of ingest CPU in the embedded-log profile (docs/PERFORMANCE.md).
   if (!std::is_sorted(m.tags.begin(), m.tags.end(), by_key))
     std::stable_sort(m.tags.begin(), m.tags.end(), by_key);
+}
+
+bool clamp_to_receive_time(metric& m, std::int64_t now_ms) {
+  if (m.timestamp_ms <= now_ms) return false;
+  m.timestamp_ms = now_ms;
+  return true;
 }
 
 std::string exposition_name(std::string_view name) {
@@ -137,6 +145,9 @@ std::string series_key(std::string_view app_id, const metric& m) {
 
 bool valid_app_id(std::string_view app_id) {
   if (app_id.empty() || app_id.size() > 64) return false;
+  // "." and ".." are path segments, not names: a proxy or a client library normalises them
+  // away, so such an app could be written but never read back.
+  if (app_id.find_first_not_of('.') == std::string_view::npos) return false;
   return std::all_of(app_id.begin(), app_id.end(), [](unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';

@@ -41,6 +41,9 @@ struct limits {
 
 // Why one metric of a batch was rejected. `field` is "name", "value", "timestamp", "profileId",
 // "tags" or "tags.<key>"; `index` is the position in the batch.
+// field_error::index of a problem that belongs to no item (the index is then left out of JSON).
+inline constexpr std::size_t kNoIndex = static_cast<std::size_t>(-1);
+
 struct field_error {
   std::size_t index = 0;
   std::string field;
@@ -50,11 +53,12 @@ struct field_error {
 };
 
 // Checks a metric against the limits and the naming rules: name non-empty and within length;
-// value finite; timestamp >= 0 and not after now_ms + max_future_skew; profileId non-empty and
-// within length; at most max_tags tags, keys non-empty and within length, values within length,
-// and no two keys that sanitise to the same label name. Returns the first problem found, checking
-// the fields in that order. Messages are short and human ("must not be empty", "longer than 200
-// bytes", "more than 32 tags", "later than receive time + 3600 s", "label name collides with tag
+// value finite; timestamp >= 0 and not after now_ms + max_future_skew; profileId non-empty,
+// within length and without NUL; at most max_tags tags, keys non-empty and within length, values
+// within length, and no two keys that sanitise to the same label name. Returns the first problem
+// found, checking the fields in that order. Messages are short and human ("must not be empty",
+// "longer than 200 bytes", "more than 32 tags", "later than receive time + 3600 s", "label name
+// collides with tag
 // \"a-b\" after sanitising"). An empty or over-long tag key is reported on field "tags" (the key
 // itself is no useful field name); value length, duplicate keys and collisions on "tags.<key>".
 std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
@@ -62,6 +66,12 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
 
 // Sorts tags by key, so equal tag sets compare and encode equally.
 void normalise(metric& m);
+
+// The future-timestamp policy: a timestamp later than the receive time (but within the skew
+// validate() allows) is set to the receive time, so no client can hold a series against current
+// writes by dating a sample ahead ("newest timestamp wins" would keep it until that time).
+// Returns true when the timestamp was changed.
+bool clamp_to_receive_time(metric& m, std::int64_t now_ms);
 
 // Prometheus metric name for a client metric: "client_metric_" + name with every character
 // outside [A-Za-z0-9_:] replaced by '_'. Replacement is per byte: a multi-byte UTF-8 character
@@ -79,7 +89,7 @@ std::string label_name(std::string_view key);
 // app_id '\0' exposition_name ('\0' label_name '\0' value)*.
 std::string series_key(std::string_view app_id, const metric& m);
 
-// app_id: [A-Za-z0-9._-]{1,64}.
+// app_id: [A-Za-z0-9._-]{1,64}, and not only dots ("." and ".." are path segments).
 bool valid_app_id(std::string_view app_id);
 
 }  // namespace mca::model

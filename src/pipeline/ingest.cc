@@ -1,14 +1,19 @@
 #include "pipeline/ingest.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "avro/metric_codec.h"
 
 namespace mca::pipeline {
 
 ingest::ingest(model::limits limits, registry::schema_registry& registry,
-               transport::producer& producer, const util::clock& clock)
-    : limits_(limits), registry_(registry), producer_(producer), clock_(clock) {}
+               transport::producer& producer, const util::clock& clock, series_admission* admission)
+    : limits_(limits),
+      registry_(registry),
+      producer_(producer),
+      clock_(clock),
+      admission_(admission) {}
 
 void ingest::submit(std::string_view app_id, batch b, callback done) {
   const std::int64_t now = clock_.now_ms();
@@ -16,14 +21,42 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   result.rejected = std::move(b.rejected);
 
   std::vector<const model::metric*> valid;
+  std::vector<std::size_t> valid_index;
   valid.reserve(b.items.size());
+  valid_index.reserve(b.items.size());
+  std::uint64_t clamped = 0;
   for (auto& [index, m] : b.items) {
     if (auto err = model::validate(m, index, limits_, now)) {
       result.rejected.push_back(std::move(*err));
       continue;
     }
     model::normalise(m);
+    if (model::clamp_to_receive_time(m, now)) ++clamped;
     valid.push_back(&m);
+    valid_index.push_back(index);
+  }
+
+  std::vector<std::string> keys(valid.size());
+  for (std::size_t i = 0; i < valid.size(); ++i) keys[i] = model::series_key(app_id, *valid[i]);
+
+  // What the store will hold: refused series are rejected here, in the answer.
+  std::optional<series_admission::ticket> ticket;
+  if (admission_ && !valid.empty()) {
+    std::vector<series_admission::candidate> candidates(valid.size());
+    for (std::size_t i = 0; i < valid.size(); ++i)
+      candidates[i] = {valid_index[i], valid[i], keys[i]};
+    ticket = admission_->admit(app_id, candidates, now);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      if (!ticket->admitted[i]) continue;
+      valid[kept] = valid[i];
+      keys[kept] = std::move(keys[i]);
+      ++kept;
+    }
+    valid.resize(kept);
+    keys.resize(kept);
+    for (auto& r : ticket->refused) result.rejected.push_back(std::move(r));
+    ticket->refused.clear();
   }
   std::sort(result.rejected.begin(), result.rejected.end(),
             [](const auto& a, const auto& b) { return a.index < b.index; });
@@ -37,6 +70,7 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   auto id = registry_.value_schema_id();
   if (!id) {
     failed_.fetch_add(n, std::memory_order_relaxed);
+    if (ticket) admission_->settle(*ticket, false);
     done(id.error());
     return;
   }
@@ -44,28 +78,31 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   std::vector<transport::message> messages(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto& msg = messages[i];
-    msg.key = model::series_key(app_id, *valid[i]);
+    msg.key = std::move(keys[i]);
     msg.app_id = app_id;
     msg.timestamp_ms = now;
     avro::frame(*id, *valid[i], msg.value);
   }
 
   result.accepted = n;
-  producer_.send(std::move(messages), [this, n, result = std::move(result), done = std::move(done)](
-                                          util::result<void> delivered) mutable {
-    if (!delivered) {
-      failed_.fetch_add(n, std::memory_order_relaxed);
-      done(delivered.error());
-      return;
-    }
-    accepted_.fetch_add(n, std::memory_order_relaxed);
-    done(std::move(result));
-  });
+  producer_.send(std::move(messages),
+                 [this, n, clamped, result = std::move(result), ticket = std::move(ticket),
+                  done = std::move(done)](util::result<void> delivered) mutable {
+                   if (ticket) admission_->settle(*ticket, delivered.has_value());
+                   if (!delivered) {
+                     failed_.fetch_add(n, std::memory_order_relaxed);
+                     done(delivered.error());
+                     return;
+                   }
+                   accepted_.fetch_add(n, std::memory_order_relaxed);
+                   clamped_.fetch_add(clamped, std::memory_order_relaxed);
+                   done(std::move(result));
+                 });
 }
 
 ingest_stats ingest::stats() const {
   return {accepted_.load(std::memory_order_relaxed), rejected_.load(std::memory_order_relaxed),
-          failed_.load(std::memory_order_relaxed)};
+          failed_.load(std::memory_order_relaxed), clamped_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace mca::pipeline

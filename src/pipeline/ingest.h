@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/metric.h"
+#include "pipeline/admission.h"
 #include "registry/registry.h"
 #include "transport/transport.h"
 #include "util/clock.h"
@@ -35,16 +36,23 @@ struct ingest_stats {
   std::uint64_t accepted = 0;  // metrics acknowledged by the transport
   std::uint64_t rejected = 0;  // metrics refused by validation
   std::uint64_t failed = 0;    // metrics whose batch the transport refused or lost (503)
+  std::uint64_t clamped = 0;   // accepted metrics whose future timestamp became the receive time
 };
 
 class ingest {
  public:
+  // `admission`, when given (the service always gives one), decides per item whether the store
+  // will hold its series; without it every valid metric is produced (unit tests of the codec
+  // path).
   ingest(model::limits limits, registry::schema_registry& registry, transport::producer& producer,
-         const util::clock& clock);
+         const util::clock& clock, series_admission* admission = nullptr);
 
   using callback = std::function<void(util::result<outcome>)>;
 
-  // Validates `b`, and when at least one metric is valid produces them; `done` is called exactly
+  // Validates `b` (model::validate), sets future timestamps to the receive time
+  // (model::clamp_to_receive_time), asks the admission which series the store will hold (the
+  // others are rejected with field "series" or "name"), and when at least one metric is left
+  // produces them; `done` is called exactly
   // once (possibly on a transport thread): with the outcome when every valid metric is delivered
   // (accepted == 0 means nothing was valid and nothing was produced), or with the transport's or
   // registry's error.
@@ -57,7 +65,9 @@ class ingest {
   registry::schema_registry& registry_;
   transport::producer& producer_;
   const util::clock& clock_;
+  series_admission* admission_;
   std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> clamped_{0};
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> failed_{0};
 };

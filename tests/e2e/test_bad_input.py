@@ -85,11 +85,21 @@ def test_a_batch_with_no_valid_metric_is_400_with_every_item_listed(service):
     assert [(d["index"], d["field"]) for d in e["details"]] == [(0, "value"), (1, "metric"), (2, "value")]
 
 
-@pytest.mark.parametrize("number", ["1e999", "-1e999", "123456789012345678901234567890"])
-def test_numbers_beyond_double_or_64_bit_range_make_the_body_invalid(service, number):
-    r = post(service, '{"metrics":[{"name":"x","value":%s,"profileId":"p"}]}' % number)
-    assert r.status_code == 400
-    assert error_of(r)["code"] == "invalid_json"
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_a_number_beyond_the_double_range_rejects_only_its_item(service, number):
+    r = post(service, '{"metrics":[{"name":"x","value":%s,"profileId":"p"},{"name":"y","value":1,"profileId":"p"}]}' % number)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 1, "rejected": [
+        {"index": 0, "field": "value", "error": "out of the double range (magnitude above 1.8e308)"}]}
+
+
+@pytest.mark.parametrize("number,value", [("123456789012345678901234567890", 1.2345678901234568e29),
+                                          ("18446744073709551616", 18446744073709551616.0),
+                                          ("1e-999", 0.0)])
+def test_any_json_number_is_read_as_a_double(service, number, value):
+    r = post(service, '{"metrics":[{"name":"x","value":%s,"profileId":"p"}]}' % number, app="numbers")
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1
 
 
 def test_wrong_content_type_is_415(service):

@@ -6,7 +6,8 @@ import time
 import pytest
 import requests
 
-from conftest import seed_metric
+import conftest
+from conftest import run_binary, seed_metric
 
 
 def post_raw(service, app_id, body, headers=None):
@@ -132,25 +133,27 @@ def test_configured_future_skew(start_service):
     assert r.json()["accepted"] == 1
 
 
-def test_series_per_app_cap_drops_and_counts_new_series(start_service):
+def test_series_caps_reject_new_series_in_the_answer(start_service):
     s = start_service(env={"MAX_SERIES_PER_APP": "2", "MAX_SERIES": "3"})
-    assert s.post_metrics("cap", [seed_metric(name=f"m{i}") for i in range(3)]).status_code == 200
-    assert s.post_metrics("other", [seed_metric(name=f"m{i}") for i in range(2)]).status_code == 200
-    s.wait_consumed(3)  # applied or dropped, every record was consumed
-    def dropped():
-        out = {}
-        for line in s.exposition().splitlines():
-            if line.startswith("mca_store_dropped_series_total{"):
-                out[line.split('"')[1]] = float(line.split()[-1])
-        return out
-    import conftest
-    conftest.wait_until(lambda: sum(dropped().values()) >= 2, what="two dropped series")
-    d = dropped()
-    assert d == {"max_series": 1.0, "max_series_per_app": 1.0}
+    r = s.post_metrics("cap", [seed_metric(name=f"m{i}") for i in range(3)])
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 2
+    assert [(e["index"], e["field"]) for e in r.json()["rejected"]] == [(2, "series")]
+    assert "MAX_SERIES_PER_APP" in r.json()["rejected"][0]["error"]
+    r = s.post_metrics("other", [seed_metric(name=f"m{i}") for i in range(2)])
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 1
+    assert [(e["index"], e["field"]) for e in r.json()["rejected"]] == [(1, "series")]
+    assert "MAX_SERIES)" in r.json()["rejected"][0]["error"]
+    s.wait_consumed(3)
+    # What was accepted is held, and the store dropped nothing it had been promised.
     held = requests.get(s.url("/api/v2/app/cap/metrics"), timeout=10).json()["metrics"]
     assert len(held) == 2
-    # An update of a held series is still applied at the cap.
-    assert s.post_metrics("cap", [seed_metric(name="m0", value=99, timestamp=1640995300000)]).status_code == 200
+    assert 'mca_store_dropped_series_total{reason="max_series_per_app"} 0' in s.exposition()
+    assert 'mca_ingest_series_refused_total{reason="max_series_per_app"} 1' in s.exposition()
+    # An update of a held series is still accepted at the cap.
+    r = s.post_metrics("cap", [seed_metric(name="m0", value=99, timestamp=1640995300000)])
+    assert r.json() == {"accepted": 1, "rejected": []}
     conftest.wait_until(lambda: any(m["value"] == 99 for m in requests.get(s.url("/api/v2/app/cap/metrics"), timeout=10).json()["metrics"]),
                         what="update at cap")
 
@@ -165,13 +168,37 @@ def test_series_expire_after_ttl(start_service):
 
 
 def test_full_embedded_log_is_503_with_retry_after(start_service):
-    s = start_service(env={"EMBEDDED_LOG_CAPACITY": "1", "RETRY_AFTER_SECONDS": "3"})
-    r = s.post_metrics("full", [seed_metric(name="a"), seed_metric(name="b")])
-    assert r.status_code == 503
-    assert r.headers["Retry-After"] == "3"
-    assert r.json()["error"]["code"] == "unavailable"
-    # Nothing of a refused batch is exposed: it was not accepted.
-    assert s.post_metrics("full", [seed_metric(name="c")]).status_code == 200
-    s.wait_consumed(1)
-    names = [m["name"] for m in requests.get(s.url("/api/v2/app/full/metrics"), timeout=10).json()["metrics"]]
-    assert names == ["c"]
+    # The smallest log that takes a full batch; concurrent batches fill it faster than the
+    # consumer drains it, and each refused batch is a 503 whose metrics are never exposed.
+    s = start_service(env={"EMBEDDED_LOG_CAPACITY": "2", "MAX_BATCH_METRICS": "2", "RETRY_AFTER_SECONDS": "3"})
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(i):
+        return i, s.post_metrics("full", [seed_metric(name=f"a{i}"), seed_metric(name=f"b{i}")])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(200)))
+    accepted = set()
+    for i, r in answers:
+        assert r.status_code in (200, 503), r.text
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "3"
+            assert r.json()["error"]["code"] == "unavailable"
+        else:
+            accepted |= {f"a{i}", f"b{i}"}
+    s.wait_consumed(len(accepted))
+    names = set()
+    cursor = None
+    while True:
+        page = requests.get(s.url("/api/v2/app/full/metrics"), params={"cursor": cursor} if cursor else {}, timeout=10).json()
+        names |= {m["name"] for m in page["metrics"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert names == accepted
+
+
+def test_embedded_log_smaller_than_a_batch_is_a_start_up_error():
+    r = run_binary(["--set", "EMBEDDED_LOG_CAPACITY=999", "--env-file=/dev/null"])
+    assert r.returncode == 2
+    assert "EMBEDDED_LOG_CAPACITY (999) must be at least MAX_BATCH_METRICS (1000)" in r.stderr

@@ -10,19 +10,10 @@
 #include <boost/json/value.hpp>
 
 #include "transport/transport.h"
+#include "util/secret.h"
 
 namespace mca::transport::kafka {
 namespace {
-
-// The same rule as config::is_secret_property; repeated because transport may not depend on
-// config (docs/ARCHITECTURE.md, Modules) and an error message must never carry a secret value.
-bool may_hold_secret(std::string_view name) {
-  std::string n(name);
-  std::transform(n.begin(), n.end(), n.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return n.find("password") != std::string::npos || n.find("secret") != std::string::npos ||
-         n == "sasl.oauthbearer.config";
-}
 
 spdlog::level::level_enum spdlog_level(int syslog_level) {
   switch (syslog_level) {
@@ -60,7 +51,7 @@ util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
       RD_KAFKA_CONF_OK)
     return {};
   std::string message = "Kafka property " + name + " rejected";
-  if (!may_hold_secret(name)) message += std::string(": ") + err.data();
+  if (!util::is_secret_name(name)) message += ": " + util::mask_url_userinfo(err.data());
   return util::error(errc::unavailable, std::move(message));
 }
 

@@ -56,13 +56,124 @@ TEST(ingest_parser, names_the_field_and_index_of_each_wrongly_typed_item) {
                                                                    {5, "profileId"}}));
 }
 
-TEST(ingest_parser, duplicate_tag_keys_are_rejected) {
+TEST(ingest_parser, a_duplicate_key_refuses_the_body_naming_key_and_item) {
+  std::vector<model::field_error> details;
   auto r = parse_ingest_body(
-      R"({"metrics":[{"name":"a","value":1,"profileId":"p","tags":{"k":"1","k":"2"}}]})", 1000,
-      kNow);
-  ASSERT_TRUE(r);
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p"},{"name":"a","value":1,"profileId":"p","tags":{"k":"1","k":"2"}}]})",
+      1000, kNow, &details);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_json);
+  EXPECT_NE(r.error().message.find("duplicate key \"tags.k\" in metric 1"), std::string::npos)
+      << r.error().message;
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{1, "tags.k", "duplicate key"}));
+}
+
+TEST(ingest_parser, a_duplicate_field_of_a_metric_refuses_the_body) {
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(R"({"metrics":[{"name":"a","value":1,"value":666,"profileId":"p"}]})",
+                             1000, kNow, &details);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_json);
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{0, "value", "duplicate key"}));
+}
+
+TEST(ingest_parser, a_duplicate_key_outside_the_items_has_no_index) {
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p"}],"metrics":[],"x":{"y":{"z":1,"z":2}}})",
+      1000, kNow, &details);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{model::kNoIndex, "metrics", "duplicate key"}));
+  details.clear();
+  r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p"}],"x":{"y":{"z":1,"z":2}}})", 1000, kNow,
+      &details);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{model::kNoIndex, "x.y.z", "duplicate key"}));
+}
+
+TEST(ingest_parser, finds_a_duplicate_among_many_keys_of_an_ignored_field) {
+  std::string extra;
+  for (int i = 0; i < 100; ++i) extra += "\"k" + std::to_string(i) + "\":1,";
+  extra += "\"k50\":2";
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p","extra":{)" + extra + "}}]}", 1000, kNow,
+      &details);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{0, "extra.k50", "duplicate key"}));
+}
+
+TEST(ingest_parser, an_integer_beyond_64_bits_is_a_double_and_fails_nothing) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":18446744073709551616,"profileId":"p"},{"name":"b","value":-99999999999999999999999,"profileId":"p"},{"name":"c","value":1,"profileId":"p"}]})",
+      1000, kNow);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->items.size(), 3u);
+  EXPECT_EQ(r->items[0].second.value, 18446744073709551616.0);
+  EXPECT_EQ(r->items[1].second.value, -99999999999999999999999.0);
+  EXPECT_EQ(r->items[2].second.value, 1.0);
+}
+
+TEST(ingest_parser, a_number_below_the_double_range_is_zero) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1e-999,"profileId":"p"},{"name":"b","value":-1e-999,"profileId":"p"},{"name":"c","value":18446744073709551616,"profileId":"p"}]})",
+      1000, kNow);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->items.size(), 3u);
+  EXPECT_EQ(r->items[0].second.value, 0.0);
+  EXPECT_EQ(r->items[1].second.value, 0.0);
+}
+
+TEST(ingest_parser, a_number_beyond_the_double_range_rejects_only_its_item) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1e999,"profileId":"p"},{"name":"b","value":2,"profileId":"p"},{"name":"c","value":1,"profileId":"p","timestamp":1e999},{"name":"d","value":1,"profileId":"p","tags":{"k":-1e999}}]})",
+      1000, kNow);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].second.name, "b");
+  ASSERT_EQ(r->rejected.size(), 3u);
+  EXPECT_EQ(r->rejected[0],
+            (model::field_error{0, "value", "out of the double range (magnitude above 1.8e308)"}));
+  EXPECT_EQ(r->rejected[1], (model::field_error{2, "timestamp", "out of range"}));
+  EXPECT_EQ(r->rejected[2].field, "tags.k");
+  EXPECT_EQ(r->rejected[2].error, "must be a string, got a number beyond the double range");
+}
+
+TEST(ingest_parser, a_timestamp_beyond_64_bits_is_out_of_range) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p","timestamp":99999999999999999999999}]})",
+      1000, kNow);
+  ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->rejected.size(), 1u);
-  EXPECT_EQ(r->rejected[0].field, "tags.k");
+  EXPECT_EQ(r->rejected[0], (model::field_error{0, "timestamp", "out of range"}));
+}
+
+TEST(ingest_parser, numbers_inside_strings_are_never_rewritten) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"1e999 \" 18446744073709551616","value":18446744073709551616,"profileId":"p","tags":{"t":"1e999"}}]})",
+      1000, kNow);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].second.name, "1e999 \" 18446744073709551616");
+  EXPECT_EQ(r->items[0].second.tags, (std::vector<model::tag>{{"t", "1e999"}}));
+}
+
+TEST(ingest_parser, a_malformed_number_still_refuses_the_body) {
+  for (
+      const char* body :
+      {R"({"metrics":[{"name":"a","value":1.,"profileId":"p"},{"name":"a","value":1e999,"profileId":"p"}]})",
+       R"({"metrics":[{"name":"a","value":01,"profileId":"p"}]})",
+       R"({"metrics":[{"name":"a","value":-,"profileId":"p"},{"name":"a","value":1e999,"profileId":"p"}]})"}) {
+    auto r = parse_ingest_body(body, 1000, kNow);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code, errc::invalid_json) << body;
+  }
 }
 
 TEST(ingest_parser, whole_body_errors) {

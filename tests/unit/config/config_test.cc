@@ -114,6 +114,36 @@ TEST(config, describe_masks_every_secret) {
   EXPECT_NE(text.find("KAFKA_SSL_KEY_PASSWORD=****"), std::string::npos);
 }
 
+TEST(config, describe_masks_url_user_info_and_settings_named_like_keys) {
+  auto r = load({{"KAFKA_BOOTSTRAP_SERVERS", "broker:9092"},
+                 {"SCHEMA_REGISTRY_URL", "https://user:pw@registry.example:8081/base"},
+                 {"KAFKA_PROPERTY_SSL_KEY_PEM", "-----BEGIN PRIVATE KEY-----abc"},
+                 {"KAFKA_PROPERTY_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", "https://t.example/x"}},
+                {"--env-file=/dev/null"});
+  const auto text = describe(r.cfg);
+  EXPECT_EQ(text.find("user:pw"), std::string::npos) << text;
+  EXPECT_EQ(text.find("PRIVATE KEY"), std::string::npos) << text;
+  EXPECT_NE(text.find("SCHEMA_REGISTRY_URL=https://****@registry.example:8081/base"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("KAFKA_PROPERTY_SSL_KEY_PEM=****"), std::string::npos) << text;
+  EXPECT_NE(text.find("KAFKA_PROPERTY_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL=****"), std::string::npos)
+      << text;
+  // Numbers are never secrets, whatever their name says.
+  EXPECT_NE(text.find("MAX_TAG_KEY_BYTES=100"), std::string::npos) << text;
+}
+
+TEST(config, embedded_log_smaller_than_a_full_batch_is_an_error) {
+  auto r = load({{"EMBEDDED_LOG_CAPACITY", "999"}, {"MAX_BATCH_METRICS", "1000"}},
+                {"--env-file=/dev/null"});
+  EXPECT_TRUE(has_error_mentioning(r,
+                                   "EMBEDDED_LOG_CAPACITY (999) must be at least "
+                                   "MAX_BATCH_METRICS (1000)"));
+  r = load({{"EMBEDDED_LOG_CAPACITY", "1000"}, {"MAX_BATCH_METRICS", "1000"}},
+           {"--env-file=/dev/null"});
+  EXPECT_TRUE(r.errors.empty());
+}
+
 TEST(config, cors_origins_are_parsed_and_checked) {
   auto r = load({{"CORS_ALLOWED_ORIGINS", "http://a.example, https://b.example:8443/"}},
                 {"--env-file=/dev/null"});

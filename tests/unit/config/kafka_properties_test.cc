@@ -265,14 +265,27 @@ TEST(kafka_properties, names_a_pass_through_variable_as_a_property) {
   EXPECT_EQ(passthrough_property_name("KAFKA_TOPIC"), std::nullopt);
 }
 
-TEST(kafka_properties, treats_passwords_secrets_and_oauth_config_as_secret) {
+TEST(kafka_properties, treats_every_name_the_secret_rule_names_as_secret) {
   EXPECT_TRUE(is_secret_property("sasl.password"));
   EXPECT_TRUE(is_secret_property("ssl.key.password"));
   EXPECT_TRUE(is_secret_property("ssl.keystore.password"));
   EXPECT_TRUE(is_secret_property("sasl.oauthbearer.client.secret"));
   EXPECT_TRUE(is_secret_property("sasl.oauthbearer.config"));
+  EXPECT_TRUE(is_secret_property("ssl.key.pem"));
+  EXPECT_TRUE(is_secret_property("ssl.certificate.pem"));
+  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.token.endpoint.url"));
+  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.client.credentials"));
+  // The rule errs towards masking: a key file's path is masked too.
+  EXPECT_TRUE(is_secret_property("ssl.key.location"));
   EXPECT_FALSE(is_secret_property("sasl.username"));
-  EXPECT_FALSE(is_secret_property("ssl.key.location"));
+  EXPECT_FALSE(is_secret_property("socket.keepalive.enable"));
+}
+
+TEST(kafka_properties, masks_url_user_info_in_described_values) {
+  auto s = plain();
+  s.passthrough = {{"ssl.engine.location", "https://eve:pw@engine.example/x"}};
+  const auto lines = describe_properties(properties_of(s));
+  EXPECT_THAT(lines, Contains("ssl.engine.location=https://****@engine.example/x"));
 }
 
 TEST(kafka_properties, masks_secret_values_when_described) {
@@ -281,8 +294,10 @@ TEST(kafka_properties, masks_secret_values_when_described) {
   s.sasl_mechanism = "PLAIN";
   s.sasl_username = "alice";
   s.sasl_password = "s3cret";
-  s.passthrough = {{"sasl.oauthbearer.config", "principal=x secret=y"}};
+  s.passthrough = {{"sasl.oauthbearer.config", "principal=x secret=y"},
+                   {"ssl.key.pem", "-----BEGIN PRIVATE KEY-----"}};
   const auto lines = describe_properties(properties_of(s));
+  EXPECT_THAT(lines, Contains("ssl.key.pem=****"));
   EXPECT_THAT(lines, Contains("sasl.username=alice"));
   EXPECT_THAT(lines, Contains("sasl.password=****"));
   EXPECT_THAT(lines, Contains("sasl.oauthbearer.config=****"));

@@ -98,6 +98,29 @@ TEST(validate, rejects_maximal_timestamp_without_overflow) {
   expect_error(m, "timestamp", "later than receive time + 3600 s");
 }
 
+TEST(clamp_to_receive_time, sets_a_future_timestamp_to_the_receive_time) {
+  auto m = seed_metric();
+  m.timestamp_ms = now + 3'500'000;
+  EXPECT_TRUE(clamp_to_receive_time(m, now));
+  EXPECT_EQ(m.timestamp_ms, now);
+}
+
+TEST(clamp_to_receive_time, keeps_present_and_past_timestamps) {
+  auto m = seed_metric();
+  m.timestamp_ms = now;
+  EXPECT_FALSE(clamp_to_receive_time(m, now));
+  EXPECT_EQ(m.timestamp_ms, now);
+  m.timestamp_ms = 1'640'995'200'000;
+  EXPECT_FALSE(clamp_to_receive_time(m, now));
+  EXPECT_EQ(m.timestamp_ms, 1'640'995'200'000);
+}
+
+TEST(validate, rejects_nul_in_profile_id) {
+  auto m = seed_metric();
+  m.profile_id = std::string("user\0x", 6);
+  expect_error(m, "profileId", "must not contain NUL");
+}
+
 TEST(validate, rejects_empty_profile_id) {
   auto m = seed_metric();
   m.profile_id.clear();
@@ -304,6 +327,14 @@ TEST(valid_app_id, rejects_empty_too_long_and_other_characters) {
   EXPECT_FALSE(valid_app_id("a/b"));
   EXPECT_FALSE(valid_app_id("a\"b"));
   EXPECT_FALSE(valid_app_id(std::string("a\0b", 3)));
+}
+
+TEST(valid_app_id, rejects_ids_of_only_dots) {
+  EXPECT_FALSE(valid_app_id("."));
+  EXPECT_FALSE(valid_app_id(".."));
+  EXPECT_FALSE(valid_app_id("..."));
+  EXPECT_TRUE(valid_app_id(".a."));
+  EXPECT_TRUE(valid_app_id("a.."));
 }
 
 }  // namespace

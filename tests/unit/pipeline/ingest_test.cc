@@ -128,5 +128,75 @@ TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
   EXPECT_EQ(r->rejected[0].field, "timestamp");
 }
 
+TEST_F(ingest_test, a_future_timestamp_is_produced_as_the_receive_time) {
+  batch b;
+  auto m = seed();
+  m.value = 666;
+  m.timestamp_ms = clock_.now_ms() + 3'500'000;
+  b.items.emplace_back(0, m);
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  ASSERT_EQ(producer_.sent.size(), 1u);
+  auto decoded = avro::decode(avro::unframe(producer_.sent[0].value)->body);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->timestamp_ms, clock_.now_ms());
+  EXPECT_EQ(ingest_.stats().clamped, 1u);
+}
+
+class ingest_admission_test : public ingest_test {
+ protected:
+  series_admission admission_{{.max_series = 100, .max_series_per_app = 2}};
+  ingest with_admission_{model::limits{}, *registry_, producer_, clock_, &admission_};
+
+  util::result<outcome> submit_admitted(batch b) {
+    std::optional<util::result<outcome>> got;
+    with_admission_.submit("my-app", std::move(b),
+                           [&](util::result<outcome> r) { got = std::move(r); });
+    EXPECT_TRUE(got.has_value());
+    return *got;
+  }
+};
+
+TEST_F(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_answer) {
+  batch b;
+  for (int i = 0; i < 4; ++i) {
+    auto m = seed();
+    m.name = "m" + std::to_string(i);
+    b.items.emplace_back(i, m);
+  }
+  auto r = submit_admitted(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 2u);
+  ASSERT_EQ(r->rejected.size(), 2u);
+  EXPECT_EQ(r->rejected[0].index, 2u);
+  EXPECT_EQ(r->rejected[0].field, "series");
+  EXPECT_EQ(producer_.sent.size(), 2u);
+  EXPECT_EQ(with_admission_.stats().rejected, 2u);
+}
+
+TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {
+  producer_.behaviour = test::fake_producer::mode::fail;
+  batch b;
+  b.items.emplace_back(0, seed());
+  EXPECT_FALSE(submit_admitted(std::move(b)));
+  EXPECT_EQ(admission_.stats().series, 0u);
+}
+
+TEST_F(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
+  batch b;
+  for (const char* name : {"cpu.usage", "cpu_usage", "cpu-usage"}) {
+    auto m = seed();
+    m.name = name;
+    b.items.emplace_back(b.items.size(), m);
+  }
+  auto r = submit_admitted(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 1u);
+  ASSERT_EQ(r->rejected.size(), 2u);
+  EXPECT_EQ(r->rejected[0].field, "name");
+  EXPECT_EQ(r->rejected[1].field, "name");
+}
+
 }  // namespace
 }  // namespace mca::pipeline

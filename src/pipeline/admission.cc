@@ -1,0 +1,265 @@
+#include "pipeline/admission.h"
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+namespace mca::pipeline {
+
+std::string_view to_string(refusal r) {
+  switch (r) {
+    case refusal::app_series:
+      return "max_series_per_app";
+    case refusal::global_series:
+      return "max_series";
+    case refusal::app_bytes:
+      return "max_series_bytes_per_app";
+    case refusal::global_bytes:
+      return "max_series_bytes";
+    case refusal::name_collision:
+      return "name_collision";
+  }
+  return "unknown";
+}
+
+namespace {
+
+struct series_entry {
+  std::int64_t last_seen = 0;
+  std::size_t weight = 0;
+  std::uint32_t pending = 0;  // batches that wrote it and await the transport's answer
+  bool delivered = false;     // some batch that wrote it was delivered: the store has it
+};
+
+struct name_entry {
+  std::string original;
+  std::int64_t last_seen = 0;
+  std::uint32_t pending = 0;
+  bool delivered = false;
+};
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct app_state {
+  std::unordered_map<std::uint64_t, series_entry> series;
+  std::unordered_map<std::string, name_entry, string_hash, std::equal_to<>> names;
+  std::size_t bytes = 0;
+};
+
+std::uint64_t hash_key(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+}  // namespace
+
+struct series_admission::impl {
+  admission_limits limits;
+  mutable std::mutex mu;
+  std::unordered_map<std::string, app_state, string_hash, std::equal_to<>> apps;
+  std::size_t total_series = 0;
+  std::size_t total_bytes = 0;
+  std::atomic<std::uint64_t> refused[kRefusalKinds] = {};
+
+  // Still counted: written within ttl + grace, or awaiting the transport.
+  bool live(std::int64_t last_seen, std::uint32_t pending, std::int64_t now) const {
+    return pending > 0 || limits.ttl_ms == 0 || now - last_seen <= limits.ttl_ms + limits.grace_ms;
+  }
+
+  void forget_series(app_state& app, std::unordered_map<std::uint64_t, series_entry>::iterator it) {
+    app.bytes -= it->second.weight;
+    total_bytes -= it->second.weight;
+    --total_series;
+    app.series.erase(it);
+  }
+};
+
+series_admission::series_admission(admission_limits limits) : impl_(std::make_unique<impl>()) {
+  impl_->limits = limits;
+}
+
+series_admission::~series_admission() = default;
+
+std::size_t series_admission::weight(std::string_view key, const model::metric& m) const {
+  std::size_t w = key.size() + m.name.size() + impl_->limits.max_profile_id_bytes +
+                  kSeriesOverheadBytes;
+  for (const auto& [k, v] : m.tags) w += k.size() + v.size();
+  return w;
+}
+
+series_admission::ticket series_admission::admit(std::string_view app_id,
+                                                 std::span<const candidate> items,
+                                                 std::int64_t now) {
+  ticket t;
+  t.app_id = std::string(app_id);
+  t.admitted.assign(items.size(), false);
+  auto& L = impl_->limits;
+
+  // Work that needs no lock: hashes, exposition names, weights.
+  struct prepared {
+    std::uint64_t hash;
+    std::string exposition;
+    std::size_t weight;
+  };
+  std::vector<prepared> prep;
+  prep.reserve(items.size());
+  for (const auto& c : items)
+    prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m)});
+
+  std::lock_guard lock(impl_->mu);
+  auto app_it = impl_->apps.find(app_id);
+  if (app_it == impl_->apps.end()) app_it = impl_->apps.emplace(std::string(app_id), app_state{}).first;
+  app_state& app = app_it->second;
+
+  auto refuse = [&](std::size_t i, refusal why, std::string field, std::string message) {
+    impl_->refused[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+    t.refused.push_back({items[i].index, std::move(field), std::move(message)});
+  };
+
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& c = items[i];
+    const auto& p = prep[i];
+
+    auto name_it = app.names.find(p.exposition);
+    const bool name_live = name_it != app.names.end() &&
+                           impl_->live(name_it->second.last_seen, name_it->second.pending, now);
+    if (name_live && name_it->second.original != c.m->name) {
+      refuse(i, refusal::name_collision, "name",
+             "becomes \"" + p.exposition + "\" for Prometheus, like \"" +
+                 name_it->second.original +
+                 "\" that this app already writes: two names would merge into one series; use one "
+                 "spelling");
+      continue;
+    }
+
+    auto it = app.series.find(p.hash);
+    const bool known = it != app.series.end() &&
+                       impl_->live(it->second.last_seen, it->second.pending, now);
+    if (!known) {
+      // A new series (or one past its TTL that expire() has not swept: it still counts, so it is
+      // replaced in place and only the weight difference matters).
+      const std::size_t old_weight = it != app.series.end() ? it->second.weight : 0;
+      const std::size_t extra_series = it != app.series.end() ? 0 : 1;
+      if (L.max_series_per_app && extra_series && app.series.size() >= L.max_series_per_app) {
+        refuse(i, refusal::app_series, "series",
+               "new series refused: the app holds " + std::to_string(L.max_series_per_app) +
+                   " series (MAX_SERIES_PER_APP) until one is not written for " +
+                   std::to_string(L.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)");
+        continue;
+      }
+      if (L.max_series && extra_series && impl_->total_series >= L.max_series) {
+        refuse(i, refusal::global_series, "series",
+               "new series refused: the service holds " + std::to_string(L.max_series) +
+                   " series (MAX_SERIES)");
+        continue;
+      }
+      const std::size_t grow = p.weight > old_weight ? p.weight - old_weight : 0;
+      if (L.max_app_bytes && app.bytes + grow > L.max_app_bytes) {
+        refuse(i, refusal::app_bytes, "series",
+               "new series refused: the app's series would exceed " +
+                   std::to_string(L.max_app_bytes) +
+                   " bytes (MAX_SERIES_BYTES_PER_APP; this series counts " +
+                   std::to_string(p.weight) + ")");
+        continue;
+      }
+      if (L.max_total_bytes && impl_->total_bytes + grow > L.max_total_bytes) {
+        refuse(i, refusal::global_bytes, "series",
+               "new series refused: the service's series would exceed " +
+                   std::to_string(L.max_total_bytes) + " bytes (MAX_SERIES_BYTES)");
+        continue;
+      }
+      if (it == app.series.end()) {
+        it = app.series.emplace(p.hash, series_entry{}).first;
+        ++impl_->total_series;
+      } else {
+        app.bytes -= old_weight;
+        impl_->total_bytes -= old_weight;
+        it->second = series_entry{};
+      }
+      it->second.weight = p.weight;
+      app.bytes += p.weight;
+      impl_->total_bytes += p.weight;
+    }
+    it->second.last_seen = now;
+    ++it->second.pending;
+    t.series.push_back(p.hash);
+
+    if (name_it == app.names.end()) {
+      name_it = app.names.emplace(p.exposition, name_entry{}).first;
+    }
+    if (!name_live) name_it->second = name_entry{c.m->name, now, 0, false};
+    name_it->second.last_seen = now;
+    ++name_it->second.pending;
+    t.names.push_back(p.exposition);
+    t.admitted[i] = true;
+  }
+  if (app.series.empty() && app.names.empty()) impl_->apps.erase(app_it);
+  return t;
+}
+
+void series_admission::settle(ticket& t, bool delivered) {
+  if (t.series.empty() && t.names.empty()) return;
+  std::lock_guard lock(impl_->mu);
+  auto app_it = impl_->apps.find(t.app_id);
+  if (app_it == impl_->apps.end()) return;
+  app_state& app = app_it->second;
+  for (auto h : t.series) {
+    auto it = app.series.find(h);
+    if (it == app.series.end()) continue;
+    auto& e = it->second;
+    if (e.pending > 0) --e.pending;
+    if (delivered)
+      e.delivered = true;
+    else if (e.pending == 0 && !e.delivered)
+      impl_->forget_series(app, it);  // never reached the log: its budget comes back
+  }
+  for (const auto& n : t.names) {
+    auto it = app.names.find(n);
+    if (it == app.names.end()) continue;
+    auto& e = it->second;
+    if (e.pending > 0) --e.pending;
+    if (delivered)
+      e.delivered = true;
+    else if (e.pending == 0 && !e.delivered)
+      app.names.erase(it);
+  }
+  if (app.series.empty() && app.names.empty()) impl_->apps.erase(app_it);
+  t.series.clear();
+  t.names.clear();
+}
+
+void series_admission::expire(std::int64_t now) {
+  if (impl_->limits.ttl_ms == 0) return;
+  std::lock_guard lock(impl_->mu);
+  for (auto app_it = impl_->apps.begin(); app_it != impl_->apps.end();) {
+    app_state& app = app_it->second;
+    for (auto it = app.series.begin(); it != app.series.end();) {
+      auto next = std::next(it);
+      if (!impl_->live(it->second.last_seen, it->second.pending, now)) impl_->forget_series(app, it);
+      it = next;
+    }
+    std::erase_if(app.names, [&](const auto& kv) {
+      return !impl_->live(kv.second.last_seen, kv.second.pending, now);
+    });
+    if (app.series.empty() && app.names.empty())
+      app_it = impl_->apps.erase(app_it);
+    else
+      ++app_it;
+  }
+}
+
+admission_stats series_admission::stats() const {
+  admission_stats s;
+  {
+    std::lock_guard lock(impl_->mu);
+    s.apps = impl_->apps.size();
+    s.series = impl_->total_series;
+    s.bytes = impl_->total_bytes;
+  }
+  for (std::size_t i = 0; i < kRefusalKinds; ++i)
+    s.refused[i] = impl_->refused[i].load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace mca::pipeline

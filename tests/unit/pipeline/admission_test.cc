@@ -1,0 +1,206 @@
+#include "pipeline/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace mca::pipeline {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000'000;
+
+// A batch of metrics for one app, with the keys admit() needs.
+struct batch_of {
+  std::string app;
+  std::vector<model::metric> metrics;
+  std::vector<std::string> keys;
+  std::vector<series_admission::candidate> candidates;
+
+  explicit batch_of(std::string app_id, std::vector<model::metric> ms)
+      : app(std::move(app_id)), metrics(std::move(ms)) {
+    for (auto& m : metrics) keys.push_back(model::series_key(app, m));
+    for (std::size_t i = 0; i < metrics.size(); ++i)
+      candidates.push_back({i, &metrics[i], keys[i]});
+  }
+};
+
+model::metric metric_named(std::string name, std::string host = "a") {
+  return {std::move(name), 1, kNow, {{"host", std::move(host)}}, "p"};
+}
+
+std::vector<model::metric> series(int n, const std::string& prefix = "m") {
+  std::vector<model::metric> out;
+  for (int i = 0; i < n; ++i) out.push_back(metric_named(prefix + std::to_string(i)));
+  return out;
+}
+
+std::size_t admitted(const series_admission::ticket& t) {
+  std::size_t n = 0;
+  for (bool a : t.admitted) n += a;
+  return n;
+}
+
+series_admission::ticket admit_and_deliver(series_admission& a, const batch_of& b,
+                                           std::int64_t now = kNow) {
+  auto t = a.admit(b.app, b.candidates, now);
+  auto copy = t;
+  a.settle(t, true);
+  return copy;
+}
+
+TEST(series_admission, refuses_new_series_past_the_per_app_cap_with_index_field_and_reason) {
+  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  batch_of b("app", series(5));
+  auto t = admit_and_deliver(a, b);
+  EXPECT_EQ(admitted(t), 3u);
+  ASSERT_EQ(t.refused.size(), 2u);
+  EXPECT_EQ(t.refused[0].index, 3u);
+  EXPECT_EQ(t.refused[0].field, "series");
+  EXPECT_NE(t.refused[0].error.find("MAX_SERIES_PER_APP"), std::string::npos);
+  EXPECT_EQ(a.stats().refused[static_cast<int>(refusal::app_series)], 2u);
+}
+
+TEST(series_admission, always_admits_writes_to_series_already_held) {
+  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  admit_and_deliver(a, batch_of("app", series(3)));
+  auto t = admit_and_deliver(a, batch_of("app", series(3)));
+  EXPECT_EQ(admitted(t), 3u);
+  EXPECT_TRUE(t.refused.empty());
+}
+
+TEST(series_admission, refuses_past_the_global_cap) {
+  series_admission a({.max_series = 4, .max_series_per_app = 3});
+  admit_and_deliver(a, batch_of("one", series(3)));
+  auto t = admit_and_deliver(a, batch_of("two", series(3)));
+  EXPECT_EQ(admitted(t), 1u);
+  ASSERT_EQ(t.refused.size(), 2u);
+  EXPECT_NE(t.refused[0].error.find("MAX_SERIES)"), std::string::npos) << t.refused[0].error;
+}
+
+TEST(series_admission, forgets_a_series_after_ttl_and_grace_and_frees_its_budget) {
+  series_admission a({.max_series = 100, .max_series_per_app = 2, .ttl_ms = 1000, .grace_ms = 500});
+  admit_and_deliver(a, batch_of("app", series(2)));
+  // Still counted until ttl + grace: the store may still hold them.
+  a.expire(kNow + 1500);
+  EXPECT_EQ(a.stats().series, 2u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", series(1, "x")), kNow + 1500)), 0u);
+  a.expire(kNow + 1501);
+  EXPECT_EQ(a.stats().series, 0u);
+  EXPECT_EQ(a.stats().apps, 0u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", series(2, "x")), kNow + 1501)), 2u);
+}
+
+TEST(series_admission, an_expired_but_unswept_series_is_replaced_without_counting_twice) {
+  series_admission a({.max_series = 100, .max_series_per_app = 1, .ttl_ms = 1000, .grace_ms = 0});
+  admit_and_deliver(a, batch_of("app", series(1)));
+  // Past the TTL, not swept: the same series comes back and is admitted in place.
+  auto t = admit_and_deliver(a, batch_of("app", series(1)), kNow + 5000);
+  EXPECT_EQ(admitted(t), 1u);
+  EXPECT_EQ(a.stats().series, 1u);
+}
+
+TEST(series_admission, gives_the_budget_back_when_the_transport_refuses_the_batch) {
+  series_admission a({.max_series = 100, .max_series_per_app = 2});
+  batch_of b("app", series(2));
+  auto t = a.admit(b.app, b.candidates, kNow);
+  EXPECT_EQ(a.stats().series, 2u);
+  a.settle(t, false);
+  EXPECT_EQ(a.stats().series, 0u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", series(2, "other")))), 2u);
+}
+
+TEST(series_admission, keeps_a_series_another_batch_delivered_while_this_one_failed) {
+  series_admission a({.max_series = 100, .max_series_per_app = 5});
+  batch_of b("app", series(1));
+  auto failing = a.admit(b.app, b.candidates, kNow);
+  auto delivered = a.admit(b.app, b.candidates, kNow);
+  a.settle(delivered, true);
+  a.settle(failing, false);
+  EXPECT_EQ(a.stats().series, 1u);
+}
+
+TEST(series_admission, rejects_a_name_that_sanitises_like_another_name_of_the_app) {
+  series_admission a({});
+  batch_of b("app", {metric_named("cpu.usage"), metric_named("cpu_usage"), metric_named("cpu-usage"),
+                     metric_named("cpu.usage", "b")});
+  auto t = admit_and_deliver(a, b);
+  EXPECT_EQ(t.admitted, (std::vector<bool>{true, false, false, true}));
+  ASSERT_EQ(t.refused.size(), 2u);
+  EXPECT_EQ(t.refused[0].index, 1u);
+  EXPECT_EQ(t.refused[0].field, "name");
+  EXPECT_NE(t.refused[0].error.find(R"(like "cpu.usage")"), std::string::npos) << t.refused[0].error;
+  // Another app may spell it its own way.
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("other", {metric_named("cpu_usage")}))), 1u);
+}
+
+TEST(series_admission, rejects_multibyte_names_that_sanitise_alike) {
+  series_admission a({});
+  auto t = admit_and_deliver(a, batch_of("app", {metric_named("temp_\xc3\xa9"),
+                                                 metric_named("temp_\xc3\xbc")}));
+  EXPECT_EQ(t.admitted, (std::vector<bool>{true, false}));
+}
+
+TEST(series_admission, a_name_is_free_again_once_its_series_are_forgotten) {
+  series_admission a({.ttl_ms = 1000, .grace_ms = 0});
+  admit_and_deliver(a, batch_of("app", {metric_named("cpu.usage")}));
+  a.expire(kNow + 1001);
+  auto t = admit_and_deliver(a, batch_of("app", {metric_named("cpu_usage")}), kNow + 1001);
+  EXPECT_EQ(admitted(t), 1u);
+}
+
+TEST(series_admission, counts_weight_against_the_app_byte_budget_at_and_past_it) {
+  series_admission probe({});
+  batch_of one("app", series(1));
+  const std::size_t w = probe.weight(one.keys[0], one.metrics[0]);
+  // Exactly three series of this weight fit; the fourth is refused.
+  series_admission a({.max_series = 100, .max_series_per_app = 100, .max_app_bytes = 3 * w});
+  auto t = admit_and_deliver(a, batch_of("app", series(4, "n")));
+  // "n0".."n3" have the same length as "m0": the same weight.
+  EXPECT_EQ(admitted(t), 3u);
+  ASSERT_EQ(t.refused.size(), 1u);
+  EXPECT_NE(t.refused[0].error.find("MAX_SERIES_BYTES_PER_APP"), std::string::npos);
+  EXPECT_EQ(a.stats().bytes, 3 * w);
+}
+
+TEST(series_admission, weight_counts_key_name_tags_largest_profile_id_and_overhead) {
+  series_admission a({.max_profile_id_bytes = 256});
+  model::metric m{"cpu", 1, kNow, {{"host", "server1"}}, "p"};
+  const std::string key = model::series_key("app", m);
+  EXPECT_EQ(a.weight(key, m), key.size() + 3 + 4 + 7 + 256 + kSeriesOverheadBytes);
+}
+
+TEST(series_admission, refuses_past_the_global_byte_budget) {
+  series_admission probe({});
+  batch_of one("a", series(1));
+  const std::size_t w = probe.weight(one.keys[0], one.metrics[0]);
+  series_admission a({.max_app_bytes = 10 * w, .max_total_bytes = 3 * w});
+  admit_and_deliver(a, batch_of("a", series(2)));
+  auto t = admit_and_deliver(a, batch_of("b", series(2)));
+  EXPECT_EQ(admitted(t), 1u);
+  EXPECT_NE(t.refused.at(0).error.find("MAX_SERIES_BYTES)"), std::string::npos);
+}
+
+// Kafka with N replicas: each instance keeps its own record of the series *it* admitted. With
+// sticky routing (every write of an app reaches one instance) the answers are exact; with
+// round-robin routing each instance enforces the caps on its own share, so the cluster may hold up
+// to N x the cap and the consumer's store is what drops (and counts) the excess. This pins that
+// documented behaviour.
+TEST(series_admission, replicas_count_only_what_each_admitted) {
+  series_admission replica_a({.max_series_per_app = 3});
+  series_admission replica_b({.max_series_per_app = 3});
+  auto all = series(6);
+  // Sticky: one replica sees all of the app's writes and refuses exactly past the cap.
+  EXPECT_EQ(admitted(admit_and_deliver(replica_a, batch_of("sticky", all))), 3u);
+  // Round-robin: each replica admits up to the cap from what it sees.
+  batch_of first("rr", {all.begin(), all.begin() + 3});
+  batch_of second("rr", {all.begin() + 3, all.end()});
+  EXPECT_EQ(admitted(admit_and_deliver(replica_a, first)), 3u);
+  EXPECT_EQ(admitted(admit_and_deliver(replica_b, second)), 3u);
+  // A series already admitted by one replica is new to the other: counted there too (the record
+  // can only over-count the cluster, never under-count what one instance sent).
+  EXPECT_EQ(admitted(admit_and_deliver(replica_b, first)), 0u);
+}
+
+}  // namespace
+}  // namespace mca::pipeline
