@@ -82,8 +82,8 @@ series_admission::series_admission(admission_limits limits) : impl_(std::make_un
 series_admission::~series_admission() = default;
 
 std::size_t series_admission::weight(std::string_view key, const model::metric& m) const {
-  std::size_t w = key.size() + m.name.size() + impl_->limits.max_profile_id_bytes +
-                  kSeriesOverheadBytes;
+  std::size_t w =
+      key.size() + m.name.size() + impl_->limits.max_profile_id_bytes + kSeriesOverheadBytes;
   for (const auto& [k, v] : m.tags) w += k.size() + v.size();
   return w;
 }
@@ -109,7 +109,8 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
 
   std::lock_guard lock(impl_->mu);
   auto app_it = impl_->apps.find(app_id);
-  if (app_it == impl_->apps.end()) app_it = impl_->apps.emplace(std::string(app_id), app_state{}).first;
+  if (app_it == impl_->apps.end())
+    app_it = impl_->apps.emplace(std::string(app_id), app_state{}).first;
   app_state& app = app_it->second;
 
   auto refuse = [&](std::size_t i, refusal why, std::string field, std::string message) {
@@ -126,16 +127,15 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
                            impl_->live(name_it->second.last_seen, name_it->second.pending, now);
     if (name_live && name_it->second.original != c.m->name) {
       refuse(i, refusal::name_collision, "name",
-             "becomes \"" + p.exposition + "\" for Prometheus, like \"" +
-                 name_it->second.original +
+             "becomes \"" + p.exposition + "\" for Prometheus, like \"" + name_it->second.original +
                  "\" that this app already writes: two names would merge into one series; use one "
                  "spelling");
       continue;
     }
 
     auto it = app.series.find(p.hash);
-    const bool known = it != app.series.end() &&
-                       impl_->live(it->second.last_seen, it->second.pending, now);
+    const bool known =
+        it != app.series.end() && impl_->live(it->second.last_seen, it->second.pending, now);
     if (!known) {
       // A new series (or one past its TTL that expire() has not swept: it still counts, so it is
       // replaced in place and only the weight difference matters).
@@ -236,7 +236,8 @@ void series_admission::expire(std::int64_t now) {
     app_state& app = app_it->second;
     for (auto it = app.series.begin(); it != app.series.end();) {
       auto next = std::next(it);
-      if (!impl_->live(it->second.last_seen, it->second.pending, now)) impl_->forget_series(app, it);
+      if (!impl_->live(it->second.last_seen, it->second.pending, now))
+        impl_->forget_series(app, it);
       it = next;
     }
     std::erase_if(app.names, [&](const auto& kv) {

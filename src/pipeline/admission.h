@@ -21,10 +21,10 @@
 // cluster-wide and a consumer's store may still drop (counted in
 // store_dropped_series_total). README "Honest answers" spells this out.
 //
-// Weight of a series (bytes counted against MAX_SERIES_BYTES_PER_APP and MAX_SERIES_BYTES): the series key (app id,
-// exposition name, label names and values), plus the original name and tags, plus the largest
-// profileId the limits allow, plus kSeriesOverheadBytes for the store's nodes and indexes. It is
-// an estimate of what the store holds per series, deliberately on the high side.
+// Weight of a series (bytes counted against MAX_SERIES_BYTES_PER_APP and MAX_SERIES_BYTES): the
+// series key (app id, exposition name, label names and values), plus the original name and tags,
+// plus the largest profileId the limits allow, plus kSeriesOverheadBytes for the store's nodes and
+// indexes. It is an estimate of what the store holds per series, deliberately on the high side.
 //
 // Thread-safe: one mutex; admit() takes it once per batch.
 #pragma once

@@ -11,7 +11,7 @@ bool is_secret_name(std::string_view name) {
   std::transform(n.begin(), n.end(), n.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static constexpr std::array<std::string_view, 6> words = {"password", "secret", "key",
-                                                           "pem",      "token",  "credential"};
+                                                            "pem",      "token",  "credential"};
   for (auto w : words) {
     if (n.find(w) != std::string::npos) return true;
   }

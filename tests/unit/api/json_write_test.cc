@@ -29,14 +29,9 @@ TEST(json_number, reads_back_to_the_same_double) {
 }
 
 TEST(to_json, writes_doubles_as_json_number_inside_objects_and_arrays) {
-  boost::json::value v = {{"value", 75.5},
-                          {"one", 1.0},
-                          {"zero", 0.0},
-                          {"count", 3},
-                          {"list", {1.0, 2.25, "s"}},
-                          {"name", "a\"b"},
-                          {"none", nullptr},
-                          {"ok", true}};
+  boost::json::value v = {
+      {"value", 75.5},  {"one", 1.0},      {"zero", 0.0}, {"count", 3}, {"list", {1.0, 2.25, "s"}},
+      {"name", "a\"b"}, {"none", nullptr}, {"ok", true}};
   const std::string text = to_json(v);
   EXPECT_NE(text.find(R"("value":75.5)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("one":1,)"), std::string::npos) << text;

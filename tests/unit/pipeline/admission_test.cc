@@ -122,22 +122,23 @@ TEST(series_admission, keeps_a_series_another_batch_delivered_while_this_one_fai
 
 TEST(series_admission, rejects_a_name_that_sanitises_like_another_name_of_the_app) {
   series_admission a({});
-  batch_of b("app", {metric_named("cpu.usage"), metric_named("cpu_usage"), metric_named("cpu-usage"),
-                     metric_named("cpu.usage", "b")});
+  batch_of b("app", {metric_named("cpu.usage"), metric_named("cpu_usage"),
+                     metric_named("cpu-usage"), metric_named("cpu.usage", "b")});
   auto t = admit_and_deliver(a, b);
   EXPECT_EQ(t.admitted, (std::vector<bool>{true, false, false, true}));
   ASSERT_EQ(t.refused.size(), 2u);
   EXPECT_EQ(t.refused[0].index, 1u);
   EXPECT_EQ(t.refused[0].field, "name");
-  EXPECT_NE(t.refused[0].error.find(R"(like "cpu.usage")"), std::string::npos) << t.refused[0].error;
+  EXPECT_NE(t.refused[0].error.find(R"(like "cpu.usage")"), std::string::npos)
+      << t.refused[0].error;
   // Another app may spell it its own way.
   EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("other", {metric_named("cpu_usage")}))), 1u);
 }
 
 TEST(series_admission, rejects_multibyte_names_that_sanitise_alike) {
   series_admission a({});
-  auto t = admit_and_deliver(a, batch_of("app", {metric_named("temp_\xc3\xa9"),
-                                                 metric_named("temp_\xc3\xbc")}));
+  auto t = admit_and_deliver(
+      a, batch_of("app", {metric_named("temp_\xc3\xa9"), metric_named("temp_\xc3\xbc")}));
   EXPECT_EQ(t.admitted, (std::vector<bool>{true, false}));
 }
 
