@@ -112,8 +112,9 @@ class service final : public application {
       auto c = transport::kafka::make_kafka_consumer(std::move(co));
       if (!c) return c.error();
       consumer_ = std::move(*c);
-      spdlog::info("transport: kafka {} topic {} group {}{}{}", util::mask_url_userinfo(cfg_.kafka.bootstrap_servers),
-                   cfg_.kafka.topic, cfg_.kafka.consumer_group,
+      spdlog::info("transport: kafka {} topic {} group {}{}{}",
+                   util::mask_url_userinfo(cfg_.kafka.bootstrap_servers), cfg_.kafka.topic,
+                   cfg_.kafka.consumer_group,
                    cfg_.kafka.group_instance_id.empty()
                        ? std::string()
                        : " instance " + cfg_.kafka.group_instance_id,

@@ -19,7 +19,7 @@
 // an app's writes reach one instance) the answer is exact too; with round-robin routing each
 // instance admits up to the caps on its own, so an app can reach N x MAX_SERIES_PER_APP series
 // cluster-wide and a consumer's store may still drop (counted in
-// store_dropped_series_total). README "Honest answers" spells this out.
+// mca_store_dropped_series_total). README "Honest answers" spells this out.
 //
 // Weight of a series (bytes counted against MAX_SERIES_BYTES_PER_APP and MAX_SERIES_BYTES): the
 // series key (app id, exposition name, label names and values), plus the original name and tags,
