@@ -4,7 +4,7 @@
 //
 //   loadgen --port P [--target mca|pushgateway] [--connections 8] [--batch 100]
 //           [--series 10000] [--series-per-app 10000] [--duration 10 | --requests N]
-//           [--rate R] [--warmup 1] [--threads 1]
+//           [--rate R] [--warmup 1] [--threads 1] [--header "Name: value"]...
 //
 // Open loop (--rate): request k is due at start + k/R. A request that finds no idle connection
 // waits, and its latency still counts from when it was due, so a stalled server shows up in the
@@ -58,7 +58,8 @@ struct options {
   unsigned threads = 1;
   std::size_t max_bodies = 10'000;
   std::string app_prefix = "bench";
-  double timeout_s = 120;  // hard stop: a server that stops answering cannot hang a run
+  double timeout_s = 120;     // hard stop: a server that stops answering cannot hang a run
+  std::string extra_headers;  // "Name: value\r\n"... (e.g. an API key)
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -66,7 +67,7 @@ struct options {
                "loadgen: %s\nusage: loadgen --port P [--host H] [--target mca|pushgateway] "
                "[--connections N] [--batch B] [--series S] [--series-per-app S] [--duration SEC | "
                "--requests N] [--rate R] [--warmup SEC] [--threads T] [--max-bodies N] "
-               "[--app-prefix P] [--timeout SEC]\n",
+               "[--app-prefix P] [--timeout SEC] [--header 'Name: value']...\n",
                why);
   std::exit(2);
 }
@@ -115,6 +116,8 @@ options parse_args(int argc, char** argv) {
       o.app_prefix = value();
     else if (a == "--timeout")
       o.timeout_s = std::stod(value());
+    else if (a == "--header")
+      o.extra_headers += value() + "\r\n";
     else
       usage("unknown argument");
   }
@@ -184,7 +187,8 @@ std::vector<std::string> build_requests(const options& o, unsigned connection) {
     std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + o.host + ":" +
                       std::to_string(o.port) + "\r\nContent-Type: " +
                       (o.kind == target::mca ? "application/json" : "text/plain; version=0.0.4") +
-                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                      o.extra_headers + "\r\n";
     req += body;
     out.push_back(std::move(req));
   }

@@ -11,7 +11,7 @@ _install_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Debian packages by purpose.
 BUILD_PACKAGES=(cmake ninja-build g++ pkg-config python3-yaml
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsimdjson-dev libavro-dev
-  librdkafka-dev prometheus-cpp-dev libcurl4-openssl-dev libspdlog-dev zlib1g-dev
+  librdkafka-dev prometheus-cpp-dev libcurl4-openssl-dev libssl-dev libspdlog-dev zlib1g-dev
   libgtest-dev libgmock-dev)
 TEST_PACKAGES=(clang-format prometheus kcat python3-venv chromium openjdk-17-jre-headless maven golang-go nodejs krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit openssl)
 # scripts/stack: kcat probes the broker, curl the registry, java runs Kafka and its tools

@@ -72,6 +72,10 @@ void post_metrics(services& s, http::request&& req, const http::params& p,
     respond(error_response(parsed.error(), req, s.retry_after, details));
     return;
   }
+  if (s.access && !s.access->admit_metrics(app_id, parsed->items.size() + parsed->rejected.size(),
+                                           req, respond)) {
+    return;
+  }
   // The request is moved into the callback only for its version and keep-alive flag.
   auto meta = std::make_shared<http::request>(req.method(), req.target(), req.version());
   meta->keep_alive(req.keep_alive());
@@ -316,17 +320,20 @@ void get_readyz(services& s, http::request&& req, const http::params&, http::res
 
 void add_routes(http::router& r, services& s) {
   using http::verb;
-  auto bind = [&s](auto fn) {
-    return [&s, fn](http::request&& req, const http::params& p, http::responder respond) {
+  auto bind = [&s](route_access kind, auto fn) {
+    http::handler h = [&s, fn](http::request&& req, const http::params& p,
+                               http::responder respond) {
       fn(s, std::move(req), p, std::move(respond));
     };
+    return s.access ? guarded(*s.access, kind, std::move(h)) : h;
   };
-  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest", bind(post_metrics));
-  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "app_metrics", bind(get_metrics));
-  r.add(verb::get, "/api/v2/app/{app_id}/health", "health", bind(get_health));
-  r.add(verb::get, "/prometheus-metrics", "prometheus", bind(get_prometheus));
-  r.add(verb::get, "/livez", "livez", bind(get_livez));
-  r.add(verb::get, "/readyz", "readyz", bind(get_readyz));
+  using ra = route_access;
+  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest", bind(ra::ingest, post_metrics));
+  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "app_metrics", bind(ra::read, get_metrics));
+  r.add(verb::get, "/api/v2/app/{app_id}/health", "health", bind(ra::open, get_health));
+  r.add(verb::get, "/prometheus-metrics", "prometheus", bind(ra::scrape, get_prometheus));
+  r.add(verb::get, "/livez", "livez", bind(ra::probe, get_livez));
+  r.add(verb::get, "/readyz", "readyz", bind(ra::probe, get_readyz));
   r.enable_cors("/api/v2/app/{app_id}/metrics");
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/access.h"
 #include "http/server.h"
 #include "model/metric.h"
 #include "pipeline/consume.h"
@@ -34,12 +35,15 @@ struct services {
   std::chrono::seconds retry_after{1};
   // ALLOWED_APP_IDS: the apps this service takes; empty = any valid app_id. Others get 404.
   std::vector<std::string> allowed_app_ids;
+  // Keys and rate limits; null = every route open and unlimited.
+  access_control* access = nullptr;
 };
 
 // GET /api/v2/app/{app_id}/metrics pages: at most this many series per page (and the default).
 inline constexpr std::size_t kMaxPageSeries = 1000;
 
-// Registers every API route (not the docs routes: see docs_routes.h).
+// Registers every API route (not the docs routes: see docs_routes.h), each behind
+// s.access (when set) with its route_access.
 void add_routes(http::router& r, services& s);
 
 }  // namespace mca::api

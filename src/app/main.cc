@@ -1,6 +1,7 @@
 // Wiring only: configuration -> schema -> registry -> transport -> store -> pipeline -> routes ->
-// server; then wait for SIGTERM/SIGINT and shut down in order (stop accepting, finish in-flight
-// requests, flush the transport, stop the consumer).
+// server; then wait for signals: SIGHUP reloads the API keys file, SIGTERM/SIGINT shut down in
+// order (stop accepting, finish in-flight requests, flush the transport, stop the consumer).
+// `keys new ...` is a command of its own (app/keys_command.h).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/routes.h"
+#include "app/keys_command.h"
 #include "app/wiring.h"
 #include "config/config.h"
 #include "util/log.h"
@@ -17,6 +19,9 @@
 int main(int argc, char** argv) {
   using namespace mca;
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "keys") {
+    return app::run_keys_command({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
   auto loaded = config::load(config::process_environment(), args);
   if (loaded.cmd.help) {
     std::cout << config::usage();
@@ -36,12 +41,14 @@ int main(int argc, char** argv) {
                                          ? util::log_style::json
                                          : util::log_style::text);
 
-  // Block the stop signals before any thread starts, so only sigwait below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals before any thread starts, so only sigwait below sees them (SIGHUP's
+  // default action would end the process).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   auto app = app::build(cfg);
@@ -59,7 +66,12 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    spdlog::info("received SIGHUP, reloading");
+    (*app)->reload();
+  }
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*app)->stop();
   spdlog::info("stopped");

@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <boost/beast/http/verb.hpp>
 
+#include "api/access.h"
 #include "api/docs_routes.h"
 #include "api/routes.h"
+#include "auth/client_address.h"
+#include "auth/key_store.h"
 #include "avro/metric_codec.h"
 #include "config/kafka_properties.h"
 #include "exposition/page.h"
@@ -52,6 +55,13 @@ pipeline::admission_limits admission_limits_from(const config::config& c) {
   return l;
 }
 
+// Loopback: 127.0.0.0/8, ::1, or the name localhost.
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  auto a = auth::parse_address(host);
+  return a && a->is_loopback();
+}
+
 class service final : public application {
  public:
   explicit service(const config::config& cfg, avro::schema schema)
@@ -63,6 +73,7 @@ class service final : public application {
         admission_(admission_limits_from(cfg)) {}
 
   util::result<void> init() {
+    if (auto r = init_access(); !r) return r;
     if (cfg_.embedded_registry()) {
       registry_ = registry::make_embedded(schema_);
     } else {
@@ -131,9 +142,44 @@ class service final : public application {
         [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
         cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
         cfg_.store.allowed_app_ids});
+    services_->access = &*access_;
     render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
     api::add_routes(router_, *services_);
-    api::add_docs_routes(router_);
+    // The docs are open, but they count against the per-client limit like every non-probe route.
+    http::router docs;
+    api::add_docs_routes(docs);
+    for (const auto& r : docs.routes()) {
+      router_.add(r.method, r.pattern, r.name,
+                  api::guarded(*access_, api::route_access::open, r.h));
+    }
+    return {};
+  }
+
+  util::result<void> init_access() {
+    const auto& a = cfg_.access;
+    api::access_options o;
+    auto invalid = [](std::string m) {
+      return util::error(std::make_error_code(std::errc::invalid_argument), std::move(m));
+    };
+    if (!a.api_keys_file.empty()) {
+      auto keys = auth::key_store::open(a.api_keys_file);
+      if (!keys) return invalid("API_KEYS_FILE " + keys.error().message);
+      spdlog::info("access: {} API keys from {}; ingest, read and scrape need a key",
+                   (*keys)->current()->size(), a.api_keys_file);
+      o.keys = std::move(*keys);
+    } else if (!is_loopback_host(cfg_.http.host)) {
+      spdlog::warn(
+          "access: API_KEYS_FILE is not set and HOST {} is not a loopback address: anyone who "
+          "can reach the port can write and read every app's metrics",
+          cfg_.http.host);
+    }
+    auto trusted = auth::cidr_set::parse(a.trusted_proxies);
+    if (!trusted) return invalid("TRUSTED_PROXIES: " + trusted.error().message);
+    o.trusted_proxies = std::move(*trusted);
+    o.per_client_rate = static_cast<double>(a.rate_limit_per_client);
+    o.per_app_rate = static_cast<double>(a.rate_limit_per_app);
+    o.table_size = a.rate_limit_table_size;
+    access_.emplace(std::move(o));
     return {};
   }
 
@@ -204,6 +250,11 @@ class service final : public application {
       spdlog::error("tls: reload failed, keeping the previous certificate: {}", r.error().message);
     }
     return r;
+  }
+
+  void reload() override {
+    access_->reload();
+    (void)reload_tls();  // logs its own outcome
   }
 
   void stop() override {
@@ -328,6 +379,7 @@ class service final : public application {
       f.push_back(gauge_family("mca_consumer_assigned_partitions",
                                "Partitions assigned to this instance",
                                static_cast<double>(cons.assigned.size())));
+      add_access_metrics(f);
       const auto ss = store_.stats();
       f.push_back(gauge_family("mca_store_series", "Series held in the store",
                                static_cast<double>(ss.series)));
@@ -370,6 +422,36 @@ class service final : public application {
     }));
   }
 
+  void add_access_metrics(std::vector<prometheus::MetricFamily>& f) const {
+    const auto as = access_->snapshot();
+    std::vector<labelled_value> refused;
+    for (std::size_t i = 1; i < auth::kVerdicts; ++i) {
+      refused.push_back({{{"reason", std::string(auth::to_string(static_cast<auth::verdict>(i)))}},
+                         static_cast<double>(as.refused[i])});
+    }
+    f.push_back(counter_family("mca_http_auth_failures_total",
+                               "Requests refused for their API key (401, 403), by reason",
+                               std::move(refused)));
+    f.push_back(counter_family("mca_http_rate_limited_total",
+                               "Requests answered 429, by the limit they were over",
+                               {{{{"limit", "client"}}, static_cast<double>(as.limited_client)},
+                                {{{"limit", "app"}}, static_cast<double>(as.limited_app)}}));
+    f.push_back(
+        counter_family("mca_auth_reloads_total", "Reloads of API_KEYS_FILE (SIGHUP), by outcome",
+                       {{{{"outcome", "success"}}, static_cast<double>(as.reloads_ok)},
+                        {{{"outcome", "failure"}}, static_cast<double>(as.reloads_failed)}}));
+    f.push_back(gauge_family("mca_auth_keys", "API keys in force", static_cast<double>(as.keys)));
+    f.push_back(gauge_family("mca_rate_limit_buckets",
+                             "Rate-limit buckets held, by limit (bounded by RATE_LIMIT_TABLE_SIZE)",
+                             {{{{"limit", "client"}}, static_cast<double>(as.tracked_clients)},
+                              {{{"limit", "app"}}, static_cast<double>(as.tracked_apps)}}));
+    f.push_back(counter_family(
+        "mca_rate_limit_evictions_total",
+        "Buckets dropped before they had refilled because the table was full, by limit",
+        {{{{"limit", "client"}}, static_cast<double>(as.evicted_clients)},
+         {{{"limit", "app"}}, static_cast<double>(as.evicted_apps)}}));
+  }
+
   const config::config cfg_;
   const avro::schema schema_;
   store::series_store store_;
@@ -381,6 +463,7 @@ class service final : public application {
   std::optional<pipeline::consume> consume_;
   exposition::self_metrics self_;
   exposition::render_options render_opts_;
+  std::optional<api::access_control> access_;
   std::optional<api::services> services_;
   http::router router_;
   std::unique_ptr<http::server> server_;

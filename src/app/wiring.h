@@ -21,6 +21,9 @@ class application {
   // dropping open ones (for SIGHUP). Invalid files: the error, the previous files stay in use.
   // Nothing to do (success) when TLS is off.
   virtual util::result<void> reload_tls() = 0;
+  // SIGHUP: re-reads API_KEYS_FILE (an invalid file keeps the previous keys), then the TLS files
+  // (reload_tls), without touching connections; logs what happened to each.
+  virtual void reload() = 0;
   // Graceful: stop accepting, finish in-flight requests, flush the transport, stop the consumer.
   virtual void stop() = 0;
 };

@@ -8,6 +8,8 @@
 #include <limits>
 #include <sstream>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "util/secret.h"
 
 extern char** environ;
@@ -101,6 +103,17 @@ field bool_field(const char* name, const char* fallback, const char* description
           [acc](const config& c) {
             return std::string(acc(const_cast<config&>(c)) ? "true" : "false");
           }};
+}
+
+// "192.0.2.0/24", "2001:db8::/32" or a bare address.
+bool valid_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(text.substr(0, slash), ec);
+  if (ec) return false;
+  if (slash == std::string::npos) return true;
+  std::int64_t bits = 0;
+  return !parse_int(text.substr(slash + 1), 0, addr.is_v4() ? 32 : 128, bits);
 }
 
 constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
@@ -222,6 +235,44 @@ const std::vector<field>& fields() {
        [](const config& c) {
          std::string out;
          for (const auto& o : c.http.cors_allowed_origins) out += (out.empty() ? "" : ",") + o;
+         return out;
+       }},
+      str_field(
+          "API_KEYS_FILE", "",
+          "JSON file of API keys (sha256, scopes, apps, origins); unset = every route open. "
+          "SIGHUP reloads it",
+          +[](config& c) -> std::string& { return c.access.api_keys_file; }),
+      int_field(
+          "RATE_LIMIT_PER_CLIENT", "0",
+          "requests/s per client address, burst of one second's worth (0 = off); over it: 429",
+          +[](config& c) -> std::int64_t& { return c.access.rate_limit_per_client; }, 0, 1'000'000),
+      int_field(
+          "RATE_LIMIT_PER_APP", "0",
+          "metrics/s per app_id, burst of one second's worth (0 = off); over it: 429",
+          +[](config& c) -> std::int64_t& { return c.access.rate_limit_per_app; }, 0, 100'000'000),
+      int_field(
+          "RATE_LIMIT_TABLE_SIZE", "65536",
+          "most clients (and, apart, apps) whose rate-limit buckets are held; past it the least "
+          "recently seen is forgotten",
+          +[](config& c) -> std::size_t& { return c.access.rate_limit_table_size; }, 1, 10'000'000),
+      {"TRUSTED_PROXIES", "",
+       "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (rate limits)",
+       false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         c.access.trusted_proxies.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           item = trim(item);
+           if (item.empty()) continue;
+           if (!valid_cidr(item)) return "\"" + item + "\" is not an IP address or CIDR block";
+           c.access.trusted_proxies.push_back(item);
+         }
+         return std::nullopt;
+       },
+       [](const config& c) {
+         std::string out;
+         for (const auto& o : c.access.trusted_proxies) out += (out.empty() ? "" : ",") + o;
          return out;
        }},
       int_field(
@@ -715,7 +766,12 @@ std::string usage() {
   std::string out =
       "Usage: metrics-collection-api [--env-file PATH] [--port N] [--host ADDR] [--log-level L]\n"
       "                              [--schema-file PATH] [--set NAME=VALUE]... [--print-config]\n"
-      "                              [--list-routes] [--help]\n\n"
+      "                              [--list-routes] [--help]\n"
+      "       metrics-collection-api keys new --id ID --scopes S[,S...] [--apps APP[,APP...]]\n"
+      "                              [--origins URL[,URL...]]\n\n"
+      "keys new prints a new random API key once (first line) and the entry to add to the\n"
+      "\"keys\" array of API_KEYS_FILE (second line); the service keeps only the key's SHA-256.\n"
+      "Scopes: ingest, read, scrape, admin. SIGHUP reloads API_KEYS_FILE.\n\n"
       "Settings come from the environment, then a .env file (./.env or --env-file; the real\n"
       "environment wins), then flags. KAFKA_PROPERTY_<NAME>=V passes <name>=V to librdkafka\n"
       "(lower-cased, '_' becomes '.').\n\n";

@@ -40,6 +40,14 @@ struct config {
     std::vector<std::string> cors_allowed_origins;
   } http;
 
+  struct access_settings {
+    std::string api_keys_file;               // empty = no keys: every route open
+    std::int64_t rate_limit_per_client = 0;  // requests/s per client address; 0 = off
+    std::int64_t rate_limit_per_app = 0;     // metrics/s per app; 0 = off
+    std::size_t rate_limit_table_size = 65'536;
+    std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed
+  } access;
+
   struct ingest_settings {
     std::size_t max_batch_metrics = 1000;
     std::size_t max_name_bytes = 200;

@@ -1,8 +1,10 @@
 // Swagger UI in a real browser: open /swagger-ui, expand the ingest operation, "Try it out" with
-// the seed example, expect 200, then find the metric in /prometheus-metrics.
+// the seed example, expect 200, then find the metric in /prometheus-metrics. With MCA_API_KEY (the
+// service has API_KEYS_FILE): the first Execute must be refused with 401, then the key is entered
+// under Authorize (bearer) and Execute must succeed.
 //
-// Usage: node browser_test.mjs BASE_URL OUTPUT_DIR   (Debian's chromium at /usr/bin/chromium,
-// or CHROMIUM=path). Prints "N passed, N failed"; exits non-zero on a failure.
+// Usage: [MCA_API_KEY=key] node browser_test.mjs BASE_URL OUTPUT_DIR   (Debian's chromium at
+// /usr/bin/chromium, or CHROMIUM=path). Prints "N passed, N failed"; exits non-zero on a failure.
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +16,7 @@ if (!baseUrl || !outDir) {
   process.exit(2);
 }
 const APP_ID = "swagger-ui-browser-test";
+const API_KEY = process.env.MCA_API_KEY || "";
 const SEED = {
   metrics: [
     {
@@ -93,12 +96,42 @@ try {
     await op.locator('tr[data-param-name="app_id"] input').fill(APP_ID);
   });
 
-  await step("Execute sends it and the service answers 200 with accepted 1", async () => {
-    await op.locator("button.execute").click();
+  // The status and body of the latest Execute (Swagger UI replaces the live response each time).
+  async function execute() {
     const live = op.locator(".live-responses-table tbody .response-col_status").first();
+    const before = await op.locator(".live-responses-table").count() ? await live.innerText() : null;
+    await op.locator("button.execute").click();
     await live.waitFor();
-    const status = (await live.innerText()).trim();
-    const responseBody = await op.locator(".live-responses-table tbody .response-col_description pre").first().innerText();
+    const deadline = Date.now() + 20_000;
+    let status = (await live.innerText()).trim();
+    while (before !== null && status === before.trim() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));  // until the new response replaced the old one
+      status = (await live.innerText()).trim();
+    }
+    const body = await op.locator(".live-responses-table tbody .response-col_description pre").first().innerText();
+    return { status, body };
+  }
+
+  if (API_KEY) {
+    await step("without a key, Execute is refused with 401 unauthorized", async () => {
+      const { status, body } = await execute();
+      if (status !== "401") throw new Error(`status ${status}: ${body}`);
+      if (JSON.parse(body).error.code !== "unauthorized") throw new Error(body);
+    });
+
+    await step("Authorize takes the key as a bearer token", async () => {
+      await page.locator(".auth-wrapper button.authorize").click();
+      const bearer = page.locator(".auth-container").filter({ hasText: "bearerAuth" });
+      await bearer.locator("input").first().fill(API_KEY);
+      await bearer.locator("button.modal-btn.auth.authorize").click();
+      await bearer.getByText("Authorized").first().waitFor();
+      await page.locator(".modal-ux button.btn-done").first().click();
+      await page.locator(".modal-ux").waitFor({ state: "detached" });
+    });
+  }
+
+  await step("Execute sends it and the service answers 200 with accepted 1", async () => {
+    const { status, body: responseBody } = await execute();
     await op.screenshot({ path: join(outDir, "swagger-ui-ingest-try-it-out.png") });
     await page.screenshot({ path: join(outDir, "swagger-ui-page.png"), fullPage: true });
     if (status !== "200") throw new Error(`status ${status}: ${responseBody}`);
@@ -113,7 +146,9 @@ try {
     const deadline = Date.now() + 20_000;
     let text = "";
     while (Date.now() < deadline) {
-      const res = await context.request.get(`${baseUrl}/prometheus-metrics`);
+      const res = await context.request.get(`${baseUrl}/prometheus-metrics`, {
+        headers: API_KEY ? { Authorization: `Bearer ${API_KEY}` } : {},
+      });
       text = await res.text();
       if (res.status() === 200 && want.test(text)) return;
       await new Promise((r) => setTimeout(r, 100));  // polling the consumer, bounded by the deadline

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The API contract against the real binary: (a) spec lint, (b) route <-> spec and what the binary
 # serves (pytest), (c) schemathesis, (d) Swagger UI in Debian's chromium. Starts the binary on the
-# embedded default on a free loopback port, runs every part even when one fails, stops it.
+# embedded default on a free loopback port with an API keys file (one admin key, MCA_API_KEY, made
+# by `keys new`), runs every part even when one fails, stops it.
 #
 # Usage: tests/contract/run.sh PATH/TO/metrics-collection-api
 # Output (server log, schemathesis report, screenshots): tests/output/contract/
@@ -32,10 +33,21 @@ fi
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
 
+# With API keys, as a deployment on a network runs: an admin key made by the binary's own
+# `keys new` is what the fuzzer sends and what the browser test enters under Authorize.
+mapfile -t NEW_KEY < <("$BIN" keys new --id contract --scopes admin 2>/dev/null)
+if [ "${#NEW_KEY[@]}" -ne 2 ]; then
+  say "keys new did not print a key and an entry"
+  exit 1
+fi
+export MCA_API_KEY="${NEW_KEY[0]}"
+printf '{"keys": [%s]}\n' "${NEW_KEY[1]}" >"$OUT/keys.json"
+
 # The embedded default, whatever the caller's environment says; no TTL, so the browser test's
 # seed sample (timestamp 2022-01-01) stays exposed. The working dir has no .env to pick up.
 (cd "$OUT" && exec env -u KAFKA_BOOTSTRAP_SERVERS -u SCHEMA_REGISTRY_URL \
   METRIC_TTL_SECONDS=0 CORS_ALLOWED_ORIGINS=http://localhost:3000 LOG_LEVEL=warn \
+  API_KEYS_FILE="$OUT/keys.json" \
   "$BIN" --host 127.0.0.1 --port "$PORT") >"$OUT/server.log" 2>&1 &
 SERVER=$!
 stop_server() {
@@ -81,6 +93,7 @@ part "(b) route <-> spec, served document and assets (pytest)" \
 part "(c) schemathesis (with the partial-success check of hooks.py)" \
   env SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$HERE" "$VENV/bin/schemathesis" --config-file "$HERE/schemathesis.toml" run "$BASE/openapi.json" \
   --url "$BASE" --seed "${SCHEMATHESIS_SEED:-1}" --generation-database none \
+  --header "Authorization: Bearer $MCA_API_KEY" \
   --report junit,har --report-dir "$OUT/schemathesis"
 part "(d) Swagger UI in chromium (playwright-core)" \
   node "$HERE/browser_test.mjs" "$BASE" "$OUT"

@@ -28,6 +28,7 @@ class Service:
         self.proc = subprocess.Popen([BINARY, *args], env=full_env, cwd=cwd or tempfile.gettempdir(),
                                      stdout=subprocess.DEVNULL, stderr=self.log)
         self.exit_code = None
+        self.scrape_headers = {}  # e.g. an Authorization header when API_KEYS_FILE is set
         try:
             wait_until(self._live, timeout=30, what=f"{self.base}/livez")
         except AssertionError:
@@ -49,7 +50,7 @@ class Service:
         return requests.post(self.url(f"/api/v2/app/{app_id}/metrics"), json={"metrics": metrics}, timeout=30, **kw)
 
     def exposition(self):
-        r = requests.get(self.url("/prometheus-metrics"), timeout=10)
+        r = requests.get(self.url("/prometheus-metrics"), headers=self.scrape_headers, timeout=10)
         assert r.status_code == 200
         return r.text
 
