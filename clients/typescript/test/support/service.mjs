@@ -110,17 +110,6 @@ export function clientSamples(text) {
   return out;
 }
 
-/** Whether the service binary knows `API_KEYS_FILE` (its `--help` lists it). */
-export async function binaryHasKeys() {
-  if (!haveBinary) return false;
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve) =>
-    execFile(binary, ['--help'], { timeout: 10_000 }, (err, stdout, stderr) =>
-      resolve(/API_KEYS_FILE/.test(String(stdout) + String(stderr))),
-    ),
-  );
-}
-
 /** The names of the series the service holds for `appId`. */
 export async function storedMetrics(service, appId) {
   const { status, body } = await service.getJson(`/api/v2/app/${appId}/metrics`);
