@@ -474,7 +474,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_request() {
-    if (srv_.stopping.load() && shutting_down_ && buffer_.size() == 0) return close();
+    // No early close while draining: the last response promised keep-alive, so the client may
+    // already be sending. The connection waits as an idle one; a request that arrives is answered
+    // 503 + Connection: close, and stop() closes what is still idle at the end.
     linger_ = false;
     te_with_length_ = false;
     scan_from_ = 0;
