@@ -171,13 +171,10 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     post_series(reps, 1.0)
     wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.2, what="every series in Prometheus")
     assert prometheus.scalar(TWICE) == 0
-    # Spread over all three. The assignment seen above comes from the last scrape, so a rebalance
-    # still settling (the last replica to join) can move partitions after it: wait for the
-    # settled state, in which every series is still exposed exactly once.
-    spread = f'count(count by (instance) (client_metric_{NAME}))'
-    wait_until(lambda: prometheus.scalar(spread) == 3 and prometheus.scalar(COUNT) == N_SERIES,
-               timeout=30, interval=0.2, what="the series spread over all three replicas")
-    assert prometheus.scalar(TWICE) == 0
+    # Which replica exposes which series follows from how the producer's partitioner spreads
+    # these 600 keys over the six partitions and from the assignment; in some runs every key
+    # landed on two partitions owned by one replica. What must hold whatever the spread: every
+    # series exactly once (above), and every replica owning partitions (checked before posting).
 
     # SIGKILL one replica under load: the survivors take its partitions.
     victim = reps[2]
