@@ -22,6 +22,25 @@ field_error error_at(std::size_t index, std::string field, std::string message) 
 
 }  // namespace
 
+std::string_view to_string(metric_type t) {
+  switch (t) {
+    case metric_type::gauge:
+      return "gauge";
+    case metric_type::counter:
+      return "counter";
+    case metric_type::histogram:
+      return "histogram";
+  }
+  return "gauge";
+}
+
+std::optional<metric_type> parse_metric_type(std::string_view text) {
+  if (text == "gauge") return metric_type::gauge;
+  if (text == "counter") return metric_type::counter;
+  if (text == "histogram") return metric_type::histogram;
+  return std::nullopt;
+}
+
 std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,
                                     std::int64_t now_ms) {
   if (m.name.empty()) return error_at(index, "name", "must not be empty");
@@ -33,6 +52,9 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
     return error_at(index, "name", "must not contain NUL");
 
   if (!std::isfinite(m.value)) return error_at(index, "value", "must be a finite number");
+  // A counter only goes up: a negative increment would read as a reset to Prometheus.
+  if (m.type == metric_type::counter && m.value < 0)
+    return error_at(index, "value", "a counter increment must not be negative");
 
   if (m.timestamp_ms < 0) return error_at(index, "timestamp", "must not be negative");
   const auto skew = l.max_future_skew.count();

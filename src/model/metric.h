@@ -15,6 +15,18 @@ namespace mca::model {
 
 using tag = std::pair<std::string, std::string>;
 
+// How the samples of a series combine. `gauge` is the seed's behaviour and the default: the
+// newest sample wins. `counter`: each value is a non-negative increment, summed over every client
+// of the series. `histogram`: each value is one observation, counted into buckets.
+// A gauge travels in the seed's Avro record unchanged; the other two carry the evolved schema's
+// `type` field (schemas/README.md).
+enum class metric_type : std::uint8_t { gauge, counter, histogram };
+
+// "gauge", "counter", "histogram" (the API's and the Avro field's spelling).
+std::string_view to_string(metric_type t);
+// The inverse of to_string(); nullopt for anything else (case-sensitive).
+std::optional<metric_type> parse_metric_type(std::string_view text);
+
 // One metric as the client sent it (and as the Avro `Metric` record carries it): original name,
 // original tag keys and values. Sanitising for Prometheus happens only in series identity and
 // exposition, so any Kafka consumer sees exactly what the client sent.
@@ -24,6 +36,7 @@ struct metric {
   std::int64_t timestamp_ms = 0;  // Unix ms
   std::vector<tag> tags;          // keys unique; order as received (normalise() sorts by key)
   std::string profile_id;
+  metric_type type = metric_type::gauge;
 
   bool operator==(const metric&) const = default;
 };
@@ -53,12 +66,12 @@ struct field_error {
 };
 
 // Checks a metric against the limits and the naming rules: name non-empty and within length;
-// value finite; timestamp >= 0 and not after now_ms + max_future_skew; profileId non-empty,
-// within length and without NUL; at most max_tags tags, keys non-empty and within length, values
-// within length, and no two keys that sanitise to the same label name. Returns the first problem
-// found, checking the fields in that order. Messages are short and human ("must not be empty",
-// "longer than 200 bytes", "more than 32 tags", "later than receive time + 3600 s", "label name
-// collides with tag
+// value finite (and not negative for a counter); timestamp >= 0 and not after now_ms +
+// max_future_skew; profileId non-empty, within length and without NUL; at most max_tags tags, keys
+// non-empty and within length, values within length, and no two keys that sanitise to the same
+// label name. Returns the first problem found, checking the fields in that order. Messages are
+// short and human ("must not be empty", "longer than 200 bytes", "more than 32 tags", "later than
+// receive time + 3600 s", "label name collides with tag
 // \"a-b\" after sanitising"). An empty or over-long tag key is reported on field "tags" (the key
 // itself is no useful field name); value length, duplicate keys and collisions on "tags.<key>".
 std::optional<field_error> validate(const metric& m, std::size_t index, const limits& l,

@@ -66,6 +66,27 @@ TEST(validate, accepts_extreme_finite_values) {
   EXPECT_EQ(check(m), std::nullopt);
 }
 
+TEST(validate, counter_increments_are_not_negative_and_gauges_and_histograms_may_be) {
+  auto m = seed_metric();
+  m.type = metric_type::counter;
+  m.value = 0;
+  EXPECT_EQ(check(m), std::nullopt);
+  m.value = -0.5;
+  expect_error(m, "value", "a counter increment must not be negative");
+  m.type = metric_type::histogram;
+  EXPECT_EQ(check(m), std::nullopt);
+  m.type = metric_type::gauge;
+  EXPECT_EQ(check(m), std::nullopt);
+}
+
+TEST(metric_type, spellings_round_trip_and_nothing_else_parses) {
+  for (auto t : {metric_type::gauge, metric_type::counter, metric_type::histogram})
+    EXPECT_EQ(parse_metric_type(to_string(t)), t);
+  for (const char* bad : {"", "Gauge", "summary", "counter ", "histograms"})
+    EXPECT_EQ(parse_metric_type(bad), std::nullopt) << bad;
+  EXPECT_EQ(metric{}.type, metric_type::gauge);
+}
+
 TEST(validate, rejects_negative_timestamp) {
   auto m = seed_metric();
   m.timestamp_ms = -1;
