@@ -205,7 +205,9 @@ def main():
             gen[key] = spread([r["cpu_share"] for r in runs])
     for r in sc.get("RSS", []):
         if "skipped" not in r:
-            extras.append({"what": f"service RSS holding {r['series']:,} series (embedded log)",
+            short = (f" of {r['sent']:,} sent: the rest were refused"
+                     if r.get("sent", r["series"]) > r["series"] else "")
+            extras.append({"what": f"service RSS holding {r['series']:,} series{short} (embedded log)",
                            "value": {"median": r["rss_kib"] / 1024, "min": r["rss_kib"] / 1024,
                                      "max": r["rss_kib"] / 1024, "n": 1}, "unit": "MiB",
                            "per_series_bytes": (r["rss_kib"] - r["rss_start_kib"]) * 1024 / max(r["series"], 1)})
