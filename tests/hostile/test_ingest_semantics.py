@@ -287,11 +287,14 @@ def test_app_metrics_are_paginated_with_a_stable_cursor(start_service):
     assert len(seen) == len(set(seen)) == 2500
     assert "a-early" not in seen
     assert app_page(svc, "paged", limit=1000)["next_cursor"] is not None
-    for bad in ({"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"cursor": "!!"}, {"cursor": "Zm9v"}):
+    limit_rule, cursor_rule = "must be an integer from 1 to 1000", "is not a next_cursor this service gave"
+    for bad, rule in (({"limit": 0}, limit_rule), ({"limit": 1001}, limit_rule), ({"limit": "x"}, limit_rule),
+                      ({"cursor": "!!"}, cursor_rule), ({"cursor": "Zm9v"}, cursor_rule)):
+        [field] = bad
         r = requests.get(svc.url("/api/v2/app/paged/metrics"), params=bad, timeout=10)
         assert r.status_code == 400, bad
-        assert r.json()["error"]["code"] == "invalid_request"
-        assert r.json()["error"]["details"][0]["field"] in ("limit", "cursor")
+        assert r.json() == {"error": {"code": "invalid_request", "message": f"{field} {rule}",
+                                      "details": [{"field": field, "error": rule}]}}, bad
 
 
 # --- configuration --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ using ::testing::Not;
 using ::testing::Pair;
 using ::testing::SizeIs;
 
-kafka_settings plain() {
+kafka_settings plaintext() {
   kafka_settings s;
   s.bootstrap_servers = "broker-1:9092,broker-2:9092";
   return s;
@@ -33,7 +33,7 @@ std::vector<kafka_property> properties_of(const kafka_settings& s) {
 }
 
 TEST(kafka_properties, plaintext_needs_only_the_bootstrap_servers) {
-  EXPECT_THAT(properties_of(plain()),
+  EXPECT_THAT(properties_of(plaintext()),
               ElementsAre(Pair("bootstrap.servers", "broker-1:9092,broker-2:9092")));
 }
 
@@ -42,19 +42,19 @@ TEST(kafka_properties, requires_bootstrap_servers) {
 }
 
 TEST(kafka_properties, maps_protocol_in_librdkafka_spelling_whatever_the_case) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "Ssl";
   EXPECT_THAT(properties_of(s), Contains(Pair("security.protocol", "ssl")));
 }
 
 TEST(kafka_properties, rejects_an_unknown_protocol) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "TLS";
   EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SECURITY_PROTOCOL", "\"TLS\""));
 }
 
 TEST(kafka_properties, maps_kerberos_settings_for_gssapi) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_PLAINTEXT";
   s.sasl_mechanism = "GSSAPI";
   s.service_name = "kafka";
@@ -72,13 +72,13 @@ TEST(kafka_properties, maps_kerberos_settings_for_gssapi) {
 }
 
 TEST(kafka_properties, spells_out_gssapi_when_a_sasl_protocol_has_no_mechanism) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_SSL";
   EXPECT_THAT(properties_of(s), Contains(Pair("sasl.mechanisms", "GSSAPI")));
 }
 
 TEST(kafka_properties, rejects_a_keytab_without_a_principal) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_PLAINTEXT";
   s.sasl_mechanism = "GSSAPI";
   s.kerberos_keytab = "/etc/krb5/client.keytab";
@@ -86,14 +86,14 @@ TEST(kafka_properties, rejects_a_keytab_without_a_principal) {
 }
 
 TEST(kafka_properties, accepts_a_principal_with_a_ticket_cache_and_no_keytab) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_PLAINTEXT";
   s.kerberos_principal = "client@TEST.LOCAL";
   EXPECT_THAT(kafka_settings_errors(s), IsEmpty());
 }
 
 TEST(kafka_properties, rejects_kerberos_settings_with_another_mechanism) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_SSL";
   s.sasl_mechanism = "PLAIN";
   s.sasl_username = "u";
@@ -106,14 +106,14 @@ TEST(kafka_properties, rejects_kerberos_settings_with_another_mechanism) {
 }
 
 TEST(kafka_properties, leaves_out_the_service_name_without_gssapi) {
-  auto s = plain();
+  auto s = plaintext();
   s.service_name = "kafka";
   EXPECT_THAT(properties_of(s), ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers)));
 }
 
 TEST(kafka_properties, maps_username_and_password_for_plain_and_scram) {
   for (const std::string mechanism : {"PLAIN", "SCRAM-SHA-256", "scram-sha-512"}) {
-    auto s = plain();
+    auto s = plaintext();
     s.security_protocol = "SASL_SSL";
     s.sasl_mechanism = mechanism;
     s.sasl_username = "alice";
@@ -125,17 +125,26 @@ TEST(kafka_properties, maps_username_and_password_for_plain_and_scram) {
   }
 }
 
-TEST(kafka_properties, rejects_plain_without_username_or_password) {
-  auto s = plain();
-  s.security_protocol = "SASL_PLAINTEXT";
-  s.sasl_mechanism = "SCRAM-SHA-256";
-  const auto errors = kafka_settings_errors(s);
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_USERNAME", "SCRAM-SHA-256"));
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_PASSWORD", "SCRAM-SHA-256"));
+TEST(kafka_properties, rejects_plain_and_scram_without_username_or_password) {
+  for (const std::string mechanism : {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}) {
+    auto s = plaintext();
+    s.security_protocol = "SASL_PLAINTEXT";
+    s.sasl_mechanism = mechanism;
+    EXPECT_THAT(kafka_settings_errors(s),
+                ElementsAre("KAFKA_SASL_USERNAME is required with SASL mechanism " + mechanism,
+                            "KAFKA_SASL_PASSWORD is required with SASL mechanism " + mechanism));
+    s.sasl_username = "alice";
+    EXPECT_THAT(kafka_settings_errors(s),
+                ElementsAre("KAFKA_SASL_PASSWORD is required with SASL mechanism " + mechanism));
+    s.sasl_username.clear();
+    s.sasl_password = "s3cret";
+    EXPECT_THAT(kafka_settings_errors(s),
+                ElementsAre("KAFKA_SASL_USERNAME is required with SASL mechanism " + mechanism));
+  }
 }
 
 TEST(kafka_properties, rejects_username_and_password_without_plain_or_scram) {
-  auto s = plain();
+  auto s = plaintext();
   s.sasl_username = "alice";
   s.sasl_password = "s3cret";
   const auto errors = kafka_settings_errors(s);
@@ -144,7 +153,7 @@ TEST(kafka_properties, rejects_username_and_password_without_plain_or_scram) {
 }
 
 TEST(kafka_properties, rejects_an_unknown_mechanism) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_SSL";
   s.sasl_mechanism = "NTLM";
   EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "\"NTLM\""));
@@ -152,7 +161,7 @@ TEST(kafka_properties, rejects_an_unknown_mechanism) {
 
 TEST(kafka_properties, rejects_a_sasl_mechanism_with_a_non_sasl_protocol) {
   for (const std::string protocol : {"", "PLAINTEXT", "SSL"}) {
-    auto s = plain();
+    auto s = plaintext();
     s.security_protocol = protocol;
     s.sasl_mechanism = "OAUTHBEARER";
     EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "SASL_SSL"))
@@ -161,7 +170,7 @@ TEST(kafka_properties, rejects_a_sasl_mechanism_with_a_non_sasl_protocol) {
 }
 
 TEST(kafka_properties, maps_every_tls_setting) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SSL";
   s.ssl_ca_location = "/tls/ca.pem";
   s.ssl_certificate_location = "/tls/client.pem";
@@ -178,7 +187,7 @@ TEST(kafka_properties, maps_every_tls_setting) {
 }
 
 TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_PLAINTEXT";
   s.ssl_ca_location = "/tls/ca.pem";
   s.ssl_endpoint_identification = "https";
@@ -188,19 +197,19 @@ TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
 }
 
 TEST(kafka_properties, rejects_a_certificate_without_its_key_and_the_reverse) {
-  auto cert_only = plain();
+  auto cert_only = plaintext();
   cert_only.security_protocol = "SSL";
   cert_only.ssl_certificate_location = "/tls/client.pem";
   EXPECT_THAT(kafka_settings_errors(cert_only), has_error("KAFKA_SSL_KEY_LOCATION is not"));
 
-  auto key_only = plain();
+  auto key_only = plaintext();
   key_only.security_protocol = "SSL";
   key_only.ssl_key_location = "/tls/client.key";
   EXPECT_THAT(kafka_settings_errors(key_only), has_error("KAFKA_SSL_CERTIFICATE_LOCATION is not"));
 }
 
 TEST(kafka_properties, rejects_a_key_password_without_a_key) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SSL";
   s.ssl_key_password = "keypass";
   EXPECT_THAT(kafka_settings_errors(s),
@@ -208,7 +217,7 @@ TEST(kafka_properties, rejects_a_key_password_without_a_key) {
 }
 
 TEST(kafka_properties, rejects_an_unknown_endpoint_identification) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SSL";
   s.ssl_endpoint_identification = "strict";
   EXPECT_THAT(kafka_settings_errors(s),
@@ -216,7 +225,7 @@ TEST(kafka_properties, rejects_an_unknown_endpoint_identification) {
 }
 
 TEST(kafka_properties, appends_pass_through_properties_after_the_mapped_ones) {
-  auto s = plain();
+  auto s = plaintext();
   s.passthrough = {{"socket.keepalive.enable", "true"}, {"linger.ms", "20"}};
   EXPECT_THAT(properties_of(s),
               ElementsAre(Pair("bootstrap.servers", s.bootstrap_servers),
@@ -224,13 +233,13 @@ TEST(kafka_properties, appends_pass_through_properties_after_the_mapped_ones) {
 }
 
 TEST(kafka_properties, rejects_a_pass_through_that_a_dedicated_variable_owns) {
-  auto s = plain();
+  auto s = plaintext();
   s.passthrough = {{"sasl.password", "x"}};
   EXPECT_THAT(kafka_settings_errors(s), has_error("sasl.password", "KAFKA_SASL_PASSWORD"));
 }
 
 TEST(kafka_properties, rejects_a_malformed_pass_through_name) {
-  auto s = plain();
+  auto s = plaintext();
   s.passthrough = {{"linger..ms", "1"}, {"", "1"}, {"Linger.ms", "1"}};
   EXPECT_THAT(kafka_settings_errors(s), SizeIs(3));
 }
@@ -249,7 +258,7 @@ TEST(kafka_properties, lists_every_error_in_one_result) {
 }
 
 TEST(kafka_properties, never_puts_a_secret_value_in_an_error) {
-  auto s = plain();
+  auto s = plaintext();
   s.sasl_password = "hunter2-password";
   s.ssl_key_password = "hunter3-password";
   auto r = kafka_properties(s);
@@ -282,14 +291,14 @@ TEST(kafka_properties, treats_every_name_the_secret_rule_names_as_secret) {
 }
 
 TEST(kafka_properties, masks_url_user_info_in_described_values) {
-  auto s = plain();
+  auto s = plaintext();
   s.passthrough = {{"ssl.engine.location", "https://eve:pw@engine.example/x"}};
   const auto lines = describe_properties(properties_of(s));
   EXPECT_THAT(lines, Contains("ssl.engine.location=https://****@engine.example/x"));
 }
 
 TEST(kafka_properties, masks_secret_values_when_described) {
-  auto s = plain();
+  auto s = plaintext();
   s.security_protocol = "SASL_SSL";
   s.sasl_mechanism = "PLAIN";
   s.sasl_username = "alice";

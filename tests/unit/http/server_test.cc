@@ -567,29 +567,59 @@ TEST(http_responder, ignores_second_call) {
 }
 
 TEST(http_responder, reports_each_answered_request_to_on_complete) {
+  using steady = std::chrono::steady_clock;
   struct seen {
     std::string route;
     verb method;
     unsigned status;
+    std::chrono::duration<double> elapsed;
   };
   std::mutex mu;
   std::vector<seen> calls;
   auto o = test_options();
   o.on_complete = [&](std::string_view route, verb m, unsigned status,
                       std::chrono::duration<double> elapsed) {
-    EXPECT_GE(elapsed.count(), 0.0);
     std::lock_guard l(mu);
-    calls.push_back({std::string(route), m, status});
+    calls.push_back({std::string(route), m, status, elapsed});
   };
+  parked_responders parked;
+  steady::time_point handler_entered;
   router r;
   r.add(verb::post, "/api/{app}/metrics", "ingest", reply_with("ok"));
+  r.add(verb::get, "/slow", "slow", [&](request&& req, const params& p, responder respond) {
+    handler_entered = steady::now();
+    parked.park()(std::move(req), p, std::move(respond));
+  });
   running s(std::move(r), o);
   auto c = s.connect();
-  c.roundtrip(make_request(verb::post, "/api/a/metrics", "x"));
-  c.roundtrip(make_request(verb::get, "/api/a/metrics"));
-  c.roundtrip(make_request(verb::get, "/nowhere"));
+  // Each report is made before its response is written, so the client's round trip bounds it.
+  std::vector<std::chrono::duration<double>> round_trips;
+  auto timed = [&](request req) {
+    const auto t0 = steady::now();
+    c.roundtrip(std::move(req));
+    round_trips.emplace_back(steady::now() - t0);
+  };
+  timed(make_request(verb::post, "/api/a/metrics", "x"));
+  timed(make_request(verb::get, "/api/a/metrics"));
+  timed(make_request(verb::get, "/nowhere"));
+  // A handler that holds the request: the report covers the whole time it held it.
+  auto slow = std::async(std::launch::async, [&] {
+    const auto t0 = steady::now();
+    auto reply = c.roundtrip(make_request(verb::get, "/slow"));
+    return std::pair{reply.res.result_int(), std::chrono::duration<double>(steady::now() - t0)};
+  });
+  auto held = parked.take();
+  ASSERT_TRUE(held);
+  // Not a synchronisation: the time the handler holds the request is what the report must cover.
+  std::this_thread::sleep_for(50ms);
+  const std::chrono::duration<double> held_for = steady::now() - handler_entered;
+  (*held)(text("late"));
+  const auto [slow_status, slow_round_trip] = slow.get();
+  EXPECT_EQ(slow_status, 200u);
+  round_trips.push_back(slow_round_trip);
+
   std::lock_guard l(mu);
-  ASSERT_EQ(calls.size(), 3u);
+  ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[0].route, "ingest");
   EXPECT_EQ(calls[0].method, verb::post);
   EXPECT_EQ(calls[0].status, 200u);
@@ -597,6 +627,13 @@ TEST(http_responder, reports_each_answered_request_to_on_complete) {
   EXPECT_EQ(calls[1].status, 405u);
   EXPECT_EQ(calls[2].route, "");
   EXPECT_EQ(calls[2].status, 404u);
+  EXPECT_EQ(calls[3].route, "slow");
+  EXPECT_EQ(calls[3].status, 200u);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_GT(calls[i].elapsed.count(), 0.0) << i;
+    EXPECT_LE(calls[i].elapsed.count(), round_trips[i].count()) << i;
+  }
+  EXPECT_GE(calls[3].elapsed.count(), held_for.count());
 }
 
 // --- CORS ---------------------------------------------------------------------------------------

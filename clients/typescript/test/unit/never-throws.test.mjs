@@ -75,19 +75,53 @@ describe('never throws into the host application', () => {
     assert.equal(await client.flush(), false);
     assert.doesNotThrow(() => client.gauge('b', 1));
     await assert.doesNotReject(client.flush());
+    // One error per failed request, each naming how the fetch failed; nothing dropped yet.
+    assert.deepEqual(
+      r.errors.map((e) => e.message),
+      ['network error: sync throw', 'network error: fetch resolved to object'],
+    );
+    assert.deepEqual(r.drops, []);
     await assert.doesNotReject(client.close());
-    assert.ok(r.errors.length >= 1);
   });
 
-  it('works_with_missing_options_and_no_fetch_available', async () => {
+  it('gives_a_disabled_client_for_missing_options_that_drops_each_metric_once', async () => {
+    const r = recorder();
+    const client = createMetricsClient({ ...r });
+    assert.doesNotThrow(() => client.gauge('a', 1));
+    assert.equal(await client.flush(), true);
+    assert.deepEqual(
+      r.errors.map((e) => [e.message, e.code]),
+      [['client disabled: endpoint must be a URL string', 'invalid_option']],
+    );
+    assert.deepEqual(r.drops, [
+      {
+        metric: { name: 'a', value: 1, tags: undefined },
+        reason: 'disabled',
+        message: 'endpoint must be a URL string',
+      },
+    ]);
+    assert.deepEqual(client.stats(), { sent: 0, dropped: 1, rejected: 0, queued: 0 });
+  });
+
+  it('keeps_the_metric_queued_and_reports_one_error_when_no_fetch_is_available', async () => {
     const saved = globalThis.fetch;
     globalThis.fetch = undefined;
     try {
       const r = recorder();
-      const client = createMetricsClient({ ...r });
+      const client = createMetricsClient({ ...base, closeTimeoutMs: 100, ...r });
       assert.doesNotThrow(() => client.gauge('a', 1));
-      await assert.doesNotReject(client.flush());
-      assert.ok(r.errors.length + r.drops.length > 0);
+      assert.equal(await client.flush(), false);
+      assert.equal(r.errors.length, 1);
+      assert.match(r.errors[0].message, /^network error: /);
+      assert.deepEqual(r.drops, []);
+      assert.deepEqual(client.stats(), { sent: 0, dropped: 0, rejected: 0, queued: 1 });
+      // close() gives up at its deadline: the metric is dropped once, as closed.
+      await assert.doesNotReject(client.close());
+      assert.deepEqual(
+        r.drops.map((d) => [d.metric.name, d.reason]),
+        [['a', 'closed']],
+      );
+      assert.deepEqual(client.stats(), { sent: 0, dropped: 1, rejected: 0, queued: 0 });
     } finally {
       globalThis.fetch = saved;
     }
