@@ -13,6 +13,7 @@
 #include "exposition/text_format.h"
 #include "model/metric.h"
 #include "reference/reference_store.h"
+#include "reference/render_reference.h"
 #include "store/series_store.h"
 #include "util/clock.h"
 
@@ -157,17 +158,7 @@ void render(const current& store, std::string& out) {
   mca::exposition::render_series(store, {}, out);
 }
 void render(const previous& store, std::string& out) {
-  std::vector<mca::store::label_view> labels;
-  mca::exposition::render_series(
-      [&](const std::function<void(const mca::store::series_view&)>& visit) {
-        store.for_each_sorted([&](const mca::store::series& s) {
-          labels.clear();
-          for (const auto& [k, v] : s.labels) labels.emplace_back(k, v);
-          visit({s.app_id, s.exposition_name, s.original_name, labels, s.value, s.timestamp_ms,
-                 s.ingest_ms, s.profile_id, s.partition});
-        });
-      },
-      {}, out);
+  mca::store::render_reference(store, {}, out);
 }
 
 template <class Store>

@@ -866,138 +866,137 @@ TEST(http_lifecycle, stop_does_not_wait_for_idle_connections) {
 
 // --- framing (RFC 9112 6) and the edge's own limits ---------------------------------------------
 
+// A running server and one client connection that sends raw bytes: the framing tests' set-up.
+struct raw_connection {
+  explicit raw_connection(router r = echo_router(), server_options o = test_options())
+      : s(std::move(r), std::move(o)), c(s.connect()) {}
+  explicit raw_connection(server_options o) : raw_connection(echo_router(), std::move(o)) {}
+
+  // Writes `bytes` as they are and reads one response.
+  test::reply send(std::string bytes) {
+    if (auto ec = c.write_raw(std::move(bytes))) return test::reply{ec, {}};
+    return c.read();
+  }
+
+  running s;
+  client c;
+};
+
+server_options header_limit_options(std::size_t max_header_bytes) {
+  auto o = test_options();
+  o.max_header_bytes = max_header_bytes;
+  return o;
+}
+
 TEST(http_framing, answers_411_to_post_without_length) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
-  expect_json_error(c.read(), 411, "length_required");
+  raw_connection conn;
+  expect_json_error(conn.send("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n"), 411, "length_required");
 }
 
 TEST(http_framing, rejects_transfer_encoding_not_ending_in_chunked_with_400_and_closes) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
+  raw_connection conn;
+  auto r = conn.send(
       "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 0\r\n\r\n"
-      "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto r = c.read();
+      "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
   expect_json_error(r, 400, "bad_request");
   EXPECT_FALSE(r.res.keep_alive());
-  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(conn.c.closed_by_peer());
 }
 
 TEST(http_framing, rejects_chunked_applied_twice_with_400) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"));
-  expect_json_error(c.read(), 400, "bad_request");
+  raw_connection conn;
+  expect_json_error(
+      conn.send(
+          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+      400, "bad_request");
 }
 
 TEST(http_framing, answers_501_to_unsupported_transfer_coding) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"));
-  expect_json_error(c.read(), 501, "not_implemented");
+  raw_connection conn;
+  expect_json_error(
+      conn.send(
+          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+      501, "not_implemented");
 }
 
 TEST(http_framing, reads_chunked_body_ignoring_content_length_then_closes) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
+  raw_connection conn;
+  auto r = conn.send(
       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5\r\nhello\r\n0\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto r = c.read();
+      "5\r\nhello\r\n0\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_FALSE(r.ec) << r.ec.message();
   EXPECT_EQ(r.res.result_int(), 200);
   EXPECT_EQ(r.res.body(), "hello");
   EXPECT_FALSE(r.res.keep_alive());
-  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(conn.c.closed_by_peer());
 }
 
 TEST(http_framing, rejects_missing_and_repeated_host_with_400) {
-  running s(echo_router());
   for (const char* hosts : {"", "Host: a\r\nHost: b\r\n"}) {
-    auto c = s.connect();
-    ASSERT_FALSE(
-        c.write_raw(std::string("POST /echo HTTP/1.1\r\n") + hosts + "Content-Length: 1\r\n\r\nx"));
-    expect_json_error(c.read(), 400, "bad_request");
+    raw_connection conn;
+    expect_json_error(
+        conn.send(std::string("POST /echo HTTP/1.1\r\n") + hosts + "Content-Length: 1\r\n\r\nx"),
+        400, "bad_request");
   }
 }
 
 TEST(http_framing, answers_414_to_target_past_limit_and_serves_target_at_it) {
   auto o = test_options();
   o.max_target_bytes = 100;
-  running s(big_page_router("x"), o);
-  auto c = s.connect();
+  raw_connection conn(big_page_router("x"), o);
   std::string at = "/big?" + std::string(100 - 5, 'q');
-  EXPECT_EQ(c.roundtrip(make_request(verb::get, at)).res.result_int(), 200);
-  expect_json_error(c.roundtrip(make_request(verb::get, at + "q")), 414, "uri_too_long");
+  EXPECT_EQ(conn.c.roundtrip(make_request(verb::get, at)).res.result_int(), 200);
+  expect_json_error(conn.c.roundtrip(make_request(verb::get, at + "q")), 414, "uri_too_long");
 }
 
 TEST(http_framing, answers_414_when_request_line_alone_passes_header_limit) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
+  auto o = header_limit_options(2048);
   o.max_target_bytes = 1024;
-  running s(big_page_router("x"), o);
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw("GET /big?" + std::string(4096, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
-  expect_json_error(c.read(), 414, "uri_too_long");
+  raw_connection conn(big_page_router("x"), o);
+  expect_json_error(
+      conn.send("GET /big?" + std::string(4096, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414,
+      "uri_too_long");
 }
 
 TEST(http_framing, answers_408_when_a_started_request_stalls) {
   auto o = test_options();
   o.read_timeout = 200ms;
-  running s(echo_router(), o);
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"));
-  auto r = c.read();
+  raw_connection conn(o);
+  auto r = conn.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
   expect_json_error(r, 408, "request_timeout");
   EXPECT_FALSE(r.res.keep_alive());
-  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_TRUE(conn.c.closed_by_peer());
 }
 
 TEST(http_framing, sends_no_100_continue_for_a_refused_request) {
-  running s(echo_router());
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
-      "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
-  auto r = c.read();
+  raw_connection conn;
+  auto r = conn.send(
+      "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   expect_json_error(r, 404, "not_found");
   EXPECT_FALSE(r.res.keep_alive());
 }
 
 TEST(http_limits, rejects_chunk_extensions_past_header_limit_with_400) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
-  running s(echo_router(), o);
-  auto c = s.connect();
+  raw_connection conn(header_limit_options(2048));
   std::string raw = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 4; ++i) raw += "1;" + std::string(600, 'e') + "\r\nx\r\n";
-  ASSERT_FALSE(c.write_raw(raw));
-  expect_json_error(c.read(), 400, "bad_request");
+  expect_json_error(conn.send(raw), 400, "bad_request");
 }
 
 TEST(http_limits, rejects_one_chunk_line_past_header_limit_with_400) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
-  running s(echo_router(), o);
-  auto c = s.connect();
-  ASSERT_FALSE(
-      c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
-                  std::string(8192, 'e')));
-  expect_json_error(c.read(), 400, "bad_request");
+  raw_connection conn(header_limit_options(2048));
+  expect_json_error(
+      conn.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
+                std::string(8192, 'e')),
+      400, "bad_request");
 }
 
 TEST(http_limits, rejects_trailer_section_past_header_limit_with_431) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
-  running s(echo_router(), o);
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T: " +
-      std::string(8192, 't')));
-  expect_json_error(c.read(), 431, "headers_too_large");
+  raw_connection conn(header_limit_options(2048));
+  expect_json_error(conn.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                              "chunked\r\n\r\n1\r\nx\r\n0\r\nX-T: " +
+                              std::string(8192, 't')),
+                    431, "headers_too_large");
 }
 
 TEST(http_limits, discards_trailer_fields) {
@@ -1006,12 +1005,10 @@ TEST(http_limits, discards_trailer_fields) {
     respond(text(std::string(req["X-Late"]) + "|" + std::string(req["Content-Encoding"]) + "|" +
                  req.body()));
   });
-  running s(std::move(r));
-  auto c = s.connect();
-  ASSERT_FALSE(c.write_raw(
+  raw_connection conn(std::move(r));
+  auto reply = conn.send(
       "POST /fields HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n"
-      "0\r\nX-Late: yes\r\nContent-Encoding: gzip\r\n\r\n"));
-  auto reply = c.read();
+      "0\r\nX-Late: yes\r\nContent-Encoding: gzip\r\n\r\n");
   ASSERT_FALSE(reply.ec) << reply.ec.message();
   EXPECT_EQ(reply.res.body(), "||hi");
 }

@@ -12,10 +12,14 @@
 
 #include "exposition/text_format.h"
 #include "reference/reference_store.h"
+#include "reference/render_reference.h"
+#include "series_copy.h"
 #include "store/series_store.h"
 
 namespace mca::store {
 namespace {
+
+using test::copy_of;
 
 const std::vector<std::string> app_pool = {"a", "b", "app-1", "c.d"};
 // Names that sanitise alike: cpu.usage / cpu_usage / cpu-usage / "cpu usage"; multi-byte UTF-8.
@@ -137,20 +141,6 @@ class runner {
            std::to_string(s.ingest_ms) + " " + s.profile_id + " " + std::to_string(s.partition);
     return out;
   }
-  static series copy_of(const series_view& v) {
-    series s;
-    s.app_id = v.app_id;
-    s.exposition_name = v.exposition_name;
-    s.original_name = v.original_name;
-    for (const auto& [k, val] : v.labels) s.labels.emplace_back(k, val);
-    s.value = v.value;
-    s.timestamp_ms = v.timestamp_ms;
-    s.ingest_ms = v.ingest_ms;
-    s.profile_id = v.profile_id;
-    s.partition = v.partition;
-    return s;
-  }
-
   void compare_all() {
     std::vector<std::string> walk_ours, walk_ref;
     ours_.for_each_sorted([&](const series_view& v) { walk_ours.push_back(describe(copy_of(v))); });
@@ -172,17 +162,7 @@ class runner {
       const exposition::render_options opts{.app_id_label = with_app_id};
       std::string a, b;
       exposition::render_series(ours_, opts, a);
-      exposition::render_series(
-          [&](const std::function<void(const series_view&)>& visit) {
-            std::vector<label_view> labels;
-            ref_.for_each_sorted([&](const series& s) {
-              labels.clear();
-              for (const auto& [k, v] : s.labels) labels.emplace_back(k, v);
-              visit(series_view{s.app_id, s.exposition_name, s.original_name, labels, s.value,
-                                s.timestamp_ms, s.ingest_ms, s.profile_id, s.partition});
-            });
-          },
-          opts, b);
+      render_reference(ref_, opts, b);
       ASSERT_EQ(a, b) << "app_id label " << with_app_id;
     }
   }

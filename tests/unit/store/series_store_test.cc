@@ -9,8 +9,12 @@
 #include <tuple>
 #include <vector>
 
+#include "series_copy.h"
+
 namespace mca::store {
 namespace {
+
+using test::copy_of;
 
 using namespace std::chrono_literals;
 
@@ -19,21 +23,6 @@ constexpr std::int64_t old_client_ts = 1'640'995'200'000;  // 2022-01-01, as cli
 model::metric sample(std::string name, double value, std::int64_t ts,
                      std::vector<model::tag> tags = {{"host", "server1"}}) {
   return model::metric{std::move(name), value, ts, std::move(tags), "profile123"};
-}
-
-// A copy of what a walk shows (the walk does not show the original tags).
-series copy_of(const series_view& v) {
-  series s;
-  s.app_id = v.app_id;
-  s.exposition_name = v.exposition_name;
-  s.original_name = v.original_name;
-  for (const auto& [name, value] : v.labels) s.labels.emplace_back(name, value);
-  s.value = v.value;
-  s.timestamp_ms = v.timestamp_ms;
-  s.ingest_ms = v.ingest_ms;
-  s.profile_id = v.profile_id;
-  s.partition = v.partition;
-  return s;
 }
 
 struct store_fixture : ::testing::Test {
