@@ -81,7 +81,33 @@ struct rejection {
   std::int32_t schema_id = -1;  // the writer schema id of the frame; -1 when it has none
 };
 
+// One entry of a partition's changelog as read back at assignment: the newest value of a key
+// (keys whose newest record is a tombstone are left out). Views valid during on_restore only.
+struct changelog_entry {
+  std::string_view key;
+  std::string_view value;
+};
+
+// One record for a partition's changelog, as on_snapshot returns it.
+struct changelog_write {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: a tombstone (the key's state is gone)
+};
+
+// What on_restore asks of the consumer.
+struct restore_result {
+  // The lowest offset of the partition whose record the handler needs replayed; -1 when it needs
+  // none beyond what the consumer replays anyway (the TTL position and the floor it was given).
+  std::int64_t replay_from = -1;
+};
+
 // Receives what a consumer reads. Called from the consumer's own thread, one call at a time.
+//
+// The restore and snapshot hooks serve state that must survive the process (aggregates): a
+// consumer of a durable log (Kafka) keeps one changelog partition per source partition, calls
+// on_snapshot periodically and on_restore at assignment. A log that restarts empty with the
+// process (the embedded one) never calls them: there is nothing to restore from. The defaults
+// hold no state.
 class consumer_handler {
  public:
   virtual ~consumer_handler() = default;
@@ -90,6 +116,26 @@ class consumer_handler {
   virtual void on_assigned(std::span<const std::int32_t> partitions) = 0;
   // After this returns, the records of these partitions belong to another consumer.
   virtual void on_revoked(std::span<const std::int32_t> partitions) = 0;
+
+  // At assignment, before `partition` is positioned and before on_assigned: the entries of its
+  // changelog and the floor, the offset below which every record of a key absent from `entries`
+  // is already accounted for (the cut of the last complete snapshot; 0 when there is none, or the
+  // changelog could not be read completely: then every record is replayed from the beginning).
+  virtual restore_result on_restore(std::int32_t partition,
+                                    std::span<const changelog_entry> entries, std::int64_t floor) {
+    (void)partition, (void)entries, (void)floor;
+    return {};
+  }
+  // Periodically, for each assigned partition: what changed since the last call, to be written
+  // to the partition's changelog. Everything the records below the consumer's current position
+  // of `partition` did must be in what this and earlier calls returned.
+  virtual std::vector<changelog_write> on_snapshot(std::int32_t partition) {
+    (void)partition;
+    return {};
+  }
+  // A write of what on_snapshot returned failed: the next on_snapshot must return every state of
+  // the partition again.
+  virtual void on_snapshot_failed(std::int32_t partition) { (void)partition; }
 };
 
 struct consumer_stats {
@@ -99,6 +145,12 @@ struct consumer_stats {
   // Rejected records copied to the dead-letter topic, and copies that failed (Kafka only).
   std::uint64_t dead_lettered = 0;
   std::uint64_t dead_letter_failed = 0;
+  // The changelog (Kafka only): records written (states, tombstones, markers) and writes that
+  // failed; entries read back at assignment and how long the last restore took.
+  std::uint64_t changelog_written = 0;
+  std::uint64_t changelog_failed = 0;
+  std::uint64_t changelog_restored = 0;
+  double last_restore_seconds = 0;
   std::vector<std::int32_t> assigned;
 };
 

@@ -6,13 +6,21 @@
 // rejected, after its copy on the dead-letter topic was acknowledged. They never move backwards
 // (the replay from now - ttl starts below them), and a rejected record below the committed offset
 // at assignment was already dead-lettered by an earlier owner, so it is not copied again.
+//
+// The changelog (options.changelog_topic) keeps what the handler must not lose on a restart or a
+// failover (aggregates): its partition p holds the handler's snapshots of source partition p,
+// keyed by the handler's keys, and one marker record whose value is the cut of the last snapshot
+// acknowledged in full. At assignment it is read back before the partition is positioned.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <boost/json/array.hpp>
@@ -22,6 +30,46 @@
 
 namespace mca::transport::kafka {
 namespace {
+
+// The marker's key: a NUL byte first, which no handler key may start with (series keys start with
+// a non-empty app_id).
+constexpr std::string_view kMarkerKey{"\0cut", 4};
+constexpr unsigned char kMarkerVersion = 1;
+
+// Marker value: version byte 1, then the cut as 8 bytes big-endian.
+std::string encode_marker(std::int64_t cut) {
+  std::string v(9, '\0');
+  v[0] = static_cast<char>(kMarkerVersion);
+  const auto u = static_cast<std::uint64_t>(cut);
+  for (int i = 0; i < 8; ++i) v[1 + i] = static_cast<char>((u >> (56 - 8 * i)) & 0xff);
+  return v;
+}
+
+std::optional<std::int64_t> decode_marker(std::string_view v) {
+  if (v.size() != 9 || static_cast<unsigned char>(v[0]) != kMarkerVersion) return std::nullopt;
+  std::uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<unsigned char>(v[1 + i]);
+  const auto cut = static_cast<std::int64_t>(u);
+  if (cut < 0) return std::nullopt;
+  return cut;
+}
+
+// Delivery-report opaque of a changelog record: the assignment generation, whether it is a
+// marker, the partition. Reports of an earlier assignment are only counted.
+void* changelog_opaque(std::uint64_t generation, bool marker, std::int32_t partition) {
+  const std::uint64_t v =
+      (generation << 33) | (std::uint64_t{marker} << 32) | static_cast<std::uint32_t>(partition);
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(v));
+}
+
+// Offsets as librdkafka positions them: BEGINNING (-2) and END (-1) are logical.
+std::int64_t earliest_start(std::int64_t a, std::int64_t b) {
+  if (a == RD_KAFKA_OFFSET_BEGINNING || b == RD_KAFKA_OFFSET_BEGINNING)
+    return RD_KAFKA_OFFSET_BEGINNING;
+  if (a == RD_KAFKA_OFFSET_END) return b;
+  if (b == RD_KAFKA_OFFSET_END) return a;
+  return std::min(a, b);
+}
 
 std::vector<std::int32_t> partition_ids(const rd_kafka_topic_partition_list_t* parts) {
   std::vector<std::int32_t> ids;
@@ -45,6 +93,9 @@ class kafka_consumer final : public transport::consumer {
     topic_.reset();
     rk_.reset();
     dlq_.reset();
+    changelog_topic_.reset();
+    changelog_.reset();
+    changelog_reader_.reset();
   }
 
   void start(consumer_handler& handler) override {
@@ -82,6 +133,10 @@ class kafka_consumer final : public transport::consumer {
     s.lag = lag_.load(std::memory_order_relaxed);
     s.dead_lettered = dead_lettered_.load(std::memory_order_relaxed);
     s.dead_letter_failed = dead_letter_failed_.load(std::memory_order_relaxed);
+    s.changelog_written = changelog_written_.load(std::memory_order_relaxed);
+    s.changelog_failed = changelog_failed_.load(std::memory_order_relaxed);
+    s.changelog_restored = changelog_restored_.load(std::memory_order_relaxed);
+    s.last_restore_seconds = last_restore_seconds_.load(std::memory_order_relaxed);
     std::lock_guard lock(assigned_mu_);
     s.assigned = assigned_;
     return s;
@@ -100,6 +155,11 @@ class kafka_consumer final : public transport::consumer {
       h.info["dead_lettered"] = s.dead_lettered;
       h.info["dead_letter_failed"] = s.dead_letter_failed;
     }
+    if (changelog_) {
+      h.info["changelog_topic"] = options_.changelog_topic;
+      h.info["changelog_written"] = s.changelog_written;
+      h.info["changelog_failed"] = s.changelog_failed;
+    }
     h.info["assigned_partitions"] = std::move(assigned);
     h.info["lag"] = s.lag;
     h.info["last_error"] = last_error_.get();
@@ -109,8 +169,9 @@ class kafka_consumer final : public transport::consumer {
       h.ok = false;
       h.status = "joining";
     } else if (h.ok && rebuilding_.load() > 0) {
-      // Assigned, but still replaying the partitions up to where they ended at assignment: the
-      // store does not hold all their series yet (a rolling restart waits for this).
+      // Assigned, but still reading the changelogs or replaying the partitions up to where they
+      // ended at assignment: the store does not hold all their series yet (a rolling restart
+      // waits for this).
       h.ok = false;
       h.status = "rebuilding";
     }
@@ -127,6 +188,16 @@ class kafka_consumer final : public transport::consumer {
     std::int64_t next = -1;      // offset to store once no dead-letter copy is pending
     int pending = 0;             // dead-letter copies not yet acknowledged
     bool failed = false;         // a copy failed: stop committing, the next owner copies again
+    std::int64_t position = -1;  // offset of the next record to handle; -1 = not known yet
+  };
+
+  // Per assigned partition with a changelog, consumer thread only.
+  struct snapshot_state {
+    int pending = 0;        // records of the snapshot in flight (+1 while producing them)
+    bool failed = false;    // one of them failed
+    std::int64_t cut = -1;  // the position the snapshot in flight was taken at
+    bool marker_in_flight = false;
+    std::int64_t last_cut = -1;  // the cut the changelog's marker holds (or the restored one)
   };
 
   explicit kafka_consumer(consumer_options options) : options_(std::move(options)) {}
@@ -160,6 +231,9 @@ class kafka_consumer final : public transport::consumer {
     props.emplace_back("enable.auto.offset.store", "false");
     if (!options_.dlq_topic.empty()) {
       if (auto r = connect_dlq(); !r) return r.error();
+    }
+    if (!options_.changelog_topic.empty()) {
+      if (auto r = connect_changelog(); !r) return r.error();
     }
 
     auto conf = make_conf(props);
@@ -213,6 +287,61 @@ class kafka_consumer final : public transport::consumer {
     return {};
   }
 
+  // The changelog's producer (idempotent, acks=all; delivery reports served on the consumer thread,
+  // like the dead-letter producer's) and the reader of changelog partitions at assignment (assigns
+  // partitions itself, never joins a group, never commits).
+  util::result<void> connect_changelog() {
+    std::vector<property> props = options_.properties;
+    props.emplace_back("client.id", "metrics-collection-api-changelog");
+    props.emplace_back("enable.idempotence", "true");
+    props.emplace_back("acks", "all");
+    props.emplace_back("linger.ms", "20");
+    props.emplace_back("compression.type", "zstd");
+    // A snapshot of many series is produced at once; the queue must hold it.
+    props.emplace_back("queue.buffering.max.messages", "1000000");
+    props.emplace_back("queue.buffering.max.kbytes", "1048576");
+    // Never let a metadata request create the changelog with the broker's defaults (it must be
+    // compacted): ensure_changelog() creates it.
+    props.emplace_back("allow.auto.create.topics", "false");
+    props.emplace_back("message.timeout.ms",
+                       std::to_string(options_.changelog_delivery_timeout.count()));
+    auto conf = make_conf(props);
+    if (!conf) return conf.error();
+    rd_kafka_conf_t* c = conf->get();
+    install_logging(c);
+    rd_kafka_conf_set_opaque(c, this);
+    rd_kafka_conf_set_dr_msg_cb(c, &kafka_consumer::on_changelog_delivery);
+    std::array<char, 512> err{};
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
+    if (!rk)
+      return util::error(errc::unavailable, std::string("Kafka changelog producer: ") + err.data());
+    (void)conf->release();
+    changelog_.reset(rk);
+    changelog_topic_.reset(rd_kafka_topic_new(rk, options_.changelog_topic.c_str(), nullptr));
+    if (!changelog_topic_)
+      return util::error(errc::unavailable, "Kafka topic " + options_.changelog_topic + ": " +
+                                                rd_kafka_err2str(rd_kafka_last_error()));
+
+    std::vector<property> reader = options_.properties;
+    reader.emplace_back("client.id", "metrics-collection-api-restore");
+    reader.emplace_back("group.id", options_.group_id + "-changelog-reader");
+    reader.emplace_back("enable.auto.commit", "false");
+    reader.emplace_back("enable.auto.offset.store", "false");
+    reader.emplace_back("enable.partition.eof", "true");
+    reader.emplace_back("auto.offset.reset", "earliest");
+    reader.emplace_back("allow.auto.create.topics", "false");
+    auto rconf = make_conf(reader);
+    if (!rconf) return rconf.error();
+    install_logging(rconf->get());
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, rconf->get(), err.data(), err.size());
+    if (!rk)
+      return util::error(errc::unavailable, std::string("Kafka changelog reader: ") + err.data());
+    (void)rconf->release();
+    changelog_reader_.reset(rk);
+    rd_kafka_poll_set_consumer(rk);
+    return {};
+  }
+
   void run() {
     while (!stopping_.load()) {
       message_ptr m(rd_kafka_consumer_poll(rk_.get(), to_timeout_ms(options_.poll_timeout)));
@@ -223,6 +352,10 @@ class kafka_consumer final : public transport::consumer {
         note_rebuilt(-1, 0);
       }
       if (dlq_) rd_kafka_poll(dlq_.get(), 0);
+      if (changelog_) {
+        rd_kafka_poll(changelog_.get(), 0);
+        maybe_snapshot();
+      }
     }
     drain_dlq();
     if (options_.leave_group_on_stop && !options_.group_instance_id.empty()) leave_group();
@@ -353,6 +486,7 @@ class kafka_consumer final : public transport::consumer {
     partition_state& st = parts_[m.partition];
     if (rejected && dlq_ && m.offset >= st.committed) dead_letter(m, *rejected, st);
     st.next = m.offset + 1;
+    st.position = m.offset + 1;
     store_if_ready(m.partition, st);
   }
 
@@ -404,8 +538,16 @@ class kafka_consumer final : public transport::consumer {
   }
 
   void assign(rd_kafka_topic_partition_list_t* parts) {
+    // "rebuilding" from here: the changelog is read before the partitions are.
+    rebuilding_.store(std::max(parts->cnt, 1));
     load_committed(parts);
+    const auto restored = restore(parts);
     position_by_time(parts);
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto& e = parts->elems[i];
+      if (auto it = restored.find(e.partition); it != restored.end())
+        e.offset = earliest_start(e.offset, it->second);
+    }
     plan_rebuild(parts);  // before joined_: health never reports ok in between
     const std::vector<std::int32_t> ids = partition_ids(parts);
     if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
@@ -436,7 +578,10 @@ class kafka_consumer final : public transport::consumer {
         spdlog::warn("kafka consumer: end of partition {}: {}", e.partition, rd_kafka_err2str(err));
         continue;
       }
-      const std::int64_t start = e.offset == RD_KAFKA_OFFSET_BEGINNING ? low : e.offset;
+      std::int64_t start = e.offset == RD_KAFKA_OFFSET_BEGINNING ? low : e.offset;
+      if (e.offset == RD_KAFKA_OFFSET_END) start = high;
+      // Below the log start (retention) the fetch resets to the earliest record.
+      parts_[e.partition].position = std::clamp(start, low, high);
       if (e.offset != RD_KAFKA_OFFSET_END && start < high) rebuild_until_[e.partition] = high;
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));
@@ -475,6 +620,9 @@ class kafka_consumer final : public transport::consumer {
 
   void revoke(rd_kafka_topic_partition_list_t* parts) {
     const std::vector<std::int32_t> ids = partition_ids(parts);
+    // The next owner restores from the changelog: hand it the newest snapshot (it would be exact
+    // from an older one too, only with more to replay).
+    final_snapshot();
     // The next owner's replay boundary is what is committed now: copies first, then commit.
     drain_dlq();
     if (const auto err = rd_kafka_commit(rk_.get(), nullptr, 0 /* sync */);
@@ -492,8 +640,324 @@ class kafka_consumer final : public transport::consumer {
     spdlog::info("kafka consumer: revoked {} partition(s) of {}", ids.size(), options_.topic);
   }
 
+  // --- the changelog ------------------------------------------------------------------------
+
+  // Makes sure the changelog exists: created when missing, compacted, with the partition count and
+  // replication factor of the topic. On failure (broker down, not allowed) it is tried again at
+  // the next snapshot or assignment; meanwhile partitions are replayed from the beginning.
+  bool ensure_changelog() {
+    if (changelog_partitions_ > 0) return true;
+    const int timeout = to_timeout_ms(options_.offsets_timeout);
+    const rd_kafka_metadata_t* raw = nullptr;
+    auto err = rd_kafka_metadata(changelog_.get(), 0, changelog_topic_.get(), &raw, timeout);
+    metadata_ptr md(raw);
+    if (!err && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+      changelog_partitions_ = md->topics[0].partition_cnt;
+      return true;
+    }
+    raw = nullptr;
+    err = rd_kafka_metadata(rk_.get(), 0, topic_.get(), &raw, timeout);
+    metadata_ptr source(raw);
+    if (err || source->topic_cnt != 1 || source->topics[0].err ||
+        source->topics[0].partition_cnt == 0) {
+      changelog_error("changelog " + options_.changelog_topic + ": no metadata for " +
+                      options_.topic + ": " + rd_kafka_err2str(err ? err : source->topics[0].err));
+      return false;
+    }
+    const int partitions = source->topics[0].partition_cnt;
+    const int replicas = source->topics[0].partitions[0].replica_cnt;
+    std::array<char, 512> errstr{};
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(options_.changelog_topic.c_str(), partitions,
+                              replicas > 0 ? replicas : -1, errstr.data(), errstr.size());
+    if (!nt) {
+      changelog_error("changelog " + options_.changelog_topic + ": " + errstr.data());
+      return false;
+    }
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t* q = rd_kafka_queue_new(changelog_.get());
+    rd_kafka_AdminOptions_t* ao =
+        rd_kafka_AdminOptions_new(changelog_.get(), RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_request_timeout(ao, timeout, nullptr, 0);
+    rd_kafka_CreateTopics(changelog_.get(), &nt, 1, ao, q);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout + 1000);
+    rd_kafka_resp_err_t result = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    std::string why;
+    if (ev) {
+      result = rd_kafka_event_error(ev);
+      if (const auto* r = rd_kafka_event_CreateTopics_result(ev); r && !result) {
+        std::size_t n = 0;
+        const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(r, &n);
+        if (n == 1) {
+          result = rd_kafka_topic_result_error(topics[0]);
+          if (const char* s = rd_kafka_topic_result_error_string(topics[0])) why = s;
+        }
+      }
+      rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    if (result && result != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      changelog_error("changelog " + options_.changelog_topic + " could not be created: " +
+                      rd_kafka_err2str(result) + (why.empty() ? "" : " (" + why + ")"));
+      return false;
+    }
+    if (!result)
+      spdlog::info("kafka consumer: created changelog {} ({} partitions, compacted)",
+                   options_.changelog_topic, partitions);
+    // Metadata reaches the brokers shortly after creation.
+    const auto deadline = std::chrono::steady_clock::now() + options_.offsets_timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      raw = nullptr;
+      err = rd_kafka_metadata(changelog_.get(), 0, changelog_topic_.get(), &raw, timeout);
+      metadata_ptr again(raw);
+      if (!err && again->topic_cnt == 1 && !again->topics[0].err &&
+          again->topics[0].partition_cnt > 0) {
+        changelog_partitions_ = again->topics[0].partition_cnt;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    changelog_error("changelog " + options_.changelog_topic + " not in metadata after creation");
+    return false;
+  }
+
+  // Reads the changelog partitions of `parts` to their end, hands each to the handler, and
+  // returns where each partition must start at the latest (BEGINNING without a usable cut).
+  std::map<std::int32_t, std::int64_t> restore(const rd_kafka_topic_partition_list_t* parts) {
+    std::map<std::int32_t, std::int64_t> start;
+    ++generation_;  // reports of snapshots of the previous assignment are only counted now
+    snapshots_.clear();
+    if (!changelog_) return start;
+    const auto began = std::chrono::steady_clock::now();
+    struct partition_log {
+      std::unordered_map<std::string, std::string> latest;
+      std::optional<std::int64_t> cut;
+      std::int64_t end = 0;
+      bool complete = false;
+    };
+    std::map<std::int32_t, partition_log> logs;
+    const bool have_changelog = ensure_changelog();
+    partition_list_ptr read(rd_kafka_topic_partition_list_new(parts->cnt));
+    for (int i = 0; i < parts->cnt; ++i) {
+      const std::int32_t p = parts->elems[i].partition;
+      auto& log = logs[p];
+      if (!have_changelog) continue;
+      if (p >= changelog_partitions_) {
+        changelog_error("changelog " + options_.changelog_topic + " has " +
+                        std::to_string(changelog_partitions_) + " partitions, fewer than " +
+                        options_.topic + ": partition " + std::to_string(p) +
+                        " is replayed from the beginning");
+        continue;
+      }
+      std::int64_t low = 0, high = 0;
+      if (const auto err = rd_kafka_query_watermark_offsets(
+              changelog_reader_.get(), options_.changelog_topic.c_str(), p, &low, &high,
+              to_timeout_ms(options_.offsets_timeout));
+          err) {
+        changelog_error("changelog " + options_.changelog_topic + "/" + std::to_string(p) + ": " +
+                        rd_kafka_err2str(err));
+        continue;
+      }
+      log.end = high;
+      if (low >= high) {
+        log.complete = true;
+        continue;
+      }
+      rd_kafka_topic_partition_list_add(read.get(), options_.changelog_topic.c_str(), p)->offset =
+          low;
+    }
+    std::size_t entries_read = 0;
+    if (read->cnt > 0) {
+      rd_kafka_assign(changelog_reader_.get(), read.get());
+      int left = read->cnt;
+      const auto deadline = began + options_.restore_timeout;
+      while (left > 0 && std::chrono::steady_clock::now() < deadline) {
+        message_ptr m(rd_kafka_consumer_poll(changelog_reader_.get(), 100));
+        if (!m) continue;
+        auto it = logs.find(m->partition);
+        if (it == logs.end() || it->second.complete) continue;
+        auto& log = it->second;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          log.complete = true;
+          --left;
+          continue;
+        }
+        if (m->err) {
+          changelog_error("changelog read: " + std::string(rd_kafka_message_errstr(m.get())));
+          continue;
+        }
+        ++entries_read;
+        std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+        if (!key.empty() && key.front() == '\0') {
+          if (key == kMarkerKey && m->payload) {
+            log.cut = decode_marker({static_cast<const char*>(m->payload), m->len});
+            if (!log.cut)
+              spdlog::warn("kafka consumer: changelog {}/{}: unreadable marker at offset {}",
+                           options_.changelog_topic, m->partition, m->offset);
+          } else if (key == kMarkerKey) {
+            log.cut.reset();
+          }
+        } else if (m->payload) {
+          log.latest.insert_or_assign(std::move(key),
+                                      std::string(static_cast<const char*>(m->payload), m->len));
+        } else {
+          log.latest.erase(key);  // a tombstone
+        }
+        if (m->offset + 1 >= log.end) {
+          log.complete = true;
+          --left;
+        }
+      }
+      rd_kafka_assign(changelog_reader_.get(), nullptr);
+    }
+
+    std::size_t restored = 0;
+    for (auto& [p, log] : logs) {
+      std::vector<changelog_entry> entries;
+      entries.reserve(log.latest.size());
+      for (const auto& [k, v] : log.latest) entries.push_back({k, v});
+      restored += entries.size();
+      const bool exact = log.complete && log.cut.has_value();
+      if (!log.complete && have_changelog && p < changelog_partitions_)
+        changelog_error("changelog " + options_.changelog_topic + "/" + std::to_string(p) +
+                        " not read to its end in time: partition replayed from the beginning");
+      const std::int64_t floor = exact ? *log.cut : 0;
+      const restore_result r = handler_->on_restore(p, entries, floor);
+      std::int64_t from = exact ? floor : RD_KAFKA_OFFSET_BEGINNING;
+      if (r.replay_from >= 0) from = earliest_start(from, r.replay_from);
+      start[p] = from;
+      if (exact) snapshots_[p].last_cut = *log.cut;
+      spdlog::info("kafka consumer: partition {}: {} changelog entries restored, {}", p,
+                   entries.size(),
+                   exact ? "cut " + std::to_string(*log.cut) + ", replay from " +
+                               (from == RD_KAFKA_OFFSET_BEGINNING ? std::string("the beginning")
+                                                                  : std::to_string(from))
+                         : std::string("no complete snapshot: replay from the beginning"));
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    changelog_restored_.fetch_add(restored, std::memory_order_relaxed);
+    last_restore_seconds_.store(seconds, std::memory_order_relaxed);
+    spdlog::info("kafka consumer: changelog read: {} records, {} entries restored in {} ms",
+                 entries_read, restored, static_cast<std::int64_t>(seconds * 1000));
+    return start;
+  }
+
+  void maybe_snapshot() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_snapshot_) return;
+    next_snapshot_ = now + options_.snapshot_interval;
+    if (parts_.empty() || !ensure_changelog()) return;
+    for (const auto& [p, st] : parts_) snapshot(p, st.position);
+  }
+
+  // Writes what changed in `partition` and, once all of it is acknowledged, the marker with
+  // `cut`. At most one snapshot per partition is in flight.
+  void snapshot(std::int32_t partition, std::int64_t cut) {
+    if (partition >= changelog_partitions_) return;
+    snapshot_state& s = snapshots_[partition];
+    if (s.pending > 0 || s.marker_in_flight) return;
+    std::vector<changelog_write> writes = handler_->on_snapshot(partition);
+    s.cut = cut;
+    s.failed = false;
+    s.pending = 1;  // held while producing, so a report served meanwhile cannot finish it
+    for (auto& w : writes) {
+      if (!produce_changelog(partition, w.key, w.value ? &*w.value : nullptr, false)) {
+        s.failed = true;
+        break;
+      }
+      ++s.pending;
+    }
+    if (--s.pending == 0) finish_snapshot(partition, s);
+  }
+
+  void finish_snapshot(std::int32_t partition, snapshot_state& s) {
+    if (s.failed) {
+      s.failed = false;
+      handler_->on_snapshot_failed(partition);
+      return;
+    }
+    // The marker only moves forward: a restored cut stays until the position passes it.
+    if (s.cut < 0 || s.cut <= s.last_cut) return;
+    const std::string value = encode_marker(s.cut);
+    if (produce_changelog(partition, std::string(kMarkerKey), &value, true))
+      s.marker_in_flight = true;
+  }
+
+  bool produce_changelog(std::int32_t partition, const std::string& key, const std::string* value,
+                         bool marker) {
+    void* opaque = changelog_opaque(generation_, marker, partition);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      err = rd_kafka_producev(
+          changelog_.get(), RD_KAFKA_V_RKT(changelog_topic_.get()), RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_KEY(key.data(), key.size()),
+          RD_KAFKA_V_VALUE(value ? const_cast<char*>(value->data()) : nullptr,
+                           value ? value->size() : 0),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      rd_kafka_poll(changelog_.get(), 100);  // the queue drains as records are acknowledged
+    }
+    if (err) {
+      changelog_failed_.fetch_add(1, std::memory_order_relaxed);
+      changelog_error("changelog write to " + options_.changelog_topic + "/" +
+                      std::to_string(partition) + " failed: " + rd_kafka_err2str(err));
+      return false;
+    }
+    return true;
+  }
+
+  static void on_changelog_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<kafka_consumer*>(opaque);
+    const auto v = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
+    const auto partition = static_cast<std::int32_t>(v & 0xffffffffu);
+    const bool marker = (v >> 32) & 1;
+    const std::uint64_t generation = v >> 33;
+    if (m->err) {
+      self->changelog_failed_.fetch_add(1, std::memory_order_relaxed);
+      self->changelog_error("changelog write to " + self->options_.changelog_topic + "/" +
+                            std::to_string(partition) + " failed: " + rd_kafka_err2str(m->err));
+    } else {
+      self->changelog_written_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (generation != self->generation_) return;  // an earlier assignment's
+    auto it = self->snapshots_.find(partition);
+    if (it == self->snapshots_.end()) return;
+    snapshot_state& s = it->second;
+    if (marker) {
+      s.marker_in_flight = false;
+      if (!m->err) s.last_cut = std::max(s.last_cut, s.cut);
+      return;
+    }
+    if (m->err) s.failed = true;
+    if (--s.pending == 0) self->finish_snapshot(partition, s);
+  }
+
+  // On revocation (and so on shutdown): what is in flight, then one more snapshot of every
+  // partition, each waited for (bounded by the changelog delivery timeout).
+  void final_snapshot() {
+    if (!changelog_ || changelog_partitions_ == 0 || parts_.empty()) return;
+    const int timeout = to_timeout_ms(options_.changelog_delivery_timeout);
+    rd_kafka_flush(changelog_.get(), timeout);
+    for (const auto& [p, st] : parts_) snapshot(p, st.position);
+    // flush() serves the reports, which produce the markers; it waits for those too.
+    if (rd_kafka_flush(changelog_.get(), timeout) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      spdlog::warn("kafka consumer: {} changelog records not acknowledged at revocation",
+                   rd_kafka_outq_len(changelog_.get()));
+    ++generation_;
+    snapshots_.clear();
+  }
+
   // Counted in dead_letter_failed (not as a read error), logged, kept for health().
   void dead_letter_error(std::string text) {
+    spdlog::error("kafka consumer: {}", text);
+    last_error_.set(std::move(text));
+  }
+
+  // Logged and kept for health(); counted in changelog_failed where a write failed.
+  void changelog_error(std::string text) {
     spdlog::error("kafka consumer: {}", text);
     last_error_.set(std::move(text));
   }
@@ -563,6 +1027,18 @@ class kafka_consumer final : public transport::consumer {
   std::thread thread_;
   std::unique_ptr<health_monitor> health_;
   handle_ptr dlq_;  // the dead-letter producer; null without a dead-letter topic
+  // The changelog: producer (null without a changelog topic), its topic, the restore reader.
+  handle_ptr changelog_;
+  topic_ptr changelog_topic_;
+  handle_ptr changelog_reader_;
+  int changelog_partitions_ = 0;  // 0 until the changelog is known to exist; consumer thread only
+  std::uint64_t generation_ = 0;  // assignments and revocations; consumer thread only
+  std::map<std::int32_t, snapshot_state> snapshots_;  // consumer thread only
+  std::chrono::steady_clock::time_point next_snapshot_;
+  std::atomic<std::uint64_t> changelog_written_{0};
+  std::atomic<std::uint64_t> changelog_failed_{0};
+  std::atomic<std::uint64_t> changelog_restored_{0};
+  std::atomic<double> last_restore_seconds_{0};
 };
 
 }  // namespace

@@ -86,6 +86,22 @@ struct consumer_options {
   // committed offset (a replay after a rebalance) is not copied again.
   std::string dlq_topic;
   std::chrono::milliseconds dlq_delivery_timeout{30'000};
+  // Changelog topic; empty = none (the handler's restore and snapshot hooks are never called).
+  // Created at the first assignment when missing: cleanup.policy=compact, the partition count and
+  // replication factor of `topic`. Partition p holds what the handler's on_snapshot(p) returned,
+  // keyed as it said, and one marker record (a key starting with a NUL byte) whose value is the
+  // cut: the position of p when the snapshot was taken, written once every record of that
+  // snapshot was acknowledged. At assignment the consumer reads each partition's changelog to its
+  // end, calls on_restore(p, entries, cut) and starts p at the lowest of the TTL position, the
+  // cut and what on_restore asked for; without a marker (or when the changelog cannot be read)
+  // at the beginning, with floor 0.
+  std::string changelog_topic;
+  std::chrono::milliseconds snapshot_interval{5'000};  // how often on_snapshot is asked
+  // A changelog record not acknowledged within this fails (the snapshot is then written again).
+  std::chrono::milliseconds changelog_delivery_timeout{30'000};
+  // Reading the changelogs of an assignment; past this the partitions not read to their end are
+  // replayed from the beginning (exact, slower).
+  std::chrono::milliseconds restore_timeout{120'000};
 };
 
 // Creates a consumer of `topic` in group `group_id`; it joins the group on start(). Committed

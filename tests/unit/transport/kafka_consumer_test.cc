@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "transport/kafka/kafka_transport.h"
@@ -256,6 +257,326 @@ TEST(kafka_consumer, is_unreachable_when_no_broker_answers) {
   ASSERT_TRUE(eventually([&] { return consumer->health().status != "connecting"; }));
   EXPECT_FALSE(consumer->health().ok);
   EXPECT_EQ(consumer->health().status, "unreachable");
+}
+
+// A handler with state to keep: each record's value is added to the state of its key; the
+// snapshot hook returns the keys changed since the last call (value = total and next offset),
+// the restore hook records what it was given and loads it.
+class stateful_handler final : public transport::consumer_handler {
+ public:
+  struct restore_call {
+    std::int32_t partition = 0;
+    std::map<std::string, std::string> entries;
+    std::int64_t floor = -1;
+  };
+
+  std::optional<rejection> on_record(const record& r) override {
+    std::lock_guard lock(mu_);
+    offsets_.push_back(r.offset);
+    auto& st = state_[std::string(r.key)];
+    if (r.offset < st.second) return std::nullopt;  // already in the restored state
+    st.first += std::stoll(std::string(r.value));
+    st.second = r.offset + 1;
+    dirty_.insert(std::string(r.key));
+    return std::nullopt;
+  }
+  void on_assigned(std::span<const std::int32_t>) override {}
+  void on_revoked(std::span<const std::int32_t>) override {}
+  restore_result on_restore(std::int32_t partition, std::span<const changelog_entry> entries,
+                            std::int64_t floor) override {
+    std::lock_guard lock(mu_);
+    restore_call call{partition, {}, floor};
+    for (const auto& e : entries) {
+      call.entries[std::string(e.key)] = std::string(e.value);
+      const auto sep = e.value.find('@');
+      state_[std::string(e.key)] = {std::stoll(std::string(e.value.substr(0, sep))),
+                                    std::stoll(std::string(e.value.substr(sep + 1)))};
+    }
+    restores_.push_back(std::move(call));
+    return {replay_from};
+  }
+  std::vector<changelog_write> on_snapshot(std::int32_t) override {
+    std::lock_guard lock(mu_);
+    std::vector<changelog_write> out;
+    for (const auto& k : dirty_)
+      out.push_back({k, std::to_string(state_[k].first) + "@" + std::to_string(state_[k].second)});
+    for (const auto& k : expired_) out.push_back({k, std::nullopt});
+    dirty_.clear();
+    expired_.clear();
+    ++snapshots_;
+    return out;
+  }
+  void on_snapshot_failed(std::int32_t) override {
+    std::lock_guard lock(mu_);
+    ++failures_;
+    for (const auto& [k, _] : state_) dirty_.insert(k);
+  }
+
+  void expire(const std::string& key) {
+    std::lock_guard lock(mu_);
+    state_.erase(key);
+    expired_.insert(key);
+  }
+  std::vector<restore_call> restores() const {
+    std::lock_guard lock(mu_);
+    return restores_;
+  }
+  std::vector<std::int64_t> offsets() const {
+    std::lock_guard lock(mu_);
+    return offsets_;
+  }
+  std::int64_t total(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = state_.find(key);
+    return it == state_.end() ? -1 : it->second.first;
+  }
+  int snapshots() const {
+    std::lock_guard lock(mu_);
+    return snapshots_;
+  }
+  int failures() const {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
+  std::int64_t replay_from = -1;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> state_;  // total, next offset
+  std::set<std::string> dirty_, expired_;
+  std::vector<restore_call> restores_;
+  std::vector<std::int64_t> offsets_;
+  int snapshots_ = 0;
+  int failures_ = 0;
+};
+
+consumer_options with_changelog(consumer_options o) {
+  o.changelog_topic = "metrics-aggregates";
+  o.snapshot_interval = 100ms;
+  return o;
+}
+
+// Reads the changelog partition with a plain consumer: (key, value or "<tombstone>") in order.
+std::vector<std::pair<std::string, std::string>> read_changelog(test::mock_cluster& cluster,
+                                                                std::int32_t partition) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", cluster.bootstrap_servers().c_str(), err,
+                    sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "changelog-check", err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err);
+  rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_poll_set_consumer(c);
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, "metrics-aggregates", partition)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(c, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 100);
+    if (!m) continue;
+    const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+    if (!m->err)
+      out.emplace_back(
+          std::string(static_cast<const char*>(m->key), m->key_len),
+          m->payload ? std::string(static_cast<const char*>(m->payload), m->len) : "<tombstone>");
+    rd_kafka_message_destroy(m);
+    if (eof) break;
+  }
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+  return out;
+}
+
+std::int64_t cut_of(const std::string& marker_value) {
+  std::int64_t cut = 0;
+  for (int i = 1; i < 9; ++i) cut = (cut << 8) | static_cast<unsigned char>(marker_value[i]);
+  return cut;
+}
+
+const std::string kMarker("\0cut", 4);
+
+TEST(kafka_consumer_changelog, snapshots_changed_state_then_a_marker_with_the_position) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  produce(*producer, {{"a", "1", "app", test::now_ms()},
+                      {"b", "10", "app", test::now_ms()},
+                      {"a", "2", "app", test::now_ms()}});
+  stateful_handler handler;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.offsets().size() == 3; }));
+  ASSERT_TRUE(eventually([&] {
+    auto log = read_changelog(cluster, 0);
+    return !log.empty() && log.back().first == kMarker;
+  }));
+  consumer->stop();
+
+  auto log = read_changelog(cluster, 0);
+  std::map<std::string, std::string> latest;
+  for (const auto& [k, v] : log) latest[k] = v;
+  EXPECT_EQ(latest["a"], "3@3");
+  EXPECT_EQ(latest["b"], "10@2");
+  EXPECT_EQ(cut_of(latest[kMarker]), 3);
+  // Every state of a snapshot comes before its marker.
+  const auto first_marker =
+      std::find_if(log.begin(), log.end(), [](const auto& e) { return e.first == kMarker; });
+  EXPECT_TRUE(std::any_of(log.begin(), first_marker, [](auto& e) { return e.first == "a"; }));
+  EXPECT_GT(consumer->stats().changelog_written, 2u);
+  EXPECT_EQ(consumer->stats().changelog_failed, 0u);
+}
+
+TEST(kafka_consumer_changelog, restores_and_starts_at_the_cut_below_the_ttl_position) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  // Older than the TTL: a TTL rebuild alone would skip all of them.
+  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
+  produce(*producer, {{"a", "1", "app", old}, {"a", "2", "app", old}, {"a", "4", "app", old}});
+  // What an earlier owner wrote: "a" after offsets 0 and 1, a complete snapshot with cut 2.
+  ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, "a", "3@2", test::now_ms()));
+  const std::string cut2 = std::string("\x01", 1) + std::string(7, '\0') + "\x02";
+  ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, kMarker, cut2, test::now_ms()));
+
+  stateful_handler handler;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 900s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.total("a") == 7; }));
+  ASSERT_EQ(handler.restores().size(), 1u);
+  EXPECT_EQ(handler.restores()[0].floor, 2);
+  EXPECT_EQ(handler.restores()[0].entries.at("a"), "3@2");
+  EXPECT_EQ(handler.offsets(), (std::vector<std::int64_t>{2}));  // from the cut, not before
+  ASSERT_TRUE(eventually([&] { return consumer->health().ok; }));
+}
+
+TEST(kafka_consumer_changelog, replays_from_the_beginning_without_a_marker) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
+  produce(*producer, {{"a", "1", "app", old}, {"a", "2", "app", old}, {"a", "4", "app", old}});
+  // A state without a marker: an owner that died between the states and the marker.
+  ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, "a", "3@2", test::now_ms()));
+
+  stateful_handler handler;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 900s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.offsets().size() == 3; }));
+  EXPECT_EQ(handler.restores().at(0).floor, 0);
+  EXPECT_EQ(handler.total("a"), 7);  // 3 restored + 4; offsets 0 and 1 already in the state
+}
+
+TEST(kafka_consumer_changelog, starts_where_the_handler_asks_when_below_the_cut) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
+  produce(*producer, {{"a", "1", "app", old}, {"b", "2", "app", old}, {"a", "4", "app", old}});
+  const std::string cut3 = std::string("\x01", 1) + std::string(7, '\0') + "\x03";
+  ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, kMarker, cut3, test::now_ms()));
+
+  stateful_handler handler;
+  handler.replay_from = 1;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 900s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.offsets().size() == 2; }));
+  EXPECT_EQ(handler.offsets(), (std::vector<std::int64_t>{1, 2}));
+}
+
+TEST(kafka_consumer_changelog, writes_a_tombstone_for_an_expired_key_and_restore_leaves_it_out) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  produce(*producer, {{"a", "1", "app", test::now_ms()}, {"b", "2", "app", test::now_ms()}});
+  stateful_handler handler;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] {
+    auto log = read_changelog(cluster, 0);
+    return std::any_of(log.begin(), log.end(), [](auto& e) { return e.first == "b"; });
+  }));
+  handler.expire("b");
+  ASSERT_TRUE(eventually([&] {
+    auto log = read_changelog(cluster, 0);
+    return std::any_of(log.begin(), log.end(),
+                       [](auto& e) { return e.first == "b" && e.second == "<tombstone>"; });
+  }));
+  consumer->stop();
+
+  stateful_handler next;
+  auto again = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
+  again->start(next);
+  ASSERT_TRUE(eventually([&] { return !next.restores().empty(); }));
+  const auto& entries = next.restores()[0].entries;
+  EXPECT_TRUE(entries.contains("a"));
+  EXPECT_FALSE(entries.contains("b"));
+  EXPECT_FALSE(entries.contains(kMarker));
+  again->stop();
+}
+
+TEST(kafka_consumer_changelog, hands_the_next_owner_an_exact_state_after_a_stop) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 2);
+  cluster.create_topic("metrics-aggregates", 2);
+  auto producer = producer_for(cluster);
+  std::vector<message> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back({"k" + std::to_string(i % 7), "1", "app", 1'000});
+  produce(*producer, batch);
+  auto options = with_changelog(consumer_for(cluster, 900s));
+  options.snapshot_interval = 3'600'000ms;  // only the snapshot at revocation
+  stateful_handler first;
+  auto consumer = make_kafka_consumer(options).value();
+  consumer->start(first);
+  ASSERT_TRUE(eventually([&] { return first.offsets().size() == 50; }));
+  consumer->stop();
+  // The records are older than the TTL: only the changelog can bring the totals back.
+  stateful_handler second;
+  auto next = make_kafka_consumer(options).value();
+  next->start(second);
+  ASSERT_TRUE(eventually([&] { return second.restores().size() == 2; }));
+  std::int64_t sum = 0;
+  for (int i = 0; i < 7; ++i)
+    sum += std::max<std::int64_t>(second.total("k" + std::to_string(i)), 0);
+  EXPECT_EQ(sum, 50);
+  EXPECT_TRUE(second.offsets().empty());
+  next->stop();
+}
+
+TEST(kafka_consumer_changelog, a_failed_write_marks_the_partition_for_a_full_snapshot) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  produce(*producer, {{"a", "1", "app", test::now_ms()}});
+  // The changelog's next produce requests are refused for good (not retried).
+  rd_kafka_mock_push_request_errors(
+      cluster.get(), 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  stateful_handler handler;
+  auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return consumer->stats().changelog_failed > 0; }));
+  // Written again in full once the broker takes it, then the marker.
+  ASSERT_TRUE(eventually([&] {
+    auto log = read_changelog(cluster, 0);
+    return !log.empty() && log.back().first == kMarker;
+  }));
+  auto log = read_changelog(cluster, 0);
+  std::map<std::string, std::string> latest;
+  for (const auto& [k, v] : log) latest[k] = v;
+  EXPECT_EQ(latest["a"], "1@1");
+  EXPECT_EQ(cut_of(latest[kMarker]), 1);
+  EXPECT_GE(handler.failures(), 1);
+  consumer->stop();
 }
 
 TEST(kafka_consumer, stop_without_start_is_clean) {
