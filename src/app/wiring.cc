@@ -120,6 +120,8 @@ class service final : public application {
       co.group_instance_id = cfg_.kafka.group_instance_id;
       co.leave_group_on_stop = cfg_.kafka.leave_group_on_shutdown;
       co.dlq_topic = cfg_.kafka.dlq_topic;
+      co.changelog_topic = cfg_.kafka.changelog_topic;
+      co.snapshot_interval = std::chrono::milliseconds(cfg_.kafka.snapshot_interval_ms);
       auto c = transport::kafka::make_kafka_consumer(std::move(co));
       if (!c) return c.error();
       consumer_ = std::move(*c);
@@ -131,6 +133,8 @@ class service final : public application {
                        : " instance " + cfg_.kafka.group_instance_id,
                    cfg_.kafka.dlq_topic.empty() ? std::string()
                                                 : " dead-letter topic " + cfg_.kafka.dlq_topic);
+      spdlog::info("aggregates: snapshots every {} ms to changelog {}",
+                   cfg_.kafka.snapshot_interval_ms, cfg_.kafka.changelog_topic);
     }
 
     ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock(), &admission_);
@@ -376,6 +380,20 @@ class service final : public application {
           "Rejected records copied to KAFKA_DLQ_TOPIC, by outcome of the copy",
           {{{{"outcome", "delivered"}}, static_cast<double>(cons.dead_lettered)},
            {{{"outcome", "failed"}}, static_cast<double>(cons.dead_letter_failed)}}));
+      f.push_back(counter_family(
+          "mca_changelog_records_total",
+          "Records written to KAFKA_CHANGELOG_TOPIC (aggregate snapshots, tombstones, markers), "
+          "by outcome",
+          {{{{"outcome", "delivered"}}, static_cast<double>(cons.changelog_written)},
+           {{{"outcome", "failed"}}, static_cast<double>(cons.changelog_failed)}}));
+      f.push_back(counter_family("mca_changelog_restored_total",
+                                 "Aggregate states read back from KAFKA_CHANGELOG_TOPIC at "
+                                 "partition assignment",
+                                 static_cast<double>(cons.changelog_restored)));
+      f.push_back(gauge_family("mca_changelog_last_restore_seconds",
+                               "How long the last assignment took to read the changelog and "
+                               "restore the aggregates",
+                               cons.last_restore_seconds));
       f.push_back(gauge_family("mca_consumer_assigned_partitions",
                                "Partitions assigned to this instance",
                                static_cast<double>(cons.assigned.size())));

@@ -127,6 +127,14 @@ bool valid_app_id_text(std::string_view id) {
   });
 }
 
+// Kafka's rule for topic names.
+bool valid_topic_name(std::string_view t) {
+  if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
+  return std::all_of(t.begin(), t.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
 const std::vector<field>& fields() {
   static const std::vector<field> table = {
       {"APP_ENV", "production",
@@ -398,6 +406,18 @@ const std::vector<field>& fields() {
           "unchanged, with headers saying why and whence; unset = only counted",
           +[](config& c) -> std::string& { return c.kafka.dlq_topic; }),
       str_field(
+          "KAFKA_CHANGELOG_TOPIC", "",
+          "compacted topic holding snapshots of the counter and histogram aggregates, read back "
+          "when a replica takes over a partition so counts continue instead of resetting; "
+          "created when missing (the topic's partition count, cleanup.policy=compact); unset = "
+          "<KAFKA_TOPIC>-aggregates",
+          +[](config& c) -> std::string& { return c.kafka.changelog_topic; }),
+      int_field(
+          "AGGREGATE_SNAPSHOT_INTERVAL_MS", "5000",
+          "how often changed aggregates are written to KAFKA_CHANGELOG_TOPIC (a restart replays "
+          "the records since the last snapshot; nothing is counted twice or lost either way)",
+          +[](config& c) -> std::int64_t& { return c.kafka.snapshot_interval_ms; }, 100, 3'600'000),
+      str_field(
           "KAFKA_SECURITY_PROTOCOL", "", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
           +[](config& c) -> std::string& { return c.kafka.security_protocol; }),
       str_field(
@@ -660,6 +680,9 @@ load_result load(const std::map<std::string, std::string>& env,
     }
   }
 
+  if (r.cfg.kafka.changelog_topic.empty())
+    r.cfg.kafka.changelog_topic = r.cfg.kafka.topic + "-aggregates";
+
   // Cross-field checks.
   const auto& c = r.cfg;
   if (c.embedded_transport() && !c.registry.url.empty()) {
@@ -716,6 +739,11 @@ load_result load(const std::map<std::string, std::string>& env,
         "KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS");
   if (!c.kafka.dlq_topic.empty() && c.kafka.dlq_topic == c.kafka.topic)
     r.errors.push_back("KAFKA_DLQ_TOPIC: must differ from KAFKA_TOPIC");
+  if (c.kafka.changelog_topic == c.kafka.topic || c.kafka.changelog_topic == c.kafka.dlq_topic)
+    r.errors.push_back("KAFKA_CHANGELOG_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC");
+  if (!valid_topic_name(c.kafka.changelog_topic))
+    r.errors.push_back("KAFKA_CHANGELOG_TOPIC: " + c.kafka.changelog_topic +
+                       " is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . _ -, not . or ..)");
   return r;
 }
 

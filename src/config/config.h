@@ -84,6 +84,9 @@ struct config {
     // leave.
     bool leave_group_on_shutdown = false;
     std::string dlq_topic;  // records that cannot be decoded or applied go here; empty = off
+    // Snapshots of the aggregates (compacted); load() fills in <topic>-aggregates when unset.
+    std::string changelog_topic;
+    std::int64_t snapshot_interval_ms = 5'000;  // how often changed aggregates are written
     std::string security_protocol;
     std::string sasl_mechanism;
     std::string service_name = "kafka";

@@ -281,3 +281,63 @@ TEST(config_failover, the_dead_letter_topic_cannot_be_the_topic_itself) {
 
 }  // namespace
 }  // namespace mca::config
+
+namespace mca::config {
+namespace {
+
+bool mentions(const load_result& r, std::string_view what) {
+  for (const auto& e : r.errors)
+    if (e.find(what) != std::string::npos) return true;
+  return false;
+}
+
+TEST(config_changelog, defaults_to_the_topic_with_an_aggregates_suffix_and_five_seconds) {
+  auto r = load({{"KAFKA_TOPIC", "m"}}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.kafka.changelog_topic, "m-aggregates");
+  EXPECT_EQ(r.cfg.kafka.snapshot_interval_ms, 5000);
+  EXPECT_NE(describe(r.cfg).find("KAFKA_CHANGELOG_TOPIC=m-aggregates\n"), std::string::npos);
+  EXPECT_NE(usage().find("AGGREGATE_SNAPSHOT_INTERVAL_MS (default: 5000)"), std::string::npos);
+  EXPECT_NE(usage().find("KAFKA_CHANGELOG_TOPIC"), std::string::npos);
+}
+
+TEST(config_changelog, reads_the_changelog_settings) {
+  auto r = load({{"KAFKA_CHANGELOG_TOPIC", "aggs"}, {"AGGREGATE_SNAPSHOT_INTERVAL_MS", "250"}},
+                {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.kafka.changelog_topic, "aggs");
+  EXPECT_EQ(r.cfg.kafka.snapshot_interval_ms, 250);
+}
+
+TEST(config_changelog, the_snapshot_interval_is_bounded_at_both_ends) {
+  for (const char* ok : {"100", "3600000"})
+    EXPECT_TRUE(
+        load({{"AGGREGATE_SNAPSHOT_INTERVAL_MS", ok}}, {"--env-file=/dev/null"}).errors.empty())
+        << ok;
+  for (const char* bad : {"99", "3600001", "0", "-5", "5s"})
+    EXPECT_TRUE(mentions(load({{"AGGREGATE_SNAPSHOT_INTERVAL_MS", bad}}, {"--env-file=/dev/null"}),
+                         "AGGREGATE_SNAPSHOT_INTERVAL_MS"))
+        << bad;
+}
+
+TEST(config_changelog, the_changelog_must_be_another_topic_with_a_kafka_name) {
+  EXPECT_TRUE(mentions(
+      load({{"KAFKA_TOPIC", "m"}, {"KAFKA_CHANGELOG_TOPIC", "m"}}, {"--env-file=/dev/null"}),
+      "KAFKA_CHANGELOG_TOPIC"));
+  EXPECT_TRUE(mentions(
+      load({{"KAFKA_DLQ_TOPIC", "d"}, {"KAFKA_CHANGELOG_TOPIC", "d"}}, {"--env-file=/dev/null"}),
+      "KAFKA_CHANGELOG_TOPIC"));
+  EXPECT_TRUE(mentions(load({{"KAFKA_CHANGELOG_TOPIC", "a b"}}, {"--env-file=/dev/null"}),
+                       "KAFKA_CHANGELOG_TOPIC"));
+  // 249 characters is Kafka's limit; the default derives from KAFKA_TOPIC and may pass it.
+  EXPECT_TRUE(load({{"KAFKA_CHANGELOG_TOPIC", std::string(249, 'a')}}, {"--env-file=/dev/null"})
+                  .errors.empty());
+  EXPECT_TRUE(
+      mentions(load({{"KAFKA_CHANGELOG_TOPIC", std::string(250, 'a')}}, {"--env-file=/dev/null"}),
+               "KAFKA_CHANGELOG_TOPIC"));
+  EXPECT_TRUE(mentions(load({{"KAFKA_TOPIC", std::string(240, 't')}}, {"--env-file=/dev/null"}),
+                       "KAFKA_CHANGELOG_TOPIC"));
+}
+
+}  // namespace
+}  // namespace mca::config
