@@ -540,6 +540,7 @@ class kafka_consumer final : public transport::consumer {
   void assign(rd_kafka_topic_partition_list_t* parts) {
     // "rebuilding" from here: the changelog is read before the partitions are.
     rebuilding_.store(std::max(parts->cnt, 1));
+    rebuild_started_ = std::chrono::steady_clock::now();
     load_committed(parts);
     const auto restored = restore(parts);
     position_by_time(parts);
@@ -567,7 +568,6 @@ class kafka_consumer final : public transport::consumer {
   // must not stay down because of a slow answer; the lag metric still shows the truth).
   void plan_rebuild(const rd_kafka_topic_partition_list_t* parts) {
     rebuild_until_.clear();
-    rebuild_started_ = std::chrono::steady_clock::now();
     for (int i = 0; i < parts->cnt; ++i) {
       const auto& e = parts->elems[i];
       std::int64_t low = 0, high = 0;
@@ -585,7 +585,10 @@ class kafka_consumer final : public transport::consumer {
       if (e.offset != RD_KAFKA_OFFSET_END && start < high) rebuild_until_[e.partition] = high;
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));
-    if (rebuild_until_.empty()) return;
+    if (rebuild_until_.empty()) {
+      if (parts->cnt > 0) log_rebuilt();
+      return;
+    }
     spdlog::info("kafka consumer: rebuilding {} partition(s)", rebuild_until_.size());
   }
 
@@ -610,12 +613,15 @@ class kafka_consumer final : public transport::consumer {
       }
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));
-    if (rebuild_until_.empty()) {
-      spdlog::info("kafka consumer: partitions rebuilt in {} ms",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - rebuild_started_)
-                       .count());
-    }
+    if (rebuild_until_.empty()) log_rebuilt();
+  }
+
+  // From the assignment (changelog read included) to every partition read to its end.
+  void log_rebuilt() {
+    spdlog::info("kafka consumer: partitions rebuilt in {} ms",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - rebuild_started_)
+                     .count());
   }
 
   void revoke(rd_kafka_topic_partition_list_t* parts) {

@@ -516,7 +516,8 @@ TEST(kafka_consumer_changelog, writes_a_tombstone_for_an_expired_key_and_restore
   auto again = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
   again->start(next);
   ASSERT_TRUE(eventually([&] { return !next.restores().empty(); }));
-  const auto& entries = next.restores()[0].entries;
+  const auto restores = next.restores();
+  const auto& entries = restores[0].entries;
   EXPECT_TRUE(entries.contains("a"));
   EXPECT_FALSE(entries.contains("b"));
   EXPECT_FALSE(entries.contains(kMarker));
