@@ -942,14 +942,19 @@ class kafka_consumer final : public transport::consumer {
   }
 
   // On revocation (and so on shutdown): what is in flight, then one more snapshot of every
-  // partition, each waited for (bounded by the changelog delivery timeout).
+  // partition, waited for at most final_snapshot_timeout in all (a broker that does not answer
+  // must not hold a shutdown; what is not acknowledged by then only costs the next owner replay).
   void final_snapshot() {
     if (!changelog_ || changelog_partitions_ == 0 || parts_.empty()) return;
-    const int timeout = to_timeout_ms(options_.changelog_delivery_timeout);
-    rd_kafka_flush(changelog_.get(), timeout);
+    const auto deadline = std::chrono::steady_clock::now() + options_.final_snapshot_timeout;
+    const auto left = [&] {
+      return to_timeout_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now()));
+    };
+    rd_kafka_flush(changelog_.get(), left());
     for (const auto& [p, st] : parts_) snapshot(p, st.position);
     // flush() serves the reports, which produce the markers; it waits for those too.
-    if (rd_kafka_flush(changelog_.get(), timeout) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rd_kafka_flush(changelog_.get(), left()) != RD_KAFKA_RESP_ERR_NO_ERROR)
       spdlog::warn("kafka consumer: {} changelog records not acknowledged at revocation",
                    rd_kafka_outq_len(changelog_.get()));
     ++generation_;

@@ -99,6 +99,9 @@ struct consumer_options {
   std::chrono::milliseconds snapshot_interval{5'000};  // how often on_snapshot is asked
   // A changelog record not acknowledged within this fails (the snapshot is then written again).
   std::chrono::milliseconds changelog_delivery_timeout{30'000};
+  // At revocation (rebalance, shutdown) one last snapshot is written and waited for this long at
+  // most; what is not acknowledged by then costs the next owner replay, never a wrong count.
+  std::chrono::milliseconds final_snapshot_timeout{5'000};
   // Reading the changelogs of an assignment; past this the partitions not read to their end are
   // replayed from the beginning (exact, slower).
   std::chrono::milliseconds restore_timeout{120'000};
