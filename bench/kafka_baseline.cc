@@ -379,11 +379,13 @@ int run_consume_raw(const options& o) {
 int run_consume_mca(const options& o) {
   auto schema = mca::avro::schema::load_metric_schema(MCA_SCHEMA_FILE);
   if (!schema) die("schema: " + schema.error().message);
-  auto registry = mca::registry::make_embedded(*schema);
+  auto schema_v2 = mca::avro::schema::load_typed_metric_schema(MCA_SCHEMA_V2_FILE);
+  if (!schema_v2) die("schema: " + schema_v2.error().message);
+  auto registry = mca::registry::make_embedded(*schema, *schema_v2);
   mca::store::series_store store(
       {.max_series = 10'000'000, .max_series_per_app = 10'000'000, .ttl_ms = 0},
       mca::util::real_clock());
-  mca::pipeline::consume handler(*schema, *registry, store);
+  mca::pipeline::consume handler(*schema, *schema_v2, *registry, store);
   mca::transport::kafka::consumer_options co;
   co.properties = {{"bootstrap.servers", o.brokers}};
   co.topic = o.topic;

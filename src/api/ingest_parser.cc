@@ -141,6 +141,17 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
   if (!v.is_string() || out_of_range(v))
     return fail("profileId", "must be a string, got " + std::string(type_name(v)));
   out.profile_id = std::string(v.get_string().value_unsafe());
+
+  // Absent or null: a gauge, the seed's behaviour. The value is never echoed: it may be long.
+  out.type = model::metric_type::gauge;
+  if (obj["type"].get(v) == simdjson::SUCCESS && !v.is_null()) {
+    constexpr std::string_view kTypes = R"("gauge", "counter" or "histogram")";
+    if (!v.is_string() || out_of_range(v))
+      return fail("type", "must be " + std::string(kTypes) + ", got " + std::string(type_name(v)));
+    auto t = model::parse_metric_type(v.get_string().value_unsafe());
+    if (!t) return fail("type", "must be " + std::string(kTypes));
+    out.type = *t;
+  }
   return std::nullopt;
 }
 

@@ -26,7 +26,9 @@ enum class errc {
 const std::error_category& category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
 
-// `now_ms` replaces a missing or null timestamp.
+// `now_ms` replaces a missing or null timestamp. A missing or null `type` is a gauge; a `type`
+// other than the strings "gauge", "counter", "histogram" (case-sensitive) rejects its item with
+// field "type".
 //
 // Numbers: any JSON number is read as a double. Integers beyond 64 bits become the nearest double
 // (18446744073709551616 -> 1.8446744073709552e19); a number too small for a double is 0

@@ -64,9 +64,10 @@ bool is_loopback_host(const std::string& host) {
 
 class service final : public application {
  public:
-  explicit service(const config::config& cfg, avro::schema schema)
+  service(const config::config& cfg, avro::schema schema, avro::schema schema_v2)
       : cfg_(cfg),
         schema_(std::move(schema)),
+        schema_v2_(std::move(schema_v2)),
         store_(store::store_limits{cfg.store.max_series, cfg.store.max_series_per_app,
                                    cfg.store.metric_ttl_seconds * 1000},
                util::real_clock()),
@@ -75,13 +76,14 @@ class service final : public application {
   util::result<void> init() {
     if (auto r = init_access(); !r) return r;
     if (cfg_.embedded_registry()) {
-      registry_ = registry::make_embedded(schema_);
+      registry_ = registry::make_embedded(schema_, schema_v2_);
     } else {
       registry::confluent_options o;
       o.url = cfg_.registry.url;
       o.basic_auth_user_info = cfg_.registry.basic_auth_user_info;
       o.subject = cfg_.kafka.topic + "-value";
       o.schema = schema_;
+      o.typed_schema = schema_v2_;
       o.auto_register = cfg_.registry.auto_register;
       o.ca_location = cfg_.registry.ssl_ca_location;
       auto r = registry::make_confluent(std::move(o));
@@ -138,7 +140,7 @@ class service final : public application {
     }
 
     ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock(), &admission_);
-    consume_.emplace(schema_, *registry_, store_);
+    consume_.emplace(schema_, schema_v2_, *registry_, store_);
     add_self_metrics();
 
     services_.emplace(api::services{
@@ -471,7 +473,8 @@ class service final : public application {
   }
 
   const config::config cfg_;
-  const avro::schema schema_;
+  const avro::schema schema_;     // v1, the seed's: gauges
+  const avro::schema schema_v2_;  // v2 (v1 + type): counters and histograms
   store::series_store store_;
   pipeline::series_admission admission_;
   std::unique_ptr<registry::schema_registry> registry_;
@@ -499,7 +502,12 @@ util::result<std::unique_ptr<application>> build(const config::config& cfg) {
     return util::error(std::make_error_code(std::errc::invalid_argument),
                        "schema " + cfg.registry.schema_file + ": " + schema.error().message);
   }
-  auto app = std::make_unique<service>(cfg, std::move(*schema));
+  auto schema_v2 = avro::schema::load_typed_metric_schema(cfg.registry.schema_v2_file);
+  if (!schema_v2) {
+    return util::error(std::make_error_code(std::errc::invalid_argument),
+                       "schema " + cfg.registry.schema_v2_file + ": " + schema_v2.error().message);
+  }
+  auto app = std::make_unique<service>(cfg, std::move(*schema), std::move(*schema_v2));
   if (auto r = app->init(); !r) return r.error();
   return std::unique_ptr<application>(std::move(app));
 }

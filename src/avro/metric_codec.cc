@@ -26,6 +26,8 @@ class avro_category final : public std::error_category {
         return "not a Confluent-framed message (bad magic byte)";
       case errc::resolution_failed:
         return "writer schema cannot be read as the reader schema";
+      case errc::unknown_type:
+        return "unknown metric type";
     }
     return "unknown avro error";
   }
@@ -59,7 +61,7 @@ inline char* put_varint(char* p, std::uint64_t v) {
 
 inline char* put_long(char* p, std::int64_t v) { return put_varint(p, zigzag(v)); }
 
-inline char* put_string(char* p, const std::string& s) {
+inline char* put_string(char* p, std::string_view s) {
   p = put_long(p, static_cast<std::int64_t>(s.size()));
   if (!s.empty()) std::memcpy(p, s.data(), s.size());
   return p + s.size();
@@ -74,9 +76,10 @@ inline char* put_double(char* p, double d) {
   return p + 8;
 }
 
-std::size_t encoded_size(const model::metric& m) {
+std::size_t encoded_size(const model::metric& m, wire_schema w) {
   std::size_t n = string_size(m.name.size()) + 8 + long_size(m.timestamp_ms) +
                   string_size(m.profile_id.size()) + 1;  // + the map's 0 terminator
+  if (w == wire_schema::v2) n += string_size(model::to_string(m.type).size());
   if (!m.tags.empty()) {
     n += long_size(static_cast<std::int64_t>(m.tags.size()));
     for (const auto& [k, v] : m.tags) n += string_size(k.size()) + string_size(v.size());
@@ -84,8 +87,8 @@ std::size_t encoded_size(const model::metric& m) {
   return n;
 }
 
-// Writes exactly encoded_size(m) bytes at p.
-void encode_into(const model::metric& m, char* p) {
+// Writes exactly encoded_size(m, w) bytes at p.
+void encode_into(const model::metric& m, wire_schema w, char* p) {
   p = put_string(p, m.name);
   p = put_double(p, m.value);
   p = put_long(p, m.timestamp_ms);
@@ -97,7 +100,8 @@ void encode_into(const model::metric& m, char* p) {
     }
   }
   *p++ = 0;
-  put_string(p, m.profile_id);
+  p = put_string(p, m.profile_id);
+  if (w == wire_schema::v2) put_string(p, model::to_string(m.type));
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
@@ -155,13 +159,13 @@ const std::error_category& category() {
   return instance;
 }
 
-void encode(const model::metric& m, std::string& out) {
+void encode(const model::metric& m, std::string& out, wire_schema w) {
   const std::size_t at = out.size();
-  out.resize(at + encoded_size(m));
-  encode_into(m, out.data() + at);
+  out.resize(at + encoded_size(m, w));
+  encode_into(m, w, out.data() + at);
 }
 
-util::result<model::metric> decode(std::string_view body) {
+util::result<model::metric> decode(std::string_view body, wire_schema w) {
   cursor c(body);
   model::metric m;
   if (errc e = read_string(c, m.name); e != errc{}) return fail(e, "field name");
@@ -171,13 +175,24 @@ util::result<model::metric> decode(std::string_view body) {
   }
   if (errc e = read_tags(c, m.tags); e != errc{}) return fail(e, "field tags");
   if (errc e = read_string(c, m.profile_id); e != errc{}) return fail(e, "field profileId");
+  std::string type;
+  if (w == wire_schema::v2) {
+    if (errc e = read_string(c, type); e != errc{}) return fail(e, "field type");
+  }
   if (c.p != c.end) return fail(errc::corrupt, "trailing bytes after the record");
+  if (w == wire_schema::v2) {
+    // Well-formed, but a type this service does not know (a later version's): not a record it
+    // can apply.
+    auto t = model::parse_metric_type(type);
+    if (!t) return fail(errc::unknown_type, "field type");
+    m.type = *t;
+  }
   return m;
 }
 
-void frame(schema_id id, const model::metric& m, std::string& out) {
+void frame(schema_id id, const model::metric& m, std::string& out, wire_schema w) {
   const std::size_t at = out.size();
-  out.resize(at + 5 + encoded_size(m));
+  out.resize(at + 5 + encoded_size(m, w));
   char* p = out.data() + at;
   const auto v = static_cast<std::uint32_t>(id.value);
   p[0] = 0;
@@ -185,7 +200,7 @@ void frame(schema_id id, const model::metric& m, std::string& out) {
   p[2] = static_cast<char>(v >> 16);
   p[3] = static_cast<char>(v >> 8);
   p[4] = static_cast<char>(v);
-  encode_into(m, p + 5);
+  encode_into(m, w, p + 5);
 }
 
 util::result<framed> unframe(std::string_view message) {

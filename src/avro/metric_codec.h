@@ -1,4 +1,6 @@
-// Avro for the `Metric` record (schemas/metric.avsc) and the Confluent wire format.
+// Avro for the `Metric` record and the Confluent wire format. Two versions of the record:
+// v1 (schemas/metric.avsc, the seed's schema: every gauge) and v2 (schemas/metric.v2.avsc: v1's
+// fields plus a last field `type`, a string with default "gauge": counters and histograms).
 //
 // The encoder/decoder here are hand-written for the one record we produce (the ingest hot path);
 // avro-c's generic writer is their oracle (tests/unit/avro). Schemas themselves are parsed and
@@ -23,9 +25,20 @@ enum class errc {
   corrupt,             // negative length, bad varint, trailing bytes, invalid UTF-8 ...
   bad_magic,           // Confluent frame does not start with byte 0
   resolution_failed,   // writer schema cannot be read as our reader schema
+  unknown_type,        // a v2 record whose `type` is none of model::metric_type's spellings
 };
 const std::error_category& category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
+
+// Which of our two record versions a body is written in. v1: the seed's record, byte for byte what
+// the service always wrote (gauges). v2: v1's body followed by the `type` string (counters,
+// histograms).
+enum class wire_schema : std::uint8_t { v1, v2 };
+
+// v1 for a gauge (its record stays the seed's), v2 for every other type.
+constexpr wire_schema wire_schema_for(model::metric_type t) {
+  return t == model::metric_type::gauge ? wire_schema::v1 : wire_schema::v2;
+}
 
 // A Schema Registry id (Confluent framing bytes 1..4, big-endian).
 struct schema_id {
@@ -46,6 +59,9 @@ class schema {
   // else is errc::invalid_schema with a message naming the path and what is wrong (e.g.
   // "field 'value' has type string, expected double", "missing field 'profileId'").
   static util::result<schema> load_metric_schema(const std::string& path);
+  // The same for v2: the five fields above, then type:string whose default is "gauge" (checked
+  // in the text: avro-c does not keep defaults). "field 'type' must have the default \"gauge\"".
+  static util::result<schema> load_typed_metric_schema(const std::string& path);
 
   const std::string& text() const;  // the text as given (what is registered)
   void* raw() const;                // avro_schema_t, for avro-c calls inside this module
@@ -56,21 +72,23 @@ class schema {
   std::shared_ptr<const impl> impl_;
 };
 
-// Appends the Avro binary encoding of `m` (field order of the Metric schema; map written as one
-// block of tags.size() entries followed by the 0 terminator, as avro-c does). Grows `out` once,
-// by the exact encoded size. Strings are written as given: callers pass validated metrics
-// (valid UTF-8, finite value).
-void encode(const model::metric& m, std::string& out);
+// Appends the Avro binary encoding of `m` in record version `w` (field order of the Metric schema;
+// map written as one block of tags.size() entries followed by the 0 terminator, as avro-c does;
+// v2 then writes to_string(m.type)). v1 ignores m.type. Grows `out` once, by the exact encoded
+// size. Strings are written as given: callers pass validated metrics (valid UTF-8, finite value).
+void encode(const model::metric& m, std::string& out, wire_schema w = wire_schema::v1);
 // Decodes one Metric from exactly `body`, which may come from any producer: maps in any number
 // of blocks (negative counts with byte sizes too), tags in the order written. Errors:
 // errc::truncated when the input ends inside a value or a length points past the end;
 // errc::corrupt for negative lengths, varints over 10 bytes or 64 bits, block sizes that do not
 // match, invalid UTF-8 in any string, trailing bytes. Nothing is allocated from a declared length
-// or count beyond what the input can hold.
-util::result<model::metric> decode(std::string_view body);
+// or count beyond what the input can hold. v1: the type is gauge. v2: the type is read from the
+// `type` string; a well-formed string that is no metric_type is errc::unknown_type.
+util::result<model::metric> decode(std::string_view body, wire_schema w = wire_schema::v1);
 
-// Confluent wire format: 0x00, 4-byte big-endian schema id, Avro body. Appends to `out`.
-void frame(schema_id id, const model::metric& m, std::string& out);
+// Confluent wire format: 0x00, 4-byte big-endian schema id, Avro body in version `w` (the id must
+// be that version's). Appends to `out`.
+void frame(schema_id id, const model::metric& m, std::string& out, wire_schema w = wire_schema::v1);
 struct framed {
   schema_id id;
   std::string_view body;  // points into the message given to unframe()
@@ -79,18 +97,21 @@ struct framed {
 // header.
 util::result<framed> unframe(std::string_view message);
 
-// The oracle: avro-c's generic writer for the same record (`s` must have the Metric fields).
-// Tag keys are C strings to avro-c, so a key with an embedded NUL is cut there.
+// The oracle: avro-c's generic writer for the same record (`s` must have the Metric fields; when
+// it also has the v2 field `type`, to_string(m.type) is written there). Tag keys are C strings to
+// avro-c, so a key with an embedded NUL is cut there.
 util::result<std::string> encode_with_avro_c(const schema& s, const model::metric& m);
 
 // Reads records written with another (evolved) writer schema as our reader schema, with avro-c's
 // schema resolution (writer fields we do not have are skipped, fields in any order, int/long/
 // float promotions). avro-c does not apply reader defaults, so a reader field the writer lacks
-// takes the default from the reader's JSON (tags: {}). Shares ownership of both schemas.
+// takes the default from the reader's JSON (tags: {}, type: "gauge"). The reader is v1 (the type
+// is then gauge) or v2 (the type is the resolved `type` string; one that is no metric_type is
+// errc::unknown_type). Shares ownership of both schemas.
 class resolving_decoder {
  public:
-  // errc::invalid_schema when `reader` is not the Metric record; errc::resolution_failed when
-  // `writer` cannot be read as it (incompatible type, missing field without default).
+  // errc::invalid_schema when `reader` is not the Metric record (v1 or v2); errc::resolution_failed
+  // when `writer` cannot be read as it (incompatible type, missing field without default).
   static util::result<resolving_decoder> create(const schema& writer, const schema& reader);
   // The body is checked against the writer schema before avro-c reads it (lengths and counts
   // against the bytes present, UTF-8, union branches, no trailing bytes), so the errors and

@@ -155,7 +155,12 @@ errc walk(avro_schema_t s, cursor& c, int depth) {
 // fields the writer lacks are dropped from the schema given to avro-c, and their defaults are
 // filled in after resolution.
 
-enum field_index { f_name, f_value, f_timestamp, f_tags, f_profile_id, field_count };
+// f_type only in a v2 reader.
+enum field_index { f_name, f_value, f_timestamp, f_tags, f_profile_id, f_type, field_count };
+
+const char* field_name(int f) {
+  return f == f_type ? detail::metric_type_field_name : detail::metric_field_names[f];
+}
 
 std::optional<std::string> default_into(field_index f, const boost::json::value& d,
                                         model::metric& m) {
@@ -180,6 +185,13 @@ std::optional<std::string> default_into(field_index f, const boost::json::value&
       if (!d.is_int64()) return "default is not a long";
       m.timestamp_ms = d.get_int64();
       return std::nullopt;
+    case f_type: {
+      if (!d.is_string()) return "default is not a string";
+      auto t = model::parse_metric_type(std::string_view(d.get_string()));
+      if (!t) return "default is not a metric type";
+      m.type = *t;
+      return std::nullopt;
+    }
     case f_tags:
       if (!d.is_object()) return "default is not a map";
       for (const auto& [k, v] : d.get_object()) {
@@ -239,6 +251,7 @@ struct resolving_decoder::impl {
   schema_ptr reader_view;           // the reader minus fields the writer lacks
   iface_ptr writer_class;           // generic values of the writer schema
   iface_ptr resolver;               // reads a writer value as reader_view
+  int fields = field_count - 1;     // the reader's: field_count with a v2 reader (f_type)
   bool from_writer[field_count]{};  // field present in the writer (else: its default)
   model::metric defaults;
 };
@@ -247,13 +260,18 @@ util::result<resolving_decoder> resolving_decoder::create(const schema& writer,
                                                           const schema& reader) {
   auto w = static_cast<avro_schema_t>(writer.raw());
   auto r = static_cast<avro_schema_t>(reader.raw());
-  if (auto problem = detail::metric_shape_problem(r)) {
-    return util::error(errc::invalid_schema, "reader schema is not the Metric schema: " + *problem);
+  const bool typed = !detail::metric_shape_problem(r, true).has_value();
+  if (!typed) {
+    if (auto problem = detail::metric_shape_problem(r)) {
+      return util::error(errc::invalid_schema,
+                         "reader schema is not the Metric schema: " + *problem);
+    }
   }
   if (!is_avro_record(w)) return failed("writer schema is not a record");
 
   auto i = std::make_shared<impl>();
   i->writer = writer;
+  i->fields = typed ? field_count : field_count - 1;
 
   boost::system::error_code ec;
   boost::json::value reader_json = boost::json::parse(reader.text(), ec);
@@ -262,13 +280,13 @@ util::result<resolving_decoder> resolving_decoder::create(const schema& writer,
   }
   auto& fields = reader_json.as_object()["fields"].as_array();
   // metric_shape_problem() checked the parsed schema; this checks the text says the same.
-  if (fields.size() != static_cast<std::size_t>(field_count) ||
+  if (fields.size() != static_cast<std::size_t>(i->fields) ||
       !std::all_of(fields.begin(), fields.end(), [](const auto& f) { return f.is_object(); })) {
     return util::error(errc::invalid_schema, "reader schema text does not list the Metric fields");
   }
   boost::json::array kept;
-  for (int f = 0; f < field_count; ++f) {
-    const char* name = detail::metric_field_names[f];
+  for (int f = 0; f < i->fields; ++f) {
+    const char* name = field_name(f);
     i->from_writer[f] = avro_schema_record_field_get_index(w, name) >= 0;
     const boost::json::object& field = fields[static_cast<std::size_t>(f)].as_object();
     if (i->from_writer[f]) {
@@ -285,7 +303,7 @@ util::result<resolving_decoder> resolving_decoder::create(const schema& writer,
     }
   }
 
-  if (kept.size() == static_cast<std::size_t>(field_count)) {
+  if (kept.size() == static_cast<std::size_t>(i->fields)) {
     i->reader_view.reset(avro_schema_incref(r));
   } else {
     fields = std::move(kept);
@@ -382,6 +400,16 @@ util::result<model::metric> resolving_decoder::decode(std::string_view body) con
         !get_string(f, m.profile_id)) {
       return bad("profileId");
     }
+  }
+  if (impl_->fields > f_type && impl_->from_writer[f_type]) {
+    std::string type;
+    if (avro_value_get_by_name(&resolved.v, detail::metric_type_field_name, &f, nullptr) != 0 ||
+        !get_string(f, type)) {
+      return bad("type");
+    }
+    auto t = model::parse_metric_type(type);
+    if (!t) return util::error(errc::unknown_type, "field type: unknown metric type");
+    m.type = *t;
   }
   return m;
 }

@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include <avro.h>
+#include <boost/json.hpp>
 
 #include "avro/metric_codec.h"
 #include "avro/metric_shape.h"
@@ -66,7 +67,7 @@ const char* type_word(avro_schema_t s) {
 
 }  // namespace
 
-std::optional<std::string> metric_shape_problem(avro_schema_t s) {
+std::optional<std::string> metric_shape_problem(avro_schema_t s, bool typed) {
   if (!is_avro_record(s)) {
     return std::string("top-level type is ") + type_word(s) + ", expected the Metric record";
   }
@@ -92,12 +93,28 @@ std::optional<std::string> metric_shape_problem(avro_schema_t s) {
       return "field '" + want + "' has type " + found + ", expected " + expected_words[i];
     }
   }
-  if (have > n) {
+  if (typed) {
+    const std::string want = metric_type_field_name;
+    if (have <= n) return "missing field '" + want + "' (field " + std::to_string(n) + ")";
+    const std::string got = avro_schema_record_field_name(s, static_cast<int>(n));
+    if (got != want)
+      return "field " + std::to_string(n) + " is '" + got + "', expected '" + want + "'";
+    avro_schema_t t = avro_schema_record_field_get_by_index(s, static_cast<int>(n));
+    if (!is_avro_string(t)) {
+      return "field '" + want + "' has type " + type_word(t) + ", expected string";
+    }
+  }
+  const std::size_t expected = typed ? n + 1 : n;
+  if (have > expected) {
     return "unexpected field '" +
-           std::string(avro_schema_record_field_name(s, static_cast<int>(n))) + "' after '" +
-           metric_field_names[n - 1] + "'";
+           std::string(avro_schema_record_field_name(s, static_cast<int>(expected))) + "' after '" +
+           avro_schema_record_field_name(s, static_cast<int>(expected - 1)) + "'";
   }
   return std::nullopt;
+}
+
+bool has_type_field(avro_schema_t s) {
+  return is_avro_record(s) && avro_schema_record_field_get_index(s, metric_type_field_name) >= 0;
 }
 
 }  // namespace detail
@@ -120,18 +137,49 @@ util::result<schema> schema::parse(std::string_view json) {
   return s;
 }
 
-util::result<schema> schema::load_metric_schema(const std::string& path) {
+namespace {
+
+util::result<schema> load_shaped(const std::string& path, bool typed) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return util::error(errc::invalid_schema, "cannot read schema file " + path);
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return util::error(errc::invalid_schema, "cannot read schema file " + path);
-  auto s = parse(text.str());
+  auto s = schema::parse(text.str());
   if (!s) return util::error(errc::invalid_schema, path + ": " + s.error().message);
-  if (auto problem = detail::metric_shape_problem(static_cast<avro_schema_t>(s->raw()))) {
-    return util::error(errc::invalid_schema, path + ": not the Metric schema: " + *problem);
+  const char* what = typed ? ": not the Metric v2 schema: " : ": not the Metric schema: ";
+  if (auto problem = detail::metric_shape_problem(static_cast<avro_schema_t>(s->raw()), typed)) {
+    return util::error(errc::invalid_schema, path + what + *problem);
+  }
+  if (typed) {
+    // avro-c drops defaults: the text says whether `type` has the one that lets readers of v2 read
+    // v1 records (and lets the registry's BACKWARD check pass).
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(s->text(), ec);
+    const boost::json::value* d = nullptr;
+    if (!ec && v.is_object()) {
+      if (const auto* fields = v.as_object().if_contains("fields");
+          fields != nullptr && fields->is_array() && !fields->as_array().empty() &&
+          fields->as_array().back().is_object()) {
+        d = fields->as_array().back().as_object().if_contains("default");
+      }
+    }
+    if (d == nullptr || !d->is_string() || d->as_string() != "gauge") {
+      return util::error(errc::invalid_schema,
+                         path + what + "field 'type' must have the default \"gauge\"");
+    }
   }
   return s;
+}
+
+}  // namespace
+
+util::result<schema> schema::load_metric_schema(const std::string& path) {
+  return load_shaped(path, false);
+}
+
+util::result<schema> schema::load_typed_metric_schema(const std::string& path) {
+  return load_shaped(path, true);
 }
 
 const std::string& schema::text() const { return impl_->text; }
@@ -192,6 +240,11 @@ util::result<std::string> encode_with_avro_c(const schema& s, const model::metri
   if (avro_value_get_by_name(&rec.v, "profileId", &f, nullptr) != 0 ||
       set_string(f, m.profile_id) != 0) {
     return avro_c_error("field profileId");
+  }
+  if (detail::has_type_field(static_cast<avro_schema_t>(s.raw())) &&
+      (avro_value_get_by_name(&rec.v, detail::metric_type_field_name, &f, nullptr) != 0 ||
+       set_string(f, std::string(model::to_string(m.type))) != 0)) {
+    return avro_c_error("field type");
   }
   std::size_t size = 0;
   if (avro_value_sizeof(&rec.v, &size) != 0) return avro_c_error("avro_value_sizeof");

@@ -478,14 +478,15 @@ const std::vector<field>& fields() {
           +[](config& c) -> std::int64_t& { return c.kafka.linger_ms; }, 0, 1000),
       str_field(
           "SCHEMA_REGISTRY_URL", "",
-          "Confluent Schema Registry URL; unset = embedded (bundled schema as id 1)",
+          "Confluent Schema Registry URL; unset = embedded (bundled schemas as ids 1 and 2)",
           +[](config& c) -> std::string& { return c.registry.url; }),
       str_field(
           "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "", "user:password for the registry (secret)",
           +[](config& c) -> std::string& { return c.registry.basic_auth_user_info; }, true),
       bool_field(
           "SCHEMA_REGISTRY_AUTO_REGISTER", "true",
-          "register the schema at start (false: only look it up)",
+          "register the schemas at start, v1 then v2 (false: only look them up; both must be "
+          "registered)",
           +[](config& c) -> bool& { return c.registry.auto_register; }),
       str_field(
           "SCHEMA_REGISTRY_SSL_CA_LOCATION", "", "CA certificate file to verify the registry",
@@ -493,6 +494,10 @@ const std::vector<field>& fields() {
       str_field(
           "SCHEMA_FILE", MCA_DEFAULT_SCHEMA_FILE, "the Avro schema of Metric",
           +[](config& c) -> std::string& { return c.registry.schema_file; }),
+      str_field(
+          "SCHEMA_V2_FILE", MCA_DEFAULT_SCHEMA_V2_FILE,
+          "the evolved Avro schema of Metric (with type), for counters and histograms",
+          +[](config& c) -> std::string& { return c.registry.schema_v2_file; }),
   };
   return table;
 }

@@ -107,11 +107,13 @@ struct config {
   } kafka;
 
   struct registry_settings {
-    std::string url;  // empty = embedded registry (bundled schema as id 1)
+    std::string url;  // empty = embedded registry (bundled schemas as ids 1 and 2)
     std::string basic_auth_user_info;
     bool auto_register = true;
     std::string ssl_ca_location;
-    std::string schema_file;  // default: the bundled schemas/metric.avsc
+    std::string schema_file;  // default: the bundled schemas/metric.avsc (v1, gauges)
+    std::string
+        schema_v2_file;  // default: the bundled schemas/metric.v2.avsc (counters, histograms)
   } registry;
 
   struct embedded_settings {

@@ -28,9 +28,9 @@ std::uint64_t consume_stats::decode_errors_total() const {
   return sum;
 }
 
-consume::consume(const avro::schema& ours, registry::schema_registry& registry,
-                 store::series_store& store)
-    : ours_(ours), registry_(registry), store_(store) {}
+consume::consume(const avro::schema& v1, const avro::schema& v2,
+                 registry::schema_registry& registry, store::series_store& store)
+    : v1_(v1), v2_(v2), registry_(registry), store_(store) {}
 
 void consume::count(decode_error e) {
   errors_[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
@@ -39,9 +39,12 @@ void consume::count(decode_error e) {
 const consume::reader& consume::reader_for(avro::schema_id id) {
   if (auto it = readers_.find(id.value); it != readers_.end()) return it->second;
   reader r;
-  auto ours_id = registry_.value_schema_id();
-  if (ours_id && *ours_id == id) {
-    r.ours = true;
+  auto v1_id = registry_.schema_id(avro::wire_schema::v1);
+  auto v2_id = registry_.schema_id(avro::wire_schema::v2);
+  if (v1_id && *v1_id == id) {
+    r.fast = avro::wire_schema::v1;
+  } else if (v2_id && *v2_id == id) {
+    r.fast = avro::wire_schema::v2;
   } else if (auto writer = registry_.schema_by_id(id); !writer) {
     spdlog::warn("consumer: writer schema id {} unavailable: {}", id.value, writer.error().message);
     // Not cached: the registry may come back, and it rate-limits its own lookups.
@@ -49,9 +52,11 @@ const consume::reader& consume::reader_for(avro::schema_id id) {
     unavailable = reader{};
     unavailable.failure = decode_error::unknown_schema;
     return unavailable;
-  } else if (writer->text() == ours_.text()) {
-    r.ours = true;
-  } else if (auto dec = avro::resolving_decoder::create(*writer, ours_); !dec) {
+  } else if (writer->text() == v1_.text()) {
+    r.fast = avro::wire_schema::v1;
+  } else if (writer->text() == v2_.text()) {
+    r.fast = avro::wire_schema::v2;
+  } else if (auto dec = avro::resolving_decoder::create(*writer, v2_); !dec) {
     spdlog::warn("consumer: writer schema id {} cannot be read as Metric: {}", id.value,
                  dec.error().message);
     r.failure = decode_error::resolution_failed;
@@ -67,27 +72,37 @@ decode_error classify(const util::error& e) {
   if (e.code == avro::errc::truncated) return decode_error::truncated;
   if (e.code == avro::errc::bad_magic) return decode_error::bad_magic;
   if (e.code == avro::errc::resolution_failed) return decode_error::resolution_failed;
+  if (e.code == avro::errc::unknown_type) return decode_error::invalid;
   return decode_error::corrupt;
 }
 
 }  // namespace
 
-std::optional<transport::rejection> consume::on_record(const transport::record& rec) {
-  const auto reject = [this](decode_error e, std::int32_t schema_id = -1) {
-    count(e);
-    return std::optional<transport::rejection>(transport::rejection{to_string(e), schema_id});
-  };
-  auto framed = avro::unframe(rec.value);
-  if (!framed) return reject(classify(framed.error()));
-  const std::int32_t id = framed->id.value;
+std::optional<decode_error> consume::decode(std::string_view value, model::metric& out,
+                                            std::int32_t& schema_id) {
+  schema_id = -1;
+  auto framed = avro::unframe(value);
+  if (!framed) return classify(framed.error());
+  schema_id = framed->id.value;
   const reader& rd = reader_for(framed->id);
-  if (rd.failure) return reject(*rd.failure, id);
-  auto decoded = rd.ours ? avro::decode(framed->body) : rd.resolver->decode(framed->body);
-  if (!decoded) return reject(classify(decoded.error()), id);
-  if (decoded->name.empty()) return reject(decode_error::invalid, id);
-  model::normalise(*decoded);
+  if (rd.failure) return *rd.failure;
+  auto decoded = rd.fast ? avro::decode(framed->body, *rd.fast) : rd.resolver->decode(framed->body);
+  if (!decoded) return classify(decoded.error());
+  if (decoded->name.empty()) return decode_error::invalid;
+  out = std::move(*decoded);
+  return std::nullopt;
+}
+
+std::optional<transport::rejection> consume::on_record(const transport::record& rec) {
+  model::metric m;
+  std::int32_t id = -1;
+  if (auto e = decode(rec.value, m, id)) {
+    count(*e);
+    return transport::rejection{to_string(*e), id};
+  }
+  model::normalise(m);
   const std::string_view app = rec.app_id.empty() ? kUnknownApp : rec.app_id;
-  store_.apply(app, *decoded, rec.partition, rec.timestamp_ms);
+  store_.apply(app, m, rec.partition, rec.timestamp_ms);
   consumed_.fetch_add(1, std::memory_order_relaxed);
   return std::nullopt;
 }

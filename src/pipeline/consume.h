@@ -1,8 +1,8 @@
 // The consume path: a transport::consumer_handler that unframes each record, decodes it with the
-// writer schema its id names (the fast decoder for our own schema, avro-c schema resolution for
-// any other), and applies it to the store. A record that cannot be decoded is counted by reason,
-// returned as a rejection (the transport may dead-letter it) and skipped: it never stalls or
-// stops the consumer.
+// writer schema its id names (the fast decoder for our own two schemas: v1 is a gauge, v2 carries
+// its type; avro-c schema resolution against v2 for any other), and applies it to the store. A
+// record that cannot be decoded is counted by reason, returned as a rejection (the transport may
+// dead-letter it) and skipped: it never stalls or stops the consumer.
 //
 // on_record/on_assigned/on_revoked run on the consumer thread; stats() from any thread.
 #pragma once
@@ -30,7 +30,7 @@ enum class decode_error {
   corrupt,            // malformed Avro body
   unknown_schema,     // the registry does not know the id (or is unreachable)
   resolution_failed,  // writer schema cannot be read as Metric
-  invalid,            // decoded, but not a usable metric (empty name)
+  invalid,            // decoded, but not a usable metric (empty name, a type we do not know)
 };
 inline constexpr std::size_t kDecodeErrorKinds = 6;
 std::string_view to_string(decode_error e);
@@ -46,7 +46,8 @@ inline constexpr std::string_view kUnknownApp = "unknown";
 
 class consume final : public transport::consumer_handler {
  public:
-  consume(const avro::schema& ours, registry::schema_registry& registry,
+  // `v1` and `v2`: our two versions of the Metric record (they must outlive this object).
+  consume(const avro::schema& v1, const avro::schema& v2, registry::schema_registry& registry,
           store::series_store& store);
 
   std::optional<transport::rejection> on_record(const transport::record& r) override;
@@ -55,17 +56,24 @@ class consume final : public transport::consumer_handler {
 
   consume_stats stats() const;
 
+  // What on_record() reads from a record's value (consumer thread only, counts nothing): the
+  // metric (v1: a gauge; v2 or resolved: its `type`), or why it cannot be applied. `schema_id` is
+  // the frame's id, -1 when there is no frame.
+  std::optional<decode_error> decode(std::string_view value, model::metric& out,
+                                     std::int32_t& schema_id);
+
  private:
   // How to read records of one writer schema id.
   struct reader {
-    bool ours = false;  // same schema text as ours: the fast decoder
+    std::optional<avro::wire_schema> fast;  // one of ours (id or text): the fast decoder
     std::optional<avro::resolving_decoder> resolver;
     std::optional<decode_error> failure;  // the id cannot be read
   };
   const reader& reader_for(avro::schema_id id);
   void count(decode_error e);
 
-  const avro::schema& ours_;
+  const avro::schema& v1_;
+  const avro::schema& v2_;
   registry::schema_registry& registry_;
   store::series_store& store_;
   std::map<std::int32_t, reader> readers_;  // consumer thread only

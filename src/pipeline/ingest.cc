@@ -67,11 +67,14 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     done(std::move(result));
     return;
   }
-  auto id = registry_.value_schema_id();
-  if (!id) {
+  // Both ids are known together (registry.h): a gauge is framed exactly as ever (v1's id, the
+  // seed's record), a counter or histogram with v2's id and body.
+  auto id = registry_.schema_id(avro::wire_schema::v1);
+  auto typed_id = registry_.schema_id(avro::wire_schema::v2);
+  if (!id || !typed_id) {
     failed_.fetch_add(n, std::memory_order_relaxed);
     if (ticket) admission_->settle(*ticket, false);
-    done(id.error());
+    done(!id ? id.error() : typed_id.error());
     return;
   }
 
@@ -81,7 +84,8 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     msg.key = std::move(keys[i]);
     msg.app_id = app_id;
     msg.timestamp_ms = now;
-    avro::frame(*id, *valid[i], msg.value);
+    const auto w = avro::wire_schema_for(valid[i]->type);
+    avro::frame(w == avro::wire_schema::v1 ? *id : *typed_id, *valid[i], msg.value, w);
   }
 
   result.accepted = n;

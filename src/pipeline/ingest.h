@@ -1,5 +1,6 @@
 // The ingest path: validate and normalise each metric, encode it as a Confluent-framed Avro
-// record with the registry's schema id, produce the batch, and complete once the transport has
+// record with the registry's schema id (a gauge: v1, the seed's record; a counter or histogram:
+// v2, with its `type`), produce the batch, and complete once the transport has
 // acknowledged every accepted metric. Nothing is reported accepted that the log does not hold.
 //
 // Thread-safe: submit() is called concurrently from HTTP threads; it never blocks.

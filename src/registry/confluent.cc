@@ -83,9 +83,13 @@ class confluent_registry final : public schema_registry {
     thread_.join();
   }
 
-  util::result<avro::schema_id> value_schema_id() override {
-    auto id = id_.load(std::memory_order_acquire);
-    if (id > 0) return avro::schema_id{id};
+  util::result<avro::schema_id> schema_id(avro::wire_schema w) override {
+    // v2's id is stored last: once it is known, both are.
+    auto id2 = id2_.load(std::memory_order_acquire);
+    if (id2 > 0) {
+      return avro::schema_id{w == avro::wire_schema::v1 ? id_.load(std::memory_order_relaxed)
+                                                        : id2};
+    }
     std::lock_guard lk(state_mu_);
     return util::error(errc::not_ready,
                        "schema not registered under " + opts_.subject +
@@ -93,7 +97,10 @@ class confluent_registry final : public schema_registry {
   }
 
   util::result<avro::schema> schema_by_id(avro::schema_id id) override {
-    if (id.value == id_.load(std::memory_order_acquire)) return opts_.schema;
+    if (ready()) {
+      if (id.value == id_.load(std::memory_order_relaxed)) return opts_.schema;
+      if (id.value == id2_.load(std::memory_order_relaxed)) return opts_.typed_schema;
+    }
     std::lock_guard fetch(fetch_mu_);  // one lookup at a time: an id is fetched once
     auto now = clock_->now_ms();
     if (auto it = by_id_.find(id.value); it != by_id_.end()) return it->second;
@@ -129,7 +136,9 @@ class confluent_registry final : public schema_registry {
 
   util::health health() override {
     util::health h;
-    auto id = id_.load(std::memory_order_acquire);
+    const bool known = ready();
+    auto id = known ? id_.load(std::memory_order_relaxed) : 0;
+    auto id2 = known ? id2_.load(std::memory_order_relaxed) : 0;
     std::lock_guard lk(state_mu_);
     h.ok = id > 0 && last_error_.empty();
     h.status = h.ok                  ? "ok"
@@ -142,8 +151,10 @@ class confluent_registry final : public schema_registry {
     h.info["auto_register"] = opts_.auto_register;
     if (id > 0) {
       h.info["schema_id"] = id;
+      h.info["typed_schema_id"] = id2;
     } else {
       h.info["schema_id"] = nullptr;
+      h.info["typed_schema_id"] = nullptr;
     }
     if (!last_error_.empty()) h.info["last_error"] = last_error_;
     return h;
@@ -154,6 +165,8 @@ class confluent_registry final : public schema_registry {
     util::error err;
     std::int64_t until_ms;
   };
+
+  bool ready() const { return id2_.load(std::memory_order_acquire) > 0; }
 
   static std::string trim_slash(std::string s) {
     while (!s.empty() && s.back() == '/') s.pop_back();
@@ -171,18 +184,19 @@ class confluent_registry final : public schema_registry {
 
   // One attempt: POST /subjects/{s}/versions registers (idempotent: the same schema gets the same
   // id); POST /subjects/{s} only looks it up.
-  util::result<avro::schema_id> register_once(detail::http_client& http) {
+  util::result<avro::schema_id> register_once(detail::http_client& http, const avro::schema& schema,
+                                              const char* which) {
     json::object req;
-    req["schema"] = opts_.schema.text();
+    req["schema"] = schema.text();
     if (opts_.auto_register) {
-      auto what = "registering the schema under " + opts_.subject;
+      auto what = std::string("registering the ") + which + " schema under " + opts_.subject;
       auto r = http.request(detail::http_method::post, subject_url() + "/versions",
                             json::serialize(req));
       if (!r) return r.error();
       if (r->status != 200) return status_error(what, *r);
       return id_from(what, *r);
     }
-    auto what = "looking up the schema under " + opts_.subject;
+    auto what = std::string("looking up the ") + which + " schema under " + opts_.subject;
     auto r = http.request(detail::http_method::post, subject_url(), json::serialize(req));
     if (!r) return r.error();
     if (r->status != 200) return status_error(what, *r);
@@ -193,17 +207,27 @@ class confluent_registry final : public schema_registry {
     detail::http_client http(http_settings(), &stopping_);
     std::minstd_rand rng(std::random_device{}());
     auto backoff = opts_.retry_initial;
+    // v1 first, then v2: the registry checks v2 against v1 (a field added with a default passes
+    // BACKWARD, FORWARD and FULL), and a v1 reader never meets a version it has not seen.
+    std::int32_t v1 = 0;
     while (!stopping_.load()) {
-      auto r = register_once(http);
+      auto r = v1 == 0 ? register_once(http, opts_.schema, "v1")
+                       : register_once(http, opts_.typed_schema, "v2 (typed)");
       if (r) {
+        spdlog::info("schema registry: {} {} has id {} under {} at {}",
+                     opts_.auto_register ? "registered" : "found",
+                     v1 == 0 ? "v1 schema" : "v2 schema", r->value, opts_.subject, public_url_);
+        if (v1 == 0) {
+          v1 = r->value;
+          backoff = opts_.retry_initial;
+          continue;
+        }
         {
           std::lock_guard lk(state_mu_);
           last_error_.clear();
         }
-        id_.store(r->value, std::memory_order_release);
-        spdlog::info("schema registry: {} has id {} under {} at {}",
-                     opts_.auto_register ? "registered schema" : "found schema", r->value,
-                     opts_.subject, public_url_);
+        id_.store(v1, std::memory_order_relaxed);
+        id2_.store(r->value, std::memory_order_release);
         return;
       }
       if (stopping_.load()) return;
@@ -255,7 +279,7 @@ class confluent_registry final : public schema_registry {
   // Records the outcome of the latest contact made by a lookup (empty = success). Registration
   // records its own; once registered, lookups are the only contact there is.
   void note_contact(const std::string& error) {
-    if (id_.load(std::memory_order_acquire) <= 0) return;  // registration owns the state
+    if (!ready()) return;  // registration owns the state
     std::lock_guard lk(state_mu_);
     last_error_ = error;
   }
@@ -265,7 +289,8 @@ class confluent_registry final : public schema_registry {
   const std::string base_;
   const std::string public_url_;
 
-  std::atomic<std::int32_t> id_{0};
+  std::atomic<std::int32_t> id_{0};   // v1's
+  std::atomic<std::int32_t> id2_{0};  // v2's; stored last, so > 0 means both are known
   std::atomic<bool> stopping_{false};
 
   std::mutex state_mu_;  // guards last_error_, status_word_

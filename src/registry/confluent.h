@@ -17,9 +17,10 @@ struct confluent_options {
   std::string url;                   // base URL, e.g. http://127.0.0.1:8081 (a path prefix is kept)
   std::string basic_auth_user_info;  // "user:password"; empty = none. A secret: never logged.
   std::string subject;               // the value subject, `<topic>-value` (TopicNameStrategy)
-  avro::schema schema;               // ours: registered (or looked up) under `subject`
-  bool auto_register = true;         // false: only look the schema up (it must be registered)
-  std::string ca_location;           // PEM CA bundle for https; empty = the system's
+  avro::schema schema;        // ours, v1 (the seed's): registered (or looked up) under `subject`
+  avro::schema typed_schema;  // ours, v2 (v1 + `type`): registered after v1 under `subject`
+  bool auto_register = true;  // false: only look the schema up (it must be registered)
+  std::string ca_location;    // PEM CA bundle for https; empty = the system's
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds request_timeout{5000};  // whole request, connect included
   std::chrono::milliseconds retry_initial{200};     // first back-off after a failure, doubled...
@@ -30,8 +31,10 @@ struct confluent_options {
 };
 
 // Starts a background thread that registers (or, with auto_register=false, looks up)
-// `options.schema` under `options.subject`, retrying with capped exponential back-off until it
-// succeeds; value_schema_id() answers errc::not_ready until then and never blocks.
+// `options.schema` and then `options.typed_schema` under `options.subject`, retrying with capped
+// exponential back-off until both succeed; schema_id() answers errc::not_ready until then and
+// never blocks. (A registry refusing v2, e.g. 409 for a subject whose compatibility v2 breaks,
+// keeps the service not ready, its health naming the refusal.)
 // schema_by_id() caches found schemas for good (ids are immutable) and failures for a while:
 // not_found/rejected for negative_cache_ttl, unreachable for the current back-off, so a registry
 // that is down is not asked once per record. health() is ok once the id is known and the last

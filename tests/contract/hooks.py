@@ -82,6 +82,9 @@ def _refused_for_what_the_store_holds(rejection):
 
 
 def _may_be_rejected_although_valid(item, received_ms):
+    value = item.get("value")
+    if item.get("type") == "counter" and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return True  # a counter increment must not be negative (prose: JSON Schema draft 4 has no if/then)
     ts = item.get("timestamp")
     if isinstance(ts, int) and ts > received_ms - 60_000 + MAX_FUTURE_SKEW_MS:
         return True  # past the skew limit (a minute of slack for the clock read here)

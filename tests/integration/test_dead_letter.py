@@ -30,7 +30,7 @@ def test_poison_records_go_to_the_dead_letter_topic_unchanged_with_their_origin(
     stack.create_topic(dlq, partitions=1)
     svc = start_service(env={"KAFKA_DLQ_TOPIC": dlq})
     svc.wait_ready()
-    our_id = stack.registry.get_version(f"{topic}-value", "latest").schema_id
+    our_id = stack.registry.get_version(f"{topic}-value", 1).schema_id  # v1: the seed's, gauges
     frame = b"\x00" + struct.pack(">i", our_id)
     # (value, reason, schema id in the dlq_schema_id header or None)
     poison = [

@@ -17,7 +17,8 @@ def seed_metric(**overrides):
     return m
 
 
-def registered_id(stack, subject, version="latest"):
+def registered_id(stack, subject, version=1):
+    """The id of a version of the subject: 1 is the seed's schema (gauges), 2 ours with `type`."""
     return stack.registry.get_version(subject, version).schema_id
 
 
@@ -107,23 +108,24 @@ def test_records_from_confluent_serializer_are_exposed(stack, topic, start_servi
 
 def test_evolved_writer_schema_registered_as_new_version_is_still_decoded(stack, topic, start_service):
     svc = start_service()
-    svc.wait_ready()  # our schema is version 1 of the subject now
+    svc.wait_ready()  # our schemas are versions 1 (seed) and 2 (with type) of the subject now
     subject = f"{topic}-value"
     v1_id = registered_id(stack, subject, 1)
+    typed_id = registered_id(stack, subject, 2)
     now = int(time.time() * 1000)
     record = {"name": "evolved_gauge", "value": 3.25, "timestamp": now, "tags": {"v": "2"},
               "profileId": "evo-1", "unit": "ms"}
 
     produce_with_confluent(stack, topic, evolved_schema_text(), [record], "evolved-app")
 
-    assert sorted(stack.registry.get_versions(subject)) == [1, 2]
-    v2_id = registered_id(stack, subject, 2)
-    assert v2_id != v1_id
+    assert sorted(stack.registry.get_versions(subject)) == [1, 2, 3]
+    evolved_id = registered_id(stack, subject, 3)
+    assert len({v1_id, typed_id, evolved_id}) == 3
     [msg] = stack.read_topic(topic, min_count=1)
-    assert struct.unpack(">i", msg.value()[1:5])[0] == v2_id
+    assert struct.unpack(">i", msg.value()[1:5])[0] == evolved_id
     wait_until(lambda: sample_value(svc.client_metric_lines(), "client_metric_evolved_gauge",
                                     {"app_id": "evolved-app", "v": "2"}) == 3.25,
-               what="the v2 record in the exposition")
+               what="the evolved record in the exposition")
     [held] = svc.app_metrics("evolved-app")["metrics"]
     assert held == {k: v for k, v in record.items() if k != "unit"}
     assert svc.app_metrics("evolved-app")["consumer"]["decode_errors_total"] == 0

@@ -9,5 +9,6 @@ inline std::string source_path(const std::string& rel) {
   return std::string(MCA_SOURCE_DIR) + "/" + rel;
 }
 inline std::string schema_file() { return MCA_SCHEMA_FILE; }
+inline std::string schema_v2_file() { return MCA_SCHEMA_V2_FILE; }
 
 }  // namespace mca::test

@@ -198,5 +198,50 @@ TEST(ingest_parser, invalid_utf8_is_reported_as_such) {
   EXPECT_NE(r.error().message.find("UTF-8"), std::string::npos);
 }
 
+TEST(ingest_parser, type_is_gauge_when_absent_or_null_and_read_when_given) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p"},{"name":"a","value":1,"profileId":"p","type":null},{"name":"a","value":1,"profileId":"p","type":"gauge"},{"name":"b","value":2,"profileId":"p","type":"counter"},{"name":"c","value":3,"profileId":"p","type":"histogram"}]})",
+      1000, kNow);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->items.size(), 5u);
+  EXPECT_TRUE(r->rejected.empty());
+  using model::metric_type;
+  EXPECT_EQ(r->items[0].second.type, metric_type::gauge);
+  EXPECT_EQ(r->items[1].second.type, metric_type::gauge);
+  EXPECT_EQ(r->items[2].second.type, metric_type::gauge);
+  EXPECT_EQ(r->items[3].second.type, metric_type::counter);
+  EXPECT_EQ(r->items[4].second.type, metric_type::histogram);
+}
+
+TEST(ingest_parser, an_unknown_or_wrongly_typed_type_rejects_only_its_item_with_field_type) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p","type":"summary"},{"name":"a","value":1,"profileId":"p","type":"Counter"},{"name":"a","value":1,"profileId":"p","type":1},{"name":"a","value":1,"profileId":"p","type":["counter"]},{"name":"a","value":1,"profileId":"p","type":""},{"name":"ok","value":1,"profileId":"p","type":"counter"},{"name":"a","value":1,"profileId":"p","type":1e999}]})",
+      1000, kNow);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_EQ(r->items[0].first, 5u);
+  std::vector<std::pair<std::size_t, std::string>> got;
+  for (const auto& e : r->rejected) got.emplace_back(e.index, e.field);
+  EXPECT_EQ(got,
+            (std::vector<std::pair<std::size_t, std::string>>{
+                {0, "type"}, {1, "type"}, {2, "type"}, {3, "type"}, {4, "type"}, {6, "type"}}));
+  EXPECT_EQ(r->rejected[0].error, R"(must be "gauge", "counter" or "histogram")");
+  EXPECT_EQ(r->rejected[2].error, R"(must be "gauge", "counter" or "histogram", got a number)");
+  EXPECT_EQ(r->rejected[3].error, R"(must be "gauge", "counter" or "histogram", got an array)");
+  EXPECT_EQ(r->rejected[5].error,
+            R"(must be "gauge", "counter" or "histogram", got a number beyond the double range)");
+}
+
+TEST(ingest_parser, a_duplicate_type_key_refuses_the_body) {
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"name":"a","value":1,"profileId":"p","type":"gauge","type":"counter"}]})",
+      1000, kNow, &details);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_json);
+  ASSERT_EQ(details.size(), 1u);
+  EXPECT_EQ(details[0], (model::field_error{0, "type", "duplicate key"}));
+}
+
 }  // namespace
 }  // namespace mca::api

@@ -21,7 +21,8 @@ class ingest_test : public ::testing::Test {
  protected:
   ingest_test()
       : schema_(avro::schema::load_metric_schema(test::schema_file()).value()),
-        registry_(registry::make_embedded(schema_)),
+        registry_(registry::make_embedded(
+            schema_, avro::schema::load_typed_metric_schema(test::schema_v2_file()).value())),
         clock_(1'700'000'000'000),
         ingest_(model::limits{}, *registry_, producer_, clock_) {}
 
@@ -196,6 +197,81 @@ TEST_F(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
   ASSERT_EQ(r->rejected.size(), 2u);
   EXPECT_EQ(r->rejected[0].field, "name");
   EXPECT_EQ(r->rejected[1].field, "name");
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+// The seed example as the service has always produced it (tags sorted by key): magic byte 0,
+// schema id 1 (the embedded registry's v1), then the seed schema's record. Written out by hand
+// from the Avro spec, so it pins the bytes independently of the codec.
+constexpr std::string_view kSeedGaugeFrameHex =
+    "00"
+    "00000001"
+    "12"
+    "6370755f7573616765"  // name "cpu_usage"
+    "0000000000e05240"    // value 75.5, little-endian double
+    "80f0fcaec25f"        // timestamp 1640995200000, zigzag varint
+    "04"                  // one map block of 2 entries
+    "16656e7669726f6e6d656e74"
+    "1470726f64756374696f6e"  // environment: production
+    "08686f7374"
+    "0e73657276657231"    // host: server1
+    "00"                  // end of the map
+    "10757365722d313233"  // profileId "user-123"
+    ;
+
+TEST_F(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_the_v1_id) {
+  for (bool explicit_type : {false, true}) {
+    producer_.sent.clear();
+    batch b;
+    auto m = seed();
+    if (explicit_type) m.type = model::metric_type::gauge;
+    b.items.emplace_back(0, m);
+    ASSERT_TRUE(submit(std::move(b)));
+    ASSERT_EQ(producer_.sent.size(), 1u);
+    EXPECT_EQ(hex(producer_.sent[0].value), kSeedGaugeFrameHex);
+  }
+}
+
+TEST_F(ingest_test, counters_and_histograms_are_framed_with_the_v2_id_and_body) {
+  batch b;
+  auto g = seed();
+  auto c = seed();
+  c.type = model::metric_type::counter;
+  c.name = "requests";
+  auto h = seed();
+  h.type = model::metric_type::histogram;
+  h.name = "latency";
+  b.items.emplace_back(0, g);
+  b.items.emplace_back(1, c);
+  b.items.emplace_back(2, h);
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 3u);
+  ASSERT_EQ(producer_.sent.size(), 3u);
+  EXPECT_EQ(hex(producer_.sent[0].value), kSeedGaugeFrameHex);
+  for (std::size_t i = 1; i < 3; ++i) {
+    const auto& want = i == 1 ? c : h;
+    auto framed = avro::unframe(producer_.sent[i].value);
+    ASSERT_TRUE(framed);
+    EXPECT_EQ(framed->id.value, registry::kEmbeddedV2Id.value);
+    // v2's body: v1's, then the type string.
+    auto m = want;
+    model::normalise(m);
+    std::string v1_body;
+    avro::encode(m, v1_body);
+    const std::string type(model::to_string(want.type));
+    EXPECT_EQ(framed->body, v1_body + static_cast<char>(type.size() * 2) + type);
+    EXPECT_EQ(avro::decode(framed->body, avro::wire_schema::v2).value(), m);
+  }
 }
 
 }  // namespace

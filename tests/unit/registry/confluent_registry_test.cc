@@ -33,12 +33,16 @@ constexpr char kEvolvedSchema[] =
  {"name":"profileId","type":"string"},{"name":"unit","type":["null","string"],"default":null}]})";
 
 avro::schema ours() { return avro::schema::load_metric_schema(test::schema_file()).value(); }
+avro::schema ours_v2() {
+  return avro::schema::load_typed_metric_schema(test::schema_v2_file()).value();
+}
 
 confluent_options options_for(const std::string& url) {
   confluent_options o;
   o.url = url;
   o.subject = kSubject;
   o.schema = ours();
+  o.typed_schema = ours_v2();
   o.retry_initial = 5ms;  // fast retries keep the tests short; the logic is the same
   o.retry_max = 20ms;
   o.connect_timeout = 1000ms;
@@ -78,20 +82,60 @@ std::string closed_url() {
   return "http://127.0.0.1:" + std::to_string(port);
 }
 
-TEST(confluent_registry, registers_our_schema_under_the_value_subject_and_serves_its_id) {
+TEST(confluent_registry, registers_v1_then_v2_under_the_value_subject_and_serves_both_ids) {
   fake_registry_server server([](const seen_request& r) {
-    if (r.method == "POST" && r.target == kVersionsPath) return canned_response{200, R"({"id":7})"};
+    if (r.method == "POST" && r.target == kVersionsPath) {
+      const bool v2 =
+          boost::json::parse(r.body).as_object().at("schema").as_string() == ours_v2().text();
+      return canned_response{200, v2 ? R"({"id":8})" : R"({"id":7})"};
+    }
     return canned_response{404, R"({"error_code":40401,"message":"not here"})"};
   });
   auto reg = start(options_for(server.url()));
 
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_EQ(reg->value_schema_id()->value, 7);
+  EXPECT_EQ(reg->schema_id(avro::wire_schema::v1)->value, 7);
+  EXPECT_EQ(reg->schema_id(avro::wire_schema::v2)->value, 8);
   auto reqs = server.requests();
-  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].content_type, "application/vnd.schemaregistry.v1+json");
-  auto body = boost::json::parse(reqs[0].body).as_object();
-  EXPECT_EQ(body.at("schema").as_string(), ours().text());
+  EXPECT_EQ(boost::json::parse(reqs[0].body).as_object().at("schema").as_string(), ours().text());
+  EXPECT_EQ(boost::json::parse(reqs[1].body).as_object().at("schema").as_string(),
+            ours_v2().text());
+  auto h = reg->health();
+  EXPECT_EQ(h.info.at("schema_id").as_int64(), 7);
+  EXPECT_EQ(h.info.at("typed_schema_id").as_int64(), 8);
+  // Both are answered from what was registered, without a request.
+  EXPECT_EQ(reg->schema_by_id(avro::schema_id{8})->text(), ours_v2().text());
+  EXPECT_EQ(reg->schema_by_id(avro::schema_id{7})->text(), ours().text());
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(confluent_registry, a_refused_v2_keeps_both_ids_unknown_and_health_names_the_refusal) {
+  fake_registry_server server([](const seen_request& r) {
+    if (boost::json::parse(r.body).as_object().at("schema").as_string() == ours_v2().text()) {
+      return canned_response{
+          409, R"({"error_code":409,"message":"Schema being registered is incompatible"})"};
+    }
+    return canned_response{200, R"({"id":3})"};
+  });
+  auto reg = start(options_for(server.url()));
+
+  ASSERT_TRUE(eventually([&] { return reg->health().status == "rejected"; }));
+  EXPECT_EQ(reg->value_schema_id().error().code, errc::not_ready);
+  EXPECT_EQ(reg->schema_id(avro::wire_schema::v2).error().code, errc::not_ready);
+  auto err = std::string(reg->health().info.at("last_error").as_string());
+  EXPECT_NE(err.find("v2"), std::string::npos) << err;
+  EXPECT_NE(err.find("incompatible"), std::string::npos) << err;
+  // v1 is registered once; v2 is retried (with back-off) on its own.
+  ASSERT_TRUE(eventually([&] { return server.requests().size() >= 4; }));
+  std::size_t v1_posts = 0;
+  for (const auto& q : server.requests()) {
+    if (boost::json::parse(q.body).as_object().at("schema").as_string() == ours().text())
+      ++v1_posts;
+  }
+  EXPECT_EQ(v1_posts, 1u);
 }
 
 TEST(confluent_registry, answers_not_ready_without_blocking_until_registration_succeeds) {
@@ -133,7 +177,7 @@ TEST(confluent_registry, only_looks_the_schema_up_when_auto_register_is_off) {
   ASSERT_TRUE(eventually([&] { return reg->value_schema_id().has_value(); }));
   EXPECT_EQ(reg->value_schema_id()->value, 11);
   EXPECT_EQ(server.count(kVersionsPath), 0u);
-  EXPECT_EQ(server.count(kLookupPath), 3u);
+  EXPECT_EQ(server.count(kLookupPath), 4u);  // v1 three times, then v2
 }
 
 TEST(confluent_registry, sends_basic_auth_credentials_with_every_request) {

@@ -1,0 +1,98 @@
+"""The optional "type" of a metric item (gauge by default, counter, histogram) on the real binary:
+accepted or rejected per item with its index and field, and the two Avro schemas behind it."""
+import hashlib
+import json
+import os
+
+import requests
+
+from conftest import ROOT, run_binary, seed_metric
+
+
+def decode_errors(service):
+    total = 0.0
+    for line in service.exposition().splitlines():
+        if line.startswith("mca_consumer_decode_errors_total{"):
+            total += float(line.split()[-1])
+    return total
+
+
+def test_type_is_accepted_per_item_and_every_record_is_read_back(service):
+    metrics = [
+        seed_metric(),                                                 # no type: a gauge
+        seed_metric(name="requests", value=3, type="counter"),
+        seed_metric(name="lcp", value=1234.5, type="histogram"),
+        seed_metric(name="temp", type="gauge"),
+        seed_metric(name="mem", type=None),                            # null: a gauge
+        seed_metric(name="zero", value=0, type="counter"),             # a zero increment is fine
+    ]
+    r = service.post_metrics("types", metrics)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 6, "rejected": []}
+    service.wait_consumed(6)
+    assert decode_errors(service) == 0
+
+
+def test_an_unknown_type_rejects_its_item_with_index_and_field_type(service):
+    metrics = [
+        seed_metric(name="ok_gauge"),
+        seed_metric(name="a", type="summary"),
+        seed_metric(name="b", type="Counter"),
+        seed_metric(name="ok_counter", type="counter"),
+        seed_metric(name="c", type=7),
+        seed_metric(name="d", type={"kind": "counter"}),
+        seed_metric(name="e", type="counter", value=-1),
+    ]
+    r = service.post_metrics("types", metrics)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    got = [(x["index"], x["field"]) for x in body["rejected"]]
+    assert got == [(1, "type"), (2, "type"), (4, "type"), (5, "type"), (6, "value")]
+    assert body["rejected"][0]["error"] == 'must be "gauge", "counter" or "histogram"'
+    assert body["rejected"][2]["error"] == 'must be "gauge", "counter" or "histogram", got a number'
+    assert body["rejected"][4]["error"] == "a counter increment must not be negative"
+
+
+def test_a_batch_of_only_unknown_types_is_400_no_valid_metrics_listing_each(service):
+    r = service.post_metrics("types", [seed_metric(type="timer"), seed_metric(type="")])
+    assert r.status_code == 400
+    e = r.json()["error"]
+    assert e["code"] == "no_valid_metrics"
+    assert [(d["index"], d["field"]) for d in e["details"]] == [(0, "type"), (1, "type")]
+
+
+def test_health_names_both_schema_ids_of_the_embedded_registry(service):
+    h = requests.get(service.url("/api/v2/app/types/health"), timeout=10).json()
+    info = h["components"]["registry"] if "components" in h else h["registry"]
+    flat = json.dumps(info)
+    assert '"schema_id": 1' in flat and '"typed_schema_id": 2' in flat, flat
+
+
+def test_the_seed_schema_file_is_unchanged_and_v2_is_it_plus_type():
+    with open(os.path.join(ROOT, "schemas/metric.avsc"), "rb") as f:
+        seed = f.read()
+    # The seed's file, byte for byte (a gauge record is exactly the seed's record).
+    assert hashlib.sha256(seed).hexdigest() == "85db4a1258b3f28077aba778e4b9ce629858cefcffcade59f1d75e591583558a"
+    with open(os.path.join(ROOT, "schemas/metric.v2.avsc")) as f:
+        v2 = json.load(f)
+    v1 = json.loads(seed)
+    assert {k: v for k, v in v2.items() if k != "fields"} == {k: v for k, v in v1.items() if k != "fields"}
+    assert v2["fields"][:-1] == v1["fields"]
+    last = v2["fields"][-1]
+    assert (last["name"], last["type"], last["default"]) == ("type", "string", "gauge")
+    assert last["doc"]
+
+
+def test_an_invalid_v2_schema_file_refuses_to_start(tmp_path):
+    with open(os.path.join(ROOT, "schemas/metric.v2.avsc")) as f:
+        v2 = json.load(f)
+    del v2["fields"][-1]["default"]
+    bad = tmp_path / "metric.v2.avsc"
+    bad.write_text(json.dumps(v2))
+    r = run_binary(env={"SCHEMA_V2_FILE": str(bad), "PORT": "0"})
+    assert r.returncode == 2, r.stderr
+    assert "default" in r.stderr and "gauge" in r.stderr, r.stderr
+    r = run_binary(env={"SCHEMA_V2_FILE": os.path.join(ROOT, "schemas/metric.avsc"), "PORT": "0"})
+    assert r.returncode == 2
+    assert "missing field 'type'" in r.stderr, r.stderr
