@@ -49,8 +49,12 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < valid.size(); ++i) {
       if (!ticket->admitted[i]) continue;
-      valid[kept] = valid[i];
-      keys[kept] = std::move(keys[i]);
+      // Never onto itself: a std::string moved onto itself is left empty (libstdc++), and an
+      // empty key sends a series' records to random partitions.
+      if (kept != i) {
+        valid[kept] = valid[i];
+        keys[kept] = std::move(keys[i]);
+      }
       ++kept;
     }
     valid.resize(kept);

@@ -176,6 +176,27 @@ TEST_F(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_
   EXPECT_EQ(with_admission_.stats().rejected, 2u);
 }
 
+TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
+  // Admitted items before and after a refused one: each keeps its own key, so one series always
+  // lands on one partition.
+  batch b;
+  for (int i = 0; i < 4; ++i) {
+    auto m = seed();
+    m.name = i == 1 ? "m0" : "m" + std::to_string(i);  // items 0 and 1: one series
+    b.items.emplace_back(i, m);
+  }
+  auto r = submit_admitted(std::move(b));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(producer_.sent.size(), 3u);  // m0, m0, m2 (m3 is a third series: refused)
+  for (const auto& msg : producer_.sent) EXPECT_FALSE(msg.key.empty());
+  auto m = seed();
+  m.name = "m0";
+  EXPECT_EQ(producer_.sent[0].key, model::series_key("my-app", m));
+  EXPECT_EQ(producer_.sent[1].key, model::series_key("my-app", m));
+  m.name = "m2";
+  EXPECT_EQ(producer_.sent[2].key, model::series_key("my-app", m));
+}
+
 TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {
   producer_.behaviour = test::fake_producer::mode::fail;
   batch b;
