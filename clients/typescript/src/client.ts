@@ -15,7 +15,7 @@ import { backoffDelay, parseRetryAfter, retryAfterDelay } from './retry.js';
 import { localStore, saveEntries, takeSaved } from './storage.js';
 import { exchange, KEEPALIVE_BYTES, keepaliveBudget, keepaliveFits, type Answer } from './transport.js';
 import { DEFAULT_LIMITS, validateMetric } from './validate.js';
-import type { Metric, RejectedItem, Tags } from './wire.js';
+import type { Metric, MetricType, RejectedItem, Tags } from './wire.js';
 
 /** Most metrics the service takes in one request (its `MAX_BATCH_METRICS` default). */
 export const MAX_BATCH_METRICS = 1000;
@@ -56,6 +56,10 @@ function copyTags(into: Tags, from: TagsInput, keys: string[]): Tags {
   return into;
 }
 
+/** `gauge`, `counter` and `observe`: `record` with the current time and the given type (none for a gauge). */
+const typed = (rec: (m: MetricInput) => void, type?: MetricType) => (name: string, value: number, tags?: TagsInput) =>
+  rec({ name, value, tags, ...(type && { type }) });
+
 /**
  * Creates a client that batches metrics and delivers them to the Metrics Collection API.
  * Never throws: options that cannot work (an `endpoint` that is not a string, an `appId` the
@@ -94,7 +98,9 @@ export function createMetricsClient(options: ClientOptions): MetricsClient {
     fail('client disabled: ' + why, undefined, 'invalid_option');
     const off = (m: any) => drop([m], 'disabled', why);
     return {
-      gauge: (name, value, tags) => off({ name, value, tags }),
+      gauge: typed(off),
+      counter: typed(off, 'counter'),
+      observe: typed(off, 'histogram'),
       record: off,
       flush: async () => true,
       close: async () => true,
@@ -341,6 +347,7 @@ function start(
         tags,
         profileId: input.profileId ?? o.profileId,
       };
+      if (input.type != null) m.type = input.type;
       // The server defaults absent tags to {}; leaving them out keeps bodies small.
       if (tags != t && !Object.keys(tags as Tags).length) delete m.tags;
       if (closed) return drop([m], 'closed');
@@ -395,7 +402,9 @@ function start(
 
   let closing: Promise<boolean> | undefined;
   return {
-    gauge: (name, value, tags) => record({ name, value, tags }),
+    gauge: typed(record),
+    counter: typed(record, 'counter'),
+    observe: typed(record, 'histogram'),
     record,
     flush: (opts) => flushUntil(deadline(opts)).catch(() => false),
     close: (opts) =>

@@ -22,6 +22,7 @@ export type {
   IngestRequest,
   IngestResponse,
   Metric,
+  MetricType,
   RejectedItem,
   Tags,
 } from './wire.js';

@@ -1,4 +1,4 @@
-import type { Metric, Tags } from './wire.js';
+import type { Metric, MetricType, Tags } from './wire.js';
 
 /**
  * Limits the client validates against before queueing a metric. They mirror the server's
@@ -49,6 +49,8 @@ export interface MetricInput {
   tags?: TagsInput;
   /** @defaultValue the client's `profileId` */
   profileId?: string;
+  /** How the service aggregates it (see {@link MetricType}). @defaultValue `"gauge"` */
+  type?: MetricType;
 }
 
 /** Tags as the application may pass them: numbers and booleans are sent as their string form. */
@@ -146,9 +148,19 @@ export interface ClientStats {
 
 /** The client. No method ever throws; problems go to `onDrop` and `onError`. */
 export interface MetricsClient {
-  /** Record a gauge sample. */
+  /** Record a gauge sample: the service keeps the newest value of the series. */
   gauge(name: string, value: number, tags?: TagsInput): void;
-  /** Record a metric with its own timestamp, tags or profileId. */
+  /**
+   * Add `increment` (finite, not negative) to a counter: the service sums the increments of every
+   * client of the app and tag set into `client_metric_<name>_total`.
+   */
+  counter(name: string, increment: number, tags?: TagsInput): void;
+  /**
+   * Record one observation of a histogram: the service counts the observations of every client of
+   * the app and tag set into `client_metric_<name>_bucket{le=…}`, `_sum` and `_count`.
+   */
+  observe(name: string, value: number, tags?: TagsInput): void;
+  /** Record a metric with its own timestamp, tags, profileId or type. */
   record(metric: MetricInput): void;
   /**
    * Send everything queued now, ignoring any backoff. Resolves `true` when nothing is left, `false`

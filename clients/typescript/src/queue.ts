@@ -21,7 +21,7 @@ const json = JSON.stringify;
  */
 export const numberText = (v: number): string => (Math.abs(v) > 2 ** 53 ? v.toExponential() : json(v));
 
-/** A metric as it goes on the wire; fields in the API's order, `timestamp` and `tags` only when present. */
+/** A metric as it goes on the wire; fields in the API's order, `timestamp`, `tags` and `type` only when present. */
 export function toEntry(m: Metric): Entry {
   const s =
     '{"name":' +
@@ -32,6 +32,8 @@ export function toEntry(m: Metric): Entry {
     (m.tags ? ',"tags":' + json(m.tags) : '') +
     ',"profileId":' +
     json(m.profileId) +
+    // A gauge carries no type: its body is the same as before types existed.
+    (m.type && m.type != 'gauge' ? ',"type":' + json(m.type) : '') +
     '}';
   return { m, s, b: utf8Length(s) };
 }

@@ -32,7 +32,12 @@ const isText = (v: unknown, min: number, max: number): boolean => {
  */
 export function validateMetric(m: Metric, l: ValidationLimits, now: number): string | undefined {
   if (!isText(m.name, 1, l.maxNameBytes)) return 'name: must be text of 1..' + l.maxNameBytes + ' bytes';
+  const type = m.type;
+  // Compared strictly: an object whose toString() says "counter" is not a type.
+  if (type != null && !['gauge', 'counter', 'histogram'].includes(type))
+    return 'type: must be gauge, counter or histogram';
   if (typeof m.value != 'number' || !isFinite(m.value)) return 'value: must be a finite number';
+  if (type == 'counter' && m.value < 0) return 'value: a counter increment must not be negative';
   const t = m.timestamp;
   if (t != null && !(Number.isInteger(t) && t >= 0 && t <= now + l.maxFutureSkewSeconds * 1e3))
     return 'timestamp: must be integer ms, >= 0, not in the future';

@@ -8,11 +8,22 @@
 /** String-to-string labels attached to a metric. */
 export type Tags = Record<string, string>;
 
+/**
+ * How the service aggregates a metric's values over every client of the app and tag set:
+ * - `gauge` (the default): the newest sample wins; exposed as `client_metric_<name>`.
+ * - `counter`: each value is a non-negative increment, summed; exposed as `client_metric_<name>_total`.
+ * - `histogram`: each value is one observation, counted into buckets; exposed as
+ *   `client_metric_<name>_bucket{le=…}`, `_sum` and `_count`.
+ *
+ * One name has one type within an app: a name already used with another type is refused.
+ */
+export type MetricType = 'gauge' | 'counter' | 'histogram';
+
 /** One metric as sent in `POST /api/v2/app/{app_id}/metrics`. */
 export interface Metric {
   /** Metric name, 1..200 UTF-8 bytes (server `MAX_NAME_BYTES`). */
   name: string;
-  /** Finite number; strings, booleans and null are rejected by the server. */
+  /** Finite number (not negative for a counter); strings, booleans and null are rejected by the server. */
   value: number;
   /** Milliseconds since the epoch, integer, >= 0; absent means "time the server received it". */
   timestamp?: number;
@@ -20,6 +31,8 @@ export interface Metric {
   tags?: Tags;
   /** Who reported the metric, 1..256 bytes. */
   profileId: string;
+  /** How the service aggregates it; absent means `gauge` (the SDK never sends `"gauge"`). */
+  type?: MetricType;
 }
 
 /** Request body of the ingest route. */

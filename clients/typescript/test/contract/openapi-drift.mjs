@@ -3,9 +3,9 @@
 //   enums included: what the SDK sends must fit the spec's request schemas, what the spec says the
 //   server answers must fit the SDK's response types. The spec side is turned into TypeScript
 //   types; the TypeScript compiler compares them with the real declarations.
-// - lengths, counts, integer-ness, minimums and the app_id pattern: probed on the built SDK itself
-//   (validateMetric, createMetricsClient) at each limit the spec declares and one past it, so the
-//   check follows what the SDK does, not a copy of its constants.
+// - lengths, counts, integer-ness, minimums, the metric type's enum and the app_id pattern:
+//   probed on the built SDK itself (validateMetric, createMetricsClient) at each limit the spec
+//   declares and one past it, so the check follows what the SDK does, not a copy of its constants.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -302,6 +302,15 @@ async function checkLimits(schemas) {
   }
   const value = field('value');
   expect('Metric.value', 'a fractional value', value.type == 'number', valid({ value: 0.5 }));
+
+  // The metric type: the SDK must accept exactly the spec's enum (the compiler compares the
+  // TypeScript union; this probes what the built SDK's validation lets through).
+  const type = field('type');
+  if (!Array.isArray(type.enum))
+    problems.push('Metric.type: the spec declares no enum; the SDK accepts only its types');
+  else
+    for (const t of new Set([...type.enum, 'gauge', 'counter', 'histogram', 'summary', 'Counter', '']))
+      expect('Metric.type', JSON.stringify(t), type.enum.includes(t), valid({ type: t }));
 
   // The batch: the largest request the SDK makes must be the spec's maxItems.
   const metrics =

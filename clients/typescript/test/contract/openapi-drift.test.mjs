@@ -117,6 +117,21 @@ describe('sdk wire types against the OpenAPI document', () => {
       /^Metric: field type: the SDK's type does not fit the spec's "web" \| "ios": "profileId"$/,
     ],
     [
+      'type_enum_without_histogram',
+      (d) => (schemas(d).Metric.properties.type.enum = ['gauge', 'counter']),
+      /^Metric: field type: the SDK's type does not fit the spec's \(?"gauge" \| "counter"\)?( \| null)?: "type"$/,
+    ],
+    [
+      'type_enum_with_summary',
+      (d) => schemas(d).Metric.properties.type.enum.push('summary'),
+      /^Metric\.type: "summary": the spec accepts it, the SDK refuses it$/,
+    ],
+    [
+      'type_removed',
+      (d) => delete schemas(d).Metric.properties.type,
+      /^Metric: field\(s\) in the SDK type but not in the spec: "type"$/,
+    ],
+    [
       'timestamp_to_a_fractional_number',
       (d) => (schemas(d).Metric.properties.timestamp.type = 'number'),
       /^Metric\.timestamp: a fractional timestamp: the spec accepts it, the SDK refuses it$/,

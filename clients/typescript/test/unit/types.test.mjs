@@ -8,11 +8,24 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const CONSUMER = `
-import { createMetricsClient, type ClientOptions, type Metric } from '@metrics-collection/client';
+import { createMetricsClient, type ClientOptions, type Metric, type MetricType } from '@metrics-collection/client';
 import { reportWebVitals } from '@metrics-collection/client/web-vitals';
 const options: ClientOptions = { endpoint: 'http://localhost:5000', appId: 'a', profileId: 'p', maxQueueSize: 10 };
 const client = createMetricsClient({ ...options, onDrop: (m: Metric, reason) => { const r: 'queue_full' | string = reason; void r; } });
 client.gauge('cpu', 1, { host: 'h' });
+client.counter('checkouts', 1, { shop: 'eu' });
+client.observe('render_ms', 42);
+const kind: MetricType = 'histogram';
+client.record({ name: 'jobs', value: 1, type: kind });
+client.record({ name: 'jobs', value: 1, type: 'counter' });
+const sent: Metric = { name: 'n', value: 1, profileId: 'p', type: 'counter' };
+void sent;
+// @ts-expect-error only gauge, counter and histogram are types
+client.record({ name: 'jobs', value: 1, type: 'summary' });
+// @ts-expect-error an increment must be a number
+client.counter('checkouts', '1');
+// @ts-expect-error the web-vitals helper needs observe
+reportWebVitals({ gauge: () => {} }, {});
 const done: Promise<boolean> = client.close();
 void done;
 reportWebVitals(client, { onLCP: (cb) => cb({ name: 'LCP', value: 1 }) });
