@@ -1,8 +1,10 @@
 #include "pipeline/admission.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace mca::pipeline {
@@ -19,6 +21,8 @@ std::string_view to_string(refusal r) {
       return "max_series_bytes";
     case refusal::name_collision:
       return "name_collision";
+    case refusal::type_conflict:
+      return "type_conflict";
   }
   return "unknown";
 }
@@ -39,16 +43,54 @@ struct name_entry {
   bool delivered = false;
 };
 
+// One name a metric uses, held with the type of the metric that wrote it (see admission.h).
+struct claim_entry {
+  model::metric_type type = model::metric_type::gauge;
+  std::string original;  // the original name that wrote it (per app only)
+  std::int64_t last_seen = 0;
+  std::uint32_t pending = 0;
+  bool delivered = false;
+};
+
 struct string_hash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+using claim_map = std::unordered_map<std::string, claim_entry, string_hash, std::equal_to<>>;
+
 struct app_state {
   std::unordered_map<std::uint64_t, series_entry> series;
   std::unordered_map<std::string, name_entry, string_hash, std::equal_to<>> names;
+  claim_map claims;
   std::size_t bytes = 0;
+  bool empty() const { return series.empty() && names.empty() && claims.empty(); }
 };
+
+// The names a metric of exposition name `e` and type `t` uses, each prefixed by its kind: 'i' the
+// series identity (the exposition name, whatever the type), 's' a name it is exposed under.
+std::vector<std::string> claims_of(const std::string& e, model::metric_type t) {
+  std::vector<std::string> out;
+  out.push_back("i" + e);
+  switch (t) {
+    case model::metric_type::gauge:
+      out.push_back("s" + e);
+      break;
+    case model::metric_type::counter:
+      out.push_back("s" + e + "_total");
+      break;
+    case model::metric_type::histogram:
+      out.push_back("s" + e);
+      out.push_back("s" + e + "_bucket");
+      out.push_back("s" + e + "_sum");
+      out.push_back("s" + e + "_count");
+      break;
+  }
+  return out;
+}
+
+// "a gauge", "a counter", "a histogram", for messages.
+std::string a_type(model::metric_type t) { return "a " + std::string(model::to_string(t)); }
 
 std::uint64_t hash_key(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
@@ -58,6 +100,7 @@ struct series_admission::impl {
   admission_limits limits;
   mutable std::mutex mu;
   std::unordered_map<std::string, app_state, string_hash, std::equal_to<>> apps;
+  claim_map claims;  // every app's claims: the exposition merges apps into one family per name
   std::size_t total_series = 0;
   std::size_t total_bytes = 0;
   std::atomic<std::uint64_t> refused[kRefusalKinds] = {};
@@ -65,6 +108,30 @@ struct series_admission::impl {
   // Still counted: written within ttl + grace, or awaiting the transport.
   bool live(std::int64_t last_seen, std::uint32_t pending, std::int64_t now) const {
     return pending > 0 || limits.ttl_ms == 0 || now - last_seen <= limits.ttl_ms + limits.grace_ms;
+  }
+
+  bool live(const claim_entry& e, std::int64_t now) const {
+    return live(e.last_seen, e.pending, now);
+  }
+
+  // Pending-until-settle bookkeeping shared by the per-app and the global claim maps.
+  static void settle_claim(claim_map& m, const std::string& c, bool delivered) {
+    auto it = m.find(c);
+    if (it == m.end()) return;
+    auto& e = it->second;
+    if (e.pending > 0) --e.pending;
+    if (delivered)
+      e.delivered = true;
+    else if (e.pending == 0 && !e.delivered)
+      m.erase(it);
+  }
+
+  void write_claim(claim_map& m, const std::string& c, model::metric_type t,
+                   const std::string& original, std::int64_t now) {
+    auto [it, fresh] = m.try_emplace(c);
+    if (fresh || !live(it->second, now)) it->second = claim_entry{t, original, now, 0, false};
+    it->second.last_seen = std::max(it->second.last_seen, now);
+    ++it->second.pending;
   }
 
   void forget_series(app_state& app, std::unordered_map<std::uint64_t, series_entry>::iterator it) {
@@ -133,6 +200,35 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
       continue;
     }
 
+    // One family, one type: this app's claims first (their message may name the app's own
+    // metric), then every app's (which names no other app's metric).
+    const auto claims = claims_of(p.exposition, c.m->type);
+    std::optional<std::string> conflict;
+    for (const auto& claim : claims) {
+      const std::string exposed = claim.substr(1);
+      if (auto it = app.claims.find(claim);
+          it != app.claims.end() && impl_->live(it->second, now) && it->second.type != c.m->type) {
+        conflict = "as " + a_type(c.m->type) + " it would share the Prometheus name " + exposed +
+                   " with " + a_type(it->second.type) + " this app writes (\"" +
+                   it->second.original + "\"): one name has one type; send it as " +
+                   a_type(it->second.type) + " or use another name";
+        break;
+      }
+      if (auto it = impl_->claims.find(claim); it != impl_->claims.end() &&
+                                               impl_->live(it->second, now) &&
+                                               it->second.type != c.m->type) {
+        conflict = "as " + a_type(c.m->type) + " it would share the Prometheus name " + exposed +
+                   " with " + a_type(it->second.type) +
+                   " another app writes: one name has one type across the service; use another "
+                   "name";
+        break;
+      }
+    }
+    if (conflict) {
+      refuse(i, refusal::type_conflict, "type", std::move(*conflict));
+      continue;
+    }
+
     auto it = app.series.find(p.hash);
     const bool known =
         it != app.series.end() && impl_->live(it->second.last_seen, it->second.pending, now);
@@ -192,17 +288,26 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
     name_it->second.last_seen = now;
     ++name_it->second.pending;
     t.names.push_back(p.exposition);
+    for (const auto& claim : claims) {
+      impl_->write_claim(app.claims, claim, c.m->type, c.m->name, now);
+      impl_->write_claim(impl_->claims, claim, c.m->type, std::string(), now);
+      t.claims.push_back(claim);
+    }
     t.admitted[i] = true;
   }
-  if (app.series.empty() && app.names.empty()) impl_->apps.erase(app_it);
+  if (app.empty()) impl_->apps.erase(app_it);
   return t;
 }
 
 void series_admission::settle(ticket& t, bool delivered) {
-  if (t.series.empty() && t.names.empty()) return;
+  if (t.series.empty() && t.names.empty() && t.claims.empty()) return;
   std::lock_guard lock(impl_->mu);
+  for (const auto& c : t.claims) impl::settle_claim(impl_->claims, c, delivered);
   auto app_it = impl_->apps.find(t.app_id);
-  if (app_it == impl_->apps.end()) return;
+  if (app_it == impl_->apps.end()) {
+    t.claims.clear();
+    return;
+  }
   app_state& app = app_it->second;
   for (auto h : t.series) {
     auto it = app.series.find(h);
@@ -224,9 +329,11 @@ void series_admission::settle(ticket& t, bool delivered) {
     else if (e.pending == 0 && !e.delivered)
       app.names.erase(it);
   }
-  if (app.series.empty() && app.names.empty()) impl_->apps.erase(app_it);
+  for (const auto& c : t.claims) impl::settle_claim(app.claims, c, delivered);
+  if (app.empty()) impl_->apps.erase(app_it);
   t.series.clear();
   t.names.clear();
+  t.claims.clear();
 }
 
 void series_admission::expire(std::int64_t now) {
@@ -243,11 +350,13 @@ void series_admission::expire(std::int64_t now) {
     std::erase_if(app.names, [&](const auto& kv) {
       return !impl_->live(kv.second.last_seen, kv.second.pending, now);
     });
-    if (app.series.empty() && app.names.empty())
+    std::erase_if(app.claims, [&](const auto& kv) { return !impl_->live(kv.second, now); });
+    if (app.empty())
       app_it = impl_->apps.erase(app_it);
     else
       ++app_it;
   }
+  std::erase_if(impl_->claims, [&](const auto& kv) { return !impl_->live(kv.second, now); });
 }
 
 admission_stats series_admission::stats() const {

@@ -21,6 +21,17 @@
 // cluster-wide and a consumer's store may still drop (counted in
 // mca_store_dropped_series_total). README "Honest answers" spells this out.
 //
+// Types: one Prometheus family has one type (model::metric_type). A metric is refused with field
+// "type" when a name it would use is written with another type within the TTL, by this app or
+// (the exposition merges apps into one family per name) by another app on this instance. The
+// names a metric uses: its exposition name itself (the series identity, whatever the type), and
+// the names it is exposed under: a gauge `client_metric_<n>`, a counter `client_metric_<n>_total`,
+// a histogram `client_metric_<n>` with `_bucket`, `_sum`, `_count`. So gauge `x` vs counter `x`,
+// gauge `x_total` vs counter `x`, gauge `x_sum` vs histogram `x`, histogram `x_total` vs counter
+// `x` collide; counter `x_sum` vs histogram `x` do not. Like names, these claims are pending until
+// settle() and forgotten ttl + grace after their last write. With replicas, another instance's
+// claims are not seen here (as with the caps, see above).
+//
 // Weight of a series (bytes counted against MAX_SERIES_BYTES_PER_APP and MAX_SERIES_BYTES): the
 // series key (app id, exposition name, label names and values), plus the original name and tags,
 // plus the largest profileId the limits allow, plus kSeriesOverheadBytes for the store's nodes and
@@ -61,8 +72,9 @@ enum class refusal {
   app_bytes,       // the app's series would weigh more than MAX_SERIES_BYTES_PER_APP
   global_bytes,    // all series would weigh more than MAX_SERIES_BYTES
   name_collision,  // another original name of the app has the same exposition name
+  type_conflict,   // a name the metric uses is written with another type (this app or another)
 };
-inline constexpr std::size_t kRefusalKinds = 5;
+inline constexpr std::size_t kRefusalKinds = 6;
 std::string_view to_string(refusal r);
 
 struct admission_stats {
@@ -92,6 +104,7 @@ class series_admission {
     std::string app_id;
     std::vector<std::uint64_t> series;  // hashes this batch wrote (pending until settle)
     std::vector<std::string> names;     // exposition names this batch wrote (pending until settle)
+    std::vector<std::string> claims;    // type claims this batch wrote (pending until settle)
     std::vector<model::field_error> refused;
     std::vector<bool> admitted;  // per candidate, in order
   };

@@ -74,10 +74,12 @@ def _has_unholdable_number(node):
 
 def _refused_for_what_the_store_holds(rejection):
     """Documented per-item refusals of valid metrics: the series would pass a series cap or byte
-    budget (field "series"), or the name becomes the Prometheus name of another name the app
-    already writes (field "name")."""
+    budget (field "series"), the name becomes the Prometheus name of another name the app
+    already writes (field "name"), or the name is written with another type (field "type")."""
     if rejection.get("field") == "series":
         return rejection.get("error", "").startswith("new series refused")
+    if rejection.get("field") == "type":  # the name is written with another type (one name, one type)
+        return "one name has one type" in rejection.get("error", "")
     return rejection.get("field") == "name" and "for Prometheus, like" in rejection.get("error", "")
 
 

@@ -96,3 +96,61 @@ def test_an_invalid_v2_schema_file_refuses_to_start(tmp_path):
     r = run_binary(env={"SCHEMA_V2_FILE": os.path.join(ROOT, "schemas/metric.avsc"), "PORT": "0"})
     assert r.returncode == 2
     assert "missing field 'type'" in r.stderr, r.stderr
+
+
+def test_a_long_type_string_is_rejected_without_being_echoed(service):
+    long_type = "counter" * 20_000  # 140 kB, within MAX_BODY_BYTES
+    r = service.post_metrics("types", [seed_metric(type=long_type), seed_metric(name="ok")])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 1
+    assert [(x["index"], x["field"]) for x in body["rejected"]] == [(0, "type")]
+    assert len(r.content) < 1000
+
+
+def test_one_name_has_one_type_per_app_and_across_apps(service):
+    r = service.post_metrics("shop", [seed_metric(name="clicks", type="counter"),
+                                      seed_metric(name="lcp", type="histogram"),
+                                      seed_metric(name="clicks", type="gauge", tags={"host": "b"})])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    [rej] = body["rejected"]
+    assert (rej["index"], rej["field"]) == (2, "type")
+    assert "a counter this app writes" in rej["error"], rej["error"]
+
+    # Names that are exposed alike collide too, in this app and in another one.
+    r = service.post_metrics("shop", [seed_metric(name="clicks_total"),                    # gauge client_metric_clicks_total
+                                      seed_metric(name="lcp_bucket"),                      # gauge client_metric_lcp_bucket
+                                      seed_metric(name="lcp_sum", type="counter"),         # client_metric_lcp_sum_total: fine
+                                      seed_metric(name="lcp", type="histogram", tags={"page": "/"})])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    assert [(x["index"], x["field"]) for x in body["rejected"]] == [(0, "type"), (1, "type")]
+    assert "a counter" in body["rejected"][0]["error"]
+    assert "a histogram" in body["rejected"][1]["error"]
+
+    r = service.post_metrics("blog", [seed_metric(name="lcp", type="gauge"),
+                                      seed_metric(name="lcp", type="histogram"),
+                                      seed_metric(name="clicks", type="counter")])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    [rej] = body["rejected"]
+    assert (rej["index"], rej["field"]) == (0, "type")
+    assert "a histogram another app writes" in rej["error"], rej["error"]
+
+    # Every refusal is counted by reason.
+    text = service.exposition()
+    assert 'mca_ingest_series_refused_total{reason="type_conflict"} 4' in text, \
+        [l for l in text.splitlines() if "refused_total" in l]
+
+
+def test_a_type_conflict_everywhere_is_400_no_valid_metrics(service):
+    assert service.post_metrics("solo", [seed_metric(name="hits", type="counter")]).status_code == 200
+    r = service.post_metrics("solo", [seed_metric(name="hits"), seed_metric(name="hits_total")])
+    assert r.status_code == 400
+    e = r.json()["error"]
+    assert e["code"] == "no_valid_metrics"
+    assert [(d["index"], d["field"]) for d in e["details"]] == [(0, "type"), (1, "type")]

@@ -203,5 +203,123 @@ TEST(series_admission, replicas_count_only_what_each_admitted) {
   EXPECT_EQ(admitted(admit_and_deliver(replica_b, first)), 0u);
 }
 
+model::metric typed(std::string name, model::metric_type t, std::string host = "a") {
+  auto m = metric_named(std::move(name), std::move(host));
+  m.type = t;
+  return m;
+}
+
+constexpr auto kGauge = model::metric_type::gauge;
+constexpr auto kCounter = model::metric_type::counter;
+constexpr auto kHistogram = model::metric_type::histogram;
+
+TEST(series_admission_types, one_name_has_one_type_within_an_app_and_batch) {
+  series_admission a({});
+  batch_of b("app", {typed("x", kGauge), typed("x", kCounter, "b"), typed("x", kHistogram, "c"),
+                     typed("x", kGauge, "d"), typed("y", kCounter)});
+  auto t = admit_and_deliver(a, b);
+  EXPECT_EQ(t.admitted, (std::vector<bool>{true, false, false, true, true}));
+  ASSERT_EQ(t.refused.size(), 2u);
+  EXPECT_EQ(t.refused[0].index, 1u);
+  EXPECT_EQ(t.refused[0].field, "type");
+  EXPECT_NE(t.refused[0].error.find("a gauge this app writes (\"x\")"), std::string::npos)
+      << t.refused[0].error;
+  EXPECT_NE(t.refused[0].error.find("as a counter"), std::string::npos) << t.refused[0].error;
+  EXPECT_EQ(t.refused[1].index, 2u);
+  EXPECT_EQ(t.refused[1].field, "type");
+  EXPECT_EQ(a.stats().refused[static_cast<int>(refusal::type_conflict)], 2u);
+  // Later batches too, the same series included (an update is free of caps, not of types).
+  auto later = admit_and_deliver(a, batch_of("app", {typed("x", kCounter), typed("y", kGauge)}));
+  EXPECT_EQ(later.admitted, (std::vector<bool>{false, false}));
+  EXPECT_NE(later.refused[1].error.find("a counter this app writes (\"y\")"), std::string::npos)
+      << later.refused[1].error;
+}
+
+TEST(series_admission_types, exposed_names_collide_across_suffixes) {
+  // {held, candidate, collides}
+  struct kase {
+    model::metric held;
+    model::metric candidate;
+    bool collides;
+  };
+  const std::vector<kase> cases = {
+      {typed("x_total", kGauge), typed("x", kCounter), true},     // client_metric_x_total
+      {typed("x", kCounter), typed("x_total", kGauge), true},     // the other way round
+      {typed("x", kHistogram), typed("x_bucket", kGauge), true},  // client_metric_x_bucket
+      {typed("x", kHistogram), typed("x_sum", kGauge), true},
+      {typed("x", kHistogram), typed("x_count", kGauge), true},
+      {typed("x_count", kGauge), typed("x", kHistogram), true},
+      {typed("x", kCounter), typed("x_total", kHistogram), true},  // family client_metric_x_total
+      {typed("x", kHistogram), typed("x_sum", kCounter), false},   // client_metric_x_sum_total
+      {typed("x", kCounter), typed("x_bucket", kHistogram), false},
+      {typed("x_total", kCounter), typed("x", kGauge), false},  // client_metric_x_total_total
+      {typed("x", kHistogram), typed("x_bucket", kHistogram), false},  // same type
+      {typed("x.total", kGauge), typed("x", kCounter), true},          // sanitised alike
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.held.name + " " + std::string(model::to_string(k.held.type)) + " vs " +
+                 k.candidate.name + " " + std::string(model::to_string(k.candidate.type)));
+    series_admission a({});
+    ASSERT_EQ(admitted(admit_and_deliver(a, batch_of("app", {k.held}))), 1u);
+    auto t = admit_and_deliver(a, batch_of("app", {k.candidate}));
+    EXPECT_EQ(admitted(t), k.collides ? 0u : 1u);
+    if (k.collides) {
+      ASSERT_EQ(t.refused.size(), 1u);
+      EXPECT_EQ(t.refused[0].field, "type");
+      EXPECT_NE(t.refused[0].error.find(std::string(model::to_string(k.held.type))),
+                std::string::npos)
+          << t.refused[0].error;
+    }
+    // The same across apps: every app's series of a name form one family.
+    series_admission g({});
+    ASSERT_EQ(admitted(admit_and_deliver(g, batch_of("one", {k.held}))), 1u);
+    auto other = admit_and_deliver(g, batch_of("two", {k.candidate}));
+    EXPECT_EQ(admitted(other), k.collides ? 0u : 1u);
+  }
+}
+
+TEST(series_admission_types, another_apps_type_is_named_but_not_its_metric) {
+  series_admission a({});
+  admit_and_deliver(a, batch_of("one", {typed("secret.name", kHistogram)}));
+  auto t = admit_and_deliver(a, batch_of("two", {typed("secret_name", kGauge)}));
+  ASSERT_EQ(t.refused.size(), 1u);
+  EXPECT_EQ(t.refused[0].field, "type");
+  EXPECT_NE(t.refused[0].error.find("a histogram another app writes"), std::string::npos)
+      << t.refused[0].error;
+  EXPECT_EQ(t.refused[0].error.find("secret.name"), std::string::npos) << t.refused[0].error;
+  // The same type from another app is one family: fine.
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("two", {typed("secret_name", kHistogram)}))),
+            1u);
+}
+
+TEST(series_admission_types, a_type_is_free_again_after_ttl_and_grace_or_a_failed_batch) {
+  series_admission a({.ttl_ms = 1000, .grace_ms = 500});
+  admit_and_deliver(a, batch_of("app", {typed("x", kCounter)}));
+  admit_and_deliver(a, batch_of("other", {typed("x", kCounter)}), kNow + 400);
+  // Held until ttl + grace after the last write of any app.
+  a.expire(kNow + 1900);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", {typed("x", kGauge)}), kNow + 1900)), 0u);
+  a.expire(kNow + 1901);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", {typed("x", kGauge)}), kNow + 1901)), 1u);
+
+  // A batch the transport refused claims nothing.
+  series_admission b({});
+  batch_of failing("app", {typed("z", kHistogram)});
+  auto t = b.admit(failing.app, failing.candidates, kNow);
+  // While pending it holds the type (a concurrent batch must not take it with another type).
+  EXPECT_EQ(admitted(admit_and_deliver(b, batch_of("other", {typed("z", kGauge)}))), 0u);
+  b.settle(t, false);
+  EXPECT_EQ(admitted(admit_and_deliver(b, batch_of("other", {typed("z", kGauge)}))), 1u);
+  EXPECT_EQ(b.stats().apps, 1u);
+}
+
+TEST(series_admission_types, a_gauge_only_workload_is_admitted_as_before) {
+  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  auto t = admit_and_deliver(a, batch_of("app", series(5)));
+  EXPECT_EQ(admitted(t), 3u);
+  for (const auto& r : t.refused) EXPECT_EQ(r.field, "series");
+  EXPECT_EQ(a.stats().refused[static_cast<int>(refusal::type_conflict)], 0u);
+}
+
 }  // namespace
 }  // namespace mca::pipeline
