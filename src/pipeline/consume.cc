@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 namespace mca::pipeline {
 
 std::string_view to_string(decode_error e) {
@@ -76,6 +78,21 @@ decode_error classify(const util::error& e) {
   return decode_error::corrupt;
 }
 
+// What the store cannot add: a counter increment that is negative or not finite (a counter
+// must never go down) and a histogram observation that is not finite. validate() refuses both at
+// the API; records from other producers are checked here.
+bool aggregable(const model::metric& m) {
+  switch (m.type) {
+    case model::metric_type::gauge:
+      return true;
+    case model::metric_type::counter:
+      return std::isfinite(m.value) && m.value >= 0;
+    case model::metric_type::histogram:
+      return std::isfinite(m.value);
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<decode_error> consume::decode(std::string_view value, model::metric& out,
@@ -88,7 +105,7 @@ std::optional<decode_error> consume::decode(std::string_view value, model::metri
   if (rd.failure) return *rd.failure;
   auto decoded = rd.fast ? avro::decode(framed->body, *rd.fast) : rd.resolver->decode(framed->body);
   if (!decoded) return classify(decoded.error());
-  if (decoded->name.empty()) return decode_error::invalid;
+  if (decoded->name.empty() || !aggregable(*decoded)) return decode_error::invalid;
   out = std::move(*decoded);
   return std::nullopt;
 }
@@ -102,7 +119,8 @@ std::optional<transport::rejection> consume::on_record(const transport::record& 
   }
   model::normalise(m);
   const std::string_view app = rec.app_id.empty() ? kUnknownApp : rec.app_id;
-  store_.apply(app, m, rec.partition, rec.timestamp_ms);
+  // The offset makes aggregates exactly-once over a replay (series_store::apply).
+  store_.apply(app, m, rec.partition, rec.timestamp_ms, rec.offset);
   consumed_.fetch_add(1, std::memory_order_relaxed);
   return std::nullopt;
 }

@@ -1,12 +1,14 @@
 #include "store/series_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <mutex>
 #include <new>
 #include <random>
 #include <shared_mutex>
+#include <unordered_map>
 
 namespace mca::store {
 namespace {
@@ -225,6 +227,7 @@ struct no_extra {};
 struct family_runs {
   std::vector<std::uint32_t> run;
   std::vector<std::uint32_t> pending;
+  model::metric_type type = model::metric_type::gauge;  // one family has one type
 };
 
 // An interned tag set: the tags as received (key ids and values, in order) and which of them form
@@ -295,12 +298,16 @@ class tag_set {
 // One held series. `name` is the interned original name (which knows its family); `family` is
 // kept here too because it never changes while `name` may (another spelling of the same series).
 struct slot {
-  double value = 0;
+  union {
+    double value = 0;   // gauge
+    std::uint64_t agg;  // counter, histogram: its index in `aggregates`
+  };
   std::int64_t timestamp_ms = 0;
   std::int64_t ingest_ms = 0;
   std::uint32_t app = npos;
   std::uint32_t name = npos;  // npos: the slot is free
-  std::uint32_t family : 31 = 0;
+  std::uint32_t family : 29 = 0;
+  std::uint32_t type : 2 = 0;      // model::metric_type
   std::uint32_t two_keys : 1 = 0;  // indexed under its spelling's hash as well as its identity's
   std::uint32_t profile = npos;
   std::uint32_t tags = npos;  // tag set id
@@ -334,6 +341,22 @@ class slab {
   std::vector<std::uint32_t> free_;
   std::uint32_t end_ = 0;
 };
+
+// A counter or histogram series' values, beside its slot.
+struct aggregate {
+  double sum = 0;
+  std::uint64_t count = 0;
+  std::int64_t next_offset = 0;
+  const std::vector<double>* bounds = nullptr;  // interned layout; null for a counter
+  std::unique_ptr<std::uint64_t[]> buckets;     // bounds->size() + 1, non-cumulative
+  bool dirty = false;                           // changed since the last take_dirty()
+};
+
+constexpr std::uint32_t type_bits(model::metric_type t) { return static_cast<std::uint32_t>(t); }
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
 
 // A label of an incoming sample on the slow path: its sanitised name and the tag it came from.
 struct pending_label {
@@ -483,13 +506,17 @@ struct series_store::impl {
   }
 
   // --- interning ------------------------------------------------------------------------------
-  std::uint32_t intern_name(std::string_view name) {
+  // `type`: the family's type when the name creates it.
+  std::uint32_t intern_name(std::string_view name, model::metric_type type) {
     bool created = false;
     const std::uint32_t id = names.intern(name, &created);
     if (created) {
       bool new_family = false;
       names[id].extra = families.intern(model::exposition_name(name), &new_family);
-      if (new_family) families_dirty = true;
+      if (new_family) {
+        families_dirty = true;
+        families[names[id].extra].extra.type = type;
+      }
     }
     return id;
   }
@@ -572,12 +599,20 @@ struct series_store::impl {
 
   // --- apply ----------------------------------------------------------------------------------
   // Caller holds `mu` exclusively.
+  // `restoring`: the sample is a changelog state (restore()), which replaces the aggregate.
   apply_result apply(std::string_view app, const model::metric& m, std::int32_t partition,
-                     std::int64_t ingest_ms, std::int64_t now) {
+                     std::int64_t ingest_ms, std::int64_t now, std::int64_t offset,
+                     const aggregate_state* restoring = nullptr) {
     const std::uint32_t spelled = spelling_hash(app, m.name, m.tags);
     std::uint32_t id =
         index.find(spelled, [&](std::uint32_t i) { return same_spelling(slots[i], app, m); });
-    if (id != npos) return update(id, m, partition, ingest_ms, now, false, spelled);
+    if (id != npos) {
+      if (slots[id].type != type_bits(m.type)) [[unlikely]]
+        return conflict();
+      if (m.type == model::metric_type::gauge) [[likely]]
+        return update(id, m, partition, ingest_ms, now, false, spelled);
+      return update_aggregate(id, m, partition, ingest_ms, now, false, spelled, offset, restoring);
+    }
 
     // A spelling not seen before: sanitise, then look for the series under its identity.
     labels_of(m);
@@ -592,26 +627,56 @@ struct series_store::impl {
     if (app_id != npos && family != npos) {
       id = index.find(identity,
                       [&](std::uint32_t i) { return same_identity(slots[i], app_id, family, m); });
-      if (id != npos) return update(id, m, partition, ingest_ms, now, true, spelled);
+      if (id != npos) {
+        if (slots[id].type != type_bits(m.type)) return conflict();
+        if (m.type == model::metric_type::gauge)
+          return update(id, m, partition, ingest_ms, now, true, spelled);
+        return update_aggregate(id, m, partition, ingest_ms, now, true, spelled, offset, restoring);
+      }
     }
 
-    // A new series: admission first, so a dropped sample interns nothing.
-    if (total.load(std::memory_order_relaxed) >= limits.max_series) {
+    // A new series. An aggregate record below the partition's floor is in a restored state (or
+    // in one that expired): already counted.
+    if (m.type != model::metric_type::gauge && !restoring && offset >= 0 &&
+        offset < floor_of(partition))
+      return replay();
+    if (family_conflict(family, m)) return conflict();
+    // Admission first, so a dropped sample interns nothing.
+    const std::vector<double>* wanted = nullptr;
+    if (m.type == model::metric_type::histogram)
+      wanted = restoring ? &restoring->bounds : &limits.buckets.layout_for(m.name);
+    const std::size_t weight = exposed_series(m.type, wanted ? wanted->size() : 0);
+    if (exposed_total.load(std::memory_order_relaxed) + weight > limits.max_series) {
       dropped_global.fetch_add(1, std::memory_order_relaxed);
       return apply_result::dropped_global;
     }
-    if ((app_id == npos ? 0 : apps[app_id].refs) >= limits.max_series_per_app) {
+    if ((app_id == npos ? 0 : apps[app_id].extra) + weight > limits.max_series_per_app) {
       dropped_app.fetch_add(1, std::memory_order_relaxed);
       return apply_result::dropped_app;
     }
     id = slots.allocate();
     slot& s = slots[id];
     s.app = apps.intern(app);
-    s.name = intern_name(m.name);
+    apps[s.app].extra += weight;
+    s.name = intern_name(m.name, m.type);
     s.family = names[s.name].extra;
+    s.type = type_bits(m.type);
     s.tags = intern_tags(m);
     set_profile(s, m.profile_id);
-    s.value = m.value;
+    if (m.type == model::metric_type::gauge) {
+      s.value = m.value;
+    } else {
+      s.agg = new_aggregate(wanted);
+      aggregate& a = aggregates[s.agg];
+      if (restoring) {
+        load(a, *restoring);
+      } else {
+        add(a, m.type, m.value);
+        if (offset >= 0) a.next_offset = offset + 1;
+        a.dirty = true;
+        dirty[partition].push_back(id);
+      }
+    }
     s.timestamp_ms = m.timestamp_ms;
     s.ingest_ms = ingest_ms;
     s.partition = partition;
@@ -621,7 +686,225 @@ struct series_store::impl {
     families[s.family].extra.pending.push_back(id);
     oldest_ingest = std::min(oldest_ingest, ingest_ms);
     total.fetch_add(1, std::memory_order_relaxed);
+    exposed_total.fetch_add(weight, std::memory_order_relaxed);
     return apply_result::inserted;
+  }
+
+  apply_result conflict() {
+    type_conflicts.fetch_add(1, std::memory_order_relaxed);
+    return apply_result::type_conflict;
+  }
+  apply_result replay() {
+    replayed.fetch_add(1, std::memory_order_relaxed);
+    return apply_result::replayed;
+  }
+  std::int64_t floor_of(std::int32_t partition) const {
+    const auto it = floors.find(partition);
+    return it == floors.end() ? 0 : it->second;
+  }
+
+  // One exposition family has one type, and no two families may expose the same name: gauge F
+  // exposes F; counter F exposes F_total; histogram F exposes F, F_bucket, F_sum and F_count.
+  // `family` is the sample's family when held (it then has a type), npos when new.
+  bool family_conflict(std::uint32_t family, const model::metric& m) const {
+    if (family != npos) return families[family].extra.type != m.type;
+    const std::string f = model::exposition_name(m.name);
+    std::string exposed[4];
+    std::size_t n = 0;
+    switch (m.type) {
+      case model::metric_type::gauge:
+        exposed[n++] = f;
+        break;
+      case model::metric_type::counter:
+        exposed[n++] = f + "_total";
+        break;
+      case model::metric_type::histogram:
+        exposed[n++] = f;
+        exposed[n++] = f + "_bucket";
+        exposed[n++] = f + "_sum";
+        exposed[n++] = f + "_count";
+        break;
+    }
+    const auto held_as = [&](std::string_view name, model::metric_type t) {
+      const std::uint32_t id = families.find(name);
+      return id != npos && families[id].extra.type == t;
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string_view e = exposed[i];
+      // A held family G exposes e when G == e (gauge or histogram; f itself is not held) ...
+      if (e != f &&
+          (held_as(e, model::metric_type::gauge) || held_as(e, model::metric_type::histogram)))
+        return true;
+      // ... or G is a counter and e == G_total, or a histogram and e == G_bucket/_sum/_count.
+      if (ends_with(e, "_total") && held_as(e.substr(0, e.size() - 6), model::metric_type::counter))
+        return true;
+      for (std::string_view suffix : {"_bucket", "_sum", "_count"}) {
+        if (ends_with(e, suffix) &&
+            held_as(e.substr(0, e.size() - suffix.size()), model::metric_type::histogram))
+          return true;
+      }
+    }
+    return false;
+  }
+
+  // --- aggregates -----------------------------------------------------------------------------
+  const std::vector<double>* intern_layout(const std::vector<double>& bounds) {
+    for (const auto& l : layouts)
+      if (*l == bounds) return l.get();
+    layouts.push_back(std::make_unique<const std::vector<double>>(bounds));
+    return layouts.back().get();
+  }
+  std::uint32_t new_aggregate(const std::vector<double>* bounds) {
+    std::uint32_t id;
+    if (aggregate_free.empty()) {
+      id = static_cast<std::uint32_t>(aggregates.size());
+      aggregates.emplace_back();
+    } else {
+      id = aggregate_free.back();
+      aggregate_free.pop_back();
+    }
+    aggregate& a = aggregates[id];
+    if (bounds) set_layout(a, intern_layout(*bounds));
+    return id;
+  }
+  static void set_layout(aggregate& a, const std::vector<double>* layout) {
+    a.bounds = layout;
+    a.buckets = std::make_unique<std::uint64_t[]>(layout->size() + 1);  // zeroed
+  }
+  static void reset(aggregate& a) {
+    a.sum = 0;
+    a.count = 0;
+    a.next_offset = 0;
+    if (a.bounds) std::fill_n(a.buckets.get(), a.bounds->size() + 1, 0);
+  }
+  static void add(aggregate& a, model::metric_type type, double v) {
+    a.sum += v;
+    ++a.count;
+    if (type != model::metric_type::histogram) return;
+    const std::vector<double>& b = *a.bounds;
+    // The first bucket whose upper bound is >= v (Prometheus' `le`); NaN and above all: +Inf.
+    const std::size_t i =
+        std::isnan(v)
+            ? b.size()
+            : static_cast<std::size_t>(std::lower_bound(b.begin(), b.end(), v) - b.begin());
+    ++a.buckets[i];
+  }
+  // Takes a changelog state's values (its bounds are the aggregate's layout already).
+  static void load(aggregate& a, const aggregate_state& st) {
+    a.sum = st.sum;
+    a.count = st.count;
+    a.next_offset = st.next_offset;
+    if (a.bounds) std::copy(st.buckets.begin(), st.buckets.end(), a.buckets.get());
+    a.dirty = false;
+  }
+  std::size_t weight_of(const slot& s) const {
+    if (s.type != type_bits(model::metric_type::histogram)) return 1;
+    return exposed_series(model::metric_type::histogram, aggregates[s.agg].bounds->size());
+  }
+  void mark_dirty(std::uint32_t id, std::int32_t partition) {
+    aggregate& a = aggregates[slots[id].agg];
+    // A series that moved partitions joins the new one's list even when marked already.
+    if (a.dirty && slots[id].partition == partition) return;
+    a.dirty = true;
+    dirty[partition].push_back(id);
+  }
+
+  apply_result update_aggregate(std::uint32_t id, const model::metric& m, std::int32_t partition,
+                                std::int64_t ingest_ms, std::int64_t now, bool respelled,
+                                std::uint32_t spelled, std::int64_t offset,
+                                const aggregate_state* restoring) {
+    slot& s = slots[id];
+    aggregate& a = aggregates[s.agg];
+    // Past its TTL but not swept: gone as far as readers know, so it starts again from zero (a
+    // counter reset) and offsets compare with the partition's floor, as for a new series.
+    const bool was_expired = expired(s.ingest_ms, now);
+    if (restoring) {
+      if (!was_expired && restoring->next_offset < a.next_offset) return apply_result::stale;
+      if (a.bounds && *a.bounds != restoring->bounds) {
+        // Restored with another layout: the held one was newer data of an older layout. Take
+        // the state's (and its weight) as it stands.
+        const std::size_t before = weight_of(s);
+        set_layout(a, intern_layout(restoring->bounds));
+        const std::size_t after = weight_of(s);
+        apps[s.app].extra += after - before;
+        exposed_total.fetch_add(after - before, std::memory_order_relaxed);
+      }
+      load(a, *restoring);
+      s.timestamp_ms = m.timestamp_ms;
+    } else {
+      const std::int64_t held_offset = was_expired ? floor_of(partition) : a.next_offset;
+      if (offset >= 0 && offset < held_offset) return replay();
+      if (was_expired) reset(a);
+      add(a, m.type, m.value);
+      if (offset >= 0) a.next_offset = offset + 1;
+      mark_dirty(id, partition);
+      s.timestamp_ms = was_expired ? m.timestamp_ms : std::max(s.timestamp_ms, m.timestamp_ms);
+    }
+    s.ingest_ms = ingest_ms;
+    s.partition = partition;
+    oldest_ingest = std::min(oldest_ingest, ingest_ms);
+    set_profile(s, m.profile_id);
+    if (respelled) respell(id, m, spelled);
+    if (was_expired) {
+      expired_count.fetch_add(1, std::memory_order_relaxed);
+      return apply_result::inserted;
+    }
+    return apply_result::updated;
+  }
+
+  // Adopts a new spelling (original name and tags) of the series `id`.
+  void respell(std::uint32_t id, const model::metric& m, std::uint32_t spelled) {
+    slot& s = slots[id];
+    const std::uint32_t identity = identity_hash_of(s);
+    if (s.two_keys) index.erase(spelling_hash_of(s), id);
+    const std::uint32_t old_name = s.name;
+    s.name = intern_name(m.name, m.type);
+    release_name(old_name);
+    const std::uint32_t old_tags = s.tags;
+    s.tags = intern_tags(m);
+    release_tags(old_tags);
+    s.two_keys = spelled != identity ? 1 : 0;
+    if (s.two_keys) index.insert(spelled, id);
+  }
+
+  // A series' identity as model::series_key spells it (the changelog key).
+  std::string series_key_of(const slot& s) const {
+    std::string key(apps[s.app].text);
+    key.push_back('\0');
+    key.append(families[s.family].text);
+    const tag_set& ts = *tag_sets[s.tags];
+    for (std::uint32_t i = 0; i < ts.label_count(); ++i) {
+      const std::uint32_t t = ts.label_tag(i);
+      key.push_back('\0');
+      key.append(label_of_key(ts.key(t)));
+      key.push_back('\0');
+      key.append(ts.value(t));
+    }
+    return key;
+  }
+
+  aggregate_state state_of(const slot& s) const {
+    const aggregate& a = aggregates[s.agg];
+    const tag_set& ts = *tag_sets[s.tags];
+    aggregate_state st;
+    st.app_id = apps[s.app].text;
+    st.metric.name = names[s.name].text;
+    for (std::uint32_t i = 0; i < ts.size(); ++i)
+      st.metric.tags.emplace_back(keys[ts.key(i)].text, ts.value(i));
+    st.metric.profile_id = profiles[s.profile].text;
+    st.metric.type = static_cast<model::metric_type>(s.type);
+    st.metric.timestamp_ms = s.timestamp_ms;
+    st.metric.value = 0;
+    st.partition = s.partition;
+    st.ingest_ms = s.ingest_ms;
+    st.sum = a.sum;
+    st.count = a.count;
+    if (a.bounds) {
+      st.bounds = *a.bounds;
+      st.buckets.assign(a.buckets.get(), a.buckets.get() + a.bounds->size() + 1);
+    }
+    st.next_offset = a.next_offset;
+    return st;
   }
 
   std::uint32_t identity_hash_of_sample(std::string_view app, const model::metric& m) const {
@@ -654,18 +937,7 @@ struct series_store::impl {
     s.partition = partition;
     oldest_ingest = std::min(oldest_ingest, ingest_ms);
     set_profile(s, m.profile_id);
-    if (respelled) {
-      const std::uint32_t identity = identity_hash_of(s);
-      if (s.two_keys) index.erase(spelling_hash_of(s), id);
-      const std::uint32_t old_name = s.name;
-      s.name = intern_name(m.name);
-      release_name(old_name);
-      const std::uint32_t old_tags = s.tags;
-      s.tags = intern_tags(m);
-      release_tags(old_tags);
-      s.two_keys = spelled != identity ? 1 : 0;
-      if (s.two_keys) index.insert(spelled, id);
-    }
+    if (respelled) respell(id, m, spelled);
     if (was_expired) {
       expired_count.fetch_add(1, std::memory_order_relaxed);
       return apply_result::inserted;
@@ -675,8 +947,9 @@ struct series_store::impl {
 
   // --- removal --------------------------------------------------------------------------------
   // Caller holds `mu` exclusively. Returns how many were removed.
+  // `expiring`: removed aggregates are remembered for take_expired().
   template <class Pred>
-  std::size_t remove_if(Pred doomed) {
+  std::size_t remove_if(Pred doomed, bool expiring) {
     std::size_t removed = 0;
     touched.clear();
     std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
@@ -690,6 +963,14 @@ struct series_store::impl {
       index.erase(identity_hash_of(s), id);
       if (s.two_keys) index.erase(spelling_hash_of(s), id);
       touched.push_back(s.family);
+      const std::size_t weight = weight_of(s);
+      apps[s.app].extra -= weight;
+      exposed_total.fetch_sub(weight, std::memory_order_relaxed);
+      if (s.type != type_bits(model::metric_type::gauge)) {
+        if (expiring) expired_keys[s.partition].push_back(series_key_of(s));
+        aggregates[s.agg] = aggregate{};
+        aggregate_free.push_back(static_cast<std::uint32_t>(s.agg));
+      }
       apps.release(s.app);
       profiles.release(s.profile);
       release_tags(s.tags);
@@ -765,7 +1046,8 @@ struct series_store::impl {
   mutable std::shared_mutex mu;  // everything below but the atomics
   slab slots;
   id_table index;                    // identity hash (and spelling hash where it differs) -> slot
-  string_pool<no_extra> apps;        // refs = series of the app (the per-app cap counts them)
+  string_pool<std::size_t> apps;     // refs = series of the app; extra = the Prometheus series they
+                                     // expose (the per-app cap counts them)
   string_pool<std::uint32_t> names;  // original name -> family id
   mutable string_pool<family_runs> families;  // exposition name -> its sorted run
   string_pool<no_extra> profiles;
@@ -775,6 +1057,15 @@ struct series_store::impl {
   std::vector<std::uint32_t> tag_free;
   id_table tag_index;
   std::int64_t oldest_ingest = std::numeric_limits<std::int64_t>::max();  // <= every held one
+
+  // Aggregates: values beside the slots, layouts held once (never freed: as many as configured
+  // plus any other a restored state brought), and the snapshot bookkeeping per partition.
+  std::vector<aggregate> aggregates;
+  std::vector<std::uint32_t> aggregate_free;
+  std::vector<std::unique_ptr<const std::vector<double>>> layouts;
+  std::unordered_map<std::int32_t, std::vector<std::uint32_t>> dirty;  // may hold stale ids
+  std::unordered_map<std::int32_t, std::vector<std::string>> expired_keys;
+  std::unordered_map<std::int32_t, std::int64_t> floors;
 
   // Scratch of the write path, reused so an update allocates nothing.
   std::vector<pending_label> scratch;
@@ -794,6 +1085,9 @@ struct series_store::impl {
   std::atomic<std::uint64_t> dropped_app{0};
   std::atomic<std::uint64_t> stale{0};
   std::atomic<std::uint64_t> expired_count{0};
+  std::atomic<std::size_t> exposed_total{0};
+  std::atomic<std::uint64_t> type_conflicts{0};
+  std::atomic<std::uint64_t> replayed{0};
 };
 
 series_store::series_store(store_limits limits, const util::clock& clock)
@@ -802,10 +1096,11 @@ series_store::series_store(store_limits limits, const util::clock& clock)
 series_store::~series_store() = default;
 
 apply_result series_store::apply(std::string_view app_id, const model::metric& m,
-                                 std::int32_t partition, std::int64_t ingest_ms) {
+                                 std::int32_t partition, std::int64_t ingest_ms,
+                                 std::int64_t offset) {
   const std::int64_t now = impl_->clock.now_ms();
   std::unique_lock lock(impl_->mu);
-  return impl_->apply(app_id, m, partition, ingest_ms, now);
+  return impl_->apply(app_id, m, partition, ingest_ms, now, offset);
 }
 
 void series_store::apply_batch(std::span<const sample> batch, std::span<apply_result> results) {
@@ -814,14 +1109,20 @@ void series_store::apply_batch(std::span<const sample> batch, std::span<apply_re
   std::unique_lock lock(impl_->mu);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const sample& s = batch[i];
-    const apply_result r = impl_->apply(s.app_id, *s.metric, s.partition, s.ingest_ms, now);
+    const apply_result r =
+        impl_->apply(s.app_id, *s.metric, s.partition, s.ingest_ms, now, s.offset);
     if (!results.empty()) results[i] = r;
   }
 }
 
 std::size_t series_store::drop_partition(std::int32_t partition) {
   std::unique_lock lock(impl_->mu);
-  return impl_->remove_if([partition](const slot& s) { return s.partition == partition; });
+  const std::size_t n =
+      impl_->remove_if([partition](const slot& s) { return s.partition == partition; }, false);
+  impl_->dirty.erase(partition);
+  impl_->expired_keys.erase(partition);
+  impl_->floors.erase(partition);
+  return n;
 }
 
 std::size_t series_store::expire() {
@@ -831,7 +1132,7 @@ std::size_t series_store::expire() {
   // Nothing held is older than oldest_ingest: skip the sweep until something can have expired.
   if (!impl_->expired(impl_->oldest_ingest, now)) return 0;
   const std::size_t n =
-      impl_->remove_if([&](const slot& s) { return impl_->expired(s.ingest_ms, now); });
+      impl_->remove_if([&](const slot& s) { return impl_->expired(s.ingest_ms, now); }, true);
   impl_->expired_count.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
@@ -874,6 +1175,17 @@ std::vector<series> series_store::app_series(std::string_view app_id) const {
     c.ingest_ms = s.ingest_ms;
     c.profile_id = impl_->profiles[s.profile].text;
     c.partition = s.partition;
+    c.type = static_cast<model::metric_type>(s.type);
+    if (c.type != model::metric_type::gauge) {
+      const aggregate& a = impl_->aggregates[s.agg];
+      c.sum = a.sum;
+      c.count = a.count;
+      c.value = a.sum;
+      if (a.bounds) {
+        c.bounds = *a.bounds;
+        c.buckets.assign(a.buckets.get(), a.buckets.get() + a.bounds->size() + 1);
+      }
+    }
     out.push_back(std::move(c));
   }
   return out;
@@ -919,7 +1231,25 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
       v.app_id = st.apps[s.app].text;
       v.original_name = st.names[s.name].text;
       v.labels = labels;
-      v.value = s.value;
+      v.type = static_cast<model::metric_type>(s.type);
+      if (v.type == model::metric_type::gauge) [[likely]] {
+        v.value = s.value;
+        v.sum = 0;
+        v.count = 0;
+        v.bounds = {};
+        v.buckets = {};
+      } else {
+        const aggregate& a = st.aggregates[s.agg];
+        v.value = v.sum = a.sum;
+        v.count = a.count;
+        if (a.bounds) {
+          v.bounds = *a.bounds;
+          v.buckets = {a.buckets.get(), a.bounds->size() + 1};
+        } else {
+          v.bounds = {};
+          v.buckets = {};
+        }
+      }
       v.timestamp_ms = s.timestamp_ms;
       v.ingest_ms = s.ingest_ms;
       v.profile_id = st.profiles[s.profile].text;
@@ -936,7 +1266,72 @@ store_stats series_store::stats() const {
   st.dropped_app = impl_->dropped_app.load(std::memory_order_relaxed);
   st.stale = impl_->stale.load(std::memory_order_relaxed);
   st.expired = impl_->expired_count.load(std::memory_order_relaxed);
+  st.exposed = impl_->exposed_total.load(std::memory_order_relaxed);
+  st.type_conflicts = impl_->type_conflicts.load(std::memory_order_relaxed);
+  st.replayed = impl_->replayed.load(std::memory_order_relaxed);
   return st;
+}
+
+std::vector<aggregate_state> series_store::take_dirty(std::int32_t partition) {
+  std::vector<aggregate_state> out;
+  std::unique_lock lock(impl_->mu);
+  const auto it = impl_->dirty.find(partition);
+  if (it == impl_->dirty.end()) return out;
+  std::vector<std::uint32_t> ids = std::move(it->second);
+  impl_->dirty.erase(it);
+  for (std::uint32_t id : ids) {
+    const slot& s = impl_->slots[id];
+    // The list may name slots freed (and reused) since, or moved to another partition.
+    if (s.name == npos || s.type == type_bits(model::metric_type::gauge) ||
+        s.partition != partition)
+      continue;
+    aggregate& a = impl_->aggregates[s.agg];
+    if (!a.dirty) continue;
+    a.dirty = false;
+    out.push_back(impl_->state_of(s));
+  }
+  return out;
+}
+
+std::vector<std::string> series_store::take_expired(std::int32_t partition) {
+  std::unique_lock lock(impl_->mu);
+  const auto it = impl_->expired_keys.find(partition);
+  if (it == impl_->expired_keys.end()) return {};
+  std::vector<std::string> out = std::move(it->second);
+  impl_->expired_keys.erase(it);
+  return out;
+}
+
+void series_store::mark_all_dirty(std::int32_t partition) {
+  std::unique_lock lock(impl_->mu);
+  for (std::uint32_t id = 0; id < impl_->slots.end(); ++id) {
+    const slot& s = impl_->slots[id];
+    if (s.name == npos || s.type == type_bits(model::metric_type::gauge) ||
+        s.partition != partition)
+      continue;
+    impl_->mark_dirty(id, partition);
+  }
+}
+
+void series_store::restore(std::int32_t partition, std::span<const aggregate_state> states,
+                           std::int64_t floor) {
+  const std::int64_t now = impl_->clock.now_ms();
+  std::unique_lock lock(impl_->mu);
+  impl_->floors[partition] = floor;
+  for (const aggregate_state& st : states) {
+    switch (st.metric.type) {
+      case model::metric_type::gauge:
+        continue;
+      case model::metric_type::counter:
+        if (!st.bounds.empty() || !st.buckets.empty()) continue;
+        break;
+      case model::metric_type::histogram:
+        if (model::check_bounds(st.bounds) || st.buckets.size() != st.bounds.size() + 1) continue;
+        break;
+    }
+    if (st.metric.name.empty() || impl_->expired(st.ingest_ms, now)) continue;
+    impl_->apply(st.app_id, st.metric, partition, st.ingest_ms, now, -1, &st);
+  }
 }
 
 }  // namespace mca::store
