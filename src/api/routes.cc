@@ -244,11 +244,30 @@ void get_metrics(services& s, http::request&& req, const http::params& p, http::
   for (auto it = first; it != last; ++it) {
     boost::json::object tags;
     for (const auto& [k, v] : it->tags) tags[k] = v;
-    metrics.push_back(boost::json::object{{"name", it->original_name},
-                                          {"value", it->value},
-                                          {"timestamp", it->timestamp_ms},
-                                          {"tags", std::move(tags)},
-                                          {"profileId", it->profile_id}});
+    boost::json::object item{{"name", it->original_name},
+                             {"value", it->value},
+                             {"timestamp", it->timestamp_ms},
+                             {"tags", std::move(tags)},
+                             {"profileId", it->profile_id}};
+    // A gauge's item is the seed's, unchanged; aggregates say their type (value: the counter's
+    // total or the histogram's sum) and a histogram its count, sum and cumulative buckets.
+    if (it->type != model::metric_type::gauge) {
+      item["type"] = model::to_string(it->type);
+      if (it->type == model::metric_type::histogram) {
+        item["count"] = it->count;
+        item["sum"] = it->sum;
+        boost::json::array buckets;
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < it->buckets.size(); ++i) {
+          cumulative += it->buckets[i];
+          boost::json::value le = "+Inf";
+          if (i < it->bounds.size()) le = it->bounds[i];
+          buckets.push_back(boost::json::object{{"le", std::move(le)}, {"count", cumulative}});
+        }
+        item["buckets"] = std::move(buckets);
+      }
+    }
+    metrics.push_back(std::move(item));
   }
   boost::json::value next = nullptr;
   if (last != all.end() && last != first) {

@@ -52,6 +52,17 @@ pipeline::admission_limits admission_limits_from(const config::config& c) {
   l.max_total_bytes = c.store.max_series_bytes;
   l.max_profile_id_bytes = c.ingest.max_profile_id_bytes;
   l.ttl_ms = c.store.metric_ttl_seconds * 1000;
+  l.buckets = model::bucket_layouts(c.store.histogram_buckets, c.store.histogram_default_buckets);
+  return l;
+}
+
+store::store_limits store_limits_from(const config::config& cfg) {
+  store::store_limits l;
+  l.max_series = cfg.store.max_series;
+  l.max_series_per_app = cfg.store.max_series_per_app;
+  l.ttl_ms = cfg.store.metric_ttl_seconds * 1000;
+  l.buckets =
+      model::bucket_layouts(cfg.store.histogram_buckets, cfg.store.histogram_default_buckets);
   return l;
 }
 
@@ -68,9 +79,7 @@ class service final : public application {
       : cfg_(cfg),
         schema_(std::move(schema)),
         schema_v2_(std::move(schema_v2)),
-        store_(store::store_limits{cfg.store.max_series, cfg.store.max_series_per_app,
-                                   cfg.store.metric_ttl_seconds * 1000},
-               util::real_clock()),
+        store_(store_limits_from(cfg), util::real_clock()),
         admission_(admission_limits_from(cfg)) {}
 
   util::result<void> init() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -117,6 +118,45 @@ bool valid_cidr(const std::string& text) {
 }
 
 constexpr std::int64_t kMaxI64 = std::numeric_limits<std::int64_t>::max();
+
+// Histogram bucket bounds (model::kMaxBucketBounds; config may not depend on model).
+constexpr std::size_t kMaxHistogramBounds = 64;
+
+std::string format_bound(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string format_bounds(const std::vector<double>& bounds) {
+  std::string out;
+  for (double b : bounds) out += (out.empty() ? "" : ",") + format_bound(b);
+  return out;
+}
+
+// "5,10,25": 1..64 finite numbers, strictly increasing (+Inf is implied).
+std::optional<std::string> parse_bounds(std::string_view text, std::vector<double>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', pos);
+    const std::string item = trim(
+        text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+    double v = 0;
+    const auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || p != item.data() + item.size())
+      return "\"" + item + "\" is not a number";
+    if (!std::isfinite(v)) return "bounds must be finite (+Inf is implied)";
+    if (!out.empty() && !(v > out.back()))
+      return "bounds must be strictly increasing (" + format_bound(out.back()) + " then " +
+             format_bound(v) + ")";
+    out.push_back(v);
+    if (out.size() > kMaxHistogramBounds)
+      return "more than " + std::to_string(kMaxHistogramBounds) + " bounds";
+    if (comma == std::string_view::npos) return std::nullopt;
+    pos = comma + 1;
+  }
+}
 
 // The app_id rule (model::valid_app_id; config may not depend on model).
 bool valid_app_id_text(std::string_view id) {
@@ -339,6 +379,47 @@ const std::vector<field>& fields() {
           "rejected, field series)",
           +[](config& c) -> std::size_t& { return c.store.max_series_bytes; }, 4096,
           std::int64_t{1} << 44),
+      {"HISTOGRAM_BUCKETS", "",
+       "histogram bucket upper bounds per metric name, name=b1,b2,...;name=... (1 to 64 finite, "
+       "strictly increasing bounds; +Inf implied); overrides the built-in web_vitals_lcp, _inp, "
+       "_fcp, _ttfb and _cls layouts. Every replica needs the same value",
+       false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         c.store.histogram_buckets.clear();
+         std::stringstream ss(v);
+         std::string entry;
+         while (std::getline(ss, entry, ';')) {
+           entry = trim(entry);
+           if (entry.empty()) continue;
+           const auto eq = entry.find('=');
+           const std::string name = trim(entry.substr(0, eq));
+           if (eq == std::string::npos || name.empty())
+             return "\"" + entry + "\": expected name=bound,bound,...";
+           for (const auto& [n, _] : c.store.histogram_buckets)
+             if (n == name) return name + ": named twice";
+           std::vector<double> bounds;
+           if (auto e = parse_bounds(std::string_view(entry).substr(eq + 1), bounds))
+             return name + ": " + *e;
+           c.store.histogram_buckets.emplace_back(name, std::move(bounds));
+         }
+         return std::nullopt;
+       },
+       [](const config& c) {
+         std::string out;
+         for (const auto& [name, bounds] : c.store.histogram_buckets)
+           out += (out.empty() ? "" : ";") + name + "=" + format_bounds(bounds);
+         return out;
+       }},
+      {"HISTOGRAM_DEFAULT_BUCKETS", "",
+       "bucket upper bounds of every other histogram, b1,b2,... (as above); unset = Prometheus' "
+       "defaults 0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10",
+       false,
+       [](config& c, const std::string& v) -> std::optional<std::string> {
+         c.store.histogram_default_buckets.clear();
+         if (trim(v).empty()) return std::nullopt;
+         return parse_bounds(v, c.store.histogram_default_buckets);
+       },
+       [](const config& c) { return format_bounds(c.store.histogram_default_buckets); }},
       {"ALLOWED_APP_IDS", "",
        "comma-separated app_ids this service takes (others: 404 unknown_app); unset = any valid "
        "app_id",

@@ -68,6 +68,11 @@ struct config {
     std::size_t max_series_bytes = std::size_t{1} << 30;  // weight of all series (admission)
     std::vector<std::string> allowed_app_ids;             // empty = any valid app_id
     bool exposition_app_id_label = true;
+    // HISTOGRAM_BUCKETS: per metric name, the upper bounds of its histogram buckets (the
+    // built-in web-vitals layouts apply to names not listed here).
+    std::vector<std::pair<std::string, std::vector<double>>> histogram_buckets;
+    // HISTOGRAM_DEFAULT_BUCKETS: every other histogram's bounds; empty = Prometheus' defaults.
+    std::vector<double> histogram_default_buckets;
   } store;
 
   struct kafka_settings {

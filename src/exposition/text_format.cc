@@ -87,14 +87,84 @@ void append_labels(const store::series_view& s, bool with_app_id, std::string& o
   out.push_back('}');
 }
 
-void append_family_header(std::string_view name, std::string_view original, std::string& out) {
+// `name` is the family's exposed name (a counter's ends in _total).
+void append_family_header(std::string_view name, std::string_view original, model::metric_type type,
+                          std::string& out) {
   out.append("# HELP ");
   out.append(name);
   out.append(" Client metric: ");
   append_help_text(original, out);
   out.append("\n# TYPE ");
   out.append(name);
-  out.append(" gauge\n");
+  switch (type) {
+    case model::metric_type::gauge:
+      out.append(" gauge\n");
+      break;
+    case model::metric_type::counter:
+      out.append(" counter\n");
+      break;
+    case model::metric_type::histogram:
+      out.append(" histogram\n");
+      break;
+  }
+}
+
+// The samples of one counter or histogram series. `name` is the family name (client_metric_<n>);
+// `inner` the labels without braces (app_id first when shown), possibly empty.
+void append_aggregate(const store::series_view& s, std::string_view name, std::string_view inner,
+                      std::string& out) {
+  const auto sample = [&](std::string_view suffix, std::string_view le, double v) {
+    out.append(name);
+    out.append(suffix);
+    if (!inner.empty() || !le.empty()) {
+      out.push_back('{');
+      out.append(inner);
+      if (!le.empty()) {
+        if (!inner.empty()) out.push_back(',');
+        out.append("le=\"");
+        out.append(le);
+        out.push_back('"');
+      }
+      out.push_back('}');
+    }
+    out.push_back(' ');
+    append_value(v, out);
+    out.push_back('\n');
+  };
+  if (s.type == model::metric_type::counter) {
+    sample("_total", {}, s.value);
+    return;
+  }
+  std::string le;
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+    cumulative += s.buckets[i];
+    le.clear();
+    append_le(s.bounds[i], le);
+    sample("_bucket", le, static_cast<double>(cumulative));
+  }
+  sample("_bucket", "+Inf", static_cast<double>(s.count));
+  sample("_sum", {}, s.sum);
+  sample("_count", {}, static_cast<double>(s.count));
+}
+
+// The labels of `s` without braces: app_id (when shown) then its labels.
+void append_inner_labels(const store::series_view& s, bool with_app_id, std::string& out) {
+  bool first = true;
+  if (with_app_id) {
+    out.append("app_id=\"");
+    append_label_value(s.app_id, out);
+    out.push_back('"');
+    first = false;
+  }
+  for (const auto& [name, value] : s.labels) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.append(name);
+    out.append("=\"");
+    append_label_value(value, out);
+    out.push_back('"');
+  }
 }
 
 // Collects one family at a time, then writes its HELP/TYPE header (which needs the smallest
@@ -108,8 +178,23 @@ class family_writer {
       flush();
       name_ = s.exposition_name;
       original_ = s.original_name;
+      type_ = s.type;  // one family has one type (the store keeps it so)
     } else if (s.original_name < original_) {
       original_ = s.original_name;
+    }
+    if (s.type != model::metric_type::gauge) [[unlikely]] {
+      inner_.clear();
+      append_inner_labels(s, with_app_id_, inner_);
+      if (with_app_id_) {
+        append_aggregate(s, s.exposition_name, inner_, body_);
+      } else {
+        sample smp;
+        smp.labels = inner_;
+        smp.timestamp_ms = s.timestamp_ms;
+        append_aggregate(s, s.exposition_name, inner_, smp.lines);
+        samples_.push_back(std::move(smp));
+      }
+      return;
     }
     if (with_app_id_) {
       body_.append(s.exposition_name);
@@ -143,7 +228,11 @@ class family_writer {
 
   void flush() {
     if (name_.empty()) return;
-    append_family_header(name_, original_, out_);
+    if (type_ == model::metric_type::counter) {
+      append_family_header(name_ + "_total", original_, type_, out_);
+    } else {
+      append_family_header(name_, original_, type_, out_);
+    }
     if (with_app_id_) {
       out_.append(body_);
       body_.clear();
@@ -158,6 +247,7 @@ class family_writer {
     std::string labels;
     double value = 0;
     std::int64_t timestamp_ms = 0;
+    std::string lines;  // an aggregate's samples, written whole
   };
 
   // Without app_id, series of different apps can print identically: keep the newest of each.
@@ -170,6 +260,10 @@ class family_writer {
     });
     for (std::size_t i = 0; i < samples_.size(); ++i) {
       if (i > 0 && samples_[i].labels == samples_[i - 1].labels) continue;
+      if (!samples_[i].lines.empty()) {
+        out_.append(samples_[i].lines);
+        continue;
+      }
       out_.append(name_);
       out_.append(samples_[i].labels);
       out_.push_back(' ');
@@ -186,6 +280,8 @@ class family_writer {
   std::string body_;
   std::string app_;        // the app_id app_block_ was made for
   std::string app_block_;  // {app_id="<escaped>"
+  std::string inner_;      // an aggregate's labels
+  model::metric_type type_ = model::metric_type::gauge;
   std::vector<sample> samples_;
 };
 
@@ -250,6 +346,33 @@ void append_value(double v, std::string& out) {
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, r.ptr);
   }
+}
+
+void append_le(double v, std::string& out) {
+  if (std::isnan(v)) {
+    out.append("NaN");
+    return;
+  }
+  if (std::isinf(v)) {
+    out.append(v > 0 ? "+Inf" : "-Inf");
+    return;
+  }
+  // Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' client libraries write `le`
+  // with: the shortest digits that read back as v, in exponent form when the decimal exponent
+  // is below -4 or at least 6 ("1e+06", "1.5e-05"), plain otherwise ("2500", "0.025").
+  char buf[40];
+  const auto sci = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  const std::string_view text(buf, static_cast<std::size_t>(sci.ptr - buf));
+  const std::size_t e = text.find('e');
+  int exponent = 0;
+  std::from_chars(text.data() + e + (text[e + 1] == '+' ? 2 : 1), text.data() + text.size(),
+                  exponent);
+  if (exponent < -4 || exponent >= 6) {
+    out.append(text);
+    return;
+  }
+  const auto fixed = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  out.append(buf, fixed.ptr);
 }
 
 void append_label_value(std::string_view v, std::string& out) { append_escaped<true>(v, out); }

@@ -20,10 +20,15 @@ struct render_options {
   bool app_id_label = true;
 };
 
-// Appends every live series of the store as gauges:
+// Appends every live series of the store. Gauges:
 //   # HELP client_metric_<name> Client metric: <original name>
 //   # TYPE client_metric_<name> gauge
 //   client_metric_<name>{app_id="<app>",<label>="<value>",...} <value>
+// Counters: family client_metric_<name>_total (TYPE counter), one sample
+//   client_metric_<name>_total{...} <total>.
+// Histograms: family client_metric_<name> (TYPE histogram), per series the cumulative buckets
+//   client_metric_<name>_bucket{...,le="<bound>"} (append_le; the last le="+Inf" = count), then
+//   client_metric_<name>_sum{...} and client_metric_<name>_count{...}.
 // Families are contiguous and ordered by name, then app_id, then labels; labels are sorted by
 // name after app_id; no timestamps. Names that sanitise alike share one family, whose HELP names
 // the smallest original name (deterministic). A series without labels and without app_id prints
@@ -39,6 +44,10 @@ void render_series(const series_walk& walk, const render_options& options, std::
 // Appends `v` as Prometheus spells it: the shortest text that reads back as the same double,
 // "+Inf", "-Inf" or "NaN".
 void append_value(double v, std::string& out);
+
+// Appends a histogram bound as the `le` label value, spelled as Prometheus' client libraries do
+// (Go's strconv.FormatFloat(v, 'g', -1, 64)): "0.005", "2500", "1e+06", "+Inf".
+void append_le(double v, std::string& out);
 
 // Appends `v` escaped for a label value (backslash, double quote, newline). Invalid UTF-8 bytes
 // become U+FFFD: Prometheus rejects a scrape with an invalid label value, and only records from

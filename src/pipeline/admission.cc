@@ -7,6 +7,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "store/series_store.h"
+
 namespace mca::pipeline {
 
 std::string_view to_string(refusal r) {
@@ -32,6 +34,7 @@ namespace {
 struct series_entry {
   std::int64_t last_seen = 0;
   std::size_t weight = 0;
+  std::size_t exposed = 1;    // Prometheus series (a histogram: bounds + 3)
   std::uint32_t pending = 0;  // batches that wrote it and await the transport's answer
   bool delivered = false;     // some batch that wrote it was delivered: the store has it
 };
@@ -64,6 +67,7 @@ struct app_state {
   std::unordered_map<std::string, name_entry, string_hash, std::equal_to<>> names;
   claim_map claims;
   std::size_t bytes = 0;
+  std::size_t exposed = 0;
   bool empty() const { return series.empty() && names.empty() && claims.empty(); }
 };
 
@@ -102,6 +106,7 @@ struct series_admission::impl {
   std::unordered_map<std::string, app_state, string_hash, std::equal_to<>> apps;
   claim_map claims;  // every app's claims: the exposition merges apps into one family per name
   std::size_t total_series = 0;
+  std::size_t total_exposed = 0;
   std::size_t total_bytes = 0;
   std::atomic<std::uint64_t> refused[kRefusalKinds] = {};
 
@@ -137,6 +142,8 @@ struct series_admission::impl {
   void forget_series(app_state& app, std::unordered_map<std::uint64_t, series_entry>::iterator it) {
     app.bytes -= it->second.weight;
     total_bytes -= it->second.weight;
+    app.exposed -= it->second.exposed;
+    total_exposed -= it->second.exposed;
     --total_series;
     app.series.erase(it);
   }
@@ -168,11 +175,16 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
     std::uint64_t hash;
     std::string exposition;
     std::size_t weight;
+    std::size_t exposed;
   };
   std::vector<prepared> prep;
   prep.reserve(items.size());
-  for (const auto& c : items)
-    prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m)});
+  for (const auto& c : items) {
+    const std::size_t bounds =
+        c.m->type == model::metric_type::histogram ? L.buckets.layout_for(c.m->name).size() : 0;
+    prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m),
+                    store::exposed_series(c.m->type, bounds)});
+  }
 
   std::lock_guard lock(impl_->mu);
   auto app_it = impl_->apps.find(app_id);
@@ -236,17 +248,30 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
       // A new series (or one past its TTL that expire() has not swept: it still counts, so it is
       // replaced in place and only the weight difference matters).
       const std::size_t old_weight = it != app.series.end() ? it->second.weight : 0;
-      const std::size_t extra_series = it != app.series.end() ? 0 : 1;
-      if (L.max_series_per_app && extra_series && app.series.size() >= L.max_series_per_app) {
+      const std::size_t old_exposed = it != app.series.end() ? it->second.exposed : 0;
+      // Prometheus series this one adds: 1 for a gauge or counter, bounds + 3 for a histogram.
+      const std::size_t extra_series = p.exposed > old_exposed ? p.exposed - old_exposed : 0;
+      if (L.max_series_per_app && extra_series &&
+          app.exposed + extra_series > L.max_series_per_app) {
         refuse(i, refusal::app_series, "series",
-               "new series refused: the app holds " + std::to_string(L.max_series_per_app) +
+               (extra_series == 1
+                    ? "new series refused: the app holds " + std::to_string(L.max_series_per_app)
+                    : "new histogram refused (it counts " + std::to_string(extra_series) +
+                          " series: its buckets, +Inf, _sum and _count): the app holds " +
+                          std::to_string(app.exposed) + " of " +
+                          std::to_string(L.max_series_per_app)) +
                    " series (MAX_SERIES_PER_APP) until one is not written for " +
                    std::to_string(L.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)");
         continue;
       }
-      if (L.max_series && extra_series && impl_->total_series >= L.max_series) {
+      if (L.max_series && extra_series && impl_->total_exposed + extra_series > L.max_series) {
         refuse(i, refusal::global_series, "series",
-               "new series refused: the service holds " + std::to_string(L.max_series) +
+               (extra_series == 1
+                    ? "new series refused: the service holds " + std::to_string(L.max_series)
+                    : "new histogram refused (it counts " + std::to_string(extra_series) +
+                          " series: its buckets, +Inf, _sum and _count): the service holds " +
+                          std::to_string(impl_->total_exposed) + " of " +
+                          std::to_string(L.max_series)) +
                    " series (MAX_SERIES)");
         continue;
       }
@@ -271,11 +296,16 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
       } else {
         app.bytes -= old_weight;
         impl_->total_bytes -= old_weight;
+        app.exposed -= old_exposed;
+        impl_->total_exposed -= old_exposed;
         it->second = series_entry{};
       }
       it->second.weight = p.weight;
       app.bytes += p.weight;
       impl_->total_bytes += p.weight;
+      it->second.exposed = p.exposed;
+      app.exposed += p.exposed;
+      impl_->total_exposed += p.exposed;
     }
     it->second.last_seen = now;
     ++it->second.pending;
@@ -365,6 +395,7 @@ admission_stats series_admission::stats() const {
     std::lock_guard lock(impl_->mu);
     s.apps = impl_->apps.size();
     s.series = impl_->total_series;
+    s.exposed = impl_->total_exposed;
     s.bytes = impl_->total_bytes;
   }
   for (std::size_t i = 0; i < kRefusalKinds; ++i)

@@ -48,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/buckets.h"
 #include "model/metric.h"
 
 namespace mca::pipeline {
@@ -60,6 +61,9 @@ struct admission_limits {
   std::size_t max_profile_id_bytes = 256;   // counted in every series' weight
   std::int64_t ttl_ms = 900'000;            // METRIC_TTL_SECONDS; 0 = never forget
   std::int64_t grace_ms = 5'000;            // kept this much longer than the store keeps it
+  // The store's layouts: a histogram counts its bounds + 3 series against both series caps
+  // (store::exposed_series), as the store counts it.
+  model::bucket_layouts buckets;
 };
 
 // Bytes counted per series on top of its strings: the store's set node, hash index entry, vectors.
@@ -79,8 +83,9 @@ std::string_view to_string(refusal r);
 
 struct admission_stats {
   std::size_t apps = 0;
-  std::size_t series = 0;  // admitted and not yet forgotten, pending included
-  std::size_t bytes = 0;   // their weight
+  std::size_t series = 0;   // admitted and not yet forgotten, pending included
+  std::size_t exposed = 0;  // the Prometheus series they expose (what the series caps count)
+  std::size_t bytes = 0;    // their weight
   std::uint64_t refused[kRefusalKinds] = {};
 };
 

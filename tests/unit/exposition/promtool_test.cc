@@ -110,6 +110,37 @@ TEST_F(promtool_fixture, accepts_hostile_label_values_and_names) {
   EXPECT_EQ(r.output, "") << out;
 }
 
+TEST_F(promtool_fixture, accepts_counters_and_histograms_beside_gauges) {
+  const auto typed = [](std::string name, model::metric_type type, double v,
+                        std::vector<model::tag> tags) {
+    auto m = metric_of(std::move(name), v, std::move(tags));
+    m.type = type;
+    return m;
+  };
+  for (const char* app : {"web", "shop"}) {
+    for (double v : {120.0, 2400.0, 2600.0, 4100.0, 30000.0})
+      store.apply(app, typed("web_vitals_lcp", model::metric_type::histogram, v, {{"page", "/"}}),
+                  0, clock.now_ms());
+    store.apply(app, typed("web_vitals_cls", model::metric_type::histogram, 0.12, {}), 0,
+                clock.now_ms());
+    store.apply(app, typed("checkout.clicks", model::metric_type::counter, 3, {{"step", "pay"}}), 0,
+                clock.now_ms());
+    store.apply(app, typed("errors", model::metric_type::counter, 1, {}), 0, clock.now_ms());
+    store.apply(app, typed("cart_size", model::metric_type::gauge, 4, {{"page", "/"}}), 0,
+                clock.now_ms());
+  }
+  fill_self_metrics();
+  for (bool app_id : {true, false}) {
+    std::string out;
+    render_page(store, self, render_options{.app_id_label = app_id}, out);
+    ASSERT_NE(out.find("client_metric_web_vitals_lcp_bucket"), std::string::npos);
+    ASSERT_NE(out.find("# TYPE client_metric_errors_total counter"), std::string::npos);
+    const auto r = promtool_check(out);
+    EXPECT_EQ(r.exit_code, 0) << r.output << "\n--- input:\n" << out;
+    EXPECT_EQ(r.output, "") << out;
+  }
+}
+
 TEST_F(promtool_fixture, detects_a_broken_exposition) {
   // The checker itself must be able to fail, or the tests above prove nothing.
   const auto r = promtool_check("# TYPE a gauge\na{x=\"1} 1\n");
