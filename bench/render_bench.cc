@@ -2,6 +2,7 @@
 // same data, and the memory each holds per series.
 //
 //   render_bench --impl mca|mca-previous|prometheus-cpp --series N [--repeat K] [--worst-case 1]
+//                [--type gauge|counter|histogram]
 //
 // Both get the same N series: 100 metric names, 10 apps (an app_id label), two tags (host and a
 // unique series id), so every series is distinct. `mca` fills a store::series_store through
@@ -110,14 +111,22 @@ std::vector<mca::model::tag> tags_of(std::size_t s) {
   return tags;
 }
 
+// `--type counter|histogram` (mca only): every series is a counter, or a histogram with the
+// web_vitals_lcp layout (14 bounds: 17 exposed series each), one observation per series.
+mca::model::metric_type series_type = mca::model::metric_type::gauge;
+
 template <class Store>
 int run_mca(std::string_view impl, std::size_t n, int repeat) {
   const std::size_t rss0 = rss_bytes();
   const auto f0 = steady::now();
-  Store store({.max_series = n, .max_series_per_app = n, .ttl_ms = 0}, mca::util::real_clock());
+  mca::store::store_limits limits{.max_series = n * 20, .max_series_per_app = n * 20, .ttl_ms = 0};
+  limits.buckets =
+      mca::model::bucket_layouts({}, mca::model::bucket_layouts().layout_for("web_vitals_lcp"));
+  Store store(limits, mca::util::real_clock());
   mca::model::metric m;
   m.profile_id = "bench-profile";
   m.timestamp_ms = 1'700'000'000'000;
+  m.type = series_type;
   for (std::size_t s = 0; s < n; ++s) {
     m.name = name_of(s);
     m.value = value_of(s);
@@ -184,12 +193,14 @@ int main(int argc, char** argv) {
       repeat = std::stoi(argv[i + 1]);
     else if (a == "--worst-case")
       worst_case = std::string_view(argv[i + 1]) == "1";
+    else if (a == "--type")
+      series_type = mca::model::parse_metric_type(argv[i + 1]).value_or(series_type);
   }
   if (n == 0 || repeat <= 0 ||
       (impl != "mca" && impl != "mca-previous" && impl != "prometheus-cpp")) {
     std::fprintf(stderr,
                  "usage: render_bench --impl mca|mca-previous|prometheus-cpp --series N "
-                 "[--repeat K]\n");
+                 "[--repeat K] [--worst-case 1] [--type gauge|counter|histogram]\n");
     return 2;
   }
   if (impl == "mca") return run_mca<mca::store::series_store>(impl, n, repeat);

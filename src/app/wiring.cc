@@ -443,6 +443,19 @@ class service final : public application {
       f.push_back(counter_family("mca_store_stale_samples_total",
                                  "Samples ignored because the series held a newer timestamp",
                                  static_cast<double>(ss.stale)));
+      f.push_back(gauge_family(
+          "mca_store_exposed_series",
+          "Prometheus series the held series expose (a histogram: its buckets + 3); the caps "
+          "count these",
+          static_cast<double>(ss.exposed)));
+      f.push_back(counter_family(
+          "mca_store_type_conflicts_total",
+          "Records dropped because their series or metric family is held with another type",
+          static_cast<double>(ss.type_conflicts)));
+      f.push_back(counter_family(
+          "mca_store_replayed_records_total",
+          "Counter and histogram records skipped as already counted (below the series' offset)",
+          static_cast<double>(ss.replayed)));
       const auto rh = registry_->health();
       f.push_back(gauge_family("mca_schema_registry_up",
                                "1 when the schema registry answers and our schema has an id",

@@ -45,14 +45,14 @@ TEST(histogram_buckets, parses_layouts_per_name_and_the_default) {
 }
 
 TEST(histogram_buckets, sixty_four_bounds_pass_and_sixty_five_fail) {
-  auto ok = load({{"HISTOGRAM_BUCKETS", "a=" + bounds(64)}, {"HISTOGRAM_DEFAULT_BUCKETS",
-                                                             bounds(64)}},
-                 {"--env-file=/dev/null"});
+  auto ok =
+      load({{"HISTOGRAM_BUCKETS", "a=" + bounds(64)}, {"HISTOGRAM_DEFAULT_BUCKETS", bounds(64)}},
+           {"--env-file=/dev/null"});
   EXPECT_TRUE(ok.errors.empty()) << ok.errors.front();
   EXPECT_EQ(ok.cfg.store.histogram_buckets.at(0).second.size(), 64u);
-  auto bad = load({{"HISTOGRAM_BUCKETS", "a=" + bounds(65)}, {"HISTOGRAM_DEFAULT_BUCKETS",
-                                                              bounds(65)}},
-                  {"--env-file=/dev/null"});
+  auto bad =
+      load({{"HISTOGRAM_BUCKETS", "a=" + bounds(65)}, {"HISTOGRAM_DEFAULT_BUCKETS", bounds(65)}},
+           {"--env-file=/dev/null"});
   EXPECT_TRUE(has_error_mentioning(bad, "HISTOGRAM_BUCKETS"));
   EXPECT_TRUE(has_error_mentioning(bad, "HISTOGRAM_DEFAULT_BUCKETS"));
   EXPECT_TRUE(has_error_mentioning(bad, "more than 64 bounds"));

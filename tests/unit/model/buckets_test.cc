@@ -15,8 +15,10 @@ bool has(const std::vector<double>& b, double v) { return std::count(b.begin(), 
 TEST(bucket_layouts, web_vitals_hold_their_good_and_poor_thresholds) {
   const bucket_layouts l;
   const std::pair<const char*, std::pair<double, double>> vitals[] = {
-      {"web_vitals_lcp", {2500, 4000}}, {"web_vitals_inp", {200, 500}},
-      {"web_vitals_fcp", {1800, 3000}}, {"web_vitals_ttfb", {800, 1800}},
+      {"web_vitals_lcp", {2500, 4000}},
+      {"web_vitals_inp", {200, 500}},
+      {"web_vitals_fcp", {1800, 3000}},
+      {"web_vitals_ttfb", {800, 1800}},
       {"web_vitals_cls", {0.1, 0.25}}};
   for (const auto& [name, thresholds] : vitals) {
     const auto& b = l.layout_for(name);

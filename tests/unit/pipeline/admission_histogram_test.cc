@@ -42,8 +42,8 @@ TEST(admission_histograms, a_histogram_counts_its_bounds_plus_three_per_app) {
   series_admission a(limits(1000, 10));
   // lat (8) + counter (1) + gauge (1) = 10 fit; a second histogram (8) and one more counter
   // do not; the refusal says why.
-  one_batch b({typed("lat", model::metric_type::histogram),
-               typed("c", model::metric_type::counter), typed("g", model::metric_type::gauge),
+  one_batch b({typed("lat", model::metric_type::histogram), typed("c", model::metric_type::counter),
+               typed("g", model::metric_type::gauge),
                typed("lat", model::metric_type::histogram, "b"),
                typed("c", model::metric_type::counter, "b")});
   auto t = a.admit("app", b.candidates, kNow);
@@ -78,9 +78,9 @@ TEST(admission_histograms, at_and_past_the_global_cap) {
 
 TEST(admission_histograms, agrees_with_the_store_on_the_default_layouts) {
   const model::bucket_layouts l;
-  EXPECT_EQ(store::exposed_series(model::metric_type::histogram,
-                                  l.layout_for("web_vitals_lcp").size()),
-            l.layout_for("web_vitals_lcp").size() + 3);
+  EXPECT_EQ(
+      store::exposed_series(model::metric_type::histogram, l.layout_for("web_vitals_lcp").size()),
+      l.layout_for("web_vitals_lcp").size() + 3);
   EXPECT_EQ(store::exposed_series(model::metric_type::counter, 0), 1u);
   EXPECT_EQ(store::exposed_series(model::metric_type::gauge, 0), 1u);
 }

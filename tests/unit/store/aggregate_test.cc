@@ -436,8 +436,8 @@ TEST(aggregates_model, random_operations_match_a_plain_model) {
     std::mt19937 rng(seed);
     const auto num = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
     util::manual_clock clock;
-    auto store = std::make_unique<series_store>(limits_with({{"lat", lat}}, 1000, 1000, ttl),
-                                                clock);
+    auto store =
+        std::make_unique<series_store>(limits_with({{"lat", lat}}, 1000, 1000, ttl), clock);
     std::map<std::string, model_state> want;
     std::map<std::int32_t, std::int64_t> next_offset;  // per partition: offsets increase
     const std::vector<std::string> apps = {"a", "b"};
@@ -446,9 +446,7 @@ TEST(aggregates_model, random_operations_match_a_plain_model) {
         {"other_h", metric_type::histogram},
         {"clicks", metric_type::counter},
         {"temp", metric_type::gauge}};
-    const auto expired = [&](const model_state& s) {
-      return s.ingest_ms < clock.now_ms() - ttl;
-    };
+    const auto expired = [&](const model_state& s) { return s.ingest_ms < clock.now_ms() - ttl; };
     for (int step = 0; step < 400; ++step) {
       SCOPED_TRACE("step " + std::to_string(step));
       const int op = num(100);
@@ -457,8 +455,8 @@ TEST(aggregates_model, random_operations_match_a_plain_model) {
         const std::string app = apps[num(2)];
         model::metric m = agg(name, type, num(120) - 10, {{"t", std::to_string(num(3))}});
         const std::string key = model::series_key(app, m);
-        const std::int32_t partition = static_cast<std::int32_t>(
-            std::hash<std::string>{}(key) % 3);  // one series, one partition
+        const std::int32_t partition = static_cast<std::int32_t>(std::hash<std::string>{}(key) %
+                                                                 3);  // one series, one partition
         // Mostly the next offset; sometimes a replay of an older one.
         std::int64_t& next = next_offset[partition];
         const bool replay = next > 0 && num(5) == 0;
@@ -513,8 +511,8 @@ TEST(aggregates_model, random_operations_match_a_plain_model) {
       } else {
         // Snapshot every partition into a fresh store (the way a new owner restores) and
         // continue with it; the floor is each partition's next offset.
-        auto next_store = std::make_unique<series_store>(
-            limits_with({{"lat", lat}}, 1000, 1000, ttl), clock);
+        auto next_store =
+            std::make_unique<series_store>(limits_with({{"lat", lat}}, 1000, 1000, ttl), clock);
         for (std::int32_t p = 0; p < 3; ++p) {
           store->mark_all_dirty(p);
           const auto states = store->take_dirty(p);
