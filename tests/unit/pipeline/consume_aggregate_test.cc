@@ -63,10 +63,10 @@ TEST_F(consume_aggregates, a_replayed_record_is_not_counted_twice) {
 TEST_F(consume_aggregates, aggregates_the_store_cannot_add_are_rejected_as_invalid) {
   const double inf = std::numeric_limits<double>::infinity();
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (const auto& m : {typed(model::metric_type::counter, -1), typed(model::metric_type::counter, inf),
-                        typed(model::metric_type::counter, nan),
-                        typed(model::metric_type::histogram, inf),
-                        typed(model::metric_type::histogram, nan)}) {
+  for (const auto& m :
+       {typed(model::metric_type::counter, -1), typed(model::metric_type::counter, inf),
+        typed(model::metric_type::counter, nan), typed(model::metric_type::histogram, inf),
+        typed(model::metric_type::histogram, nan)}) {
     const auto rej = deliver(m, 1);
     ASSERT_TRUE(rej) << m.value;
     EXPECT_EQ(rej->reason, "invalid");
