@@ -16,14 +16,15 @@ export const chromiumMissing =
 /**
  * Serves `/index.html` (the `page` text), `/metrics-client.min.js` and `/metrics-client.min.mjs`
  * (from `bundleDir`, default dist/browser) on a free port of 127.0.0.1: another origin than the
- * service's.
+ * service's. `scripts` maps more paths to JavaScript files to serve.
  */
-export async function startPageServer(page, bundleDir = join(pkgRoot, 'dist/browser')) {
+export async function startPageServer(page, bundleDir = join(pkgRoot, 'dist/browser'), scripts = {}) {
   const files = {
     '/metrics-client.min.js': [readFileSync(join(bundleDir, 'metrics-client.min.js')), 'text/javascript'],
     '/metrics-client.min.mjs': [readFileSync(join(bundleDir, 'metrics-client.min.mjs')), 'text/javascript'],
     '/index.html': [page, 'text/html; charset=utf-8'],
   };
+  for (const [path, file] of Object.entries(scripts)) files[path] = [readFileSync(file), 'text/javascript'];
   const port = await freePort();
   const server = createServer((req, res) => {
     const file = files[req.url.replace(/\?.*/, '')];
