@@ -86,7 +86,7 @@ describe('client against the service binary', { skip: skipReason }, () => {
     await client.close();
   });
 
-  it('runs_the_node_quickstart_example_and_its_gauge_appears_in_prometheus_metrics', async () => {
+  it('runs_the_node_quickstart_example_and_its_gauge_counter_and_histogram_appear_in_prometheus_metrics', async () => {
     const appId = 'quickstart-' + process.pid;
     await promisify(execFile)(process.execPath, [join(pkgRoot, 'examples/node-quickstart.mjs')], {
       cwd: pkgRoot,
@@ -102,6 +102,19 @@ describe('client against the service binary', { skip: skipReason }, () => {
     );
     assert.equal(sample.value, 75.5);
     assert.equal(sample.labels.host, 'server1');
+    const samples = await poll(
+      async () => {
+        const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter(
+          (x) => x.labels.app_id == appId,
+        );
+        return s.some((x) => x.name == 'client_metric_render_ms_count') && s;
+      },
+      { what: 'the quickstart histogram in /prometheus-metrics' },
+    );
+    const value = (name) => samples.find((s) => s.name == name)?.value;
+    assert.equal(value('client_metric_checkouts_total'), 1);
+    assert.equal(value('client_metric_render_ms_count'), 1);
+    assert.equal(value('client_metric_render_ms_sum'), 42);
   });
 
   // Finding 3, against the real parser: 2**64 must not make the service refuse the whole body.
