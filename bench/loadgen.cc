@@ -2,9 +2,23 @@
 // requests (everything is serialised before the clock starts, so the generator only moves
 // bytes), closed loop for throughput or open loop at a fixed rate for latency.
 //
-//   loadgen --port P [--target mca|pushgateway] [--connections 8] [--batch 100]
+//   loadgen --port P [--target mca|pushgateway|statsd] [--connections 8] [--batch 100]
 //           [--series 10000] [--series-per-app 10000] [--duration 10 | --requests N]
 //           [--rate R] [--warmup 1] [--threads 1] [--header "Name: value"]...
+//           [--workload gauge|aggregate] [--buckets 1000,2500,...]
+//
+// --workload aggregate (R7): instead of gauges, a fixed sequence of observations: item k is, four
+// times in five, one observation of the histogram `web_vitals_lcp` (an integer LCP in ms,
+// 100-10099) and, once in five, an increment (1-3) of the counter `bench_clicks`, each tagged
+// page=/p<i> with i < --series (so --series histogram series and --series counter series). The
+// same sequence goes to our service as JSON items with "type" (one app, <app-prefix>-0) and to
+// statsd_exporter (--target statsd) as DogStatsD lines over TCP, --batch lines per write. A
+// refused request (503/429) is sent again 2 ms later, as a client would retry it, so every
+// observation eventually arrives; a statsd write is flow-controlled by TCP, and the run ends when
+// the exporter has read every line (it closes the connection after our FIN). With --requests the
+// result adds what was delivered: observations, their sum, the counter total and, with
+// --buckets, the expected cumulative count of every bucket bound (and +Inf), so a scrape can be
+// checked against it exactly.
 //
 // Open loop (--rate): request k is due at start + k/R. A request that finds no idle connection
 // waits, and its latency still counts from when it was due, so a stalled server shows up in the
@@ -16,6 +30,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -41,7 +56,8 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-enum class target { mca, pushgateway };
+enum class target { mca, pushgateway, statsd };
+enum class workload { gauge, aggregate };
 
 struct options {
   std::string host = "127.0.0.1";
@@ -60,14 +76,17 @@ struct options {
   std::string app_prefix = "bench";
   double timeout_s = 120;     // hard stop: a server that stops answering cannot hang a run
   std::string extra_headers;  // "Name: value\r\n"... (e.g. an API key)
+  workload load = workload::gauge;
+  std::vector<double> bounds;  // --buckets: histogram upper bounds, for the expected counts
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
-               "loadgen: %s\nusage: loadgen --port P [--host H] [--target mca|pushgateway] "
+               "loadgen: %s\nusage: loadgen --port P [--host H] [--target mca|pushgateway|statsd] "
                "[--connections N] [--batch B] [--series S] [--series-per-app S] [--duration SEC | "
                "--requests N] [--rate R] [--warmup SEC] [--threads T] [--max-bodies N] "
-               "[--app-prefix P] [--timeout SEC] [--header 'Name: value']...\n",
+               "[--app-prefix P] [--timeout SEC] [--header 'Name: value']... "
+               "[--workload gauge|aggregate] [--buckets B1,B2,...]\n",
                why);
   std::exit(2);
 }
@@ -90,8 +109,28 @@ options parse_args(int argc, char** argv) {
         o.kind = target::mca;
       else if (t == "pushgateway")
         o.kind = target::pushgateway;
+      else if (t == "statsd")
+        o.kind = target::statsd;
       else
-        usage("--target is mca or pushgateway");
+        usage("--target is mca, pushgateway or statsd");
+    } else if (a == "--workload") {
+      const std::string w = value();
+      if (w == "gauge")
+        o.load = workload::gauge;
+      else if (w == "aggregate")
+        o.load = workload::aggregate;
+      else
+        usage("--workload is gauge or aggregate");
+    } else if (a == "--buckets") {
+      const std::string list = value();
+      std::size_t from = 0;
+      while (from <= list.size()) {
+        const std::size_t comma = std::min(list.find(',', from), list.size());
+        const double b = std::stod(list.substr(from, comma - from));
+        if (!o.bounds.empty() && !(b > o.bounds.back())) usage("--buckets must increase");
+        o.bounds.push_back(b);
+        from = comma + 1;
+      }
     } else if (a == "--connections")
       o.connections = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--batch")
@@ -125,6 +164,14 @@ options parse_args(int argc, char** argv) {
   if (o.connections == 0 || o.batch == 0 || o.series == 0 || o.threads == 0 ||
       o.series_per_app == 0)
     usage("counts must be positive");
+  if (o.kind == target::statsd) {
+    if (o.load != workload::aggregate) usage("--target statsd needs --workload aggregate");
+    if (o.requests == 0) usage("--target statsd needs --requests");
+    if (o.rate > 0) usage("--target statsd is closed loop only");
+    o.threads = 1;
+  }
+  if (o.kind == target::pushgateway && o.load == workload::aggregate)
+    usage("--workload aggregate is for mca and statsd");
   o.threads = std::min(o.threads, o.connections);
   return o;
 }
@@ -157,20 +204,114 @@ void append_text_metric(std::string& out, std::uint64_t s, double v) {
   out += '\n';
 }
 
-// Request r carries series [r*batch, (r+1)*batch) modulo `series`. For our service the app is
-// series / series_per_app, so a run can hold more series than one app's cap. For the Pushgateway
-// each connection pushes into its own group (job/bench/instance/c<i>), the usual way one pusher
-// per process uses it; the request is built per connection for that.
-std::vector<std::string> build_requests(const options& o, unsigned connection) {
-  const std::uint64_t needed = (o.series + o.batch - 1) / o.batch;
+// What one pre-built aggregate request delivers: added to the totals when it is accepted whole
+// (or written, for statsd).
+struct delivery {
+  std::uint64_t items = 0;
+  std::uint64_t observations = 0;
+  double observation_sum = 0;  // integers: exact in a double far beyond any run here
+  std::uint64_t increments = 0;
+  double counter_total = 0;
+  std::vector<std::uint64_t> buckets;  // per bound (upper bound inclusive) and +Inf, not cumulative
+
+  void add(const delivery& d) {
+    items += d.items;
+    observations += d.observations;
+    observation_sum += d.observation_sum;
+    increments += d.increments;
+    counter_total += d.counter_total;
+    if (buckets.size() < d.buckets.size()) buckets.resize(d.buckets.size());
+    for (std::size_t i = 0; i < d.buckets.size(); ++i) buckets[i] += d.buckets[i];
+  }
+};
+
+// Item k of the aggregate workload (see the header comment).
+struct aggregate_item {
+  bool counter;
+  std::uint64_t page;
+  std::uint64_t value;
+};
+
+aggregate_item aggregate_at(std::uint64_t k, std::uint64_t pages) {
+  const std::uint64_t i = k / 5, r = k % 5;
+  if (r == 4) return {true, i % pages, 1 + i % 3};
+  return {false, (4 * i + r) % pages, 100 + (k * 7919) % 10000};
+}
+
+void append_aggregate(std::string& out, target kind, const aggregate_item& it) {
+  const char* name = it.counter ? "bench_clicks" : "web_vitals_lcp";
+  if (kind == target::statsd) {
+    out += name;
+    out += ':';
+    out += std::to_string(it.value);
+    out += it.counter ? "|c|#page:/p" : "|h|#page:/p";
+    out += std::to_string(it.page);
+    out += '\n';
+    return;
+  }
+  out += R"({"name":")";
+  out += name;
+  out += it.counter ? R"(","type":"counter","value":)" : R"(","type":"histogram","value":)";
+  out += std::to_string(it.value);
+  out += R"(,"tags":{"page":"/p)";
+  out += std::to_string(it.page);
+  out += R"("},"profileId":"bench-profile"})";
+}
+
+void count_aggregate(delivery& d, const aggregate_item& it, const std::vector<double>& bounds) {
+  ++d.items;
+  const auto v = static_cast<double>(it.value);
+  if (it.counter) {
+    ++d.increments;
+    d.counter_total += v;
+    return;
+  }
+  ++d.observations;
+  d.observation_sum += v;
+  if (d.buckets.empty()) d.buckets.assign(bounds.size() + 1, 0);
+  const auto at = std::lower_bound(bounds.begin(), bounds.end(), v);  // first bound >= v
+  ++d.buckets[static_cast<std::size_t>(at - bounds.begin())];
+}
+
+struct prebuilt {
+  std::vector<std::string> requests;
+  std::vector<delivery> deliveries;  // aggregate workload: what each request delivers
+};
+
+// Gauges: request r carries series [r*batch, (r+1)*batch) modulo `series`. For our service the
+// app is series / series_per_app, so a run can hold more series than one app's cap. For the
+// Pushgateway each connection pushes into its own group (job/bench/instance/c<i>), the usual way
+// one pusher per process uses it; the request is built per connection for that.
+// Aggregates: request r carries items [r*batch, (r+1)*batch) of the sequence, enough requests
+// for every counter series (5 * series items) to appear once.
+prebuilt build_requests(const options& o, unsigned connection) {
+  const bool agg = o.load == workload::aggregate;
+  const std::uint64_t needed =
+      agg ? (5 * o.series + o.batch - 1) / o.batch : (o.series + o.batch - 1) / o.batch;
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(needed, o.max_bodies));
-  std::vector<std::string> out;
-  out.reserve(n);
+  prebuilt out;
+  out.requests.reserve(n);
   for (std::size_t r = 0; r < n; ++r) {
     std::string body;
-    std::uint64_t first = (r * o.batch) % o.series;
+    std::uint64_t first = agg ? r * o.batch : (r * o.batch) % o.series;
     std::string path;
-    if (o.kind == target::mca) {
+    if (agg) {
+      delivery d;
+      if (o.kind == target::mca) body = R"({"metrics":[)";
+      for (unsigned i = 0; i < o.batch; ++i) {
+        const aggregate_item it = aggregate_at(first + i, o.series);
+        if (o.kind == target::mca && i) body += ',';
+        append_aggregate(body, o.kind, it);
+        count_aggregate(d, it, o.bounds);
+      }
+      out.deliveries.push_back(std::move(d));
+      if (o.kind == target::statsd) {
+        out.requests.push_back(std::move(body));
+        continue;
+      }
+      body += "]}";
+      path = "/api/v2/app/" + o.app_prefix + "-0/metrics";
+    } else if (o.kind == target::mca) {
       path = "/api/v2/app/" + o.app_prefix + "-" + std::to_string(first / o.series_per_app) +
              "/metrics";
       body = R"({"metrics":[)";
@@ -190,9 +331,22 @@ std::vector<std::string> build_requests(const options& o, unsigned connection) {
                       "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
                       o.extra_headers + "\r\n";
     req += body;
-    out.push_back(std::move(req));
+    out.requests.push_back(std::move(req));
   }
   return out;
+}
+
+// The "accepted" count of an ingest answer's JSON body; -1 when there is none.
+long long accepted_in(std::string_view body) {
+  const std::string_view key = R"("accepted":)";
+  const std::size_t at = body.find(key);
+  if (at == std::string_view::npos) return -1;
+  long long n = 0;
+  std::size_t i = at + key.size();
+  while (i < body.size() && body[i] == ' ') ++i;
+  if (i >= body.size() || body[i] < '0' || body[i] > '9') return -1;
+  for (; i < body.size() && body[i] >= '0' && body[i] <= '9'; ++i) n = n * 10 + (body[i] - '0');
+  return n;
 }
 
 // --- the generator --------------------------------------------------------------------------
@@ -203,6 +357,11 @@ struct totals {
   std::uint64_t io_errors = 0;
   std::map<unsigned, std::uint64_t> statuses;
   mca::bench::latency_histogram latency;
+  // Aggregate workload: what the accepted requests delivered, requests sent again after a 503 or
+  // 429, and items a 2xx answer did not accept.
+  delivery delivered;
+  std::uint64_t retries = 0;
+  std::uint64_t rejected_items = 0;
 };
 
 class worker;
@@ -214,6 +373,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void start(const tcp::endpoint& ep);
   void send(steady::time_point due);  // only when idle
+  void write_current();
   bool idle() const { return idle_; }
   void close() {
     beast::error_code ec;
@@ -236,6 +396,8 @@ class connection : public std::enable_shared_from_this<connection> {
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   steady::time_point due_;
+  std::size_t current_ = 0;     // the index of the request in flight
+  bool retry_pending_ = false;  // refused: send current_ again once (re)connected
   bool idle_ = false;
   bool connected_ = false;
 };
@@ -246,9 +408,10 @@ class worker {
          std::uint64_t requests)
       : o_(o), rate_(rate), quota_(requests), dispatch_(io_), hard_stop_(io_) {
     for (unsigned c = 0; c < connections; ++c) {
-      auto reqs = build_requests(o, index * 1000 + c);
-      bodies_ = reqs.size();
-      conns_.push_back(std::make_shared<connection>(*this, io_, std::move(reqs)));
+      auto pre = build_requests(o, index * 1000 + c);
+      bodies_ = pre.requests.size();
+      deliveries_ = std::move(pre.deliveries);  // the same for every connection
+      conns_.push_back(std::make_shared<connection>(*this, io_, std::move(pre.requests)));
     }
     // Workers start at different requests so they do not send the same series at once.
     next_request_ = bodies_ * index / std::max(o.threads, 1u);
@@ -299,13 +462,27 @@ class worker {
     c.send(steady::now());
   }
 
-  void answered(steady::time_point due, unsigned status, std::size_t metrics) {
+  // A fixed count of requests counts every answer; a timed run those within 30 s of its end.
+  void answered(steady::time_point due, unsigned status, std::size_t metrics,
+                std::size_t request = 0, std::string_view body = {}) {
     const auto now = steady::now();
     --in_flight_;
-    if (due >= measure_from_ && now <= stop_ + std::chrono::seconds(30)) {
+    if (due >= measure_from_ && (quota_ > 0 || now <= stop_ + std::chrono::seconds(30))) {
       ++t_.requests;
       ++t_.statuses[status];
-      if (status / 100 == 2) t_.metrics_ok += metrics;
+      if (status / 100 == 2 && o_.load == workload::aggregate) {
+        const long long accepted = accepted_in(body);
+        if (accepted == static_cast<long long>(metrics)) {
+          t_.metrics_ok += metrics;
+          t_.delivered.add(deliveries_[request]);
+        } else {
+          // Which items were refused is in the answer's details; the run is then not exact.
+          t_.rejected_items += metrics - static_cast<std::size_t>(std::max(0LL, accepted));
+          t_.metrics_ok += static_cast<std::size_t>(std::max(0LL, accepted));
+        }
+      } else if (status / 100 == 2) {
+        t_.metrics_ok += metrics;
+      }
       t_.latency.record(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - due).count()));
       last_answer_ = now;
@@ -313,6 +490,8 @@ class worker {
   }
 
   void io_error() { ++t_.io_errors; }
+  void retried() { ++t_.retries; }
+  bool retries_refused() const { return o_.load == workload::aggregate; }
   void sent() { ++in_flight_; }
   bool stopping() const { return stopping_; }
   const totals& results() const { return t_; }
@@ -372,6 +551,7 @@ class worker {
   asio::steady_timer dispatch_;
   asio::steady_timer hard_stop_;
   std::size_t bodies_ = 1;
+  std::vector<delivery> deliveries_;
   std::size_t next_request_ = 0;
   std::deque<steady::time_point> due_;
   std::vector<std::shared_ptr<connection>> conns_;
@@ -390,6 +570,10 @@ void connection::on_connect(beast::error_code ec) {
   if (ec) return fail();
   socket_.set_option(tcp::no_delay(true));
   connected_ = true;
+  if (retry_pending_) {
+    retry_pending_ = false;
+    return write_current();
+  }
   idle_ = true;
   worker_.ready(*this);
 }
@@ -398,9 +582,13 @@ void connection::send(steady::time_point due) {
   idle_ = false;
   due_ = due;
   worker_.sent();
-  const std::string& req = requests_[worker_.take_request()];
+  current_ = worker_.take_request();
+  write_current();
+}
+
+void connection::write_current() {
   asio::async_write(
-      socket_, asio::buffer(req),
+      socket_, asio::buffer(requests_[current_]),
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
 }
 
@@ -416,8 +604,27 @@ void connection::on_write(beast::error_code ec) {
 void connection::on_read(beast::error_code ec) {
   if (ec) return fail();
   auto& res = parser_->get();
-  worker_.answered(due_, res.result_int(), worker_.batch());
+  const unsigned status = res.result_int();
   const bool keep = res.keep_alive();
+  if ((status == 503 || status == 429) && worker_.retries_refused() && !worker_.stopping()) {
+    // Refused (back-pressure): the same request again shortly, as a client retries it.
+    worker_.retried();
+    if (!keep) {
+      beast::error_code ignored;
+      socket_.close(ignored);
+      connected_ = false;
+      buffer_.clear();
+    }
+    reconnect_.expires_after(std::chrono::milliseconds(2));
+    reconnect_.async_wait([self = shared_from_this(), keep](beast::error_code ec) {
+      if (ec) return;
+      if (keep) return self->write_current();
+      self->retry_pending_ = true;
+      self->start(self->endpoint_);
+    });
+    return;
+  }
+  worker_.answered(due_, status, worker_.batch(), current_, res.body());
   if (!keep) {
     // The server closed the connection: reconnect and go on.
     beast::error_code ignored;
@@ -432,7 +639,8 @@ void connection::on_read(beast::error_code ec) {
 }
 
 void connection::fail() {
-  const bool was_busy = !idle_ && connected_;
+  const bool was_busy = !idle_ && (connected_ || retry_pending_);
+  retry_pending_ = false;
   idle_ = false;
   connected_ = false;
   if (worker_.stopping()) return;
@@ -448,6 +656,103 @@ void connection::fail() {
   });
 }
 
+// --- statsd over TCP --------------------------------------------------------------------------
+
+// Writes --requests pre-built chunks of statsd lines over N connections as fast as TCP takes them
+// (statsd has no answers: the exporter's reading is the only flow control), then half-closes
+// each connection and waits for the exporter to close it, which it does once it has read every
+// line up to our FIN. A connection that fails is an error: what it had written may be lost.
+class statsd_sender {
+ public:
+  explicit statsd_sender(const options& o) : o_(o), hard_stop_(io_) {
+    auto pre = build_requests(o, 0);
+    chunks_ = std::move(pre.requests);
+    deliveries_ = std::move(pre.deliveries);
+    for (unsigned c = 0; c < o.connections; ++c) conns_.push_back(std::make_unique<conn>(io_));
+  }
+
+  void run(const tcp::endpoint& ep) {
+    hard_stop_.expires_after(
+        std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o_.timeout_s)));
+    hard_stop_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      std::fprintf(stderr, "loadgen: the exporter has not read everything at the hard stop\n");
+      ++t_.io_errors;
+      for (auto& c : conns_) c->socket.close(ec);
+    });
+    open_ = conns_.size();
+    for (auto& c : conns_)
+      c->socket.async_connect(ep, [this, c = c.get()](beast::error_code ec) {
+        if (ec) return failed(*c);
+        c->socket.set_option(tcp::no_delay(true));
+        next(*c);
+      });
+    io_.run();
+  }
+
+  const totals& results() const { return t_; }
+  steady::time_point last_close() const { return last_close_; }
+
+ private:
+  struct conn {
+    explicit conn(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    std::array<char, 256> sink{};
+  };
+
+  void next(conn& c) {
+    if (issued_ >= o_.requests) {
+      beast::error_code ec;
+      c.socket.shutdown(tcp::socket::shutdown_send, ec);
+      return drain(c);
+    }
+    const std::size_t r = next_chunk_;
+    next_chunk_ = (next_chunk_ + 1) % chunks_.size();
+    ++issued_;
+    asio::async_write(c.socket, asio::buffer(chunks_[r]),
+                      [this, &c, r](beast::error_code ec, std::size_t) {
+                        if (ec) return failed(c);
+                        ++t_.requests;
+                        t_.metrics_ok += o_.batch;
+                        t_.delivered.add(deliveries_[r]);
+                        next(c);
+                      });
+  }
+
+  // Until the exporter closes its side (it has read our FIN, so every line before it).
+  void drain(conn& c) {
+    c.socket.async_read_some(asio::buffer(c.sink), [this, &c](beast::error_code ec, std::size_t) {
+      if (!ec) return drain(c);
+      if (ec != asio::error::eof) ++t_.io_errors;
+      closed(c);
+    });
+  }
+
+  void failed(conn& c) {
+    ++t_.io_errors;
+    closed(c);
+  }
+
+  void closed(conn& c) {
+    beast::error_code ignored;
+    c.socket.close(ignored);
+    last_close_ = steady::now();
+    if (--open_ == 0) hard_stop_.cancel();
+  }
+
+  const options& o_;
+  asio::io_context io_;
+  asio::steady_timer hard_stop_;
+  std::vector<std::string> chunks_;
+  std::vector<delivery> deliveries_;
+  std::vector<std::unique_ptr<conn>> conns_;
+  std::size_t next_chunk_ = 0;
+  std::uint64_t issued_ = 0;
+  std::size_t open_ = 0;
+  steady::time_point last_close_;
+  totals t_;
+};
+
 double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -462,7 +767,9 @@ int main(int argc, char** argv) {
   const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
 
   std::vector<std::unique_ptr<worker>> workers;
-  for (unsigned t = 0; t < o.threads; ++t) {
+  std::unique_ptr<statsd_sender> statsd;
+  if (o.kind == target::statsd) statsd = std::make_unique<statsd_sender>(o);
+  for (unsigned t = 0; t < (statsd ? 0 : o.threads); ++t) {
     const unsigned conns = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
     const std::uint64_t quota =
         o.requests ? o.requests / o.threads + (t < o.requests % o.threads ? 1 : 0) : 0;
@@ -472,6 +779,8 @@ int main(int argc, char** argv) {
   // With a fixed count nothing is warm-up: every request counts.
   const double warmup = o.requests ? 0 : o.warmup_s;
   const auto start = steady::now();
+  const auto start_unix =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto measure_from =
       start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(warmup));
   const auto stop = measure_from + std::chrono::duration_cast<steady::duration>(
@@ -492,6 +801,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::thread> threads;
+  if (statsd) threads.emplace_back([&] { statsd->run(ep); });
   for (auto& w : workers)
     threads.emplace_back([&, wp = w.get()] { wp->run(ep, start, measure_from, stop); });
   for (auto& t : threads) t.join();
@@ -500,14 +810,23 @@ int main(int argc, char** argv) {
 
   totals all;
   steady::time_point last = measure_from;
-  for (auto& w : workers) {
-    const totals& t = w->results();
+  auto merge = [&](const totals& t) {
     all.requests += t.requests;
     all.metrics_ok += t.metrics_ok;
     all.io_errors += t.io_errors;
     for (auto [k, v] : t.statuses) all.statuses[k] += v;
     all.latency.merge(t.latency);
+    all.delivered.add(t.delivered);
+    all.retries += t.retries;
+    all.rejected_items += t.rejected_items;
+  };
+  for (auto& w : workers) {
+    merge(w->results());
     last = std::max(last, w->last_answer());
+  }
+  if (statsd) {
+    merge(statsd->results());
+    last = std::max(last, statsd->last_close());
   }
   // Fixed duration: the window is the duration (answers to requests issued in it may come a
   // little later). Fixed count: from start to the last answer.
@@ -521,17 +840,51 @@ int main(int argc, char** argv) {
     if (!statuses.empty()) statuses += ',';
     statuses += "\"" + std::to_string(k) + "\":" + std::to_string(v);
   }
+  std::string aggregate;  // the aggregate workload's delivery, for the scrape check
+  if (o.load == workload::aggregate) {
+    const delivery& d = all.delivered;
+    char head[512];
+    std::snprintf(
+        head, sizeof head,
+        ",\"workload\":\"aggregate\",\"start_unix_s\":%.6f,\"requested_items\":%llu,\"items\":%llu,"
+        "\"observations\":%llu,\"observation_sum\":%.17g,\"increments\":%llu,"
+        "\"counter_total\":%.17g,\"retries\":%llu,\"rejected_items\":%llu",
+        start_unix, static_cast<unsigned long long>(o.requests * o.batch),
+        static_cast<unsigned long long>(d.items), static_cast<unsigned long long>(d.observations),
+        d.observation_sum, static_cast<unsigned long long>(d.increments), d.counter_total,
+        static_cast<unsigned long long>(all.retries),
+        static_cast<unsigned long long>(all.rejected_items));
+    aggregate = head;
+    if (!o.bounds.empty()) {
+      // Cumulative, as an exposition's `le` buckets are: {"<bound>": count, ..., "+Inf": count}.
+      aggregate += ",\"buckets\":{";
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= o.bounds.size(); ++i) {
+        cumulative += i < d.buckets.size() ? d.buckets[i] : 0;
+        char b[96];
+        if (i < o.bounds.size())
+          std::snprintf(b, sizeof b, "%s\"%.17g\":%llu", i ? "," : "", o.bounds[i],
+                        static_cast<unsigned long long>(cumulative));
+        else
+          std::snprintf(b, sizeof b, ",\"+Inf\":%llu", static_cast<unsigned long long>(cumulative));
+        aggregate += b;
+      }
+      aggregate += "}";
+    }
+  }
+  const char* kind = o.kind == target::mca      ? "mca"
+                     : o.kind == target::statsd ? "statsd"
+                                                : "pushgateway";
   std::printf(
       "{\"target\":\"%s\",\"connections\":%u,\"batch\":%u,\"series\":%llu,\"rate\":%.1f,"
       "\"elapsed_s\":%.3f,\"requests\":%llu,\"io_errors\":%llu,\"statuses\":{%s},"
       "\"requests_per_s\":%.1f,\"metrics_per_s\":%.1f,\"latency_us\":{\"p50\":%.1f,"
-      "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"cpu_s\":%.3f,\"cpu_share\":%.3f}\n",
-      o.kind == target::mca ? "mca" : "pushgateway", o.connections, o.batch,
-      static_cast<unsigned long long>(o.series), o.rate, elapsed,
+      "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"cpu_s\":%.3f,\"cpu_share\":%.3f%s}\n",
+      kind, o.connections, o.batch, static_cast<unsigned long long>(o.series), o.rate, elapsed,
       static_cast<unsigned long long>(all.requests), static_cast<unsigned long long>(all.io_errors),
       statuses.c_str(), static_cast<double>(all.requests) / secs,
       static_cast<double>(all.metrics_ok) / secs, us(all.latency.quantile(0.5)),
       us(all.latency.quantile(0.99)), us(all.latency.quantile(0.999)), us(all.latency.max()), cpu,
-      cpu / secs);
+      cpu / secs, aggregate.c_str());
   return all.requests > 0 ? 0 : 1;
 }

@@ -190,6 +190,53 @@ def main():
             throughput_row("R6k", "push series (Kafka acks=all) vs Prometheus Pushgateway", "R1",
                            "R6.base", "metrics_per_s", "metrics_per_s", "series/s", 10, "≥ 10")
 
+    # R7: aggregation of the same observations against statsd_exporter. Throughput is judged; CPU
+    # per million items and RSS are shown. A run of ours that did not aggregate everything it was
+    # sent is a failure of the service, not a slow result: the run fails (also in --smoke).
+    lost_ours = []
+    if "R7" in skipped or "R7.base" in skipped:
+        table.append({"id": "R7", "scenario": "aggregate counters and histograms vs statsd_exporter",
+                      "skipped": skipped.get("R7") or skipped.get("R7.base")})
+    elif "R7" in sc or "R7.base" in sc:
+        ours, base = sc.get("R7", []), sc.get("R7.base", [])
+
+        def exactness(runs):
+            bad = [r for r in runs if not (r["complete"] and r["sum_matches"] and r["buckets_match"])]
+            if not runs:
+                return "no data"
+            if not bad:
+                return f"exact in {len(runs)} of {len(runs)}"
+            lost = max(r["lost_observations"] for r in bad)
+            lost_counter = max(r["lost_increments"] for r in bad)
+            refused = max(r.get("refused_items", 0) for r in bad)
+            return (f"NOT EXACT in {len(bad)} of {len(runs)} (up to {refused:,.0f} items refused, "
+                    f"{lost:,.0f} observations and {lost_counter:,.0f} of the counter total missing; sum "
+                    f"{'ok' if all(r['sum_matches'] for r in bad) else 'differs'}, buckets "
+                    f"{'ok' if all(r['buckets_match'] for r in bad) else 'differ'})")
+
+        lost_ours = [r for r in ours if not (r["complete"] and r["sum_matches"] and r["buckets_match"])]
+        throughput_row("R7", "aggregate counters and histograms (embedded log) vs statsd_exporter",
+                       "R7", "R7.base", "items_per_s", "items_per_s", "observations/s", 1.0, "≥ 1")
+        row = table[-1]
+        row["exact"], row["base_exact"] = exactness(ours), exactness(base)
+        if lost_ours and judge:
+            row["met"] = "MISSED (not exact)"
+        elif lost_ours:
+            row["met"] = "not exact"
+        cpu = spread(paired(ours, base, lambda o, b: o["server_cpu_s_per_million"] / b["server_cpu_s_per_million"]
+                            if b.get("server_cpu_s_per_million") else 0.0))
+        table.append({"id": "R7", "scenario": "server CPU per million observations vs statsd_exporter",
+                      "unit": "s", "ours": spread(series_of(ours, "server_cpu_s_per_million")),
+                      "base": spread(series_of(base, "server_cpu_s_per_million")), "ratio": cpu})
+        rss = spread(paired(ours, base, lambda o, b: o["rss_kib"] / b["rss_kib"] if b.get("rss_kib") else 0.0))
+        n = [r["histogram_series"] + r["counter_series"] for r in ours + base]
+        table.append({"id": "R7", "scenario": f"RSS after the run, {max(n) if n else 0:,} series "
+                      "(half histograms, half counters) vs statsd_exporter", "unit": "MiB",
+                      "ours": spread([v / 1024 for v in series_of(ours, "rss_kib")]),
+                      "base": spread([v / 1024 for v in series_of(base, "rss_kib")]), "ratio": rss,
+                      "per_series": spread(series_of(ours, "rss_per_series_bytes")),
+                      "base_per_series": spread(series_of(base, "rss_per_series_bytes"))})
+
     # Cost figures.
     extras = []
     for key, title in (("E100", "embedded log, 100/batch"), ("R1", "Kafka, 100/batch"),
@@ -251,12 +298,18 @@ def main():
             rd = ("+" if t["diff_ms"] and t["diff_ms"]["median"] >= 0 else "") + fmt_spread(t["diff_ms"], " ms")
         else:
             rd = fmt_spread(t["ratio"], "×")
-        extra = ""
+        extra = base_extra = ""
+        if "exact" in t:
+            extra, base_extra = f"; {t['exact']}", f"; {t['base_exact']}"
+        if t.get("per_series"):
+            extra = f"; {fmt(t['per_series']['median'])} B per series over the empty process"
+            base_extra = (f"; {fmt(t['base_per_series']['median'])} B per series"
+                          if t.get("base_per_series") else "")
         if "ns_per_series" in t:
             extra = (f"; {fmt(t['ns_per_series']['median'])} ns and {fmt(t['rss_per_series']['median'])} B "
                      f"per series (prometheus-cpp {fmt(t['base_ns_per_series']['median']) if t['base_ns_per_series'] else '—'} ns, "
                      f"{fmt(t['base_rss_per_series']['median']) if t['base_rss_per_series'] else '—'} B)")
-        md.append(f"| {t['id']} | {t['scenario']} | {ours} {unit}{extra} | {base} {unit} | {rd} | "
+        md.append(f"| {t['id']} | {t['scenario']} | {ours} {unit}{extra} | {base} {unit}{base_extra} | {rd} | "
                   f"{t.get('goal', '')} | {t.get('met', '')} |")
     md.append("")
     if extras:
@@ -288,6 +341,9 @@ def main():
     broken = [t["id"] for t in table if t.get("met") == "no data"]
     if broken:
         print(f"bench: no measurement for {', '.join(broken)}")
+        return 1
+    if lost_ours:
+        print("bench: R7: the service did not aggregate exactly what it accepted")
         return 1
     return 0
 

@@ -1,7 +1,8 @@
 # Installing what the scripts use, shared by scripts/run, test, bench, stack and secure-stack:
-# the Debian package lists by purpose, ensure_packages, and the cached Kafka jars and Schema
-# Registry build. Idempotent and quiet when nothing is missing. A script calls only commands
-# from the lists it ensures (plus Debian's essential packages); tests/scripts checks that.
+# the Debian package lists by purpose, ensure_packages, and the cached Kafka jars and Go builds
+# (the Schema Registry, statsd_exporter). Idempotent and quiet when nothing is missing. A script
+# calls only commands from the lists it ensures (plus Debian's essential packages); tests/scripts
+# checks that.
 # The caller sets CACHE (the download/build cache directory) before calling the install_*
 # functions.
 # shellcheck shell=bash
@@ -25,6 +26,9 @@ SECURE_STACK_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gss
 # scripts/stack (which ensures its own).
 BENCH_PACKAGES=(libbenchmark-dev curl)
 PUSHGATEWAY_PACKAGES=(prometheus-pushgateway)
+# scripts/bench's R7 baseline: statsd_exporter is not packaged by Debian; Go builds it once from
+# the module proxy (install_statsd_exporter), needed only until the build is cached.
+STATSD_EXPORTER_PACKAGES=(golang-go)
 
 _install_say() { printf '==> %s\n' "$*" >&2; }
 
@@ -103,28 +107,43 @@ install_kafka_jars() {
 # `go install module@version` asks the proxy for the module's version list (deprecation check),
 # which the proxy here refuses; downloading the pinned version and building it inside its own
 # module (its go.mod and go.sum) needs no list and pins every dependency the same way.
-install_registry() {
-  local bin
-  bin="$(registry_bin)"
+# _go_build_pinned <module> <version> <package dir in the module> <binary> <what>: once; the
+# binary's name carries the version, so a new pin builds anew and the old one stays unused.
+_go_build_pinned() {
+  local module="$1" version="$2" pkg="$3" bin="$4" what="$5"
   [[ -x "$bin" ]] && return 0
-  command -v go > /dev/null || { _install_say "Go (>= 1.26) is needed once to build the Schema Registry"; return 1; }
-  _install_say "building $REGISTRY_MODULE@$REGISTRY_VERSION (once; a few minutes on 2 cores)"
+  command -v go > /dev/null || { _install_say "Go (>= 1.26) is needed once to build $what"; return 1; }
+  _install_say "building $module@$version (once; a few minutes on 2 cores)"
   local -x GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build" GOFLAGS=-modcacherw \
     GOTOOLCHAIN=local GOTELEMETRY=off
-  local src buildlog="$CACHE/go/build.log"
+  local src buildlog="$CACHE/go/build-$(basename "$bin").log"
   mkdir -p "$(dirname "$bin")"
-  src="$(go mod download -json "$REGISTRY_MODULE@$REGISTRY_VERSION" 2> "$buildlog" \
+  src="$(go mod download -json "$module@$version" 2> "$buildlog" \
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -n "$src" && -d "$src" ]] || {
     cat "$buildlog" >&2
-    _install_say "go mod download $REGISTRY_MODULE@$REGISTRY_VERSION failed"
+    _install_say "go mod download $module@$version failed"
     return 1
   }
-  (cd "$src" && go build -trimpath -o "$bin.tmp.$$" ./cmd/schema-registry) >> "$buildlog" 2>&1 || {
+  (cd "$src" && go build -trimpath -o "$bin.tmp.$$" "$pkg") >> "$buildlog" 2>&1 || {
     rm -f "$bin.tmp.$$"
     tail -n 40 "$buildlog" >&2
-    _install_say "building the Schema Registry failed"
+    _install_say "building $what failed"
     return 1
   }
   mv "$bin.tmp.$$" "$bin"
+}
+
+install_registry() {
+  _go_build_pinned "$REGISTRY_MODULE" "$REGISTRY_VERSION" ./cmd/schema-registry "$(registry_bin)" \
+    "the Schema Registry"
+}
+
+# statsd_exporter, the baseline of scripts/bench's aggregation scenario (R7).
+STATSD_EXPORTER_MODULE="github.com/prometheus/statsd_exporter"
+STATSD_EXPORTER_VERSION="v0.31.0"
+statsd_exporter_bin() { echo "$CACHE/go/bin/statsd_exporter-$STATSD_EXPORTER_VERSION"; }
+install_statsd_exporter() {
+  _go_build_pinned "$STATSD_EXPORTER_MODULE" "$STATSD_EXPORTER_VERSION" . "$(statsd_exporter_bin)" \
+    "statsd_exporter"
 }
