@@ -25,8 +25,10 @@ When the server has been idle (without --pid: its totals unchanged) for --stall 
 what was sent, the run is reported with what arrived (`lost_observations`, `lost_increments`:
 the counter total missing, `complete: false`) and the time of the last change. The check then
 compares `_sum` and every cumulative `le` bucket (summed over the series) with what was sent,
-counts the series, and with --pid reads the server's RSS (VmRSS, also per series over
---rss-start) and its CPU time from --cpu-start to the end of the work (per million items).
+counts the series, notes a Go server's heap (go_memstats_heap_alloc_bytes at the complete
+scrape: live data plus garbage not yet collected), and with --pid reads the server's RSS (VmRSS,
+also per series over --rss-start) and its CPU time from --cpu-start to the end of the work (per
+million items).
 """
 import argparse
 import json
@@ -51,7 +53,8 @@ def parse(text, histogram, counter):
     counter's total and the number of series of each."""
     out = {"count": 0.0, "sum": 0.0, "buckets": {}, "counter": 0.0, "histogram_series": 0,
            "counter_series": 0, "samples": 0}
-    names = {histogram + "_count", histogram + "_sum", histogram + "_bucket", counter}
+    names = {histogram + "_count", histogram + "_sum", histogram + "_bucket", counter,
+             "go_memstats_heap_alloc_bytes"}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
@@ -59,6 +62,9 @@ def parse(text, histogram, counter):
         if not m or m.group(1) not in names:
             continue
         name, labels, value = m.group(1), m.group(3) or "", float(m.group(4))
+        if name == "go_memstats_heap_alloc_bytes":  # a Go server's heap (statsd_exporter's)
+            out["go_heap_alloc_bytes"] = value
+            continue
         out["samples"] += 1
         if name == counter:
             out["counter"] += value
@@ -199,6 +205,7 @@ def main():
         "histogram_series": seen["histogram_series"],
         "counter_series": seen["counter_series"],
         "sample_lines": seen["samples"],
+        "go_heap_alloc_bytes": seen.get("go_heap_alloc_bytes"),
         "polls": polls,
         "last_scrape_ms": round(scrape_s * 1000, 2),
         "retries": sent.get("retries", 0),
