@@ -27,7 +27,7 @@ void fill(store::series_store& s, int n) {
   for (int i = 0; i < n; ++i) s.apply(bench_app(i), bench_metric(i), 0, 1'700'000'000'000);
 }
 
-constexpr store::store_limits unbounded{
+const store::store_limits unbounded{
     .max_series = 10'000'000, .max_series_per_app = 10'000'000, .ttl_ms = 0};
 
 // Steady state: no series added or removed since the last scrape, so the merged order is reused.
