@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""R7's clock and check: waits until an exposition holds every observation a `loadgen --workload
+"""R8's clock and check: waits until an exposition holds every observation a `loadgen --workload
 aggregate` run delivered, then prints one JSON object with the throughput and what was found.
 
     aggregation_check.py --url URL --histogram NAME --counter NAME --sent LOADGEN_JSON

@@ -7,7 +7,7 @@
 //           [--rate R] [--warmup 1] [--threads 1] [--header "Name: value"]...
 //           [--workload gauge|aggregate] [--buckets 1000,2500,...]
 //
-// --workload aggregate (R7): instead of gauges, a fixed sequence of observations: item k is, four
+// --workload aggregate (R8): instead of gauges, a fixed sequence of observations: item k is, four
 // times in five, one observation of the histogram `web_vitals_lcp` (an integer LCP in ms,
 // 100-10099) and, once in five, an increment (1-3) of the counter `bench_clicks`, each tagged
 // page=/p<i> with i < --series (so --series histogram series and --series counter series). The

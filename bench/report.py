@@ -190,15 +190,15 @@ def main():
             throughput_row("R6k", "push series (Kafka acks=all) vs Prometheus Pushgateway", "R1",
                            "R6.base", "metrics_per_s", "metrics_per_s", "series/s", 10, "≥ 10")
 
-    # R7: aggregation of the same observations against statsd_exporter. Throughput is judged; CPU
+    # R8: aggregation of the same observations against statsd_exporter. Throughput is judged; CPU
     # per million items and RSS are shown. A run of ours that did not aggregate everything it was
     # sent is a failure of the service, not a slow result: the run fails (also in --smoke).
     lost_ours = []
-    if "R7" in skipped or "R7.base" in skipped:
-        table.append({"id": "R7", "scenario": "aggregate counters and histograms vs statsd_exporter",
-                      "skipped": skipped.get("R7") or skipped.get("R7.base")})
-    elif "R7" in sc or "R7.base" in sc:
-        ours, base = sc.get("R7", []), sc.get("R7.base", [])
+    if "R8" in skipped or "R8.base" in skipped:
+        table.append({"id": "R8", "scenario": "aggregate counters and histograms vs statsd_exporter",
+                      "skipped": skipped.get("R8") or skipped.get("R8.base")})
+    elif "R8" in sc or "R8.base" in sc:
+        ours, base = sc.get("R8", []), sc.get("R8.base", [])
 
         def exactness(runs):
             bad = [r for r in runs if not (r["complete"] and r["sum_matches"] and r["buckets_match"])]
@@ -215,8 +215,8 @@ def main():
                     f"{'ok' if all(r['buckets_match'] for r in bad) else 'differ'})")
 
         lost_ours = [r for r in ours if not (r["complete"] and r["sum_matches"] and r["buckets_match"])]
-        throughput_row("R7", "aggregate counters and histograms (embedded log) vs statsd_exporter",
-                       "R7", "R7.base", "items_per_s", "items_per_s", "observations/s", 1.0, "≥ 1")
+        throughput_row("R8", "aggregate counters and histograms (embedded log) vs statsd_exporter",
+                       "R8", "R8.base", "items_per_s", "items_per_s", "observations/s", 1.0, "≥ 1")
         row = table[-1]
         row["exact"], row["base_exact"] = exactness(ours), exactness(base)
         if lost_ours and judge:
@@ -230,7 +230,7 @@ def main():
                       if r is not None])
         # On a busy machine the wall-clock ratio also depends on how much of its core each server
         # got; CPU time per observation does not, so the same goal is judged on it too.
-        table.append({"id": "R7", "scenario": "server CPU per million observations vs statsd_exporter",
+        table.append({"id": "R8", "scenario": "server CPU per million observations vs statsd_exporter",
                       "unit": "s", "ours": spread(series_of(ours, "server_cpu_s_per_million")),
                       "base": spread(series_of(base, "server_cpu_s_per_million")), "ratio": cpu,
                       "goal": "≤ 1", "met": verdict(cpu is not None and cpu["median"] <= 1.0)
@@ -238,7 +238,7 @@ def main():
         rss = spread([r for r in paired(ours, base, lambda o, b: o["rss_kib"] / b["rss_kib"]
                                         if b.get("rss_kib") else None) if r is not None])
         n = [r["histogram_series"] + r["counter_series"] for r in ours + base]
-        table.append({"id": "R7", "scenario": f"RSS after the run, {max(n) if n else 0:,} series "
+        table.append({"id": "R8", "scenario": f"RSS after the run, {max(n) if n else 0:,} series "
                       "(half histograms, half counters) vs statsd_exporter", "unit": "MiB",
                       "ours": spread([v / 1024 for v in series_of(ours, "rss_kib")]),
                       "base": spread([v / 1024 for v in series_of(base, "rss_kib")]), "ratio": rss,
@@ -355,7 +355,7 @@ def main():
         print(f"bench: no measurement for {', '.join(broken)}")
         return 1
     if lost_ours:
-        print("bench: R7: the service did not aggregate exactly what it accepted")
+        print("bench: R8: the service did not aggregate exactly what it accepted")
         return 1
     return 0
 

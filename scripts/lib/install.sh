@@ -26,7 +26,7 @@ SECURE_STACK_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gss
 # scripts/stack (which ensures its own).
 BENCH_PACKAGES=(libbenchmark-dev curl)
 PUSHGATEWAY_PACKAGES=(prometheus-pushgateway)
-# scripts/bench's R7 baseline: statsd_exporter is not packaged by Debian; Go builds it once from
+# scripts/bench's R8 baseline: statsd_exporter is not packaged by Debian; Go builds it once from
 # the module proxy (install_statsd_exporter), needed only until the build is cached.
 STATSD_EXPORTER_PACKAGES=(golang-go)
 
@@ -139,7 +139,7 @@ install_registry() {
     "the Schema Registry"
 }
 
-# statsd_exporter, the baseline of scripts/bench's aggregation scenario (R7).
+# statsd_exporter, the baseline of scripts/bench's aggregation scenario (R8).
 STATSD_EXPORTER_MODULE="github.com/prometheus/statsd_exporter"
 STATSD_EXPORTER_VERSION="v0.31.0"
 statsd_exporter_bin() { echo "$CACHE/go/bin/statsd_exporter-$STATSD_EXPORTER_VERSION"; }
