@@ -149,7 +149,7 @@ class service final : public application {
     }
 
     ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock(), &admission_);
-    consume_.emplace(schema_, schema_v2_, *registry_, store_);
+    consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.metric_ttl_seconds * 1000);
     add_self_metrics();
 
     services_.emplace(api::services{
@@ -401,6 +401,11 @@ class service final : public application {
                                  "Aggregate states read back from KAFKA_CHANGELOG_TOPIC at "
                                  "partition assignment",
                                  static_cast<double>(cons.changelog_restored)));
+      f.push_back(counter_family(
+          "mca_changelog_unreadable_states_total",
+          "Changelog states that could not be read back (corrupt, truncated, unknown format, key "
+          "mismatch): their partition was replayed from the beginning instead",
+          static_cast<double>(cs.unreadable_states)));
       f.push_back(gauge_family("mca_changelog_last_restore_seconds",
                                "How long the last assignment took to read the changelog and "
                                "restore the aggregates",

@@ -31,8 +31,14 @@ std::uint64_t consume_stats::decode_errors_total() const {
 }
 
 consume::consume(const avro::schema& v1, const avro::schema& v2,
-                 registry::schema_registry& registry, store::series_store& store)
-    : v1_(v1), v2_(v2), registry_(registry), store_(store) {}
+                 registry::schema_registry& registry, store::series_store& store,
+                 std::int64_t aggregate_ttl_ms, const util::clock& clock)
+    : v1_(v1),
+      v2_(v2),
+      registry_(registry),
+      store_(store),
+      aggregate_ttl_ms_(aggregate_ttl_ms),
+      clock_(&clock) {}
 
 void consume::count(decode_error e) {
   errors_[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
@@ -139,6 +145,8 @@ void consume::on_revoked(std::span<const std::int32_t> partitions) {
 consume_stats consume::stats() const {
   consume_stats s;
   s.consumed = consumed_.load(std::memory_order_relaxed);
+  s.restored_states = restored_states_.load(std::memory_order_relaxed);
+  s.unreadable_states = unreadable_states_.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < kDecodeErrorKinds; ++i) {
     s.decode_errors[i] = errors_[i].load(std::memory_order_relaxed);
   }

@@ -20,6 +20,7 @@
 #include "registry/registry.h"
 #include "store/series_store.h"
 #include "transport/transport.h"
+#include "util/clock.h"
 
 namespace mca::pipeline {
 
@@ -37,6 +38,10 @@ std::string_view to_string(decode_error e);
 
 struct consume_stats {
   std::uint64_t consumed = 0;  // records applied to the store (kafka_metrics_consumed_total)
+  // Aggregate states read back from the changelog at assignment: restored, and rejected as
+  // unreadable (their series are then rebuilt from the partition's records).
+  std::uint64_t restored_states = 0;
+  std::uint64_t unreadable_states = 0;
   std::array<std::uint64_t, kDecodeErrorKinds> decode_errors{};
   std::uint64_t decode_errors_total() const;
 };
@@ -44,15 +49,24 @@ struct consume_stats {
 // The app_id of records that carry no `app_id` header (written by other producers).
 inline constexpr std::string_view kUnknownApp = "unknown";
 
+// The changelog hooks (consume_restore.cc, src/pipeline/README.md) keep the store's counters and
+// histograms across restarts and failovers; `aggregate_ttl_ms` (METRIC_TTL_SECONDS; 0 = never)
+// tells which restored states are still live.
 class consume final : public transport::consumer_handler {
  public:
   // `v1` and `v2`: our two versions of the Metric record (they must outlive this object).
   consume(const avro::schema& v1, const avro::schema& v2, registry::schema_registry& registry,
-          store::series_store& store);
+          store::series_store& store, std::int64_t aggregate_ttl_ms = 0,
+          const util::clock& clock = util::real_clock());
 
   std::optional<transport::rejection> on_record(const transport::record& r) override;
   void on_assigned(std::span<const std::int32_t> partitions) override;
   void on_revoked(std::span<const std::int32_t> partitions) override;
+  transport::restore_result on_restore(std::int32_t partition,
+                                       std::span<const transport::changelog_entry> entries,
+                                       std::int64_t floor) override;
+  std::vector<transport::changelog_write> on_snapshot(std::int32_t partition) override;
+  void on_snapshot_failed(std::int32_t partition) override;
 
   consume_stats stats() const;
 
@@ -77,7 +91,11 @@ class consume final : public transport::consumer_handler {
   registry::schema_registry& registry_;
   store::series_store& store_;
   std::map<std::int32_t, reader> readers_;  // consumer thread only
+  std::int64_t aggregate_ttl_ms_ = 0;
+  const util::clock* clock_;
   std::atomic<std::uint64_t> consumed_{0};
+  std::atomic<std::uint64_t> restored_states_{0};
+  std::atomic<std::uint64_t> unreadable_states_{0};
   std::array<std::atomic<std::uint64_t>, kDecodeErrorKinds> errors_{};
 };
 
