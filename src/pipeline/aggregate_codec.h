@@ -19,7 +19,7 @@
 // next_offset; for a counter bounds or buckets present; for a histogram bounds not finite and
 // strictly increasing, buckets not bounds + 1, or buckets not summing to count.
 // A later version adds a new version byte; readers of version 1 reject it (the restore then
-// replays the partition, which is exact, see docs/ARCHITECTURE.md).
+// rebuilds that series from the partition's records, see docs/ARCHITECTURE.md, "Restore").
 #pragma once
 
 #include <cstddef>

@@ -103,7 +103,7 @@ struct consumer_options {
   // most; what is not acknowledged by then costs the next owner replay, never a wrong count.
   std::chrono::milliseconds final_snapshot_timeout{5'000};
   // Reading the changelogs of an assignment; past this the partitions not read to their end are
-  // replayed from the beginning (exact, slower).
+  // replayed from the beginning, with floor 0.
   std::chrono::milliseconds restore_timeout{120'000};
 };
 
