@@ -81,4 +81,4 @@ add_custom_command(
 add_library(mca_docs_assets STATIC ${MCA_DOCS_GEN_DIR}/docs_assets.cc ${MCA_DOCS_GEN_DIR}/docs_assets.h)
 target_include_directories(mca_docs_assets PUBLIC ${MCA_DOCS_GEN_DIR})
 target_compile_features(mca_docs_assets PUBLIC cxx_std_20)
-target_link_libraries(mca_api PUBLIC mca_docs_assets)
+target_link_libraries(mca_api PRIVATE mca_docs_assets)

@@ -1,11 +1,38 @@
 #!/usr/bin/env python3
-"""Fails when docs/ARCHITECTURE.md's module table and src/CMakeLists.txt disagree: the same
-modules, the same folders, and for each module exactly the project modules it may use."""
+"""Keeps three descriptions of the module graph in step, and fails on any disagreement:
+
+- src/CMakeLists.txt: each module's PUBLIC and PRIVATE project dependencies;
+- docs/ARCHITECTURE.md's module table (same modules, folders, public and private uses);
+- the `#include "<module>/..."` lines of each module's sources: a module declares exactly the
+  modules it includes, PUBLIC exactly those its own headers include.
+
+The build enforces the first against the third as well (an include of an undeclared module does
+not compile: each library sees only the headers of what it links); this check also catches a
+declared edge that nothing uses, a PUBLIC edge no header needs, and a PRIVATE edge a header needs
+(which compiles until a user of that header is built)."""
 import os
 import re
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+(?:/[a-z_]+)*)/[^"/]+"', re.M)
+
+
+def deps_of(text):
+    return set(re.findall(r"mca::([a-z_]+)", text))
+
+
+def split_scopes(args):
+    """PUBLIC and PRIVATE project modules named in a CMake argument list."""
+    public, private, scope = set(), set(), None
+    for word in args.split():
+        if word in ("PUBLIC", "PRIVATE", "INTERFACE"):
+            scope = word
+        elif word.startswith("mca::"):
+            if scope is None:
+                raise ValueError(f"{word} without PUBLIC or PRIVATE")
+            (private if scope == "PRIVATE" else public).add(word[len("mca::"):])
+    return public, private
 
 
 def cmake_modules():
@@ -14,12 +41,11 @@ def cmake_modules():
     for m in re.finditer(r"^mca_module\(([a-z_]+)([^)]*)\)", text, re.M):
         name, rest = m.group(1), m.group(2)
         d = re.search(r"\bDIR\s+(\S+)", rest)
-        folder = d.group(1) if d else name
-        mods[name] = (f"src/{folder}/", set(re.findall(r"mca::([a-z_]+)", rest)))
-    app = re.search(r"target_link_libraries\(metrics-collection-api\s+PRIVATE([^)]*)\)", text)
+        mods[name] = (f"src/{d.group(1) if d else name}/",) + split_scopes(rest)
+    app = re.search(r"target_link_libraries\(metrics-collection-api\s+([^)]*)\)", text)
     if not app:
-        sys.exit("src/CMakeLists.txt: no target_link_libraries(metrics-collection-api PRIVATE ...)")
-    mods["app"] = ("src/app/", set(re.findall(r"mca::([a-z_]+)", app.group(1))))
+        sys.exit("src/CMakeLists.txt: no target_link_libraries(metrics-collection-api ...)")
+    mods["app"] = ("src/app/",) + split_scopes(app.group(1))
     return mods
 
 
@@ -27,32 +53,84 @@ def doc_modules():
     text = open(os.path.join(ROOT, "docs", "ARCHITECTURE.md")).read()
     section = text.split("## Modules", 1)[1].split("\n## ", 1)[0]
     mods = {}
+
+    def names(cell):
+        return set() if cell in ("—", "-", "") else {u.strip() for u in cell.split(",")}
+
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 4 or cells[0] in ("module", "") or set(cells[0]) <= {"-"}:
+        if len(cells) != 5 or cells[0] in ("module", "") or set(cells[0]) <= {"-"}:
             continue
-        name, folder, _, uses = cells
-        deps = set() if uses in ("—", "-", "") else {u.strip() for u in uses.split(",")}
-        mods[name] = (folder.strip("`"), deps)
+        name, folder, _, public, private = cells
+        mods[name] = (folder.strip("`"), names(public), names(private))
     return mods
+
+
+def included_modules(folder, folders):
+    """(modules included by the folder's headers, by all its files); nested folders excluded."""
+    def module_of(path):
+        """The module whose folder holds the include path; the deepest folder wins."""
+        best, best_len = None, -1
+        for name, f in folders.items():
+            f = f[len("src/"):].rstrip("/")
+            if (path == f or path.startswith(f + "/")) and len(f) > best_len:
+                best, best_len = name, len(f)
+        return best
+
+    by_headers, by_all, unknown = set(), set(), set()
+    full = os.path.join(ROOT, folder)
+    for entry in sorted(os.listdir(full)):
+        if not entry.endswith((".h", ".cc")):
+            continue
+        for path in INCLUDE.findall(open(os.path.join(full, entry)).read()):
+            mod = module_of(path)
+            if mod is None:
+                unknown.add(f"{folder}{entry} includes {path}/")
+                continue
+            by_all.add(mod)
+            if entry.endswith(".h"):
+                by_headers.add(mod)
+    return by_headers, by_all, unknown
 
 
 def main():
     cm, doc = cmake_modules(), doc_modules()
+    folders = {name: v[0] for name, v in cm.items()}
     problems = []
     for name in sorted(set(cm) | set(doc)):
         if name not in doc:
             problems.append(f"module {name} is in src/CMakeLists.txt but not in docs/ARCHITECTURE.md")
-        elif name not in cm:
+            continue
+        if name not in cm:
             problems.append(f"module {name} is in docs/ARCHITECTURE.md but not in src/CMakeLists.txt")
-        else:
-            (cf, cd), (df, dd) = cm[name], doc[name]
-            if cf != df:
-                problems.append(f"module {name}: folder {df} in the doc, {cf} in CMake")
-            if cd != dd:
-                problems.append(f"module {name}: may use {sorted(dd)} in the doc, {sorted(cd)} in CMake")
-            if not os.path.isdir(os.path.join(ROOT, cf)):
-                problems.append(f"module {name}: folder {cf} does not exist")
+            continue
+        (cf, cpub, cpriv), (df, dpub, dpriv) = cm[name], doc[name]
+        if cf != df:
+            problems.append(f"module {name}: folder {df} in the doc, {cf} in CMake")
+        if (cpub, cpriv) != (dpub, dpriv):
+            problems.append(f"module {name}: uses public {sorted(dpub)}, private {sorted(dpriv)} in the "
+                            f"doc; public {sorted(cpub)}, private {sorted(cpriv)} in CMake")
+        if cpub & cpriv:
+            problems.append(f"module {name}: {sorted(cpub & cpriv)} both PUBLIC and PRIVATE in CMake")
+        if not os.path.isdir(os.path.join(ROOT, cf)):
+            problems.append(f"module {name}: folder {cf} does not exist")
+            continue
+        in_headers, in_all, unknown = included_modules(cf, folders)
+        problems += [f"module {name}: {u}, which is no module's folder" for u in sorted(unknown)]
+        in_headers.discard(name)
+        in_all.discard(name)
+        declared = cpub | cpriv
+        for mod in sorted(in_all - declared):
+            problems.append(f"module {name} includes {mod} but does not declare it in src/CMakeLists.txt")
+        for mod in sorted(declared - in_all):
+            problems.append(f"module {name} declares {mod} in src/CMakeLists.txt but includes none of it")
+        if name != "app":  # an executable has no users: all it links is private
+            for mod in sorted(in_headers - cpub):
+                problems.append(f"module {name}: its headers include {mod}, so it must be PUBLIC")
+            for mod in sorted(cpub - in_headers):
+                problems.append(f"module {name}: no header includes {mod}, so it must be PRIVATE")
+        elif cpub:
+            problems.append(f"module app: links {sorted(cpub)} PUBLIC; an executable links PRIVATE")
     for p in problems:
         print("architecture:", p)
     print(f"architecture: {len(cm)} modules checked, {len(problems)} disagreements")
