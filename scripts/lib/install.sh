@@ -14,7 +14,7 @@ BUILD_PACKAGES=(cmake ninja-build g++ pkg-config python3-yaml
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsimdjson-dev libavro-dev
   librdkafka-dev prometheus-cpp-dev libcurl4-openssl-dev libssl-dev libspdlog-dev zlib1g-dev
   libgtest-dev libgmock-dev)
-TEST_PACKAGES=(clang-format prometheus kcat python3-venv chromium openjdk-17-jre-headless maven golang-go nodejs krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit openssl)
+TEST_PACKAGES=(clang-format clang-tidy prometheus kcat python3-venv chromium openjdk-17-jre-headless maven golang-go nodejs krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit openssl)
 # scripts/stack: kcat probes the broker, curl the registry, java runs Kafka and its tools
 # (python3 comes with BUILD_PACKAGES). Maven and Go only until the jars and the registry are
 # cached: stack_packages adds them then.

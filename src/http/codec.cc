@@ -133,10 +133,12 @@ std::string gzip(std::string_view in) {
 
 util::result<std::string> decode_content(std::string_view content_encoding, std::string body,
                                          std::size_t limit) {
+  // Codings are listed in the order they were applied: undo them last to first.
   auto codings = split_list(content_encoding);
-  for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
-    if (iequals(*it, "identity")) continue;
-    if (iequals(*it, "gzip") || iequals(*it, "x-gzip")) {
+  std::reverse(codings.begin(), codings.end());
+  for (const auto coding : codings) {
+    if (iequals(coding, "identity")) continue;
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
       auto r = gunzip(body, limit);
       if (!r) return r;
       body = std::move(*r);
@@ -144,7 +146,7 @@ util::result<std::string> decode_content(std::string_view content_encoding, std:
     }
     return util::error(
         errc::unsupported_encoding,
-        "unsupported Content-Encoding '" + std::string(*it) + "' (supported: gzip, identity)");
+        "unsupported Content-Encoding '" + std::string(coding) + "' (supported: gzip, identity)");
   }
   return body;
 }

@@ -1054,7 +1054,12 @@ void responder::operator()(response&& res) const {
 // server
 
 detail::core::~core() {
-  stop(std::chrono::milliseconds(0));
+  // Nothing could handle an exception here (std::system_error from a lock or a join): log it.
+  try {
+    stop(std::chrono::milliseconds(0));
+  } catch (const std::exception& e) {
+    spdlog::error("http: stopping the server failed: {}", e.what());
+  }
   // Pending handlers own sessions, whose destructors use sessions_mu: tear the I/O objects down
   // while the rest of impl is still alive.
   accept_retry.reset();

@@ -60,8 +60,9 @@ bucket_layouts::bucket_layouts(std::vector<std::pair<std::string, std::vector<do
     : named_(std::move(per_name)), default_(std::move(default_bounds)) {
   // Built-ins unless a configured layout names the same metric.
   for (const auto& [name, bounds] : web_vitals()) {
-    const bool configured =
-        std::any_of(named_.begin(), named_.end(), [&](const auto& e) { return e.first == name; });
+    // An init-capture, not [&]: clang before 16 (clang-tidy) cannot capture a structured binding.
+    const bool configured = std::any_of(named_.begin(), named_.end(),
+                                        [&key = name](const auto& e) { return e.first == key; });
     if (!configured) named_.emplace_back(name, bounds);
   }
   std::sort(named_.begin(), named_.end(),
