@@ -1208,6 +1208,7 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
   }
   std::vector<label_view> labels;
   series_view v;
+  bool aggregate_shown = false;
   for (std::uint32_t f : st.family_order) {
     auto& fam = st.families[f];
     st.settle(fam.extra);
@@ -1234,11 +1235,15 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
       v.type = static_cast<model::metric_type>(s.type);
       if (v.type == model::metric_type::gauge) [[likely]] {
         v.value = s.value;
-        v.sum = 0;
-        v.count = 0;
-        v.bounds = {};
-        v.buckets = {};
+        if (aggregate_shown) [[unlikely]] {  // the view showed an aggregate: clear its fields
+          v.sum = 0;
+          v.count = 0;
+          v.bounds = {};
+          v.buckets = {};
+          aggregate_shown = false;
+        }
       } else {
+        aggregate_shown = true;
         const aggregate& a = st.aggregates[s.agg];
         v.value = v.sum = a.sum;
         v.count = a.count;
