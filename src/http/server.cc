@@ -1327,6 +1327,7 @@ server_stats server::stats() const {
   {
     std::lock_guard lock(impl_->sessions_mu);
     st.open = impl_->sessions.size();
+    st.idle = impl_->idle.size();
   }
   st.refused = impl_->refused.load(std::memory_order_relaxed);
   st.evicted = impl_->evicted.load(std::memory_order_relaxed);

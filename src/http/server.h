@@ -140,6 +140,7 @@ class router {
 // Connection counters since start (for self-metrics). Thread-safe snapshot.
 struct server_stats {
   std::uint64_t open = 0;                    // connections open now
+  std::uint64_t idle = 0;                    // of those, waiting for a request (evictable)
   std::uint64_t refused = 0;                 // closed at accept: max_connections reached
   std::uint64_t evicted = 0;                 // idle connections closed to make room near the cap
   std::uint64_t read_timeouts = 0;           // a started request did not arrive within read_timeout

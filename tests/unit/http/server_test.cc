@@ -1038,6 +1038,14 @@ TEST(http_cap, closes_the_longest_idle_connection_near_the_cap) {
   for (int i = 0; i < 7; ++i) {
     idle.push_back(std::make_unique<client>(s.srv.port()));
     ASSERT_EQ(idle.back()->roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+    // The server lists a connection as idle after its response is written, which can come after
+    // the client has read it: wait for it, so the idle order is the order of the clients.
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         s.srv.stats().idle < static_cast<std::uint64_t>(i + 1) &&
+         std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(s.srv.stats().idle, static_cast<std::uint64_t>(i + 1));
   }
   auto fresh = s.connect();
   EXPECT_EQ(fresh.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
