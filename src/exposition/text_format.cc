@@ -65,10 +65,8 @@ void append_escaped(std::string_view v, std::string& out) {
   }
 }
 
-// Appends `{app_id="…",label="…",…}` (or nothing when there is no label at all).
-void append_labels(const store::series_view& s, bool with_app_id, std::string& out) {
-  if (!with_app_id && s.labels.empty()) return;
-  out.push_back('{');
+// The labels of `s` without braces: app_id (when shown) then its labels.
+void append_inner_labels(const store::series_view& s, bool with_app_id, std::string& out) {
   bool first = true;
   if (with_app_id) {
     out.append("app_id=\"");
@@ -84,6 +82,13 @@ void append_labels(const store::series_view& s, bool with_app_id, std::string& o
     append_label_value(value, out);
     out.push_back('"');
   }
+}
+
+// Appends `{app_id="…",label="…",…}` (or nothing when there is no label at all).
+void append_labels(const store::series_view& s, bool with_app_id, std::string& out) {
+  if (!with_app_id && s.labels.empty()) return;
+  out.push_back('{');
+  append_inner_labels(s, with_app_id, out);
   out.push_back('}');
 }
 
@@ -146,25 +151,6 @@ void append_aggregate(const store::series_view& s, std::string_view name, std::s
   sample("_bucket", "+Inf", static_cast<double>(s.count));
   sample("_sum", {}, s.sum);
   sample("_count", {}, static_cast<double>(s.count));
-}
-
-// The labels of `s` without braces: app_id (when shown) then its labels.
-void append_inner_labels(const store::series_view& s, bool with_app_id, std::string& out) {
-  bool first = true;
-  if (with_app_id) {
-    out.append("app_id=\"");
-    append_label_value(s.app_id, out);
-    out.push_back('"');
-    first = false;
-  }
-  for (const auto& [name, value] : s.labels) {
-    if (!first) out.push_back(',');
-    first = false;
-    out.append(name);
-    out.append("=\"");
-    append_label_value(value, out);
-    out.push_back('"');
-  }
 }
 
 // Collects one family at a time, then writes its HELP/TYPE header (which needs the smallest
