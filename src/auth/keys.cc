@@ -121,6 +121,100 @@ bool string_array(element e, const std::string& where, std::size_t max, problems
   return ok;
 }
 
+// One parser per field of a key entry: each reports its problems under `where` and returns
+// whether the field was valid.
+bool parse_id(element v, const std::string& where, problems& errs, key_entry& k) {
+  std::string_view id;
+  if (v.get_string().get(id) != simdjson::SUCCESS || !valid_id(id)) {
+    errs.add(where, "must be 1-128 characters of A-Z a-z 0-9 . _ - : @");
+    return false;
+  }
+  k.id = std::string(id);
+  return true;
+}
+
+bool parse_sha256(element v, const std::string& where, problems& errs, key_entry& k) {
+  std::string_view hex;
+  std::optional<digest> d;
+  if (v.get_string().get(hex) == simdjson::SUCCESS) d = digest_from_hex(hex);
+  if (!d) {
+    // Never echo the value: it may be a key pasted into the wrong field.
+    errs.add(where, "must be the SHA-256 of the key as 64 hexadecimal digits");
+    return false;
+  }
+  k.sha256 = *d;
+  return true;
+}
+
+bool parse_scopes(element v, const std::string& where, problems& errs, key_entry& k) {
+  std::vector<std::string_view> names;
+  if (!string_array(v, where, 4, errs, names)) return false;
+  bool ok = true;
+  if (names.empty()) {
+    errs.add(where, "must name at least one of ingest, read, scrape, admin");
+    ok = false;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::uint8_t bit = 0;
+    for (scope s : {scope::ingest, scope::read, scope::scrape, scope::admin}) {
+      if (names[i] == to_string(s)) bit = static_cast<std::uint8_t>(s);
+    }
+    if (bit == 0) {
+      errs.add(where + "[" + std::to_string(i) + "]",
+               "unknown scope (ingest, read, scrape or admin)");
+      ok = false;
+    } else if (k.scopes & bit) {
+      errs.add(where + "[" + std::to_string(i) + "]", "repeats a scope");
+      ok = false;
+    }
+    k.scopes |= bit;
+  }
+  return ok;
+}
+
+bool parse_apps(element v, const std::string& where, std::size_t max, problems& errs,
+                key_entry& k) {
+  std::vector<std::string_view> apps;
+  if (!string_array(v, where, max, errs, apps)) return false;
+  bool ok = true;
+  for (std::size_t i = 0; i < apps.size(); ++i) {
+    if (apps[i] == "*") {
+      k.all_apps = true;
+    } else if (!model::valid_app_id(apps[i])) {
+      errs.add(where + "[" + std::to_string(i) + "]",
+               "must be an app_id ([A-Za-z0-9._-]{1,64}) or *");
+      ok = false;
+    } else {
+      k.apps.emplace_back(apps[i]);
+    }
+  }
+  std::sort(k.apps.begin(), k.apps.end());
+  k.apps.erase(std::unique(k.apps.begin(), k.apps.end()), k.apps.end());
+  return ok;
+}
+
+bool parse_origins(element v, const std::string& where, std::size_t max, problems& errs,
+                   key_entry& k) {
+  std::vector<std::string_view> origins;
+  if (!string_array(v, where, max, errs, origins)) return false;
+  bool ok = true;
+  if (origins.empty()) {
+    errs.add(where, "must list at least one origin (leave it out to allow any)");
+    ok = false;
+  }
+  for (std::size_t i = 0; i < origins.size(); ++i) {
+    auto o = without_trailing_slash(origins[i]);
+    if (!valid_origin(o)) {
+      errs.add(where + "[" + std::to_string(i) + "]",
+               "must be an origin: scheme://host[:port], nothing after it");
+      ok = false;
+    } else {
+      k.origins.push_back(lowered(o));
+    }
+  }
+  return ok;
+}
+
 void parse_entry(element e, std::size_t index, const key_file_limits& limits, problems& errs,
                  std::vector<key_entry>& out) {
   const std::string at = "keys[" + std::to_string(index) + "]";
@@ -131,116 +225,35 @@ void parse_entry(element e, std::size_t index, const key_file_limits& limits, pr
   }
   key_entry k;
   bool ok = true;
-  bool seen_id = false, seen_sha = false, seen_scopes = false, seen_apps = false;
   std::set<std::string_view> fields;
   for (auto field : obj) {
     const std::string where = at + "." + std::string(field.key);
     if (!fields.insert(field.key).second) {
       errs.add(where, "appears twice");
       ok = false;
-      continue;
-    }
-    if (field.key == "id") {
-      seen_id = true;
-      std::string_view id;
-      if (field.value.get_string().get(id) != simdjson::SUCCESS || !valid_id(id)) {
-        errs.add(where, "must be 1-128 characters of A-Z a-z 0-9 . _ - : @");
-        ok = false;
-      } else {
-        k.id = std::string(id);
-      }
+    } else if (field.key == "id") {
+      ok &= parse_id(field.value, where, errs, k);
     } else if (field.key == "sha256") {
-      seen_sha = true;
-      std::string_view hex;
-      std::optional<digest> d;
-      if (field.value.get_string().get(hex) == simdjson::SUCCESS) d = digest_from_hex(hex);
-      if (!d) {
-        // Never echo the value: it may be a key pasted into the wrong field.
-        errs.add(where, "must be the SHA-256 of the key as 64 hexadecimal digits");
-        ok = false;
-      } else {
-        k.sha256 = *d;
-      }
+      ok &= parse_sha256(field.value, where, errs, k);
     } else if (field.key == "scopes") {
-      seen_scopes = true;
-      std::vector<std::string_view> names;
-      if (!string_array(field.value, where, 4, errs, names)) {
-        ok = false;
-        continue;
-      }
-      if (names.empty()) {
-        errs.add(where, "must name at least one of ingest, read, scrape, admin");
-        ok = false;
-      }
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        std::uint8_t bit = 0;
-        for (scope s : {scope::ingest, scope::read, scope::scrape, scope::admin}) {
-          if (names[i] == to_string(s)) bit = static_cast<std::uint8_t>(s);
-        }
-        if (bit == 0) {
-          errs.add(where + "[" + std::to_string(i) + "]",
-                   "unknown scope (ingest, read, scrape or admin)");
-          ok = false;
-        } else if (k.scopes & bit) {
-          errs.add(where + "[" + std::to_string(i) + "]", "repeats a scope");
-          ok = false;
-        }
-        k.scopes |= bit;
-      }
+      ok &= parse_scopes(field.value, where, errs, k);
     } else if (field.key == "apps") {
-      seen_apps = true;
-      std::vector<std::string_view> apps;
-      if (!string_array(field.value, where, limits.max_apps_per_key, errs, apps)) {
-        ok = false;
-        continue;
-      }
-      for (std::size_t i = 0; i < apps.size(); ++i) {
-        if (apps[i] == "*") {
-          k.all_apps = true;
-        } else if (!model::valid_app_id(apps[i])) {
-          errs.add(where + "[" + std::to_string(i) + "]",
-                   "must be an app_id ([A-Za-z0-9._-]{1,64}) or *");
-          ok = false;
-        } else {
-          k.apps.emplace_back(apps[i]);
-        }
-      }
-      std::sort(k.apps.begin(), k.apps.end());
-      k.apps.erase(std::unique(k.apps.begin(), k.apps.end()), k.apps.end());
+      ok &= parse_apps(field.value, where, limits.max_apps_per_key, errs, k);
     } else if (field.key == "origins") {
-      std::vector<std::string_view> origins;
-      if (!string_array(field.value, where, limits.max_origins_per_key, errs, origins)) {
-        ok = false;
-        continue;
-      }
-      if (origins.empty()) {
-        errs.add(where, "must list at least one origin (leave it out to allow any)");
-        ok = false;
-      }
-      for (std::size_t i = 0; i < origins.size(); ++i) {
-        auto o = without_trailing_slash(origins[i]);
-        if (!valid_origin(o)) {
-          errs.add(where + "[" + std::to_string(i) + "]",
-                   "must be an origin: scheme://host[:port], nothing after it");
-          ok = false;
-        } else {
-          k.origins.push_back(lowered(o));
-        }
-      }
+      ok &= parse_origins(field.value, where, limits.max_origins_per_key, errs, k);
     } else {
       errs.add(where, "unknown field (id, sha256, scopes, apps, origins)");
       ok = false;
     }
   }
-  for (auto [seen, name] : {std::pair{seen_id, "id"}, std::pair{seen_sha, "sha256"},
-                            std::pair{seen_scopes, "scopes"}}) {
-    if (!seen) {
+  for (const char* name : {"id", "sha256", "scopes"}) {
+    if (!fields.contains(name)) {
       errs.add(at, std::string(name) + " is required");
       ok = false;
     }
   }
   const bool per_app = !k.has(scope::admin) && (k.has(scope::ingest) || k.has(scope::read));
-  if (ok && per_app && (!seen_apps || (!k.all_apps && k.apps.empty()))) {
+  if (ok && per_app && (!fields.contains("apps") || (!k.all_apps && k.apps.empty()))) {
     errs.add(at, "apps is required for the ingest and read scopes (an app_id, or *)");
     ok = false;
   }

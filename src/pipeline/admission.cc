@@ -162,26 +162,141 @@ std::size_t series_admission::weight(std::string_view key, const model::metric& 
   return w;
 }
 
+namespace {
+
+// Work that needs no lock: the series hash, the exposition name, the weight and how many
+// Prometheus series the item adds.
+struct prepared {
+  std::uint64_t hash;
+  std::string exposition;
+  std::size_t weight;
+  std::size_t exposed;
+};
+
+// Why an item is refused: the counter it goes to, the field and the message of the answer.
+struct refusal_reason {
+  refusal why;
+  std::string field;
+  std::string message;
+};
+
+std::string cap_message(const char* what, std::size_t extra_series, std::size_t held,
+                        std::size_t cap) {
+  // Prometheus series this one adds: 1 for a gauge or counter, bounds + 3 for a histogram.
+  if (extra_series == 1)
+    return "new series refused: the " + std::string(what) + " holds " + std::to_string(cap);
+  return "new histogram refused (it counts " + std::to_string(extra_series) +
+         " series: its buckets, +Inf, _sum and _count): the " + what + " holds " +
+         std::to_string(held) + " of " + std::to_string(cap);
+}
+
+}  // namespace
+
+// The name-collision and type checks, in the order the answer reports them.
+struct series_admission::checks {
+  impl& self;
+  app_state& app;
+  std::int64_t now;
+
+  std::optional<refusal_reason> name_collision(const prepared& p, const model::metric& m,
+                                               bool name_live, const name_entry* held) const {
+    if (!name_live || held->original == m.name) return std::nullopt;
+    return refusal_reason{refusal::name_collision, "name",
+                          "becomes \"" + p.exposition + "\" for Prometheus, like \"" +
+                              held->original +
+                              "\" that this app already writes: two names would merge into one "
+                              "series; use one spelling"};
+  }
+
+  // One family, one type: this app's claims first (their message may name the app's own
+  // metric), then every app's (which names no other app's metric).
+  std::optional<refusal_reason> type_conflict(const std::vector<std::string>& claims,
+                                              model::metric_type t) const {
+    for (const auto& claim : claims) {
+      const std::string exposed = claim.substr(1);
+      if (auto it = app.claims.find(claim);
+          it != app.claims.end() && self.live(it->second, now) && it->second.type != t)
+        return refusal_reason{refusal::type_conflict, "type",
+                              "as " + a_type(t) + " it would share the Prometheus name " + exposed +
+                                  " with " + a_type(it->second.type) + " this app writes (\"" +
+                                  it->second.original + "\"): one name has one type; send it as " +
+                                  a_type(it->second.type) + " or use another name"};
+      if (auto it = self.claims.find(claim);
+          it != self.claims.end() && self.live(it->second, now) && it->second.type != t)
+        return refusal_reason{refusal::type_conflict, "type",
+                              "as " + a_type(t) + " it would share the Prometheus name " + exposed +
+                                  " with " + a_type(it->second.type) +
+                                  " another app writes: one name has one type across the "
+                                  "service; use another name"};
+    }
+    return std::nullopt;
+  }
+
+  // The caps a new series (or one replacing an expired entry of `old_weight` and `old_exposed`)
+  // must fit in.
+  std::optional<refusal_reason> caps(const prepared& p, std::size_t old_weight,
+                                     std::size_t old_exposed) const {
+    const auto& L = self.limits;
+    const std::size_t extra_series = p.exposed > old_exposed ? p.exposed - old_exposed : 0;
+    if (L.max_series_per_app && extra_series && app.exposed + extra_series > L.max_series_per_app)
+      return refusal_reason{refusal::app_series, "series",
+                            cap_message("app", extra_series, app.exposed, L.max_series_per_app) +
+                                " series (MAX_SERIES_PER_APP) until one is not written for " +
+                                std::to_string(L.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)"};
+    if (L.max_series && extra_series && self.total_exposed + extra_series > L.max_series)
+      return refusal_reason{refusal::global_series, "series",
+                            cap_message("service", extra_series, self.total_exposed, L.max_series) +
+                                " series (MAX_SERIES)"};
+    const std::size_t grow = p.weight > old_weight ? p.weight - old_weight : 0;
+    if (L.max_app_bytes && app.bytes + grow > L.max_app_bytes)
+      return refusal_reason{refusal::app_bytes, "series",
+                            "new series refused: the app's series would exceed " +
+                                std::to_string(L.max_app_bytes) +
+                                " bytes (MAX_SERIES_BYTES_PER_APP; this series counts " +
+                                std::to_string(p.weight) + ")"};
+    if (L.max_total_bytes && self.total_bytes + grow > L.max_total_bytes)
+      return refusal_reason{refusal::global_bytes, "series",
+                            "new series refused: the service's series would exceed " +
+                                std::to_string(L.max_total_bytes) + " bytes (MAX_SERIES_BYTES)"};
+    return std::nullopt;
+  }
+
+  // Counts a new series, or replaces an expired entry `it` in place.
+  std::unordered_map<std::uint64_t, series_entry>::iterator add_series(
+      const prepared& p, std::unordered_map<std::uint64_t, series_entry>::iterator it) const {
+    if (it == app.series.end()) {
+      it = app.series.emplace(p.hash, series_entry{}).first;
+      ++self.total_series;
+    } else {
+      app.bytes -= it->second.weight;
+      self.total_bytes -= it->second.weight;
+      app.exposed -= it->second.exposed;
+      self.total_exposed -= it->second.exposed;
+      it->second = series_entry{};
+    }
+    it->second.weight = p.weight;
+    app.bytes += p.weight;
+    self.total_bytes += p.weight;
+    it->second.exposed = p.exposed;
+    app.exposed += p.exposed;
+    self.total_exposed += p.exposed;
+    return it;
+  }
+};
+
 series_admission::ticket series_admission::admit(std::string_view app_id,
                                                  std::span<const candidate> items,
                                                  std::int64_t now) {
   ticket t;
   t.app_id = std::string(app_id);
   t.admitted.assign(items.size(), false);
-  auto& L = impl_->limits;
 
-  // Work that needs no lock: hashes, exposition names, weights.
-  struct prepared {
-    std::uint64_t hash;
-    std::string exposition;
-    std::size_t weight;
-    std::size_t exposed;
-  };
   std::vector<prepared> prep;
   prep.reserve(items.size());
   for (const auto& c : items) {
-    const std::size_t bounds =
-        c.m->type == model::metric_type::histogram ? L.buckets.layout_for(c.m->name).size() : 0;
+    const std::size_t bounds = c.m->type == model::metric_type::histogram
+                                   ? impl_->limits.buckets.layout_for(c.m->name).size()
+                                   : 0;
     prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m),
                     store::exposed_series(c.m->type, bounds)});
   }
@@ -191,136 +306,47 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
   if (app_it == impl_->apps.end())
     app_it = impl_->apps.emplace(std::string(app_id), app_state{}).first;
   app_state& app = app_it->second;
-
-  auto refuse = [&](std::size_t i, refusal why, std::string field, std::string message) {
-    impl_->refused[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
-    t.refused.push_back({items[i].index, std::move(field), std::move(message)});
-  };
+  const checks check{*impl_, app, now};
 
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& c = items[i];
-    const auto& p = prep[i];
+    const model::metric& m = *items[i].m;
+    const prepared& p = prep[i];
 
     auto name_it = app.names.find(p.exposition);
     const bool name_live = name_it != app.names.end() &&
                            impl_->live(name_it->second.last_seen, name_it->second.pending, now);
-    if (name_live && name_it->second.original != c.m->name) {
-      refuse(i, refusal::name_collision, "name",
-             "becomes \"" + p.exposition + "\" for Prometheus, like \"" + name_it->second.original +
-                 "\" that this app already writes: two names would merge into one series; use one "
-                 "spelling");
-      continue;
-    }
-
-    // One family, one type: this app's claims first (their message may name the app's own
-    // metric), then every app's (which names no other app's metric).
-    const auto claims = claims_of(p.exposition, c.m->type);
-    std::optional<std::string> conflict;
-    for (const auto& claim : claims) {
-      const std::string exposed = claim.substr(1);
-      if (auto it = app.claims.find(claim);
-          it != app.claims.end() && impl_->live(it->second, now) && it->second.type != c.m->type) {
-        conflict = "as " + a_type(c.m->type) + " it would share the Prometheus name " + exposed +
-                   " with " + a_type(it->second.type) + " this app writes (\"" +
-                   it->second.original + "\"): one name has one type; send it as " +
-                   a_type(it->second.type) + " or use another name";
-        break;
-      }
-      if (auto it = impl_->claims.find(claim); it != impl_->claims.end() &&
-                                               impl_->live(it->second, now) &&
-                                               it->second.type != c.m->type) {
-        conflict = "as " + a_type(c.m->type) + " it would share the Prometheus name " + exposed +
-                   " with " + a_type(it->second.type) +
-                   " another app writes: one name has one type across the service; use another "
-                   "name";
-        break;
-      }
-    }
-    if (conflict) {
-      refuse(i, refusal::type_conflict, "type", std::move(*conflict));
-      continue;
-    }
-
+    const auto claims = claims_of(p.exposition, m.type);
     auto it = app.series.find(p.hash);
+    // A series past its TTL that expire() has not swept still counts: it is replaced in place
+    // and only the weight difference matters.
     const bool known =
         it != app.series.end() && impl_->live(it->second.last_seen, it->second.pending, now);
-    if (!known) {
-      // A new series (or one past its TTL that expire() has not swept: it still counts, so it is
-      // replaced in place and only the weight difference matters).
-      const std::size_t old_weight = it != app.series.end() ? it->second.weight : 0;
-      const std::size_t old_exposed = it != app.series.end() ? it->second.exposed : 0;
-      // Prometheus series this one adds: 1 for a gauge or counter, bounds + 3 for a histogram.
-      const std::size_t extra_series = p.exposed > old_exposed ? p.exposed - old_exposed : 0;
-      if (L.max_series_per_app && extra_series &&
-          app.exposed + extra_series > L.max_series_per_app) {
-        refuse(i, refusal::app_series, "series",
-               (extra_series == 1
-                    ? "new series refused: the app holds " + std::to_string(L.max_series_per_app)
-                    : "new histogram refused (it counts " + std::to_string(extra_series) +
-                          " series: its buckets, +Inf, _sum and _count): the app holds " +
-                          std::to_string(app.exposed) + " of " +
-                          std::to_string(L.max_series_per_app)) +
-                   " series (MAX_SERIES_PER_APP) until one is not written for " +
-                   std::to_string(L.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)");
-        continue;
-      }
-      if (L.max_series && extra_series && impl_->total_exposed + extra_series > L.max_series) {
-        refuse(i, refusal::global_series, "series",
-               (extra_series == 1
-                    ? "new series refused: the service holds " + std::to_string(L.max_series)
-                    : "new histogram refused (it counts " + std::to_string(extra_series) +
-                          " series: its buckets, +Inf, _sum and _count): the service holds " +
-                          std::to_string(impl_->total_exposed) + " of " +
-                          std::to_string(L.max_series)) +
-                   " series (MAX_SERIES)");
-        continue;
-      }
-      const std::size_t grow = p.weight > old_weight ? p.weight - old_weight : 0;
-      if (L.max_app_bytes && app.bytes + grow > L.max_app_bytes) {
-        refuse(i, refusal::app_bytes, "series",
-               "new series refused: the app's series would exceed " +
-                   std::to_string(L.max_app_bytes) +
-                   " bytes (MAX_SERIES_BYTES_PER_APP; this series counts " +
-                   std::to_string(p.weight) + ")");
-        continue;
-      }
-      if (L.max_total_bytes && impl_->total_bytes + grow > L.max_total_bytes) {
-        refuse(i, refusal::global_bytes, "series",
-               "new series refused: the service's series would exceed " +
-                   std::to_string(L.max_total_bytes) + " bytes (MAX_SERIES_BYTES)");
-        continue;
-      }
-      if (it == app.series.end()) {
-        it = app.series.emplace(p.hash, series_entry{}).first;
-        ++impl_->total_series;
-      } else {
-        app.bytes -= old_weight;
-        impl_->total_bytes -= old_weight;
-        app.exposed -= old_exposed;
-        impl_->total_exposed -= old_exposed;
-        it->second = series_entry{};
-      }
-      it->second.weight = p.weight;
-      app.bytes += p.weight;
-      impl_->total_bytes += p.weight;
-      it->second.exposed = p.exposed;
-      app.exposed += p.exposed;
-      impl_->total_exposed += p.exposed;
+
+    auto refused = check.name_collision(p, m, name_live, name_live ? &name_it->second : nullptr);
+    if (!refused) refused = check.type_conflict(claims, m.type);
+    if (!refused && !known)
+      refused = it != app.series.end() ? check.caps(p, it->second.weight, it->second.exposed)
+                                       : check.caps(p, 0, 0);
+    if (refused) {
+      impl_->refused[static_cast<std::size_t>(refused->why)].fetch_add(1,
+                                                                       std::memory_order_relaxed);
+      t.refused.push_back({items[i].index, std::move(refused->field), std::move(refused->message)});
+      continue;
     }
+
+    if (!known) it = check.add_series(p, it);
     it->second.last_seen = now;
     ++it->second.pending;
     t.series.push_back(p.hash);
 
-    if (name_it == app.names.end()) {
-      name_it = app.names.emplace(p.exposition, name_entry{}).first;
-    }
-    if (!name_live) name_it->second = name_entry{c.m->name, now, 0, false};
+    if (name_it == app.names.end()) name_it = app.names.emplace(p.exposition, name_entry{}).first;
+    if (!name_live) name_it->second = name_entry{m.name, now, 0, false};
     name_it->second.last_seen = now;
     ++name_it->second.pending;
     t.names.push_back(p.exposition);
     for (const auto& claim : claims) {
-      impl_->write_claim(app.claims, claim, c.m->type, c.m->name, now);
-      impl_->write_claim(impl_->claims, claim, c.m->type, std::string(), now);
+      impl_->write_claim(app.claims, claim, m.type, m.name, now);
+      impl_->write_claim(impl_->claims, claim, m.type, std::string(), now);
       t.claims.push_back(claim);
     }
     t.admitted[i] = true;

@@ -130,6 +130,7 @@ class series_admission {
 
  private:
   struct impl;
+  struct checks;  // the checks of admit(), one function each
   std::unique_ptr<impl> impl_;
 };
 
