@@ -1,4 +1,4 @@
-// The Kafka baselines (R1, R3, R4) and our consume path measured the same way.
+// The Kafka baselines (R1, R3, R4, R7) and our consume path measured the same way.
 //
 //   kafka_baseline produce --brokers B --topic T [--batch 100] [--inflight 8] [--series 10000]
 //                          [--duration 10 | --batches N] [--rate R] [--warmup 1]
@@ -9,6 +9,12 @@
 //       record's delivery report says so. Closed loop: `inflight` batches outstanding; open loop
 //       (--rate, batches/s): latency counts from when a batch was due.
 //
+//   kafka_baseline latency --brokers B --topic T [--series 10000] [--duration 10] [--warmup 1]
+//       R7's baseline: a latency-tuned raw producer. The same settings and records as `produce`
+//       but linger.ms 0, one record at a time: each record is produced only after the delivery
+//       report of the one before it has been served (rd_kafka_poll), and its latency counts from
+//       the produce call to that report. Reports p50/p99/p99.9/max from a histogram.
+//
 //   kafka_baseline consume --brokers B --topic T --expect N [--impl raw|mca] [--timeout 60]
 //       raw: a plain librdkafka consumer in a fresh group reading from the beginning.
 //       mca: the service's consume path (transport::kafka consumer + pipeline::consume + store),
@@ -18,7 +24,6 @@
 // Prints one JSON object on stdout.
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "avro/metric_codec.h"
+#include "cli.h"
 #include "latency_histogram.h"
 #include "model/metric.h"
 #include "pipeline/consume.h"
@@ -65,13 +71,12 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "kafka_baseline: %s\nusage: kafka_baseline produce|consume --brokers B --topic T "
-               "[--batch B] [--inflight C] [--series S] [--duration SEC | --batches N] [--rate R] "
-               "[--warmup SEC] [--expect N] [--impl raw|mca] [--timeout SEC] [--compression C] "
-               "[--linger MS]\n",
-               why);
-  std::exit(2);
+  mca::bench::usage_exit(
+      "kafka_baseline",
+      "produce|latency|consume --brokers B --topic T [--batch B] [--inflight C] [--series S] "
+      "[--duration SEC | --batches N] [--rate R] [--warmup SEC] [--expect N] [--impl raw|mca] "
+      "[--timeout SEC] [--compression C] [--linger MS]",
+      why);
 }
 
 options parse_args(int argc, char** argv) {
@@ -116,17 +121,11 @@ options parse_args(int argc, char** argv) {
       usage("unknown argument");
   }
   if (o.brokers.empty() || o.topic.empty()) usage("--brokers and --topic are required");
-  if (o.mode != "produce" && o.mode != "consume") usage("mode is produce or consume");
+  if (o.mode != "produce" && o.mode != "latency" && o.mode != "consume")
+    usage("mode is produce, latency or consume");
   if (o.batch == 0 || o.inflight == 0 || o.series == 0 || o.series_per_app == 0)
     usage("counts must be positive");
   return o;
-}
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 [[noreturn]] void die(const std::string& why) {
@@ -173,6 +172,57 @@ std::vector<prepared> prepare_records(const options& o) {
   return out;
 }
 
+// Hands one record to librdkafka (copied), with `opaque` for its delivery report; when the
+// queue is full, serves delivery reports and tries again.
+void produce_one(rd_kafka_t* rk, const std::string& topic, const prepared& p, void* opaque) {
+  for (;;) {
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(p.key.data(), p.key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(p.value.data()), p.value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("app_id", p.app_id.data(), static_cast<ssize_t>(p.app_id.size())),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_err2str(err));
+    rd_kafka_poll(rk, 1);  // back-pressure: serve delivery reports, then retry
+  }
+}
+
+// A producer with the service's settings (src/transport/kafka/kafka_producer.cc; scripts/bench
+// passes the service's KAFKA_COMPRESSION, and KAFKA_LINGER_MS to `produce`), connected and
+// knowing the topic's leaders before any clock starts (the service has done so long before its
+// first request too). `on_delivery` gets `opaque` as its opaque.
+rd_kafka_t* make_producer(const options& o, const std::string& linger_ms, void* opaque,
+                          void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*)) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", o.brokers);
+  set(conf, "client.id", "bench-raw-producer");
+  set(conf, "linger.ms", linger_ms);
+  set(conf, "compression.type", o.compression);
+  set(conf, "message.timeout.ms", "10000");
+  set(conf, "queue.buffering.max.messages", "100000");
+  set(conf, "queue.buffering.max.kbytes", "65536");
+  set(conf, "enable.idempotence", "true");
+  set(conf, "acks", "all");
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  std::array<char, 512> err{};
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err.data(), err.size());
+  if (!rk) die(err.data());
+
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, o.topic.c_str(), nullptr);
+  if (rd_kafka_metadata(rk, 0, t, &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    die("no metadata for " + o.topic);
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  return rk;
+}
+
+steady::time_point after(steady::time_point t, double seconds) {
+  return t + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds));
+}
+
 struct batch_state {
   steady::time_point due;
   unsigned remaining = 0;
@@ -200,17 +250,7 @@ struct producer_run {
     for (unsigned i = 0; i < o->batch; ++i) {
       const prepared& p = records[next_record];
       next_record = (next_record + 1) % records.size();
-      for (;;) {
-        const rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(o->topic.c_str()), RD_KAFKA_V_KEY(p.key.data(), p.key.size()),
-            RD_KAFKA_V_VALUE(const_cast<char*>(p.value.data()), p.value.size()),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADER("app_id", p.app_id.data(), static_cast<ssize_t>(p.app_id.size())),
-            RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_err2str(err));
-        rd_kafka_poll(rk, 1);  // back-pressure: serve delivery reports, then retry
-      }
+      produce_one(rk, o->topic, p, b);
     }
   }
 
@@ -239,40 +279,13 @@ int run_produce(const options& o) {
   run.records = prepare_records(o);
   run.closed_loop = o.rate <= 0;
 
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  // The service's producer settings (src/transport/kafka/kafka_producer.cc; scripts/bench passes
-  // the service's KAFKA_LINGER_MS and KAFKA_COMPRESSION).
-  set(conf, "bootstrap.servers", o.brokers);
-  set(conf, "client.id", "bench-raw-producer");
-  set(conf, "linger.ms", o.linger_ms);
-  set(conf, "compression.type", o.compression);
-  set(conf, "message.timeout.ms", "10000");
-  set(conf, "queue.buffering.max.messages", "100000");
-  set(conf, "queue.buffering.max.kbytes", "65536");
-  set(conf, "enable.idempotence", "true");
-  set(conf, "acks", "all");
-  rd_kafka_conf_set_opaque(conf, &run);
-  rd_kafka_conf_set_dr_msg_cb(conf, &producer_run::on_delivery);
-  std::array<char, 512> err{};
-  run.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err.data(), err.size());
-  if (!run.rk) die(err.data());
-
-  // Connect and learn the topic's leaders before the clock starts (the service has done so
-  // long before its first request too).
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* t = rd_kafka_topic_new(run.rk, o.topic.c_str(), nullptr);
-  if (rd_kafka_metadata(run.rk, 0, t, &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    die("no metadata for " + o.topic);
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(t);
+  run.rk = make_producer(o, o.linger_ms, &run, &producer_run::on_delivery);
 
   const double warmup = o.batches ? 0 : o.warmup_s;
   const auto start = steady::now();
-  run.measure_from =
-      start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(warmup));
-  run.stop = run.measure_from + std::chrono::duration_cast<steady::duration>(
-                                    std::chrono::duration<double>(o.duration_s));
-  double cpu0 = cpu_seconds();
+  run.measure_from = after(start, warmup);
+  run.stop = after(run.measure_from, o.duration_s);
+  double cpu0 = mca::bench::cpu_seconds();
   bool cpu_marked = warmup == 0;
 
   if (run.closed_loop) {
@@ -280,7 +293,7 @@ int run_produce(const options& o) {
   }
   while (run.completed < run.issued || !run.done_issuing()) {
     if (!cpu_marked && steady::now() >= run.measure_from) {
-      cpu0 = cpu_seconds();
+      cpu0 = mca::bench::cpu_seconds();
       cpu_marked = true;
     }
     if (!run.closed_loop) {
@@ -296,7 +309,7 @@ int run_produce(const options& o) {
     if (!run.closed_loop) std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   const auto end = steady::now();
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = mca::bench::cpu_seconds() - cpu0;
   rd_kafka_flush(run.rk, 10'000);
   rd_kafka_destroy(run.rk);
 
@@ -314,6 +327,71 @@ int run_produce(const options& o) {
       us(run.latency.quantile(0.99)), us(run.latency.quantile(0.999)), us(run.latency.max()), cpu,
       cpu / elapsed);
   return run.failed == 0 && run.measured > 0 ? 0 : 1;
+}
+
+// --- latency (R7's baseline) -------------------------------------------------------------------
+
+// One record in flight: the delivery report of the record just produced.
+struct one_record {
+  bool delivered = false;
+  bool failed = false;
+
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<one_record*>(opaque);
+    self->delivered = true;
+    self->failed = m->err != RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+};
+
+int run_latency(const options& o) {
+  const std::vector<prepared> records = prepare_records(o);
+  one_record slot;
+  // Latency-tuned: nothing waits for a batch to fill.
+  rd_kafka_t* rk = make_producer(o, "0", &slot, &one_record::on_delivery);
+
+  const auto start = steady::now();
+  const auto measure_from = after(start, o.warmup_s);
+  const auto stop = after(measure_from, o.duration_s);
+  mca::bench::latency_histogram latency;
+  std::uint64_t measured = 0, failed = 0;
+  std::size_t next = 0;
+  double cpu0 = mca::bench::cpu_seconds();
+  bool cpu_marked = o.warmup_s <= 0;
+  for (;;) {
+    const auto sent = steady::now();
+    if (sent >= stop) break;
+    if (!cpu_marked && sent >= measure_from) {
+      cpu0 = mca::bench::cpu_seconds();
+      cpu_marked = true;
+    }
+    slot = {};
+    produce_one(rk, o.topic, records[next], nullptr);
+    next = (next + 1) % records.size();
+    while (!slot.delivered) rd_kafka_poll(rk, 1000);  // returns as soon as the report is served
+    const auto done = steady::now();
+    if (sent >= measure_from) {
+      ++measured;
+      if (slot.failed) ++failed;
+      latency.record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(done - sent).count()));
+    }
+  }
+  const double cpu = mca::bench::cpu_seconds() - cpu0;
+  rd_kafka_flush(rk, 10'000);
+  rd_kafka_destroy(rk);
+
+  const double elapsed = o.duration_s;
+  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  std::printf(
+      "{\"mode\":\"latency\",\"inflight\":1,\"linger_ms\":0,\"elapsed_s\":%.3f,"
+      "\"records\":%llu,\"failed_records\":%llu,\"records_per_s\":%.1f,"
+      "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},\"cpu_s\":%.3f,"
+      "\"cpu_share\":%.3f}\n",
+      elapsed, static_cast<unsigned long long>(measured), static_cast<unsigned long long>(failed),
+      static_cast<double>(measured - failed) / elapsed, us(latency.quantile(0.5)),
+      us(latency.quantile(0.99)), us(latency.quantile(0.999)), us(latency.max()), cpu,
+      cpu / elapsed);
+  return failed == 0 && measured > 0 ? 0 : 1;
 }
 
 // --- consume --------------------------------------------------------------------------------
@@ -354,7 +432,7 @@ int run_consume_raw(const options& o) {
                                             std::chrono::duration<double>(o.timeout_s));
   std::uint64_t n = 0, errors = 0, bytes = 0;
   steady::time_point first{}, last{};
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = mca::bench::cpu_seconds();
   while (n < o.expect && steady::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
@@ -368,7 +446,7 @@ int run_consume_raw(const options& o) {
     }
     rd_kafka_message_destroy(m);
   }
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = mca::bench::cpu_seconds() - cpu0;
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   print_consume(o, n, n > 0 ? n - 1 : 0, std::chrono::duration<double>(last - first).count(), cpu,
@@ -393,7 +471,7 @@ int run_consume_mca(const options& o) {
   co.ttl = std::chrono::seconds(0);  // from the beginning, like the raw consumer
   auto consumer = mca::transport::kafka::make_kafka_consumer(co);
   if (!consumer) die("consumer: " + consumer.error().message);
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = mca::bench::cpu_seconds();
   (*consumer)->start(handler);
   const auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
                                             std::chrono::duration<double>(o.timeout_s));
@@ -410,7 +488,7 @@ int run_consume_mca(const options& o) {
     if (n >= o.expect) break;
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = mca::bench::cpu_seconds() - cpu0;
   const std::size_t held = store.stats().series;  // before stop(): revocation drops them
   (*consumer)->stop();
   const auto s = handler.stats();
@@ -425,6 +503,7 @@ int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
   spdlog::set_level(spdlog::level::warn);  // the transport's assignment lines are not results
   if (o.mode == "produce") return run_produce(o);
+  if (o.mode == "latency") return run_latency(o);
   if (o.expect == 0) usage("consume needs --expect N");
   if (o.impl == "raw") return run_consume_raw(o);
   if (o.impl == "mca") return run_consume_mca(o);

@@ -27,8 +27,6 @@
 // Prints one JSON object on stdout: requests, status counts, requests/s, metrics/s (metrics in
 // 2xx answers), latency p50/p99/p99.9/max in microseconds, and the generator's own CPU time
 // (getrusage), so a result can say how much of the machine the generator took.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
@@ -46,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli.h"
 #include "latency_histogram.h"
 
 namespace asio = boost::asio;
@@ -81,14 +80,13 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "loadgen: %s\nusage: loadgen --port P [--host H] [--target mca|pushgateway|statsd] "
-               "[--connections N] [--batch B] [--series S] [--series-per-app S] [--duration SEC | "
-               "--requests N] [--rate R] [--warmup SEC] [--threads T] [--max-bodies N] "
-               "[--app-prefix P] [--timeout SEC] [--header 'Name: value']... "
-               "[--workload gauge|aggregate] [--buckets B1,B2,...]\n",
-               why);
-  std::exit(2);
+  mca::bench::usage_exit(
+      "loadgen",
+      "--port P [--host H] [--target mca|pushgateway|statsd] [--connections N] [--batch B] "
+      "[--series S] [--series-per-app S] [--duration SEC | --requests N] [--rate R] "
+      "[--warmup SEC] [--threads T] [--max-bodies N] [--app-prefix P] [--timeout SEC] "
+      "[--header 'Name: value']... [--workload gauge|aggregate] [--buckets B1,B2,...]",
+      why);
 }
 
 options parse_args(int argc, char** argv) {
@@ -753,13 +751,6 @@ class statsd_sender {
   totals t_;
 };
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -792,11 +783,11 @@ int main(int argc, char** argv) {
     // The generator's CPU is counted over the measured window only.
     cpu_sampler = std::thread([&] {
       std::this_thread::sleep_until(measure_from);
-      cpu_at_measure = cpu_seconds();
+      cpu_at_measure = mca::bench::cpu_seconds();
       cpu_sampled = true;
     });
   } else {
-    cpu_at_measure = cpu_seconds();
+    cpu_at_measure = mca::bench::cpu_seconds();
     cpu_sampled = true;
   }
 
@@ -806,7 +797,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, wp = w.get()] { wp->run(ep, start, measure_from, stop); });
   for (auto& t : threads) t.join();
   if (cpu_sampler.joinable()) cpu_sampler.join();
-  const double cpu = cpu_seconds() - (cpu_sampled ? cpu_at_measure : 0);
+  const double cpu = mca::bench::cpu_seconds() - (cpu_sampled ? cpu_at_measure : 0);
 
   totals all;
   steady::time_point last = measure_from;
