@@ -187,10 +187,13 @@ class Bench:
     def tool(self, on, name, *args):
         """A bench program to its end; its JSON result, or None when it failed."""
         rc, out = self.procs.run([*on, os.path.join(self.bin, name), *map(str, args)])
-        if rc != 0 or not out:
-            say(f"{name} {args[0] if args else ''} failed (exit status {rc})")
-            return None
-        return json.loads(out)
+        try:
+            if rc == 0:
+                return json.loads(out)
+        except json.JSONDecodeError:
+            pass
+        say(f"{name} {args[0] if args else ''} failed (exit status {rc}); it printed: {out[-300:]!r}")
+        return None
 
     # --- processes -------------------------------------------------------------------------
 
@@ -216,13 +219,18 @@ class Bench:
         self.procs.stop(p)
         return None
 
+    @staticmethod
+    def service_env(**settings):
+        """The service's environment: none of the caller's, only PATH, HOME and `settings`."""
+        return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+                **{k: str(v) for k, v in settings.items()}}
+
     def start_service(self, name, **settings):
         """The service on a free port with HTTP_THREADS=1 and no TTL, plus `settings`: (process,
         port) or (None, None)."""
         port = free_port()
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-               "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warn", "HTTP_THREADS": "1",
-               "METRIC_TTL_SECONDS": "0", **{k: str(v) for k, v in settings.items()}}
+        env = self.service_env(HOST="127.0.0.1", PORT=port, LOG_LEVEL="warn", HTTP_THREADS=1,
+                               METRIC_TTL_SECONDS=0, **settings)
         p = self.start_server(f"service ({name})", [self.service],
                               lambda: f"http://127.0.0.1:{port}/readyz",
                               os.path.join(self.work, f"{name}.log"), env=env)
@@ -258,7 +266,11 @@ class Bench:
         """The generator, pinned, to its end: its JSON result or None."""
         _, out = self.procs.run([*self.on_gen, os.path.join(self.bin, "loadgen"), "--warmup",
                                  str(self.m["warm"]), *map(str, args)], stderr=self.loadgen_err)
-        return json.loads(out) if out else None
+        try:
+            return json.loads(out) if out else None
+        except json.JSONDecodeError:
+            say(f"loadgen printed no result: {out[-300:]!r}")
+            return None
 
     def run_ingest(self, scenario, rep, port, p, *args):
         """A timed load run, recorded with the server's CPU seconds over it."""
@@ -408,8 +420,10 @@ class Bench:
         stack_env, kafka_why = self.kafka_stack()
         k = None
         if stack_env:
-            # The raw producer gets exactly the service's producer settings.
-            cfg = subprocess.run([self.service, "--print-config"], capture_output=True, text=True).stdout
+            # The raw producer gets exactly the service's producer settings: the defaults, as the
+            # service runs without the caller's environment.
+            cfg = subprocess.run([self.service, "--print-config"], capture_output=True, text=True,
+                                 env=self.service_env()).stdout
             cfg = dict(line.partition("=")[::2] for line in cfg.splitlines() if "=" in line)
             env = read_env_file(stack_env)
             k = {"compression": cfg.get("KAFKA_COMPRESSION") or "lz4",
