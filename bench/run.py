@@ -570,10 +570,12 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.chdir(ROOT)
 
-    # SIGTERM ends the run as Ctrl-C does: through the finally below.
+    # Ctrl-C and SIGTERM end the run through the finally below (SIGINT also when the caller
+    # started it with SIGINT ignored, as a shell does for a background job).
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     procs = Processes()
     work = tempfile.mkdtemp(prefix="mca-bench.")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import report  # noqa: E402
@@ -45,7 +47,8 @@ def test_stopping_a_process_stops_what_it_forked(tmp_path):
     assert wait_gone([p.pid, child]) == []
 
 
-def test_an_interrupted_run_stops_every_process_it_started(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_stops_every_process_it_started(tmp_path, sig):
     # A build directory whose "service" never becomes ready: the run is inside start_service,
     # waiting, when SIGTERM arrives.
     bench = tmp_path / "build"
@@ -67,7 +70,7 @@ def test_an_interrupted_run_stops_every_process_it_started(tmp_path):
     svc = int(pidfile.read_text())
     children = subprocess.run(["pgrep", "-P", str(svc)], capture_output=True, text=True).stdout.split()
     assert children, "the fake service's sleep did not start"
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     assert p.wait(timeout=30) == 130
     assert wait_gone([svc, *map(int, children)]) == []
 
