@@ -1,6 +1,6 @@
-# Shared by scripts/run, scripts/test and scripts/bench: installing what is missing (lib/install.sh:
-# idempotent, quiet when nothing is), building a CMake preset, and the Python virtualenv of the
-# test tools.
+# Shared by scripts/run, scripts/test, scripts/bench and the suites' run.sh: installing what is
+# missing (lib/install.sh: idempotent, quiet when nothing is), building a CMake preset, the Python
+# virtualenv of the test tools, and what a suite's run.sh checks before it starts.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,4 +54,23 @@ ensure_venv() {
     return 1
   }
   echo "$want" >"$stamp"
+}
+
+# VENV for a suite: MCA_VENV as it is when set, else the one ensure_venv makes (or updates).
+suite_venv() {
+  if [[ -n "${MCA_VENV:-}" ]]; then
+    VENV="$MCA_VENV"
+  else
+    ensure_venv || exit 1
+  fi
+}
+
+# For a suite's run.sh: MCA_BINARY made absolute (the suite runs from its own folder) and checked,
+# and its VENV (suite_venv).
+prepare_suite() {
+  [[ -n "${MCA_BINARY:-}" ]] || { echo "run.sh: set MCA_BINARY to the service binary" >&2; exit 2; }
+  MCA_BINARY="$(cd "$(dirname "$MCA_BINARY")" && pwd)/$(basename "$MCA_BINARY")"
+  [[ -x "$MCA_BINARY" ]] || { echo "run.sh: $MCA_BINARY is not an executable" >&2; exit 2; }
+  export MCA_BINARY
+  suite_venv
 }

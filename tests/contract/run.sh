@@ -14,16 +14,14 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
 fi
 BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+source "$HERE/../../scripts/lib/common.sh"  # ROOT, suite_venv
 OUT="$ROOT/tests/output/contract"
-VENV="${VENV:-$ROOT/.cache/venv}"
 say() { printf '==> contract: %s\n' "$*" >&2; }
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 # Tools: the pinned Python packages in the shared virtualenv, the pinned npm packages here.
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || exit 1
-"$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" || exit 1
+suite_venv
 if [ ! -f "$HERE/node_modules/.package-lock.json" ] ||
   [ "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ]; then
   (cd "$HERE" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error \

@@ -2,12 +2,11 @@
 aggregate into one series per app and tag set, exposed as Prometheus counter and histogram
 families that promtool accepts, and shown with their type in the JSON app view."""
 import random
-import subprocess
 import time
 
 import requests
 
-from conftest import wait_until
+from conftest import assert_promtool_accepts, wait_until
 
 
 def scrape_samples(text):
@@ -27,13 +26,6 @@ def scrape_samples(text):
         else:
             out[(series, frozenset())] = float(value)
     return out
-
-
-def promtool_check(text, tmp_path):
-    f = tmp_path / "page.prom"
-    f.write_text(text)
-    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
-    assert check.returncode == 0 and check.stdout == "" and check.stderr == "", check.stdout + check.stderr
 
 
 def post_all(service, app, metrics, batch):
@@ -69,7 +61,7 @@ def test_a_thousand_clients_observing_lcp_give_one_exact_histogram(service, tmp_
         bound = float("inf") if le == "+Inf" else float(le)
         assert got == sum(1 for v in values if v <= bound), le
     assert buckets["+Inf"] == 1000
-    promtool_check(text, tmp_path)
+    assert_promtool_accepts(text, tmp_path)
 
     # The JSON app view: type, count, sum and the cumulative buckets.
     body = requests.get(service.url("/api/v2/app/web/metrics"), timeout=10).json()
@@ -104,7 +96,7 @@ def test_counters_sum_across_clients_per_app_and_tag_set(service, tmp_path):
     text = service.exposition()
     assert "# TYPE client_metric_checkout_clicks_total counter" in text
     assert "# HELP client_metric_checkout_clicks_total Client metric: checkout.clicks" in text
-    promtool_check(text, tmp_path)
+    assert_promtool_accepts(text, tmp_path)
     body = requests.get(service.url("/api/v2/app/shop/metrics"), timeout=10).json()
     assert {(m["tags"]["step"], m["type"], m["value"]) for m in body["metrics"]} == {
         ("pay", "counter", want_pay), ("cart", "counter", want_cart)}

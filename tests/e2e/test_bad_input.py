@@ -2,13 +2,12 @@
 import gzip
 import json
 import socket
-import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import seed_metric
+from conftest import assert_promtool_accepts, seed_metric
 
 
 def post(service, body, headers=None, app="bad"):
@@ -140,10 +139,7 @@ def test_label_injection_attempts_are_escaped_in_the_exposition(service, tmp_pat
     assert 'host="x\\"} 1\\nclient_metric_pwned{a=\\"b"' in line
     assert 'tag_app_id="other"' in line and 'app_id="inject"' in line
     assert 'tag___name__="n"' in line and '_9lives="\\\\"' in line
-    f = tmp_path / "metrics.prom"
-    f.write_text(text)
-    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_promtool_accepts(text, tmp_path)
 
 
 def test_unknown_route_is_404_json_and_wrong_method_is_405_with_allow(service):

@@ -2,7 +2,6 @@
 with a test CA made by the openssl CLI: the handshake, the same limits inside TLS, a client that
 trusts another CA, client certificates required, invalid files refused at start."""
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -11,8 +10,8 @@ import tempfile
 import pytest
 import requests
 
-from conftest import BINARY, run_binary, seed_metric
-from harness import SANITIZER_MARKS, free_port, wait_until
+from conftest import run_binary, seed_metric
+from harness import wait_until
 
 
 def openssl(*args, cwd):
@@ -50,68 +49,24 @@ def pki():
         yield out
 
 
-class TlsService:
-    def __init__(self, pki, client_ca=False, env=None):
-        self.port = free_port()
-        self.base = f"https://127.0.0.1:{self.port}"
-        self.ca = pki["ca"]
-        self.log = tempfile.NamedTemporaryFile(prefix="mca-tls-", suffix=".log", delete=False)
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "SCHEMA_REGISTRY_", "MAX_", "TLS_"))}
-        full.update({"HOST": "127.0.0.1", "PORT": str(self.port), "LOG_LEVEL": "info",
-                     "TLS_CERT_FILE": pki["server"][0], "TLS_KEY_FILE": pki["server"][1]})
-        if client_ca:
-            full["TLS_CLIENT_CA_FILE"] = pki["ca"]
-            self.cert = pki["client"]
-        else:
-            self.cert = None
-        full.update(env or {})
-        self.proc = subprocess.Popen([BINARY], env=full, cwd=tempfile.gettempdir(),
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-        wait_until(self._live, timeout=30, what="https /livez")
-
-    def _live(self):
-        assert self.proc.poll() is None, self.stderr()
-        try:
-            return requests.get(self.base + "/livez", verify=self.ca, cert=self.cert, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def get(self, path, **kw):
-        kw.setdefault("verify", self.ca)
-        kw.setdefault("cert", self.cert)
-        return requests.get(self.base + path, timeout=10, **kw)
-
-    def stderr(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        text = self.stderr()
-        for mark in SANITIZER_MARKS:
-            assert mark not in text, text
-        assert self.proc.returncode == 0, text[-4000:]
+def tls_options(pki, client_ca=False, env=None):
+    """Service options for HTTPS with the test CA's server certificate (and, with client_ca,
+    client certificates of the test CA required; the service then presents pki["client"])."""
+    tls = {"TLS_CERT_FILE": pki["server"][0], "TLS_KEY_FILE": pki["server"][1]}
+    if client_ca:
+        tls["TLS_CLIENT_CA_FILE"] = pki["ca"]
+    return {"env": {**tls, **(env or {})}, "https": (pki["ca"], pki["client"] if client_ca else None)}
 
 
 @pytest.fixture
-def tls_service(pki):
-    started = []
-
-    def start(**kw):
-        s = TlsService(pki, **kw)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
+def tls_service(pki, start_service):
+    return lambda client_ca=False, env=None: start_service(**tls_options(pki, client_ca, env))
 
 
-def test_https_serves_the_api_with_a_certificate_of_the_test_ca(tls_service):
+def test_https_serves_the_api_with_a_certificate_of_the_test_ca(tls_service, pki):
     svc = tls_service()
     r = requests.post(svc.base + "/api/v2/app/tls-app/metrics", json={"metrics": [seed_metric()]},
-                      verify=svc.ca, timeout=10)
+                      verify=pki["ca"], timeout=10)
     assert r.status_code == 200 and r.json()["accepted"] == 1
     wait_until(lambda: "client_metric_cpu_usage" in svc.get("/prometheus-metrics").text, timeout=10,
                what="the series over https")
@@ -125,10 +80,10 @@ def test_plain_http_on_the_https_port_gets_no_answer(tls_service):
     assert svc.get("/livez").status_code == 200
 
 
-def test_the_edge_limits_apply_inside_tls(tls_service):
+def test_the_edge_limits_apply_inside_tls(tls_service, pki):
     svc = tls_service()
     assert svc.get("/livez", headers={"X-Big": "a" * 20000}).status_code == 431
-    r = requests.post(svc.base + "/api/v2/app/tls-app/metrics", data=b"x" * (2 << 20), verify=svc.ca,
+    r = requests.post(svc.base + "/api/v2/app/tls-app/metrics", data=b"x" * (2 << 20), verify=pki["ca"],
                       headers={"Content-Type": "application/json"}, timeout=10)
     assert r.status_code == 413
 

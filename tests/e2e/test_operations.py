@@ -1,11 +1,10 @@
 """Configuration, logs, signals, health and the service's own metrics."""
 import json
 import os
-import subprocess
 
 import requests
 
-from conftest import ROOT, Service, run_binary, seed_metric
+from conftest import ROOT, Service, assert_promtool_accepts, run_binary, seed_metric
 
 
 def test_invalid_configuration_lists_every_error_and_exits_2():
@@ -133,10 +132,7 @@ def test_exposition_is_gzipped_when_asked_and_passes_promtool(service, tmp_path)
     for needle in ("mca_http_requests_total{", "mca_http_request_duration_seconds_bucket{", "mca_ingest_metrics_total{result=\"accepted\"} 50",
                    "mca_store_series 50", "mca_transport_queue_depth", "mca_store_dropped_series_total{"):
         assert needle in text, needle
-    f = tmp_path / "m.prom"
-    f.write_text(text)
-    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_promtool_accepts(text, tmp_path)
 
 
 def test_head_works_where_get_does(service):
@@ -205,7 +201,4 @@ def test_self_metrics_carry_the_mca_prefix_and_process_metrics_are_there(service
     assert values["process_virtual_memory_bytes"] >= values["process_resident_memory_bytes"]
     assert 3 <= values["process_open_fds"] <= values["process_max_fds"]
     assert values["mca_schema_registry_up"] == 1
-    f = tmp_path / "m.prom"
-    f.write_text(text)
-    check = subprocess.run(["promtool", "check", "metrics"], stdin=open(f), capture_output=True, text=True)
-    assert check.returncode == 0 and check.stdout + check.stderr == "", check.stdout + check.stderr
+    assert_promtool_accepts(text, tmp_path)

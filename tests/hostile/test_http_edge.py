@@ -250,12 +250,7 @@ def test_100_continue_for_an_accepted_request(service):
 
 def limited_service(start_service, nofile, env=None):
     """The service with RLIMIT_NOFILE soft = hard = `nofile` (so it cannot raise it)."""
-    binary = e2e.BINARY
-    e2e.BINARY = "prlimit"
-    try:
-        return start_service(env=env, args=(f"--nofile={nofile}:{nofile}", "--", binary))
-    finally:
-        e2e.BINARY = binary
+    return start_service(env=env, wrapper=("prlimit", f"--nofile={nofile}:{nofile}", "--"))
 
 
 def open_idle_keep_alive(port, n):

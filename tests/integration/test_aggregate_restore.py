@@ -153,6 +153,16 @@ def fill(expected, seed, n_counters=12, n_lcp=40):
     return items + expected.lcp_items(values)
 
 
+def first_run(start_service, expected, *seeds, env=None):
+    """A service that counts the posts of `seeds` exactly; returned running."""
+    first = start_service(env=env)
+    first.wait_ready()
+    for seed in seeds:
+        post_ok(first, fill(expected, seed))
+    wait_until(lambda: exact(first, expected), timeout=30, what="first run exact")
+    return first
+
+
 def test_the_changelog_is_created_compacted_with_the_topic_partition_count(stack, topic, start_service):
     svc = start_service()
     svc.wait_ready()
@@ -168,11 +178,7 @@ def test_the_changelog_is_created_compacted_with_the_topic_partition_count(stack
 def test_counters_and_a_histogram_continue_exactly_after_a_sigkill_between_snapshots(stack, topic, start_service):
     env = {"AGGREGATE_SNAPSHOT_INTERVAL_MS": "5000"}
     expected = Expected()
-    first = start_service(env=env)
-    first.wait_ready()
-    post_ok(first, fill(expected, 1))
-    post_ok(first, fill(expected, 2))
-    wait_until(lambda: exact(first, expected), timeout=30, what="first run exact")
+    first = first_run(start_service, expected, 1, 2, env=env)
     wait_until(lambda: snapshotted(stack, topic), timeout=60, what="a snapshot covering the first posts")
     # Between two snapshots: more of the same series and new ones, then SIGKILL at once.
     post_ok(first, fill(expected, 3, n_counters=16))
@@ -227,11 +233,7 @@ def produce_to_changelog(stack, topic, records):
 
 def test_a_corrupt_changelog_value_is_rejected_and_its_series_replayed(stack, topic, start_service):
     expected = Expected()
-    first = start_service()
-    first.wait_ready()
-    post_ok(first, fill(expected, 21))
-    wait_until(lambda: exact(first, expected), timeout=30, what="first run exact")
-    first.check_clean_exit()  # the last snapshot is written at revocation
+    first_run(start_service, expected, 21).check_clean_exit()  # the last snapshot is written at revocation
     states = [(p, key, value) for p, _, key, value in read_all(stack, changelog_name(topic))
               if key != MARKER and value]
     assert states
@@ -251,11 +253,7 @@ def test_a_corrupt_changelog_value_is_rejected_and_its_series_replayed(stack, to
 
 def test_restore_without_a_marker_replays_from_the_beginning(stack, topic, start_service):
     expected = Expected()
-    first = start_service()
-    first.wait_ready()
-    post_ok(first, fill(expected, 31))
-    wait_until(lambda: exact(first, expected), timeout=30, what="first run exact")
-    first.check_clean_exit()
+    first_run(start_service, expected, 31).check_clean_exit()
     # An owner that died before its first marker: states, no marker.
     produce_to_changelog(stack, topic, [(p, MARKER, None) for p in range(3)])
 

@@ -6,16 +6,13 @@
 #
 #   MCA_BINARY=build/release/metrics-collection-api tests/scale/run.sh [pytest args]
 #
-# Needs the venv of ./scripts/test (.cache/venv: confluent-kafka, pytest, requests) and
-# /usr/bin/prometheus (TEST_PACKAGES). MCA_KEEP_STACK=1 leaves the stack (.stack/scale) running.
-# Logs go to tests/output/scale/; the figures of the run to tests/output/scale/figures.json.
+# Needs /usr/bin/prometheus (TEST_PACKAGES). Python: the test tools' venv (.cache/venv, made or
+# updated by scripts/lib/common.sh), or the one MCA_VENV names. MCA_KEEP_STACK=1 leaves the stack
+# (.stack/scale) running. Logs go to tests/output/scale/; the figures of the run to
+# tests/output/scale/figures.json.
 set -euo pipefail
+source "$(dirname "$0")/../../scripts/lib/common.sh"
+prepare_suite
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-[[ -n "${MCA_BINARY:-}" ]] || { echo "run.sh: set MCA_BINARY to the service binary" >&2; exit 2; }
-MCA_BINARY="$(cd "$(dirname "$MCA_BINARY")" && pwd)/$(basename "$MCA_BINARY")"
-[[ -x "$MCA_BINARY" ]] || { echo "run.sh: $MCA_BINARY is not an executable" >&2; exit 2; }
-export MCA_BINARY
-venv="${MCA_VENV:-$ROOT/.cache/venv}"
 cd "$ROOT/tests/scale"
-exec "$venv/bin/python" -m pytest -p no:cacheprovider -o log_cli=false -q "$@"
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -o log_cli=false -q "$@"

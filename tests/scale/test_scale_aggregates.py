@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import record_figure, wait_until
+from conftest import record_figure, scrape_ready, wait_until
 
 CLIENTS = 1000
 PAGES = [f"/p{i}" for i in range(12)]  # 12 series per family, spread over the 6 partitions
@@ -43,14 +43,7 @@ def bucket_quantile(q, buckets):
 
 def test_lcp_histogram_and_counters_sum_exactly_over_three_replicas_and_survive_a_sigkill(stack, replicas, prometheus):
     topic, reps = replicas(3, {"AGGREGATE_SNAPSHOT_INTERVAL_MS": "1000"})
-    for r in reps:
-        r.wait_ready()
-    prometheus.set_targets([f"127.0.0.1:{r.port}" for r in reps])
-    wait_until(lambda: prometheus.scalar('count(up{job="metrics-collection-api"} == 1)') == 3, timeout=30,
-               what="three targets up")
-    wait_until(lambda: prometheus.scalar("sum(mca_consumer_assigned_partitions)") == 6
-               and prometheus.scalar("count(mca_consumer_assigned_partitions > 0)") == 3,
-               timeout=30, what="six partitions over three replicas")
+    scrape_ready(prometheus, reps)
 
     # 1,000 clients, one request each, round robin over the replicas: one LCP observation and one
     # page view.

@@ -14,7 +14,7 @@ import fastavro
 import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from conftest import ROOT, record_figure, wait_until
+from conftest import ROOT, record_figure, scrape_ready, wait_until
 
 N_SERIES = 600
 NAME = "scale_series"
@@ -51,7 +51,7 @@ class Load:
         self.replicas, self.batch = replicas, batch
         self.draining = set()
         self.lock = threading.Lock()
-        self.inflight = {}  # replica index -> requests in flight
+        self.inflight = {}  # replica name -> requests in flight
         self.accepted, self.answers, self.errors = [], [], []
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -60,32 +60,32 @@ class Load:
         k = 0
         while not self.stop_flag.is_set():
             with self.lock:
-                live = [r for r in self.replicas if r.index not in self.draining]
+                live = [r for r in self.replicas if r.name not in self.draining]
                 r = live[k % len(live)]
-                self.inflight[r.index] = self.inflight.get(r.index, 0) + 1
+                self.inflight[r.name] = self.inflight.get(r.name, 0) + 1
             k += 1
             uids = [uuid.uuid4().hex for _ in range(self.batch)]
             metrics = [{"name": "scale_load", "value": 1.0, "tags": {"uid": u}, "profileId": "load"} for u in uids]
             try:
                 resp = post(r, "load-app", metrics)
             except requests.RequestException as e:
-                self.errors.append(f"replica {r.index}: {e}")
+                self.errors.append(f"{r.name}: {e}")
                 continue
             finally:
                 with self.lock:
-                    self.inflight[r.index] -= 1
+                    self.inflight[r.name] -= 1
             self.answers.append((resp.status_code, resp.headers.get("Retry-After"), resp.text[:200]))
             if resp.status_code == 200:
                 body = resp.json()
                 if body["accepted"] != self.batch:
-                    self.errors.append(f"replica {r.index}: 200 with {body}")
+                    self.errors.append(f"{r.name}: 200 with {body}")
                 self.accepted += uids
             time.sleep(0.02)
 
-    def drain(self, index):
+    def drain(self, name):
         with self.lock:
-            self.draining.add(index)
-        wait_until(lambda: self.inflight.get(index, 0) == 0, timeout=30, what=f"replica {index} drained")
+            self.draining.add(name)
+        wait_until(lambda: self.inflight.get(name, 0) == 0, timeout=30, what=f"{name} drained")
 
     def __enter__(self):
         self.thread.start()
@@ -158,15 +158,7 @@ def topic_uids(stack, topic, want, timeout=60):
 
 def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_restart(stack, replicas, prometheus):
     topic, reps = replicas(3)
-    for r in reps:
-        r.wait_ready()
-    prometheus.set_targets([f"127.0.0.1:{r.port}" for r in reps])
-    wait_until(lambda: prometheus.scalar('count(up{job="metrics-collection-api"} == 1)') == 3, timeout=30,
-               what="three targets up")
-    # The partitions are split: every replica owns some, together all six.
-    wait_until(lambda: prometheus.scalar("sum(mca_consumer_assigned_partitions)") == 6
-               and prometheus.scalar("count(mca_consumer_assigned_partitions > 0)") == 3,
-               timeout=30, what="six partitions over three replicas")
+    scrape_ready(prometheus, reps)
 
     post_series(reps, 1.0)
     wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.2, what="every series in Prometheus")
@@ -179,7 +171,7 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     # SIGKILL one replica under load: the survivors take its partitions.
     victim = reps[2]
     with Load(reps) as load:
-        load.drain(victim.index)
+        load.drain(victim.name)
         time.sleep(1)
         killed_at = time.monotonic()
         victim.kill()
@@ -207,15 +199,15 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     started = time.monotonic()
     # Where each replica's log stands: afterwards, only the restarted run itself may have been
     # revoked (at its own shutdown); no survivor may see a rebalance.
-    marks = {r.index: (r.log_path, os.path.getsize(r.log_path)) for r in reps}
+    marks = {r.name: (r.log_path, os.path.getsize(r.log_path)) for r in reps}
     with Load(reps) as load:
         time.sleep(1)
         for r in reps:
-            load.drain(r.index)
+            load.drain(r.name)
             assert r.terminate() == 0, r.output()[-3000:]
             r.start()
             r.wait_ready()
-            load.draining.discard(r.index)
+            load.draining.discard(r.name)
         wait_until(lambda: prometheus.scalar(COUNT) == N_SERIES, timeout=30, interval=0.2,
                    what="a whole count after the rolling restart")
         time.sleep(1)
@@ -230,14 +222,14 @@ def test_three_replicas_expose_every_series_once_survive_a_kill_and_a_rolling_re
     # read back; gaps of two replicas must not overlap.
     gaps = []
     for r in reps:
-        down = log_time(marks[r.index][0], "received SIGTERM")
+        down = log_time(marks[r.name][0], "received SIGTERM")
         back = log_time(r.log_path, "partitions rebuilt")
         gaps.append((down, back))
     record_figure("rolling_restart_gap_seconds_per_replica", [round(b - a, 2) for a, b in gaps])
     for (_, back), (down, _) in zip(gaps, gaps[1:]):
         assert down >= back, f"restarts overlapped: {gaps}"
     for r in reps:
-        path, offset = marks[r.index]
+        path, offset = marks[r.name]
         with open(path, errors="replace") as f:
             f.seek(offset)
             before = f.read()

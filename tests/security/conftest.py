@@ -12,19 +12,15 @@ tests/security/run.sh brings the stack up (MCA_SECURE_STACK_DIR) and always down
 """
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 import pytest
-import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import ROOT, SANITIZER_MARKS, free_port, read_env_file, wait_until  # noqa: E402
+from harness import ROOT, Service, read_env_file, services, wait_until  # noqa: E402,F401
 
 SECURE_STACK = os.path.join(ROOT, "scripts/secure-stack")
 STACK_DIR = os.environ.get("MCA_SECURE_STACK_DIR", os.path.join(ROOT, ".stack-secure/test"))
@@ -58,91 +54,6 @@ class SecureStack:
         return os.path.join(self.dir, *parts)
 
 
-class Service:
-    """One run of the real binary with an env file; its stderr and stdout go to one log file."""
-
-    def __init__(self, env_file, name, workdir, ccache=None):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        os.makedirs(OUTPUT_DIR, exist_ok=True)
-        self.log_path = os.path.join(OUTPUT_DIR, f"{name}.log")
-        settings = read_env_file(env_file)
-        # Nothing of the service's own configuration may leak in from the environment running
-        # the tests: the env file is the whole of it.
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("KAFKA_", "SCHEMA_REGISTRY_", "KRB5", "MAX_", "METRIC_",
-                                    "LOG_", "APP_ENV", "FLASK_ENV", "HOST", "PORT"))}
-        if "KRB5_CONFIG" in settings:
-            env["KRB5_CONFIG"] = settings["KRB5_CONFIG"]
-            env["KRB5CCNAME"] = "FILE:" + (ccache or os.path.join(workdir, f"{name}.ccache"))
-        binary = os.environ.get("MCA_BINARY")
-        if not binary or not os.access(binary, os.X_OK):
-            raise AssertionError(f"MCA_BINARY must name the built service binary (got {binary!r})")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [binary, "--env-file", env_file, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            wait_until(self._live, timeout=30, what=f"{self.base}/livez")
-        except AssertionError:
-            self.stop()
-            raise AssertionError("service did not start:\n" + self.output()[-4000:])
-
-    def _live(self):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"service exited with {self.proc.returncode}:\n" + self.output()[-4000:])
-        try:
-            return requests.get(self.base + "/livez", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def url(self, path):
-        return self.base + path
-
-    def health(self, app_id="x"):
-        return requests.get(self.url(f"/api/v2/app/{app_id}/health"), timeout=30)
-
-    def post(self, app_id, metrics, timeout=60):
-        return requests.post(self.url(f"/api/v2/app/{app_id}/metrics"), json={"metrics": metrics},
-                             timeout=timeout)
-
-    def exposition(self):
-        r = requests.get(self.url("/prometheus-metrics"), timeout=10)
-        assert r.status_code == 200, r.text
-        return r.text
-
-    def app_metrics(self, app_id):
-        r = requests.get(self.url(f"/api/v2/app/{app_id}/metrics"), timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"service did not stop within {timeout}s of SIGTERM")
-        if not self.log.closed:
-            self.log.close()
-        return self.proc.returncode
-
-    def check_clean_exit(self):
-        code = self.stop()
-        text = self.output()
-        for mark in SANITIZER_MARKS:
-            assert mark not in text, f"sanitizer report in service log {self.log_path}"
-        assert code == 0, f"service exited with {code}; log: {self.log_path}\n{text[-4000:]}"
-
-
 @pytest.fixture(scope="session")
 def secure_stack():
     status = subprocess.run([SECURE_STACK, "status", "--dir", STACK_DIR], capture_output=True,
@@ -161,23 +72,20 @@ def start_service(request, tmp_path):
     """start_service(env_file, ccache=None) -> a running Service (with its own Kerberos credential
     cache unless `ccache` names one); every one is stopped at the end of the test and must exit
     cleanly."""
-    started = []
+    def make(env_file, ccache=None):
+        name = f"{request.node.name}-{uuid.uuid4().hex[:8]}"
+        # The env file is the whole of the service's configuration; only the Kerberos library's
+        # own variables are in the real environment, with a credential cache of this run's own.
+        env = {}
+        settings = read_env_file(env_file)
+        if "KRB5_CONFIG" in settings:
+            env["KRB5_CONFIG"] = settings["KRB5_CONFIG"]
+            env["KRB5CCNAME"] = "FILE:" + (ccache or str(tmp_path / f"{name}.ccache"))
+        return Service(env=env, args=["--env-file", env_file], listen_args=True, name=name,
+                       log_dir=OUTPUT_DIR, cwd=str(tmp_path))
 
-    def start(env_file, ccache=None):
-        s = Service(env_file, f"{request.node.name}-{len(started)}-{uuid.uuid4().hex[:6]}", str(tmp_path),
-                    ccache=ccache)
-        started.append(s)
-        return s
-
-    yield start
-    errors = []
-    for s in started:
-        try:
-            s.check_clean_exit()
-        except AssertionError as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("\n".join(errors))
+    with services(make) as start:
+        yield start
 
 
 @pytest.fixture

@@ -18,6 +18,16 @@ def log_says(service, *texts, timeout=30):
                what=f"{texts!r} in {service.log_path}")
 
 
+def refused(start_service, env_file, mark, *log_texts):
+    """A service on a broken env file: up, health 503 naming `mark`, its log saying log_texts;
+    returned stopped, with the health body."""
+    service = start_service(env_file)
+    body = wait_refused(service, mark)
+    log_says(service, *log_texts)
+    service.stop()
+    return service, body
+
+
 @pytest.mark.parametrize("mode", ["kerberos", "scram", "tls", "mtls"])
 def test_seed_walk_through_reaches_the_exposition_over_each_secure_listener(secure_stack, start_service, mode):
     service = start_service(secure_stack.env_file(mode))
@@ -48,11 +58,9 @@ def test_wrong_keytab_is_reported_and_fixed_by_the_right_one(secure_stack, start
     # A valid keytab, but of another principal (other@TEST.LOCAL): kinit cannot get a ticket
     # for metrics@TEST.LOCAL from it.
     bad = env_file_with(good, KAFKA_SASL_KERBEROS_KEYTAB=secure_stack.path("negative", "other.keytab"))
-    service = start_service(bad)
-    body = wait_refused(service, "_AUTHENTICATION")
+    _, body = refused(start_service, bad, "_AUTHENTICATION",
+                      "Keytab contains no suitable keys for metrics@TEST.LOCAL", "Kerberos ticket refresh failed")
     assert body["components"]["transport"]["ok"] is False
-    log_says(service, "Keytab contains no suitable keys for metrics@TEST.LOCAL", "Kerberos ticket refresh failed")
-    service.stop()
 
     walk_through(start_service(good))
 
@@ -62,10 +70,7 @@ def test_unknown_principal_is_reported_and_fixed_by_a_known_one(secure_stack, st
     # Keys of retired@TEST.LOCAL, a principal since deleted from the KDC.
     bad = env_file_with(good, KAFKA_SASL_KERBEROS_KEYTAB=secure_stack.path("negative", "retired.keytab"),
                         KAFKA_SASL_KERBEROS_PRINCIPAL="retired@TEST.LOCAL")
-    service = start_service(bad)
-    wait_refused(service, "_AUTHENTICATION")
-    log_says(service, "Client 'retired@TEST.LOCAL' not found in Kerberos database")
-    service.stop()
+    refused(start_service, bad, "_AUTHENTICATION", "Client 'retired@TEST.LOCAL' not found in Kerberos database")
 
     walk_through(start_service(good))
 
@@ -99,11 +104,8 @@ def test_untrusted_broker_certificate_is_reported_and_fixed_by_the_right_ca(
     good = secure_stack.env_file("tls")
     # A CA that did not sign the broker's certificate.
     bad = env_file_with(good, KAFKA_SSL_CA_LOCATION=secure_stack.path("negative", "rogue-ca.pem"))
-    service = start_service(bad)
-    body = wait_refused(service, "certificate verify failed")
+    _, body = refused(start_service, bad, "certificate verify failed", "broker certificate could not be verified")
     assert body["components"]["consumer"]["ok"] is False
-    log_says(service, "broker certificate could not be verified")
-    service.stop()
 
     walk_through(start_service(good))
 
@@ -113,9 +115,7 @@ def test_untrusted_certificate_on_the_scram_listener_is_refused_before_the_passw
     good = secure_stack.env_file("scram")
     password = read_env_file(good)["KAFKA_SASL_PASSWORD"]
     bad = env_file_with(good, KAFKA_SSL_CA_LOCATION=secure_stack.path("negative", "rogue-ca.pem"))
-    service = start_service(bad)
-    wait_refused(service, "certificate verify failed")
-    service.stop()
+    service, _ = refused(start_service, bad, "certificate verify failed")
     log = service.output()
     assert "certificate verify failed" in log
     assert "invalid credentials" not in log  # the handshake failed first: no SASL exchange at all
