@@ -2,25 +2,17 @@
 // list: the key travels in the Authorization header, at page exit too; an unknown key and an
 // origin the key does not list are refused and reported, not retried.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromiumMissing, launchChromium, startPageServer } from '../support/browser.mjs';
 import { EXIT_PAGE, expectAll, openExitPage, recordInPage } from '../support/exit-page.mjs';
-import { skipReason, startService, storedMetrics } from '../support/service.mjs';
+import { newKey, skipReason, startService, storedMetrics } from '../support/service.mjs';
 
 const skip = skipReason || chromiumMissing;
-
-const newKey = () => randomBytes(24).toString('base64url');
-const sha256 = (key) => createHash('sha256').update(key).digest('hex');
 
 describe('browser: apiKey against a service with API_KEYS_FILE and an origin list', { skip }, () => {
   const app = 'keyed-' + process.pid;
   const ingestKey = newKey();
   const readKey = newKey();
-  let dir;
   let service;
   let pages;
   let otherPages;
@@ -28,21 +20,13 @@ describe('browser: apiKey against a service with API_KEYS_FILE and an origin lis
   before(async () => {
     pages = await startPageServer(EXIT_PAGE);
     otherPages = await startPageServer(EXIT_PAGE);
-    dir = mkdtempSync(join(tmpdir(), 'mca-keys-'));
-    const keysFile = join(dir, 'keys.json');
-    writeFileSync(
-      keysFile,
-      JSON.stringify({
-        keys: [
-          { id: 'web', sha256: sha256(ingestKey), scopes: ['ingest'], apps: [app], origins: [pages.origin] },
-          { id: 'reader', sha256: sha256(readKey), scopes: ['read'], apps: ['*'] },
-        ],
-      }),
-      { mode: 0o600 },
-    );
     // Both page origins may use CORS; only the first is in the ingest key's origins.
     service = await startService({
-      env: { API_KEYS_FILE: keysFile, CORS_ALLOWED_ORIGINS: `${pages.origin},${otherPages.origin}` },
+      keys: [
+        { id: 'web', key: ingestKey, scopes: ['ingest'], apps: [app], origins: [pages.origin] },
+        { id: 'reader', key: readKey, scopes: ['read'], apps: ['*'] },
+      ],
+      env: { CORS_ALLOWED_ORIGINS: `${pages.origin},${otherPages.origin}` },
     });
     service.headers = { Authorization: `Bearer ${readKey}` };
     browser = await launchChromium();
@@ -52,7 +36,6 @@ describe('browser: apiKey against a service with API_KEYS_FILE and an origin lis
     await service?.stop();
     await pages?.close();
     await otherPages?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('delivers_with_the_key_while_the_page_lives_and_at_page_exit', async () => {

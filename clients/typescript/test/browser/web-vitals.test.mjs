@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromiumMissing, launchChromium, pkgRoot, startPageServer } from '../support/browser.mjs';
-import { clientSamples, poll, skipReason, startService } from '../support/service.mjs';
+import { chromiumMissing, pageWorld, pkgRoot } from '../support/browser.mjs';
+import { clientSamples, poll, skipReason } from '../support/service.mjs';
 
 const skip = skipReason || chromiumMissing;
 const LOADS = 3;
@@ -51,30 +51,22 @@ function histogram(text, name, appId) {
 }
 
 describe('browser: the web-vitals helper reports histograms', { skip }, () => {
-  let service;
-  let pages;
-  let browser;
-  before(async () => {
-    pages = await startPageServer(PAGE, undefined, {
+  const world = pageWorld(PAGE, {
+    scripts: {
       '/web-vitals-helper.min.js': join(pkgRoot, 'dist/browser/web-vitals.min.js'),
       '/web-vitals.iife.js': join(pkgRoot, 'node_modules/web-vitals/dist/web-vitals.iife.js'),
-    });
-    service = await startService({ env: { CORS_ALLOWED_ORIGINS: pages.origin } });
-    browser = await launchChromium();
+    },
   });
-  after(async () => {
-    await browser?.close();
-    await service?.stop();
-    await pages?.close();
-  });
+  before(world.start);
+  after(world.stop);
 
   it('counts_every_page_load_s_lcp_fcp_and_ttfb_into_histograms_with_the_built_in_buckets', async () => {
     const appId = 'sdk-vitals-' + process.pid;
     const seen = { LCP: [], FCP: [], TTFB: [] };
     for (let load = 0; load < LOADS; load++) {
-      const page = await browser.context.newPage();
-      const params = new URLSearchParams({ endpoint: service.url, app: appId, load: String(load) });
-      await page.goto(`${pages.origin}/index.html?${params}`);
+      const page = await world.browser.context.newPage();
+      const params = new URLSearchParams({ endpoint: world.service.url, app: appId, load: String(load) });
+      await page.goto(`${world.pages.origin}/index.html?${params}`);
       await poll(() => page.evaluate(() => !!(window.seen.FCP && window.seen.TTFB)), {
         what: 'FCP and TTFB reported by web-vitals',
       });
@@ -101,7 +93,7 @@ describe('browser: the web-vitals helper reports histograms', { skip }, () => {
       const name = 'web_vitals_' + vital.toLowerCase();
       const h = await poll(
         async () => {
-          const x = histogram((await service.getText('/prometheus-metrics')).body, name, appId);
+          const x = histogram((await world.service.getText('/prometheus-metrics')).body, name, appId);
           return x.count == LOADS && x;
         },
         { what: `client_metric_${name}_count ${LOADS} in /prometheus-metrics` },
@@ -113,7 +105,7 @@ describe('browser: the web-vitals helper reports histograms', { skip }, () => {
         Math.abs(h.sum - expectedSum) <= 1e-9 * Math.max(1, expectedSum),
         `${name}_sum ${h.sum} != ${expectedSum}`,
       );
-      // The service's built-in layout for the name, and each cumulative bucket exactly the loads
+      // The world.service's built-in layout for the name, and each cumulative bucket exactly the loads
       // whose value is at most its bound.
       const bounds = h.buckets.map(([le]) => (le == '+Inf' ? Infinity : Number(le)));
       for (const threshold of THRESHOLDS[vital])

@@ -6,13 +6,9 @@
 // - lengths, counts, integer-ness, minimums, the metric type's enum and the app_id pattern:
 //   probed on the built SDK itself (validateMetric, createMetricsClient) at each limit the spec
 //   declares and one past it, so the check follows what the SDK does, not a copy of its constants.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { typecheckSource } from '../support/tsc.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const INGEST = '/api/v2/app/{app_id}/metrics';
 
 /** Each spec schema reached from the ingest route, paired with the SDK type that must match it. */
@@ -165,47 +161,20 @@ function checkTypes(schemas) {
     }
   });
 
-  mkdirSync(join(root, '.drift'), { recursive: true });
-  const dir = mkdtempSync(join(root, '.drift', 'check-'));
-  try {
-    writeFileSync(join(dir, 'check.ts'), lines.join('\n') + '\n');
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          target: 'ES2022',
-          module: 'ES2022',
-          moduleResolution: 'bundler',
-          types: [],
-          skipLibCheck: true,
-          noUnusedLocals: false,
-        },
-        files: ['check.ts'],
-      }),
-    );
-    let out = '';
-    try {
-      execFileSync(
-        process.execPath,
-        [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'],
-        { encoding: 'utf8' },
-      );
-    } catch (e) {
-      out = String(e.stdout || '') + String(e.stderr || '');
-    }
-    const found = [];
-    for (const m of out.matchAll(/check\.ts\((\d+),\d+\): error TS\d+: (.*)/g)) {
-      const what = checks.get(+m[1]);
-      const type = /Type '(.*)' does not satisfy the constraint 'never'/.exec(m[2]);
-      found.push(what && type ? `${what}: ${type[1]}` : `type check failed: ${m[0]}`);
-    }
-    if (!found.length && out.trim()) found.push(`tsc failed: ${out.trim()}`);
-    return found;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const out = typecheckSource('check.ts', lines.join('\n') + '\n', {
+    module: 'ES2022',
+    moduleResolution: 'bundler',
+    skipLibCheck: true,
+    noUnusedLocals: false,
+  });
+  const found = [];
+  for (const m of out.matchAll(/check\.ts\((\d+),\d+\): error TS\d+: (.*)/g)) {
+    const what = checks.get(+m[1]);
+    const type = /Type '(.*)' does not satisfy the constraint 'never'/.exec(m[2]);
+    found.push(what && type ? `${what}: ${type[1]}` : `type check failed: ${m[0]}`);
   }
+  if (!found.length && out.trim()) found.push(`tsc failed: ${out.trim()}`);
+  return found;
 }
 
 /**

@@ -1,45 +1,30 @@
 // The apiKey option against a service with API_KEYS_FILE, from Node: the header on fetch, and the
 // api_key query parameter of a beacon (a fake page whose sendBeacon posts with a real fetch).
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createMetricsClient } from '@metrics-collection/client';
 import { installBrowser } from '../support/fake-browser.mjs';
 import { recorder } from '../support/fake-fetch.mjs';
-import { poll, skipReason, startService, storedMetrics } from '../support/service.mjs';
+import { newKey, poll, skipReason, startService, storedMetrics } from '../support/service.mjs';
 
 const skip = skipReason;
-const newKey = () => randomBytes(24).toString('base64url');
-const sha256 = (key) => createHash('sha256').update(key).digest('hex');
 
 describe('client with apiKey against the service binary with API_KEYS_FILE', { skip }, () => {
   const app = 'keyed-node-' + process.pid;
   const ingestKey = newKey();
   const readKey = newKey();
-  let dir;
   let service;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mca-keys-'));
-    const keysFile = join(dir, 'keys.json');
-    writeFileSync(
-      keysFile,
-      JSON.stringify({
-        keys: [
-          { id: 'node', sha256: sha256(ingestKey), scopes: ['ingest'], apps: [app] },
-          { id: 'reader', sha256: sha256(readKey), scopes: ['read'], apps: ['*'] },
-        ],
-      }),
-      { mode: 0o600 },
-    );
-    service = await startService({ env: { API_KEYS_FILE: keysFile } });
+    service = await startService({
+      keys: [
+        { id: 'node', key: ingestKey, scopes: ['ingest'], apps: [app] },
+        { id: 'reader', key: readKey, scopes: ['read'], apps: ['*'] },
+      ],
+    });
     service.headers = { Authorization: `Bearer ${readKey}` };
   });
   after(async () => {
     await service?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('delivers_with_the_key_in_the_authorization_header', async () => {

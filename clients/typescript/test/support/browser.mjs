@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { freePort } from './service.mjs';
+import { freePort, startService } from './service.mjs';
 
 export const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -59,4 +59,28 @@ export async function launchChromium() {
       rmSync(profileDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A browser test's world: a page server (startPageServer(page, bundleDir, scripts)), the service
+ * with that origin in CORS_ALLOWED_ORIGINS (plus `env`), and Chromium. `start` (for before())
+ * sets `pages`, `service` and `browser`; `stop` (for after()) closes whatever was started.
+ */
+export function pageWorld(page, { bundleDir, scripts, env = {} } = {}) {
+  const world = {
+    pages: undefined,
+    service: undefined,
+    browser: undefined,
+    async start() {
+      world.pages = await startPageServer(page, bundleDir, scripts);
+      world.service = await startService({ env: { CORS_ALLOWED_ORIGINS: world.pages.origin, ...env } });
+      world.browser = await launchChromium();
+    },
+    async stop() {
+      await world.browser?.close();
+      await world.service?.stop();
+      await world.pages?.close();
+    },
+  };
+  return world;
 }

@@ -1,7 +1,9 @@
 // Starts the real service binary ($MCA_BINARY) on a free port and stops it again.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,12 +42,33 @@ export async function poll(fn, { timeoutMs = 15_000, intervalMs = 50, what = 'co
   }
 }
 
+/** A new random API key. */
+export const newKey = () => randomBytes(24).toString('base64url');
+
+/**
+ * Writes an API keys file (mode 0600) in a new temporary directory: each entry's `key` is stored
+ * as its SHA-256 digest, the other fields as given. Returns its path and a function removing it.
+ */
+function writeKeysFile(keys) {
+  const dir = mkdtempSync(join(tmpdir(), 'mca-keys-'));
+  const path = join(dir, 'keys.json');
+  const entries = keys.map(({ key, ...entry }) => ({
+    ...entry,
+    sha256: createHash('sha256').update(key).digest('hex'),
+  }));
+  writeFileSync(path, JSON.stringify({ keys: entries }), { mode: 0o600 });
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /**
  * Starts the service on the embedded transport, listening on 127.0.0.1:`port`, and waits until
- * GET /livez answers 200. `env` adds variables (e.g. CORS_ALLOWED_ORIGINS).
+ * GET /livez answers 200. `env` adds variables (e.g. CORS_ALLOWED_ORIGINS). `keys` (entries of an
+ * API keys file, each with its plain `key`) makes a keys file for API_KEYS_FILE, removed at stop.
  */
-export async function startService({ port, env = {} } = {}) {
+export async function startService({ port, env = {}, keys } = {}) {
   port ??= await freePort();
+  const keysFile = keys && writeKeysFile(keys);
+  if (keysFile) env = { API_KEYS_FILE: keysFile.path, ...env };
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_REGISTRY_|PORT$|HOST$)/.test(k)),
   );
@@ -72,6 +95,7 @@ export async function startService({ port, env = {} } = {}) {
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
+      keysFile?.remove();
     },
     async getJson(path) {
       const res = await fetch(url + path, { headers: service.headers });

@@ -67,23 +67,4 @@ describe('a 400 for the whole body', () => {
     // Two bad items among 100: at most 2 * 2 * log2(100) + 1 requests.
     assert.ok(f.calls.length <= 29, `${f.calls.length} requests`);
   });
-
-  it('is_not_bisected_when_the_server_names_each_bad_item', async () => {
-    const r = recorder();
-    const f = fakeFetch(() =>
-      error(400, 'no_valid_metrics', {}, [
-        { index: 0, field: 'value', error: 'must be a number' },
-        { index: 1, field: 'name', error: 'too long' },
-      ]),
-    );
-    const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
-    client.gauge('a', 1);
-    client.gauge('b', 1);
-    await client.flush();
-    assert.equal(f.calls.length, 1);
-    assert.deepEqual(
-      r.drops.map((d) => d.message),
-      ['value: must be a number', 'name: too long'],
-    );
-  });
 });

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+import { typecheckSource } from '../support/tsc.mjs';
 
 const CONSUMER = `
 import { createMetricsClient, type ClientOptions, type Metric, type MetricType } from '@metrics-collection/client';
@@ -47,34 +42,7 @@ createMetricsClient({ endpoint: 'x', appId: 'a', profileId: 'p', fetch: (url, in
  * defaults to what TypeScript picks for the target (ES2022 and the DOM).
  */
 function typecheck(ext, module, { lib, source = CONSUMER } = {}) {
-  mkdirSync(join(root, '.drift'), { recursive: true });
-  const dir = mkdtempSync(join(root, '.drift', 'types-'));
-  try {
-    writeFileSync(join(dir, `consumer.${ext}`), source);
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          target: 'ES2022',
-          module,
-          moduleResolution: module,
-          types: [],
-          ...(lib && { lib }),
-        },
-        files: [`consumer.${ext}`],
-      }),
-    );
-    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir, '--pretty', 'false'], {
-      encoding: 'utf8',
-    });
-    return '';
-  } catch (e) {
-    return String(e.stdout || e.message);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return typecheckSource(`consumer.${ext}`, source, { module, moduleResolution: module, ...(lib && { lib }) });
 }
 
 describe('type declarations', () => {
