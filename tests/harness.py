@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 import time
 
-import pytest
 import requests
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -253,4 +252,6 @@ def services(make):
         except AssertionError as e:
             errors.append(str(e))
     if errors:
+        import pytest  # only fixtures use this; bench/ scripts import the rest without pytest
+
         pytest.fail("\n".join(errors))
