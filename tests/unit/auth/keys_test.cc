@@ -217,11 +217,17 @@ TEST(auth_keys_file, default_limits_hold_the_largest_allowed_file_of_realistic_e
 
 // --- the decision -------------------------------------------------------------------------------
 
-TEST(auth_decision, allows_each_scope_for_its_key) {
+// Every one of `asks` is allowed by the issue's example keys.
+void expect_allowed(std::initializer_list<access_request> asks) {
   auto keys = parse_ok(kIssueExample);
-  EXPECT_EQ(authorize(keys, ask(scope::ingest, "shop-key", "shop")).outcome, verdict::allowed);
-  EXPECT_EQ(authorize(keys, ask(scope::read, "dash-key", "any-app")).outcome, verdict::allowed);
-  EXPECT_EQ(authorize(keys, ask(scope::scrape, "prom-key")).outcome, verdict::allowed);
+  for (const auto& a : asks) {
+    EXPECT_EQ(authorize(keys, a).outcome, verdict::allowed) << a.key.value << " for " << a.app_id;
+  }
+}
+
+TEST(auth_decision, allows_each_scope_for_its_key) {
+  expect_allowed({ask(scope::ingest, "shop-key", "shop"), ask(scope::read, "dash-key", "any-app"),
+                  ask(scope::scrape, "prom-key")});
 }
 
 TEST(auth_decision, refuses_a_missing_or_unknown_key_as_unauthenticated) {
@@ -272,10 +278,8 @@ TEST(auth_decision, checks_the_origin_only_when_the_request_has_one) {
 }
 
 TEST(auth_decision, admin_may_do_everything) {
-  auto keys = parse_ok(kIssueExample);
-  EXPECT_EQ(authorize(keys, ask(scope::ingest, "admin-key", "anything")).outcome, verdict::allowed);
-  EXPECT_EQ(authorize(keys, ask(scope::read, "admin-key", "anything")).outcome, verdict::allowed);
-  EXPECT_EQ(authorize(keys, ask(scope::scrape, "admin-key")).outcome, verdict::allowed);
+  expect_allowed({ask(scope::ingest, "admin-key", "anything"),
+                  ask(scope::read, "admin-key", "anything"), ask(scope::scrape, "admin-key")});
 }
 
 TEST(auth_decision, takes_a_query_key_for_ingest_only) {

@@ -28,12 +28,17 @@ constexpr const char* tags_f =
     R"({"name":"tags","type":{"type":"map","values":"string"},"default":{}})";
 constexpr const char* unit_f = R"({"name":"unit","type":["null","string"],"default":null})";
 
-// v2 Metric: the seed's fields plus an optional unit.
-schema v2() {
-  return parsed(std::string(R"({"name":"name","type":"string"},{"name":"value","type":"double"},)"
-                            R"({"name":"timestamp","type":"long"},)") +
-                tags_f + R"(,{"name":"profileId","type":"string"},)" + unit_f);
+// The seed's fields up to tags, `value` and `timestamp` of the given Avro types, then `rest`.
+schema seed_fields(const std::string& value, const std::string& timestamp,
+                   const std::string& rest) {
+  return parsed(R"({"name":"name","type":"string"},{"name":"value","type":")" + value +
+                R"("},{"name":"timestamp","type":")" + timestamp + R"("},)" + tags_f + rest);
 }
+
+constexpr const char* profile_f = R"(,{"name":"profileId","type":"string"})";
+
+// v2 Metric: the seed's fields plus an optional unit.
+schema v2() { return seed_fields("double", "long", profile_f + std::string(",") + unit_f); }
 
 // v2 with the fields in another order, unit in the middle.
 schema v2_reordered() {
@@ -180,10 +185,7 @@ TEST(avro_resolution, fills_tags_default_when_writer_has_no_tags_field) {
 }
 
 TEST(avro_resolution, promotes_float_value_and_int_timestamp) {
-  const schema w = parsed(std::string(R"({"name":"name","type":"string"},)"
-                                      R"({"name":"value","type":"float"},)"
-                                      R"({"name":"timestamp","type":"int"},)") +
-                          tags_f + R"(,{"name":"profileId","type":"string"})");
+  const schema w = seed_fields("float", "int", profile_f);
   auto d = resolving_decoder::create(w, reader());
   ASSERT_TRUE(d) << d.error().message;
   model::metric m = test::seed_example();
@@ -222,10 +224,7 @@ TEST(avro_resolution, reads_negative_block_counts_from_other_writers) {
 }
 
 TEST(avro_resolution, rejects_incompatible_writer_at_create) {
-  const schema w = parsed(std::string(R"({"name":"name","type":"string"},)"
-                                      R"({"name":"value","type":"string"},)"
-                                      R"({"name":"timestamp","type":"long"},)") +
-                          tags_f + R"(,{"name":"profileId","type":"string"})");
+  const schema w = seed_fields("string", "long", profile_f);
   auto d = resolving_decoder::create(w, reader());
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, errc::resolution_failed);
@@ -233,10 +232,7 @@ TEST(avro_resolution, rejects_incompatible_writer_at_create) {
 }
 
 TEST(avro_resolution, rejects_writer_missing_field_without_default_at_create) {
-  const schema w = parsed(std::string(R"({"name":"name","type":"string"},)"
-                                      R"({"name":"value","type":"double"},)"
-                                      R"({"name":"timestamp","type":"long"},)") +
-                          tags_f);
+  const schema w = seed_fields("double", "long", "");
   auto d = resolving_decoder::create(w, reader());
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code, errc::resolution_failed);

@@ -10,20 +10,6 @@
 namespace mca::avro {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Writes `text` to a fresh file under the test temp dir and returns its path.
-std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/mca_avro_" + name + ".avsc";
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 std::string metric_schema_with(const std::string& fields) {
   return R"({"type":"record","name":"Metric","namespace":"com.metrics.collection","fields":[)" +
          fields + "]}";
@@ -43,7 +29,7 @@ std::string join(std::initializer_list<const char*> fields) {
 }
 
 util::error load_error(const std::string& name, const std::string& text) {
-  auto s = schema::load_metric_schema(write_temp(name, text));
+  auto s = schema::load_metric_schema(mca::test::write_temp("mca_avro_" + name + ".avsc", text));
   EXPECT_FALSE(s) << name << " was accepted";
   return s ? util::error{} : s.error();
 }
@@ -51,7 +37,7 @@ util::error load_error(const std::string& name, const std::string& text) {
 TEST(avro_schema, loads_the_bundled_metric_schema_and_keeps_its_text_verbatim) {
   auto s = schema::load_metric_schema(mca::test::schema_file());
   ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->text(), read_file(mca::test::schema_file()));
+  EXPECT_EQ(s->text(), mca::test::read_file(mca::test::schema_file()));
   EXPECT_NE(s->raw(), nullptr);
 }
 
@@ -76,8 +62,8 @@ TEST(avro_schema, parse_rejects_json_that_is_not_avro) {
 }
 
 TEST(avro_schema, accepts_equivalent_metric_schema_written_differently) {
-  auto s = schema::load_metric_schema(
-      write_temp("compact", metric_schema_with(join({name_f, value_f, ts_f, tags_f, pid_f}))));
+  auto s = schema::load_metric_schema(mca::test::write_temp(
+      "mca_avro_compact.avsc", metric_schema_with(join({name_f, value_f, ts_f, tags_f, pid_f}))));
   EXPECT_TRUE(s) << s.error().message;
 }
 

@@ -17,19 +17,6 @@ using model::metric_type;
 schema v1_schema() { return schema::load_metric_schema(mca::test::schema_file()).value(); }
 schema v2_schema() { return schema::load_typed_metric_schema(mca::test::schema_v2_file()).value(); }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/mca_avro_v2_" + name + ".avsc";
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 constexpr metric_type kTypes[] = {metric_type::gauge, metric_type::counter, metric_type::histogram};
 
 // The Avro encoding of a string: zigzag length, then the bytes (short strings only).
@@ -133,7 +120,7 @@ TEST(avro_v2_codec, every_strict_prefix_of_a_v2_encoding_is_an_error) {
 TEST(avro_v2_schema, the_bundled_v2_is_v1_plus_a_type_string_defaulting_to_gauge) {
   auto s = schema::load_typed_metric_schema(mca::test::schema_v2_file());
   ASSERT_TRUE(s) << s.error().message;
-  EXPECT_EQ(s->text(), read_file(mca::test::schema_v2_file()));
+  EXPECT_EQ(s->text(), mca::test::read_file(mca::test::schema_v2_file()));
   // The seed's file is untouched and is not v2, nor v2 a v1.
   EXPECT_FALSE(schema::load_typed_metric_schema(mca::test::schema_file()));
   auto v1_as_v2 = schema::load_typed_metric_schema(mca::test::schema_file());
@@ -169,13 +156,15 @@ TEST(avro_v2_schema, load_refuses_a_type_field_without_the_gauge_default_or_not_
           {"extra",
            R"(,{"name":"type","type":"string","default":"gauge"},{"name":"unit","type":"string","default":""})",
            "unexpected field 'unit' after 'type'"}}) {
-    auto s = schema::load_typed_metric_schema(write_temp(name, record_with(extra)));
+    auto s = schema::load_typed_metric_schema(
+        mca::test::write_temp("mca_avro_v2_" + name + ".avsc", record_with(extra)));
     ASSERT_FALSE(s) << name;
     EXPECT_EQ(s.error().code, errc::invalid_schema) << name;
     EXPECT_NE(s.error().message.find(want), std::string::npos) << name << ": " << s.error().message;
   }
   EXPECT_TRUE(schema::load_typed_metric_schema(
-      write_temp("compact", record_with(R"(,{"name":"type","type":"string","default":"gauge"})"))));
+      mca::test::write_temp("mca_avro_v2_compact.avsc",
+                            record_with(R"(,{"name":"type","type":"string","default":"gauge"})"))));
 }
 
 TEST(avro_v2_resolution, another_v1_writer_resolves_against_v2_as_a_gauge) {

@@ -28,10 +28,8 @@ TEST(render_page, renders_the_seed_walk_through_exactly_without_app_id) {
   std::string out;
   render_page(store, self, render_options{.app_id_label = false}, out);
 
-  std::ifstream in(test::source_path("tests/unit/exposition/golden/seed_page_without_app_id.prom"));
-  std::ostringstream golden;
-  golden << in.rdbuf();
-  EXPECT_EQ(out, golden.str());
+  EXPECT_EQ(out, test::read_file(test::source_path(
+                     "tests/unit/exposition/golden/seed_page_without_app_id.prom")));
 }
 
 }  // namespace

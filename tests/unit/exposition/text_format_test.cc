@@ -18,16 +18,8 @@
 namespace mca::exposition {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return std::move(s).str();
-}
-
 std::string golden(const std::string& name) {
-  return read_file(test::source_path("tests/unit/exposition/golden/" + name));
+  return test::read_file(test::source_path("tests/unit/exposition/golden/" + name));
 }
 
 model::metric metric_of(std::string name, double value, std::vector<model::tag> tags = {},

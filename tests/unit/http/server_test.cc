@@ -293,32 +293,30 @@ TEST(http_encoding, accepts_identity_encoding) {
   EXPECT_EQ(c.roundtrip(std::move(req)).res.body(), "plain");
 }
 
+// POSTs `body` with Content-Encoding `encoding` to the echo route and expects a JSON error.
+void expect_encoding_error(const std::string& encoding, const std::string& body, unsigned status,
+                           const std::string& code, const server_options& o = test_options()) {
+  running s(echo_router(), o);
+  auto c = s.connect();
+  auto req = make_request(verb::post, "/echo", body);
+  req.set(field::content_encoding, encoding);
+  expect_json_error(c.roundtrip(std::move(req)), status, code);
+}
+
 TEST(http_encoding, rejects_gzip_bomb_with_413_by_decompressed_size) {
   auto o = test_options();
   o.max_body_bytes = 64 * 1024;
-  running s(echo_router(), o);
   auto bomb = gzip(std::string(10 << 20, '\0'));
   ASSERT_LT(bomb.size(), o.max_body_bytes);  // small on the wire
-  auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", bomb);
-  req.set(field::content_encoding, "gzip");
-  expect_json_error(c.roundtrip(std::move(req)), 413, "payload_too_large");
+  expect_encoding_error("gzip", bomb, 413, "payload_too_large", o);
 }
 
 TEST(http_encoding, rejects_unknown_content_encoding_with_415) {
-  running s(echo_router());
-  auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", "data");
-  req.set(field::content_encoding, "br");
-  expect_json_error(c.roundtrip(std::move(req)), 415, "unsupported_encoding");
+  expect_encoding_error("br", "data", 415, "unsupported_encoding");
 }
 
 TEST(http_encoding, rejects_corrupt_gzip_with_400) {
-  running s(echo_router());
-  auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", "not gzip at all");
-  req.set(field::content_encoding, "gzip");
-  expect_json_error(c.roundtrip(std::move(req)), 400, "bad_request");
+  expect_encoding_error("gzip", "not gzip at all", 400, "bad_request");
 }
 
 router big_page_router(std::string body) {

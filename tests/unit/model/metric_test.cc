@@ -16,6 +16,14 @@ metric seed_metric() {
       "cpu_usage", 75.5, now, {{"host", "server1"}, {"environment", "production"}}, "profile123"};
 }
 
+// The seed metric after `change`.
+template <class Change>
+metric seed_with(Change change) {
+  auto m = seed_metric();
+  change(m);
+  return m;
+}
+
 std::optional<field_error> check(const metric& m, const limits& l = {}) {
   return validate(m, 3, l, now);
 }
@@ -31,39 +39,32 @@ void expect_error(const metric& m, const std::string& field, const std::string& 
 TEST(validate, accepts_the_seed_metric) { EXPECT_EQ(check(seed_metric()), std::nullopt); }
 
 TEST(validate, rejects_empty_name) {
-  auto m = seed_metric();
-  m.name.clear();
-  expect_error(m, "name", "must not be empty");
+  expect_error(seed_with([&](metric& m) { m.name.clear(); }), "name", "must not be empty");
 }
 
 TEST(validate, accepts_name_of_exactly_200_bytes) {
-  auto m = seed_metric();
-  m.name.assign(200, 'n');
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.name.assign(200, 'n'); })), std::nullopt);
 }
 
 TEST(validate, rejects_name_of_201_bytes) {
-  auto m = seed_metric();
-  m.name.assign(201, 'n');
-  expect_error(m, "name", "longer than 200 bytes");
+  expect_error(seed_with([&](metric& m) { m.name.assign(201, 'n'); }), "name",
+               "longer than 200 bytes");
 }
 
 TEST(validate, rejects_non_finite_values) {
   for (double v :
        {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
         std::numeric_limits<double>::quiet_NaN()}) {
-    auto m = seed_metric();
-    m.value = v;
-    expect_error(m, "value", "must be a finite number");
+    expect_error(seed_with([&](metric& m) { m.value = v; }), "value", "must be a finite number");
   }
 }
 
 TEST(validate, accepts_extreme_finite_values) {
-  auto m = seed_metric();
-  m.value = std::numeric_limits<double>::max();
-  EXPECT_EQ(check(m), std::nullopt);
-  m.value = -std::numeric_limits<double>::denorm_min();
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.value = std::numeric_limits<double>::max(); })),
+            std::nullopt);
+  EXPECT_EQ(
+      check(seed_with([&](metric& m) { m.value = -std::numeric_limits<double>::denorm_min(); })),
+      std::nullopt);
 }
 
 TEST(validate, counter_increments_are_not_negative_and_gauges_and_histograms_may_be) {
@@ -88,35 +89,28 @@ TEST(metric_type, spellings_round_trip_and_nothing_else_parses) {
 }
 
 TEST(validate, rejects_negative_timestamp) {
-  auto m = seed_metric();
-  m.timestamp_ms = -1;
-  expect_error(m, "timestamp", "must not be negative");
+  expect_error(seed_with([&](metric& m) { m.timestamp_ms = -1; }), "timestamp",
+               "must not be negative");
 }
 
 TEST(validate, accepts_zero_and_old_timestamps) {
-  auto m = seed_metric();
-  m.timestamp_ms = 0;
-  EXPECT_EQ(check(m), std::nullopt);
-  m.timestamp_ms = 1'640'995'200'000;
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.timestamp_ms = 0; })), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.timestamp_ms = 1'640'995'200'000; })), std::nullopt);
 }
 
 TEST(validate, accepts_timestamp_exactly_at_the_future_skew_limit) {
-  auto m = seed_metric();
-  m.timestamp_ms = now + 3'600'000;
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.timestamp_ms = now + 3'600'000; })), std::nullopt);
 }
 
 TEST(validate, rejects_timestamp_one_ms_past_the_future_skew_limit) {
-  auto m = seed_metric();
-  m.timestamp_ms = now + 3'600'001;
-  expect_error(m, "timestamp", "later than receive time + 3600 s");
+  expect_error(seed_with([&](metric& m) { m.timestamp_ms = now + 3'600'001; }), "timestamp",
+               "later than receive time + 3600 s");
 }
 
 TEST(validate, rejects_maximal_timestamp_without_overflow) {
-  auto m = seed_metric();
-  m.timestamp_ms = std::numeric_limits<std::int64_t>::max();
-  expect_error(m, "timestamp", "later than receive time + 3600 s");
+  expect_error(
+      seed_with([&](metric& m) { m.timestamp_ms = std::numeric_limits<std::int64_t>::max(); }),
+      "timestamp", "later than receive time + 3600 s");
 }
 
 TEST(clamp_to_receive_time, sets_a_future_timestamp_to_the_receive_time) {
@@ -137,23 +131,19 @@ TEST(clamp_to_receive_time, keeps_present_and_past_timestamps) {
 }
 
 TEST(validate, rejects_nul_in_profile_id) {
-  auto m = seed_metric();
-  m.profile_id = std::string("user\0x", 6);
-  expect_error(m, "profileId", "must not contain NUL");
+  expect_error(seed_with([&](metric& m) { m.profile_id = std::string("user\0x", 6); }), "profileId",
+               "must not contain NUL");
 }
 
 TEST(validate, rejects_empty_profile_id) {
-  auto m = seed_metric();
-  m.profile_id.clear();
-  expect_error(m, "profileId", "must not be empty");
+  expect_error(seed_with([&](metric& m) { m.profile_id.clear(); }), "profileId",
+               "must not be empty");
 }
 
 TEST(validate, accepts_profile_id_of_256_bytes_and_rejects_257) {
-  auto m = seed_metric();
-  m.profile_id.assign(256, 'p');
-  EXPECT_EQ(check(m), std::nullopt);
-  m.profile_id.assign(257, 'p');
-  expect_error(m, "profileId", "longer than 256 bytes");
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.profile_id.assign(256, 'p'); })), std::nullopt);
+  expect_error(seed_with([&](metric& m) { m.profile_id.assign(257, 'p'); }), "profileId",
+               "longer than 256 bytes");
 }
 
 TEST(validate, accepts_32_tags_and_rejects_33) {
@@ -166,55 +156,59 @@ TEST(validate, accepts_32_tags_and_rejects_33) {
 }
 
 TEST(validate, accepts_no_tags) {
-  auto m = seed_metric();
-  m.tags.clear();
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.tags.clear(); })), std::nullopt);
 }
 
 TEST(validate, rejects_empty_tag_key) {
-  auto m = seed_metric();
-  m.tags.emplace_back("", "v");
-  expect_error(m, "tags", "tag key must not be empty");
+  expect_error(seed_with([&](metric& m) { m.tags.emplace_back("", "v"); }), "tags",
+               "tag key must not be empty");
 }
 
 TEST(validate, accepts_tag_key_of_100_bytes_and_rejects_101) {
-  auto m = seed_metric();
-  m.tags = {{std::string(100, 'k'), "v"}};
-  EXPECT_EQ(check(m), std::nullopt);
-  m.tags = {{std::string(101, 'k'), "v"}};
-  expect_error(m, "tags", "tag key longer than 100 bytes");
+  EXPECT_EQ(check(seed_with([&](metric& m) {
+              m.tags = {{std::string(100, 'k'), "v"}};
+            })),
+            std::nullopt);
+  expect_error(seed_with([&](metric& m) {
+                 m.tags = {{std::string(101, 'k'), "v"}};
+               }),
+               "tags", "tag key longer than 100 bytes");
 }
 
 TEST(validate, accepts_tag_value_of_1024_bytes_and_rejects_1025) {
-  auto m = seed_metric();
-  m.tags = {{"host", std::string(1024, 'v')}};
-  EXPECT_EQ(check(m), std::nullopt);
-  m.tags = {{"host", std::string(1025, 'v')}};
-  expect_error(m, "tags.host", "longer than 1024 bytes");
+  EXPECT_EQ(check(seed_with([&](metric& m) {
+              m.tags = {{"host", std::string(1024, 'v')}};
+            })),
+            std::nullopt);
+  expect_error(seed_with([&](metric& m) {
+                 m.tags = {{"host", std::string(1025, 'v')}};
+               }),
+               "tags.host", "longer than 1024 bytes");
 }
 
 TEST(validate, accepts_empty_tag_value) {
-  auto m = seed_metric();
-  m.tags = {{"host", ""}};
-  EXPECT_EQ(check(m), std::nullopt);
+  EXPECT_EQ(check(seed_with([&](metric& m) { m.tags = {{"host", ""}}; })), std::nullopt);
 }
 
 TEST(validate, rejects_keys_that_collide_after_sanitising) {
-  auto m = seed_metric();
-  m.tags = {{"a-b", "1"}, {"a.b", "2"}};
-  expect_error(m, "tags.a.b", "label name collides with tag \"a-b\" after sanitising");
+  expect_error(seed_with([&](metric& m) {
+                 m.tags = {{"a-b", "1"}, {"a.b", "2"}};
+               }),
+               "tags.a.b", "label name collides with tag \"a-b\" after sanitising");
 }
 
 TEST(validate, rejects_key_that_collides_with_the_renamed_app_id_key) {
-  auto m = seed_metric();
-  m.tags = {{"app_id", "1"}, {"tag_app_id", "2"}};
-  expect_error(m, "tags.tag_app_id", "label name collides with tag \"app_id\" after sanitising");
+  expect_error(seed_with([&](metric& m) {
+                 m.tags = {{"app_id", "1"}, {"tag_app_id", "2"}};
+               }),
+               "tags.tag_app_id", "label name collides with tag \"app_id\" after sanitising");
 }
 
 TEST(validate, rejects_duplicate_keys) {
-  auto m = seed_metric();
-  m.tags = {{"host", "a"}, {"host", "b"}};
-  expect_error(m, "tags.host", "duplicate tag key");
+  expect_error(seed_with([&](metric& m) {
+                 m.tags = {{"host", "a"}, {"host", "b"}};
+               }),
+               "tags.host", "duplicate tag key");
 }
 
 TEST(validate, reports_the_first_error_in_field_order) {

@@ -26,7 +26,8 @@ model::metric clicks(std::string page, double increment) {
 // One service's consume side: store + handler, on a shared clock.
 struct side {
   explicit side(util::manual_clock& clock)
-      : schema(avro::schema::load_metric_schema(test::schema_file()).value()),
+      : clock(clock),
+        schema(avro::schema::load_metric_schema(test::schema_file()).value()),
         schema_v2(avro::schema::load_typed_metric_schema(test::schema_v2_file()).value()),
         registry(registry::make_embedded(schema, schema_v2)),
         store(limits(), clock),
@@ -38,6 +39,13 @@ struct side {
     return l;
   }
 
+  // A clicks record on `page` at `offset` of `partition`, applied now.
+  store::apply_result click(std::string page, double increment, std::int64_t offset,
+                            std::int32_t partition = 0) {
+    return store.apply("app", clicks(std::move(page), increment), partition, clock.now_ms(),
+                       offset);
+  }
+
   double total(const std::string& page) const {
     for (const auto& s : store.app_series("app"))
       for (const auto& [k, v] : s.tags)
@@ -45,6 +53,7 @@ struct side {
     return -1;
   }
 
+  util::manual_clock& clock;
   avro::schema schema;
   avro::schema schema_v2;
   std::unique_ptr<registry::schema_registry> registry;
@@ -73,9 +82,9 @@ struct changelog {
 TEST(consume_restore, a_snapshot_writes_each_changed_aggregate_once_keyed_by_series) {
   util::manual_clock clock;
   side a(clock);
-  a.store.apply("app", clicks("/a", 2), 0, clock.now_ms(), 0);
-  a.store.apply("app", clicks("/a", 3), 0, clock.now_ms(), 1);
-  a.store.apply("app", clicks("/b", 1), 1, clock.now_ms(), 0);  // another partition
+  a.click("/a", 2, 0);
+  a.click("/a", 3, 1);
+  a.click("/b", 1, 0, 1);  // another partition
 
   const auto writes = a.handler.on_snapshot(0);
   ASSERT_EQ(writes.size(), 1u);
@@ -92,7 +101,7 @@ TEST(consume_restore, a_snapshot_writes_each_changed_aggregate_once_keyed_by_ser
 TEST(consume_restore, an_expired_aggregate_becomes_a_tombstone) {
   util::manual_clock clock;
   side a(clock);
-  a.store.apply("app", clicks("/a", 2), 0, clock.now_ms(), 0);
+  a.click("/a", 2, 0);
   (void)a.handler.on_snapshot(0);
   clock.advance(std::chrono::milliseconds(kTtlMs + 1));
   a.store.expire();
@@ -105,8 +114,8 @@ TEST(consume_restore, an_expired_aggregate_becomes_a_tombstone) {
 TEST(consume_restore, a_failed_write_makes_the_next_snapshot_write_everything_again) {
   util::manual_clock clock;
   side a(clock);
-  a.store.apply("app", clicks("/a", 2), 0, clock.now_ms(), 0);
-  a.store.apply("app", clicks("/b", 2), 0, clock.now_ms(), 1);
+  a.click("/a", 2, 0);
+  a.click("/b", 2, 1);
   ASSERT_EQ(a.handler.on_snapshot(0).size(), 2u);
   a.handler.on_snapshot_failed(0);
   EXPECT_EQ(a.handler.on_snapshot(0).size(), 2u);
@@ -119,12 +128,10 @@ TEST(consume_restore, a_replay_after_a_restore_counts_nothing_twice_and_loses_no
   // Offsets 0..3 applied and snapshotted at cut 4; offsets 4..5 applied after; then a crash.
   const std::vector<std::pair<std::string, double>> records = {{"/a", 1}, {"/b", 10}, {"/a", 2},
                                                                {"/a", 4}, {"/a", 8},  {"/c", 100}};
-  for (std::int64_t o = 0; o < 4; ++o)
-    a.store.apply("app", clicks(records[o].first, records[o].second), 0, clock.now_ms(), o);
+  for (std::int64_t o = 0; o < 4; ++o) a.click(records[o].first, records[o].second, o);
   log.write(a.handler.on_snapshot(0));
   const std::int64_t cut = 4;
-  for (std::int64_t o = 4; o < 6; ++o)
-    a.store.apply("app", clicks(records[o].first, records[o].second), 0, clock.now_ms(), o);
+  for (std::int64_t o = 4; o < 6; ++o) a.click(records[o].first, records[o].second, o);
 
   side b(clock);
   const auto entries = log.entries();
@@ -132,8 +139,7 @@ TEST(consume_restore, a_replay_after_a_restore_counts_nothing_twice_and_loses_no
   EXPECT_EQ(r.replay_from, 2) << "the lowest next offset of what was restored (/b)";
   EXPECT_EQ(b.handler.stats().restored_states, 2u);
   // The consumer replays from min(TTL position, cut, replay_from): here everything from 0.
-  for (std::int64_t o = 0; o < 6; ++o)
-    b.store.apply("app", clicks(records[o].first, records[o].second), 0, clock.now_ms(), o);
+  for (std::int64_t o = 0; o < 6; ++o) b.click(records[o].first, records[o].second, o);
   EXPECT_EQ(b.total("/a"), 15);
   EXPECT_EQ(b.total("/b"), 10);
   EXPECT_EQ(b.total("/c"), 100);
@@ -144,8 +150,8 @@ TEST(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_begin
   util::manual_clock clock;
   side a(clock);
   changelog log;
-  a.store.apply("app", clicks("/a", 1), 0, clock.now_ms(), 0);
-  a.store.apply("app", clicks("/b", 2), 0, clock.now_ms(), 1);
+  a.click("/a", 1, 0);
+  a.click("/b", 2, 1);
   log.write(a.handler.on_snapshot(0));
   auto& broken = log.latest[model::series_key("app", clicks("/b", 0))];
   broken[broken.size() / 2] = static_cast<char>(broken[broken.size() / 2] ^ 1);
@@ -155,8 +161,8 @@ TEST(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_begin
   const auto r = b.handler.on_restore(0, entries, /*floor=*/2);
   EXPECT_EQ(r.replay_from, 0);
   EXPECT_EQ(b.handler.stats().unreadable_states, 1u);
-  b.store.apply("app", clicks("/a", 1), 0, clock.now_ms(), 0);
-  b.store.apply("app", clicks("/b", 2), 0, clock.now_ms(), 1);
+  b.click("/a", 1, 0);
+  b.click("/b", 2, 1);
   EXPECT_EQ(b.total("/a"), 1) << "restored: offset 0 already included";
   EXPECT_EQ(b.total("/b"), 2) << "rebuilt from its records despite the floor of 2";
 }
@@ -164,7 +170,7 @@ TEST(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_begin
 TEST(consume_restore, a_state_under_another_key_or_partition_is_unreadable) {
   util::manual_clock clock;
   side a(clock);
-  a.store.apply("app", clicks("/a", 1), 0, clock.now_ms(), 0);
+  a.click("/a", 1, 0);
   const auto writes = a.handler.on_snapshot(0);
   ASSERT_EQ(writes.size(), 1u);
   side b(clock);
@@ -180,10 +186,10 @@ TEST(consume_restore, states_past_the_ttl_ask_for_no_replay) {
   util::manual_clock clock;
   side a(clock);
   changelog log;
-  a.store.apply("app", clicks("/old", 1), 0, clock.now_ms(), 0);
+  a.click("/old", 1, 0);
   log.write(a.handler.on_snapshot(0));
   clock.advance(std::chrono::milliseconds(kTtlMs + 1));
-  a.store.apply("app", clicks("/new", 1), 0, clock.now_ms(), 7);
+  a.click("/new", 1, 7);
   log.write(a.handler.on_snapshot(0));
 
   side b(clock);

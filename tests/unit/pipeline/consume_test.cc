@@ -4,18 +4,11 @@
 
 #include <map>
 
+#include "support/seed.h"
 #include "support/support.h"
 
 namespace mca::pipeline {
 namespace {
-
-model::metric seed() {
-  return {"cpu_usage",
-          75.5,
-          1640995200000,
-          {{"environment", "production"}, {"host", "server1"}},
-          "user-123"};
-}
 
 // A registry that knows our schemas as ids 7 (v1) and 6 (v2), and one other (evolved) schema as
 // id 8.
@@ -80,7 +73,7 @@ class consume_test : public ::testing::Test {
 };
 
 TEST_F(consume_test, applies_a_record_to_the_store_and_counts_it) {
-  deliver(framed(seed()));
+  deliver(framed(test::seed_metric()));
   auto series = store_.app_series("my-app");
   ASSERT_EQ(series.size(), 1u);
   EXPECT_EQ(series[0].value, 75.5);
@@ -88,18 +81,18 @@ TEST_F(consume_test, applies_a_record_to_the_store_and_counts_it) {
 }
 
 TEST_F(consume_test, record_without_app_header_is_filed_under_unknown) {
-  deliver(framed(seed()), "");
+  deliver(framed(test::seed_metric()), "");
   EXPECT_EQ(store_.app_series(kUnknownApp).size(), 1u);
 }
 
 TEST_F(consume_test, counts_and_skips_undecodable_records_then_applies_later_ones) {
   deliver("");                                            // truncated frame
   deliver(std::string("\x01\x00\x00\x00\x07", 5) + "x");  // bad magic
-  auto truncated = framed(seed());
+  auto truncated = framed(test::seed_metric());
   truncated.resize(truncated.size() - 3);
   deliver(truncated);
-  deliver(framed(seed(), 99));  // unknown schema id
-  deliver(framed(seed()));
+  deliver(framed(test::seed_metric(), 99));  // unknown schema id
+  deliver(framed(test::seed_metric()));
   auto s = consume_.stats();
   EXPECT_EQ(s.consumed, 1u);
   EXPECT_EQ(s.decode_errors[static_cast<int>(decode_error::truncated)], 2u);
@@ -112,7 +105,7 @@ TEST_F(consume_test, counts_and_skips_undecodable_records_then_applies_later_one
 TEST_F(consume_test, decodes_records_of_an_evolved_writer_schema_by_resolution) {
   auto evolved = avro::schema::parse(kEvolved).value();
   // Write a v2 record with avro-c: our fields, then the optional union as null (index 0).
-  auto body = avro::encode_with_avro_c(ours_, seed()).value();
+  auto body = avro::encode_with_avro_c(ours_, test::seed_metric()).value();
   body.push_back('\0');  // union branch 0 = null
   std::string value("\0\0\0\0\x08", 5);
   value += body;
@@ -126,8 +119,8 @@ TEST_F(consume_test, decodes_records_of_an_evolved_writer_schema_by_resolution) 
 }
 
 TEST_F(consume_test, revoking_a_partition_drops_its_series) {
-  deliver(framed(seed()), "my-app", 0);
-  auto other = seed();
+  deliver(framed(test::seed_metric()), "my-app", 0);
+  auto other = test::seed_metric();
   other.name = "mem";
   deliver(framed(other), "my-app", 1);
   const std::int32_t revoked = 0;
@@ -138,7 +131,7 @@ TEST_F(consume_test, revoking_a_partition_drops_its_series) {
 }
 
 model::metric typed(model::metric_type t) {
-  auto m = seed();
+  auto m = test::seed_metric();
   m.type = t;
   return m;
 }
@@ -161,7 +154,7 @@ TEST_F(consume_test, reads_v1_as_a_gauge_and_v2_as_its_type) {
 
 TEST_F(consume_test, a_v2_record_of_an_unknown_type_is_rejected_as_invalid_and_counted) {
   std::string value("\0\0\0\0\x06", 5);
-  avro::encode(seed(), value);
+  avro::encode(test::seed_metric(), value);
   value += std::string("\x0e") + "summary";  // the type string "summary" (length 7, zigzag 14)
   transport::record r{"key", value, "my-app", 0, 0, clock_.now_ms()};
   auto rej = consume_.on_record(r);
@@ -199,7 +192,7 @@ TEST_F(consume_test, another_id_with_our_v2_text_uses_the_fast_decoder_and_other
   EXPECT_EQ(got, typed(model::metric_type::counter));
 
   // The evolved schema of id 8 has no `type`: v2's default, a gauge.
-  auto body = avro::encode_with_avro_c(ours_, seed()).value();
+  auto body = avro::encode_with_avro_c(ours_, test::seed_metric()).value();
   body.push_back('\0');
   ASSERT_FALSE(consume_.decode(std::string("\0\0\0\0\x08", 5) + body, got, id));
   EXPECT_EQ(got.type, model::metric_type::gauge);

@@ -4,18 +4,11 @@
 
 #include "avro/metric_codec.h"
 #include "support/fake_transport.h"
+#include "support/seed.h"
 #include "support/support.h"
 
 namespace mca::pipeline {
 namespace {
-
-model::metric seed() {
-  return {"cpu_usage",
-          75.5,
-          1640995200000,
-          {{"host", "server1"}, {"environment", "production"}},
-          "user-123"};
-}
 
 class ingest_test : public ::testing::Test {
  protected:
@@ -42,7 +35,7 @@ class ingest_test : public ::testing::Test {
 
 TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
   batch b;
-  b.items.emplace_back(0, seed());
+  b.items.emplace_back(0, test::seed_metric());
   auto r = submit(std::move(b));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->accepted, 1u);
@@ -51,7 +44,7 @@ TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
   const auto& msg = producer_.sent[0];
   EXPECT_EQ(msg.app_id, "my-app");
   EXPECT_EQ(msg.timestamp_ms, clock_.now_ms());
-  auto m = seed();
+  auto m = test::seed_metric();
   model::normalise(m);
   EXPECT_EQ(msg.key, model::series_key("my-app", m));
   auto framed = avro::unframe(msg.value);
@@ -64,8 +57,8 @@ TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
 
 TEST_F(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
   batch b;
-  b.items.emplace_back(0, seed());
-  auto bad = seed();
+  b.items.emplace_back(0, test::seed_metric());
+  auto bad = test::seed_metric();
   bad.name.clear();
   b.items.emplace_back(2, bad);
   b.rejected.push_back({1, "value", "must be a number"});
@@ -81,7 +74,7 @@ TEST_F(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
 
 TEST_F(ingest_test, produces_nothing_when_no_item_is_valid) {
   batch b;
-  auto bad = seed();
+  auto bad = test::seed_metric();
   bad.profile_id.clear();
   b.items.emplace_back(0, bad);
   auto r = submit(std::move(b));
@@ -95,7 +88,7 @@ TEST_F(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepte
   producer_.behaviour = test::fake_producer::mode::fail;
   producer_.failure = transport::errc::queue_full;
   batch b;
-  b.items.emplace_back(0, seed());
+  b.items.emplace_back(0, test::seed_metric());
   auto r = submit(std::move(b));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, transport::errc::queue_full);
@@ -106,8 +99,8 @@ TEST_F(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepte
 TEST_F(ingest_test, completes_only_when_the_transport_acknowledges) {
   producer_.behaviour = test::fake_producer::mode::hold;
   batch b;
-  b.items.emplace_back(0, seed());
-  b.items.emplace_back(1, seed());
+  b.items.emplace_back(0, test::seed_metric());
+  b.items.emplace_back(1, test::seed_metric());
   std::optional<util::result<outcome>> got;
   ingest_.submit("my-app", std::move(b), [&](util::result<outcome> r) { got = std::move(r); });
   EXPECT_FALSE(got.has_value());
@@ -120,7 +113,7 @@ TEST_F(ingest_test, completes_only_when_the_transport_acknowledges) {
 
 TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
   batch b;
-  auto m = seed();
+  auto m = test::seed_metric();
   m.timestamp_ms = clock_.now_ms() + 3'600'001;
   b.items.emplace_back(0, m);
   auto r = submit(std::move(b));
@@ -131,7 +124,7 @@ TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
 
 TEST_F(ingest_test, a_future_timestamp_is_produced_as_the_receive_time) {
   batch b;
-  auto m = seed();
+  auto m = test::seed_metric();
   m.value = 666;
   m.timestamp_ms = clock_.now_ms() + 3'500'000;
   b.items.emplace_back(0, m);
@@ -162,7 +155,7 @@ class ingest_admission_test : public ingest_test {
 TEST_F(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_answer) {
   batch b;
   for (int i = 0; i < 4; ++i) {
-    auto m = seed();
+    auto m = test::seed_metric();
     m.name = "m" + std::to_string(i);
     b.items.emplace_back(i, m);
   }
@@ -181,7 +174,7 @@ TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
   // lands on one partition.
   batch b;
   for (int i = 0; i < 4; ++i) {
-    auto m = seed();
+    auto m = test::seed_metric();
     m.name = i == 1 ? "m0" : "m" + std::to_string(i);  // items 0 and 1: one series
     b.items.emplace_back(i, m);
   }
@@ -189,7 +182,7 @@ TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
   ASSERT_TRUE(r);
   ASSERT_EQ(producer_.sent.size(), 3u);  // m0, m0, m2 (m3 is a third series: refused)
   for (const auto& msg : producer_.sent) EXPECT_FALSE(msg.key.empty());
-  auto m = seed();
+  auto m = test::seed_metric();
   m.name = "m0";
   EXPECT_EQ(producer_.sent[0].key, model::series_key("my-app", m));
   EXPECT_EQ(producer_.sent[1].key, model::series_key("my-app", m));
@@ -200,7 +193,7 @@ TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
 TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {
   producer_.behaviour = test::fake_producer::mode::fail;
   batch b;
-  b.items.emplace_back(0, seed());
+  b.items.emplace_back(0, test::seed_metric());
   EXPECT_FALSE(submit_admitted(std::move(b)));
   EXPECT_EQ(admission_.stats().series, 0u);
 }
@@ -208,7 +201,7 @@ TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_cou
 TEST_F(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
   batch b;
   for (const char* name : {"cpu.usage", "cpu_usage", "cpu-usage"}) {
-    auto m = seed();
+    auto m = test::seed_metric();
     m.name = name;
     b.items.emplace_back(b.items.size(), m);
   }
@@ -253,7 +246,7 @@ TEST_F(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_th
   for (bool explicit_type : {false, true}) {
     producer_.sent.clear();
     batch b;
-    auto m = seed();
+    auto m = test::seed_metric();
     if (explicit_type) m.type = model::metric_type::gauge;
     b.items.emplace_back(0, m);
     ASSERT_TRUE(submit(std::move(b)));
@@ -264,11 +257,11 @@ TEST_F(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_th
 
 TEST_F(ingest_test, counters_and_histograms_are_framed_with_the_v2_id_and_body) {
   batch b;
-  auto g = seed();
-  auto c = seed();
+  auto g = test::seed_metric();
+  auto c = test::seed_metric();
   c.type = model::metric_type::counter;
   c.name = "requests";
-  auto h = seed();
+  auto h = test::seed_metric();
   h.type = model::metric_type::histogram;
   h.name = "latency";
   b.items.emplace_back(0, g);

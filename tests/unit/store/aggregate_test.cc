@@ -310,24 +310,24 @@ TEST_F(aggregates, take_expired_returns_keys_of_swept_aggregates) {
 }
 
 TEST_F(aggregates, restore_loads_states_and_applies_only_records_from_the_floor) {
-  aggregate_state c;
-  c.app_id = "a";
-  c.metric = counter("x", 0);
-  c.partition = 4;
-  c.ingest_ms = now();
-  c.sum = 100;
-  c.count = 7;
-  c.next_offset = 50;
-  aggregate_state h;
-  h.app_id = "a";
-  h.metric = histogram("lat", 0);
-  h.partition = 4;
-  h.ingest_ms = now();
-  h.sum = 30;
-  h.count = 3;
-  h.bounds = {1, 100};  // not the configured layout: a series keeps its own
-  h.buckets = {1, 1, 1};
-  h.next_offset = 40;
+  const aggregate_state c{.app_id = "a",
+                          .metric = counter("x", 0),
+                          .partition = 4,
+                          .ingest_ms = now(),
+                          .sum = 100,
+                          .count = 7,
+                          .bounds = {},
+                          .buckets = {},
+                          .next_offset = 50};
+  const aggregate_state h{.app_id = "a",
+                          .metric = histogram("lat", 0),
+                          .partition = 4,
+                          .ingest_ms = now(),
+                          .sum = 30,
+                          .count = 3,
+                          .bounds = {1, 100},  // not the configured layout: a series keeps its own
+                          .buckets = {1, 1, 1},
+                          .next_offset = 40};
   aggregate_state old = c;  // past the TTL: skipped
   old.metric.name = "old";
   old.ingest_ms = now() - 60'001;
@@ -365,13 +365,14 @@ TEST_F(aggregates, restore_loads_states_and_applies_only_records_from_the_floor)
 
 TEST_F(aggregates, restore_keeps_a_held_series_that_is_further_along) {
   store->apply("a", counter("x", 1), 0, now(), 9);
-  aggregate_state st;
-  st.app_id = "a";
-  st.metric = counter("x", 0);
-  st.ingest_ms = now();
-  st.sum = 50;
-  st.count = 3;
-  st.next_offset = 5;  // behind the held series (next 10)
+  aggregate_state st{.app_id = "a",
+                     .metric = counter("x", 0),
+                     .ingest_ms = now(),
+                     .sum = 50,
+                     .count = 3,
+                     .bounds = {},
+                     .buckets = {},
+                     .next_offset = 5};  // behind the held series (next 10)
   store->restore(0, std::span(&st, 1), 0);
   EXPECT_DOUBLE_EQ(only().sum, 1);
   st.next_offset = 10;
@@ -382,12 +383,11 @@ TEST_F(aggregates, restore_keeps_a_held_series_that_is_further_along) {
 TEST_F(aggregates, restore_respects_the_caps_and_type_conflicts) {
   store = std::make_unique<series_store>(limits_with({}, 1000, 5), clock);
   store->apply("a", gauge("g", 1), 0, now());
-  aggregate_state h;
-  h.app_id = "a";
-  h.metric = histogram("lat", 0);
-  h.ingest_ms = now();
-  h.bounds = {1};
-  h.buckets = {0, 0};
+  const aggregate_state h{.app_id = "a",
+                          .metric = histogram("lat", 0),
+                          .ingest_ms = now(),
+                          .bounds = {1},
+                          .buckets = {0, 0}};
   aggregate_state conflicting = h;
   conflicting.metric.name = "g";
   const std::vector<aggregate_state> states = {h, conflicting};

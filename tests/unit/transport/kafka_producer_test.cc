@@ -53,6 +53,13 @@ producer_options options_for(test::mock_cluster& cluster, const std::string& top
   return o;
 }
 
+// A mock cluster with the topic "metrics" of one partition, and a completion probe.
+struct kafka_producer_on_one_partition : ::testing::Test {
+  kafka_producer_on_one_partition() { cluster.create_topic("metrics", 1); }
+  test::mock_cluster cluster;
+  completion_probe probe;
+};
+
 TEST(kafka_producer, completes_a_delivered_batch_once_with_success) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 3);
@@ -81,10 +88,7 @@ TEST(kafka_producer, completes_an_empty_batch_at_once_with_success) {
   EXPECT_EQ(probe.calls.load(), 1);
 }
 
-TEST(kafka_producer, records_carry_key_value_app_id_header_and_timestamp) {
-  test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  completion_probe probe;
+TEST_F(kafka_producer_on_one_partition, records_carry_key_value_app_id_header_and_timestamp) {
   auto producer = make_kafka_producer(options_for(cluster)).value();
   producer->send({{"series-a", "framed-avro", "my-app", 1'640'995'200'000}}, probe.callback());
   ASSERT_TRUE(eventually([&] { return probe.done(); }));
@@ -147,10 +151,8 @@ TEST(kafka_producer, fails_a_batch_with_timed_out_when_the_broker_is_down) {
   EXPECT_EQ(probe.calls.load(), 1);
 }
 
-TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_it) {
-  test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  completion_probe probe;
+TEST_F(kafka_producer_on_one_partition,
+       fails_a_batch_with_delivery_failed_when_the_broker_rejects_it) {
   auto producer = make_kafka_producer(options_for(cluster)).value();
   // A permanent, non-retriable error on every produce request.
   constexpr std::int16_t produce_api = 0;  // Kafka protocol ApiKey of Produce
@@ -166,10 +168,7 @@ TEST(kafka_producer, fails_a_batch_with_delivery_failed_when_the_broker_rejects_
   EXPECT_EQ(probe.calls.load(), 1);
 }
 
-TEST(kafka_producer, flush_reports_what_is_still_undelivered) {
-  test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  completion_probe probe;
+TEST_F(kafka_producer_on_one_partition, flush_reports_what_is_still_undelivered) {
   auto producer = make_kafka_producer(options_for(cluster)).value();
   rd_kafka_mock_broker_set_down(cluster.get(), 1);
 
@@ -179,10 +178,7 @@ TEST(kafka_producer, flush_reports_what_is_still_undelivered) {
   EXPECT_FALSE(probe.done());
 }
 
-TEST(kafka_producer, destruction_fails_outstanding_batches_with_unavailable) {
-  test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  completion_probe probe;
+TEST_F(kafka_producer_on_one_partition, destruction_fails_outstanding_batches_with_unavailable) {
   {
     auto producer = make_kafka_producer(options_for(cluster)).value();
     rd_kafka_mock_broker_set_down(cluster.get(), 1);
