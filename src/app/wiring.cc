@@ -33,39 +33,6 @@ using exposition::counter_family;
 using exposition::gauge_family;
 using exposition::labelled_value;
 
-model::limits limits_from(const config::config& c) {
-  model::limits l;
-  l.max_name_bytes = c.ingest.max_name_bytes;
-  l.max_tags = c.ingest.max_tags;
-  l.max_tag_key_bytes = c.ingest.max_tag_key_bytes;
-  l.max_tag_value_bytes = c.ingest.max_tag_value_bytes;
-  l.max_profile_id_bytes = c.ingest.max_profile_id_bytes;
-  l.max_future_skew = std::chrono::seconds(c.ingest.max_future_skew_seconds);
-  return l;
-}
-
-pipeline::admission_limits admission_limits_from(const config::config& c) {
-  pipeline::admission_limits l;
-  l.max_series = c.store.max_series;
-  l.max_series_per_app = c.store.max_series_per_app;
-  l.max_app_bytes = c.store.max_series_bytes_per_app;
-  l.max_total_bytes = c.store.max_series_bytes;
-  l.max_profile_id_bytes = c.ingest.max_profile_id_bytes;
-  l.ttl_ms = c.store.metric_ttl_seconds * 1000;
-  l.buckets = model::bucket_layouts(c.store.histogram_buckets, c.store.histogram_default_buckets);
-  return l;
-}
-
-store::store_limits store_limits_from(const config::config& cfg) {
-  store::store_limits l;
-  l.max_series = cfg.store.max_series;
-  l.max_series_per_app = cfg.store.max_series_per_app;
-  l.ttl_ms = cfg.store.metric_ttl_seconds * 1000;
-  l.buckets =
-      model::bucket_layouts(cfg.store.histogram_buckets, cfg.store.histogram_default_buckets);
-  return l;
-}
-
 // Loopback: 127.0.0.0/8, ::1, or the name localhost.
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
@@ -79,8 +46,11 @@ class service final : public application {
       : cfg_(cfg),
         schema_(std::move(schema)),
         schema_v2_(std::move(schema_v2)),
-        store_(store_limits_from(cfg), util::real_clock()),
-        admission_(admission_limits_from(cfg)) {}
+        store_(cfg.store, util::real_clock()),
+        admission_({.store = cfg.store,
+                    .max_app_bytes = cfg.store.max_series_bytes_per_app,
+                    .max_total_bytes = cfg.store.max_series_bytes,
+                    .max_profile_id_bytes = cfg.ingest.max_profile_id_bytes}) {}
 
   util::result<void> init() {
     if (auto r = init_access(); !r) return r;
@@ -107,7 +77,7 @@ class service final : public application {
       spdlog::info("transport: embedded in-process log (capacity {} records)",
                    cfg_.embedded.log_capacity);
     } else {
-      auto props = config::kafka_properties(config::to_kafka_settings(cfg_));
+      auto props = config::kafka_properties(cfg_.kafka);
       if (!props)
         return util::error(std::make_error_code(std::errc::invalid_argument),
                            props.error().message);
@@ -125,7 +95,8 @@ class service final : public application {
       co.properties = *props;
       co.topic = cfg_.kafka.topic;
       co.group_id = cfg_.kafka.consumer_group;
-      co.ttl = std::chrono::seconds(cfg_.store.metric_ttl_seconds);
+      co.ttl = std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::milliseconds(cfg_.store.ttl_ms));
       co.session_timeout = std::chrono::milliseconds(cfg_.kafka.session_timeout_ms);
       co.heartbeat_interval = std::chrono::milliseconds(cfg_.kafka.heartbeat_interval_ms);
       co.group_instance_id = cfg_.kafka.group_instance_id;
@@ -148,8 +119,8 @@ class service final : public application {
                    cfg_.kafka.snapshot_interval_ms, cfg_.kafka.changelog_topic);
     }
 
-    ingest_.emplace(limits_from(cfg_), *registry_, *producer_, util::real_clock(), &admission_);
-    consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.metric_ttl_seconds * 1000);
+    ingest_.emplace(cfg_.ingest, *registry_, *producer_, util::real_clock(), &admission_);
+    consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.ttl_ms);
     add_self_metrics();
 
     services_.emplace(api::services{
@@ -207,33 +178,21 @@ class service final : public application {
   }
 
   util::result<void> start() override {
-    http::server_options o;
-    o.host = cfg_.http.host;
-    o.port = cfg_.http.port;
-    o.threads = cfg_.http.threads;
-    o.max_body_bytes = cfg_.http.max_body_bytes;
-    o.read_timeout = std::chrono::milliseconds(cfg_.http.read_timeout_ms);
-    o.idle_timeout = std::chrono::milliseconds(cfg_.http.idle_timeout_ms);
-    o.write_timeout = std::chrono::milliseconds(cfg_.http.write_timeout_ms);
+    http::server_options o = cfg_.http;  // the settings' part of the server's options
     // Connections are file descriptors: the soft limit goes up to the hard one, and the cap
     // stays below it so accept() never fails for want of a descriptor.
     const auto open_files = http::raise_open_files_limit();
-    o.max_connections = cfg_.http.max_connections
-                            ? cfg_.http.max_connections
-                            : http::default_max_connections(open_files ? open_files : 1024);
+    if (o.max_connections == 0)
+      o.max_connections = http::default_max_connections(open_files ? open_files : 1024);
     // The transport answers (success or timeout) within the delivery timeout; the HTTP deadline
     // is a backstop a little later, so a client never waits forever.
     o.handler_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms + 5'000);
-    o.cors_allowed_origins = cfg_.http.cors_allowed_origins;
     o.on_complete = [this](std::string_view route, http::verb method, unsigned status,
                            std::chrono::duration<double> elapsed) {
       self_.observe_request(route.empty() ? "unmatched" : route,
                             boost::beast::http::to_string(method), static_cast<int>(status),
                             elapsed);
     };
-    o.tls.cert_file = cfg_.http.tls_cert_file;
-    o.tls.key_file = cfg_.http.tls_key_file;
-    o.tls.client_ca_file = cfg_.http.tls_client_ca_file;
     const auto max_connections = o.max_connections;
     server_ = std::make_unique<http::server>(std::move(o), router_);
     try {
@@ -248,19 +207,19 @@ class service final : public application {
     consumer_->start(*consume_);
     maintenance_ = std::thread([this] { maintain(); });
     spdlog::info("listening on {}://{}:{} ({} mode, at most {} connections{})",
-                 cfg_.http.tls_cert_file.empty() ? "http" : "https", cfg_.http.host,
+                 cfg_.http.tls.cert_file.empty() ? "http" : "https", cfg_.http.host,
                  server_->port(),
                  cfg_.app_env == config::environment::development ? "development" : "production",
                  max_connections,
-                 cfg_.http.tls_client_ca_file.empty() ? "" : ", client certificates required");
+                 cfg_.http.tls.client_ca_file.empty() ? "" : ", client certificates required");
     return {};
   }
 
   util::result<void> reload_tls() override {
-    if (!server_ || cfg_.http.tls_cert_file.empty()) return {};
+    if (!server_ || cfg_.http.tls.cert_file.empty()) return {};
     auto r = server_->reload_tls();
     if (r) {
-      spdlog::info("tls: reloaded {} and {}", cfg_.http.tls_cert_file, cfg_.http.tls_key_file);
+      spdlog::info("tls: reloaded {} and {}", cfg_.http.tls.cert_file, cfg_.http.tls.key_file);
     } else {
       spdlog::error("tls: reload failed, keeping the previous certificate: {}", r.error().message);
     }

@@ -1,10 +1,15 @@
 // The service's configuration: one struct tree, filled from defaults, a `.env` file, the real
 // environment (which wins over `.env`) and command-line flags (which win over both).
 //
-// Every setting is declared once, in config.cc's field table, with its variable name, default,
-// description, validation and whether it is a secret. `--print-config` and logs mask secrets.
+// Every setting is declared once. Its default is the initialiser of the member it sets: the
+// modules' own option structs (http::server_options, model::limits, store::store_limits,
+// config::kafka_settings) are sections of this tree, so their defaults are the service's, and
+// wiring hands a section to its module as is. Its variable name, parser and bounds, description
+// and secret flag are config.cc's field table, which binds the name to the member; --help,
+// --print-config and the README's tables are derived from that table.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +18,9 @@
 #include <vector>
 
 #include "config/kafka_properties.h"
+#include "http/server.h"
+#include "model/metric.h"
+#include "store/series_store.h"
 
 namespace mca::config {
 
@@ -24,20 +32,10 @@ struct config {
   std::string log_level = "info";         // trace|debug|info|warn|error (development: debug)
   log_format log_fmt = log_format::json;  // development: text
 
-  struct http_settings {
-    std::string host = "0.0.0.0";
-    std::uint16_t port = 5000;
-    unsigned threads = 0;  // 0 = one per core
-    std::size_t max_body_bytes = 1 << 20;
-    std::int64_t read_timeout_ms = 10'000;
-    std::int64_t idle_timeout_ms = 60'000;
-    std::int64_t write_timeout_ms = 10'000;
-    std::size_t max_connections = 0;  // 0 = derived from the open-files limit at start
-    std::string tls_cert_file;        // with tls_key_file: HTTPS
-    std::string tls_key_file;
-    std::string tls_client_ca_file;  // mutual TLS
+  // The server's options (host, port, threads, body and time limits, TLS files, CORS origins);
+  // wiring adds the callbacks and what it derives (handler timeout, connection cap).
+  struct http_settings : http::server_options {
     std::int64_t shutdown_timeout_ms = 10'000;
-    std::vector<std::string> cors_allowed_origins;
   } http;
 
   struct access_settings {
@@ -48,22 +46,16 @@ struct config {
     std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed
   } access;
 
-  struct ingest_settings {
+  // What a metric may be (model::limits) and what the ingest route adds.
+  struct ingest_settings : model::limits {
     std::size_t max_batch_metrics = 1000;
-    std::size_t max_name_bytes = 200;
-    std::size_t max_tags = 32;
-    std::size_t max_tag_key_bytes = 100;
-    std::size_t max_tag_value_bytes = 1024;
-    std::size_t max_profile_id_bytes = 256;
-    std::int64_t max_future_skew_seconds = 3600;
     std::int64_t delivery_timeout_ms = 10'000;  // transport must acknowledge within this
     std::int64_t retry_after_seconds = 1;       // Retry-After on 503
   } ingest;
 
-  struct store_settings {
-    std::int64_t metric_ttl_seconds = 900;  // 0 = never expire
-    std::size_t max_series = 1'000'000;
-    std::size_t max_series_per_app = 10'000;
+  // The store's caps and TTL (store::store_limits; its bucket layouts are built from the two
+  // HISTOGRAM_* settings once they are read), and the admission's byte budgets.
+  struct store_settings : store::store_limits {
     std::size_t max_series_bytes_per_app = 16 << 20;      // weight of an app's series (admission)
     std::size_t max_series_bytes = std::size_t{1} << 30;  // weight of all series (admission)
     std::vector<std::string> allowed_app_ids;             // empty = any valid app_id
@@ -75,8 +67,9 @@ struct config {
     std::vector<double> histogram_default_buckets;
   } store;
 
-  struct kafka_settings {
-    std::string bootstrap_servers;  // empty = embedded transport
+  // The connection and security settings as the property mapping takes them
+  // (config::kafka_settings), and what the producer and consumer are given besides.
+  struct kafka_section : kafka_settings {
     std::string topic = "client-metrics";
     std::string consumer_group = "metrics-collection-api";
     // group.instance.id: static membership (a restarted replica gets its partitions back without
@@ -92,23 +85,8 @@ struct config {
     // Snapshots of the aggregates (compacted); load() fills in <topic>-aggregates when unset.
     std::string changelog_topic;
     std::int64_t snapshot_interval_ms = 5'000;  // how often changed aggregates are written
-    std::string security_protocol;
-    std::string sasl_mechanism;
-    std::string service_name = "kafka";
-    std::string kerberos_keytab;
-    std::string kerberos_principal;
-    std::string kerberos_kinit_cmd;
-    std::string sasl_username;
-    std::string sasl_password;
-    std::string ssl_ca_location;
-    std::string ssl_certificate_location;
-    std::string ssl_key_location;
-    std::string ssl_key_password;
-    std::string ssl_endpoint_identification;  // "https" (verify broker host names) or "none"
     std::string compression = "zstd";
     std::int64_t linger_ms = 5;
-    // KAFKA_PROPERTY_<NAME>=v -> <name with '_' as '.'>=v, handed to librdkafka as is.
-    std::vector<std::pair<std::string, std::string>> passthrough;
   } kafka;
 
   struct registry_settings {
@@ -116,9 +94,9 @@ struct config {
     std::string basic_auth_user_info;
     bool auto_register = true;
     std::string ssl_ca_location;
-    std::string schema_file;  // default: the bundled schemas/metric.avsc (v1, gauges)
-    std::string
-        schema_v2_file;  // default: the bundled schemas/metric.v2.avsc (counters, histograms)
+    std::string schema_file = MCA_DEFAULT_SCHEMA_FILE;  // bundled schemas/metric.avsc (v1, gauges)
+    // The bundled schemas/metric.v2.avsc (counters, histograms).
+    std::string schema_v2_file = MCA_DEFAULT_SCHEMA_V2_FILE;
   } registry;
 
   struct embedded_settings {
@@ -154,14 +132,11 @@ load_result load(const std::map<std::string, std::string>& env,
 // The process environment as a map.
 std::map<std::string, std::string> process_environment();
 
-// The Kafka connection and security part of the configuration, as the transport's property
-// mapping takes it (config/kafka_properties.h).
-kafka_settings to_kafka_settings(const config& c);
-
 // KEY=VALUE lines of the effective configuration, secrets masked, for --print-config.
 std::string describe(const config& c);
 
-// The table of settings (name, default, description) for --help and the README.
+// The table of settings (name, default, description) for --help and the README; the default is
+// the value of the member in a default-constructed config.
 std::string usage();
 
 // Parses a .env file's text: KEY=VALUE lines, `#` comments, optional `export `, single or double

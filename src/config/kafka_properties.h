@@ -27,9 +27,9 @@ struct kafka_settings {
   std::string security_protocol;  // KAFKA_SECURITY_PROTOCOL: PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
   // KAFKA_SASL_MECHANISM: GSSAPI|PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|OAUTHBEARER
   std::string sasl_mechanism;
-  std::string service_name;     // KAFKA_SERVICE_NAME (Kerberos service name; librdkafka: "kafka")
-  std::string kerberos_keytab;  // KAFKA_SASL_KERBEROS_KEYTAB
-  std::string kerberos_principal;                 // KAFKA_SASL_KERBEROS_PRINCIPAL
+  std::string service_name = "kafka";  // KAFKA_SERVICE_NAME (the brokers' Kerberos service name)
+  std::string kerberos_keytab;         // KAFKA_SASL_KERBEROS_KEYTAB
+  std::string kerberos_principal;      // KAFKA_SASL_KERBEROS_PRINCIPAL
   std::optional<std::string> kerberos_kinit_cmd;  // KAFKA_SASL_KERBEROS_KINIT_CMD
   std::string sasl_username;                      // KAFKA_SASL_USERNAME
   std::string sasl_password;                      // KAFKA_SASL_PASSWORD (secret)

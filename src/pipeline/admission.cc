@@ -112,7 +112,8 @@ struct series_admission::impl {
 
   // Still counted: written within ttl + grace, or awaiting the transport.
   bool live(std::int64_t last_seen, std::uint32_t pending, std::int64_t now) const {
-    return pending > 0 || limits.ttl_ms == 0 || now - last_seen <= limits.ttl_ms + limits.grace_ms;
+    return pending > 0 || limits.store.ttl_ms == 0 ||
+           now - last_seen <= limits.store.ttl_ms + limits.grace_ms;
   }
 
   bool live(const claim_entry& e, std::int64_t now) const {
@@ -238,15 +239,19 @@ struct series_admission::checks {
                                      std::size_t old_exposed) const {
     const auto& L = self.limits;
     const std::size_t extra_series = p.exposed > old_exposed ? p.exposed - old_exposed : 0;
-    if (L.max_series_per_app && extra_series && app.exposed + extra_series > L.max_series_per_app)
-      return refusal_reason{refusal::app_series, "series",
-                            cap_message("app", extra_series, app.exposed, L.max_series_per_app) +
-                                " series (MAX_SERIES_PER_APP) until one is not written for " +
-                                std::to_string(L.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)"};
-    if (L.max_series && extra_series && self.total_exposed + extra_series > L.max_series)
-      return refusal_reason{refusal::global_series, "series",
-                            cap_message("service", extra_series, self.total_exposed, L.max_series) +
-                                " series (MAX_SERIES)"};
+    if (L.store.max_series_per_app && extra_series &&
+        app.exposed + extra_series > L.store.max_series_per_app)
+      return refusal_reason{
+          refusal::app_series, "series",
+          cap_message("app", extra_series, app.exposed, L.store.max_series_per_app) +
+              " series (MAX_SERIES_PER_APP) until one is not written for " +
+              std::to_string(L.store.ttl_ms / 1000) + " s (METRIC_TTL_SECONDS)"};
+    if (L.store.max_series && extra_series &&
+        self.total_exposed + extra_series > L.store.max_series)
+      return refusal_reason{
+          refusal::global_series, "series",
+          cap_message("service", extra_series, self.total_exposed, L.store.max_series) +
+              " series (MAX_SERIES)"};
     const std::size_t grow = p.weight > old_weight ? p.weight - old_weight : 0;
     if (L.max_app_bytes && app.bytes + grow > L.max_app_bytes)
       return refusal_reason{refusal::app_bytes, "series",
@@ -295,7 +300,7 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
   prep.reserve(items.size());
   for (const auto& c : items) {
     const std::size_t bounds = c.m->type == model::metric_type::histogram
-                                   ? impl_->limits.buckets.layout_for(c.m->name).size()
+                                   ? impl_->limits.store.buckets.layout_for(c.m->name).size()
                                    : 0;
     prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m),
                     store::exposed_series(c.m->type, bounds)});
@@ -393,7 +398,7 @@ void series_admission::settle(ticket& t, bool delivered) {
 }
 
 void series_admission::expire(std::int64_t now) {
-  if (impl_->limits.ttl_ms == 0) return;
+  if (impl_->limits.store.ttl_ms == 0) return;
   std::lock_guard lock(impl_->mu);
   for (auto app_it = impl_->apps.begin(); app_it != impl_->apps.end();) {
     app_state& app = app_it->second;

@@ -50,20 +50,19 @@
 
 #include "model/buckets.h"
 #include "model/metric.h"
+#include "store/series_store.h"
 
 namespace mca::pipeline {
 
 struct admission_limits {
-  std::size_t max_series = 1'000'000;       // MAX_SERIES (0 = no cap)
-  std::size_t max_series_per_app = 10'000;  // MAX_SERIES_PER_APP (0 = no cap)
-  std::size_t max_app_bytes = 0;            // MAX_SERIES_BYTES_PER_APP (0 = no budget)
-  std::size_t max_total_bytes = 0;          // MAX_SERIES_BYTES, all apps (0 = no budget)
-  std::size_t max_profile_id_bytes = 256;   // counted in every series' weight
-  std::int64_t ttl_ms = 900'000;            // METRIC_TTL_SECONDS; 0 = never forget
-  std::int64_t grace_ms = 5'000;            // kept this much longer than the store keeps it
-  // The store's layouts: a histogram counts its bounds + 3 series against both series caps
-  // (store::exposed_series), as the store counts it.
-  model::bucket_layouts buckets;
+  // The store's caps, TTL and bucket layouts (MAX_SERIES, MAX_SERIES_PER_APP: 0 = no cap;
+  // METRIC_TTL_SECONDS: 0 = never forget): what the store will hold is what is admitted.
+  store::store_limits store;
+  std::size_t max_app_bytes = 0;    // MAX_SERIES_BYTES_PER_APP (0 = no budget)
+  std::size_t max_total_bytes = 0;  // MAX_SERIES_BYTES, all apps (0 = no budget)
+  // Counted in every series' weight.
+  std::size_t max_profile_id_bytes = model::limits{}.max_profile_id_bytes;
+  std::int64_t grace_ms = 5'000;  // kept this much longer than the store keeps it
 };
 
 // Bytes counted per series on top of its strings: the store's set node, hash index entry, vectors.

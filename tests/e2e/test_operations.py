@@ -1,6 +1,7 @@
 """Configuration, logs, signals, health and the service's own metrics."""
 import json
 import os
+import re
 
 import requests
 
@@ -163,14 +164,62 @@ def test_cors_allowlist_for_browser_ingest(start_service):
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.example:8080"
 
 
-def test_env_example_and_readme_document_every_setting():
-    names = [l.split()[0] for l in run_binary(["--help"]).stdout.splitlines() if l.startswith("  ") and not l.startswith("   ")]
-    assert len(names) > 40
+def _help_defaults():
+    """NAME -> default of every setting, as --help lists the table ("unset" = empty)."""
+    out = {}
+    for line in run_binary(["--help"]).stdout.splitlines():
+        m = re.match(r"^  ([A-Z0-9_]+) \(default: (.*)\)$", line)
+        if m:
+            out[m.group(1)] = "" if m.group(2) == "unset" else m.group(2)
+    return out
+
+
+def _as_documented(name, value):
+    """A default as the docs spell it: the bundled schemas relative to the repository."""
+    return os.path.relpath(value, ROOT) if name in ("SCHEMA_FILE", "SCHEMA_V2_FILE") else value
+
+
+def test_env_example_and_readme_list_exactly_the_settings_with_their_defaults():
+    """.env.example and the README's settings tables list exactly the variables of the settings
+    table, each with the table's default: a default changed in code but not in the docs (or a
+    setting documented that no longer exists) fails here."""
+    table = {n: _as_documented(n, v) for n, v in _help_defaults().items()}
+    assert len(table) > 40
     example = open(os.path.join(ROOT, ".env.example")).read()
+    documented = dict(re.findall(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", example, re.M))
+    documented.pop("KAFKA_PROPERTY_SOCKET_KEEPALIVE_ENABLE", None)  # the pass-through example
+    assert documented == table
     readme = open(os.path.join(ROOT, "README.md")).read()
-    for n in names:
-        assert f"# {n}=" in example, n
-        assert f"`{n}`" in readme, n
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| (`[^`]*`|—) \|", readme, re.M)
+    in_readme = {n: "" if d == "—" else d.strip("`") for n, d in rows}
+    # The README spells the unset changelog topic by the rule that derives it.
+    table["KAFKA_CHANGELOG_TOPIC"] = "<KAFKA_TOPIC>-aggregates"
+    assert {n: in_readme.get(n) for n in table} == table
+    assert sorted(set(in_readme) - set(table)) == []
+
+
+def test_openapi_documents_the_settings_defaults_as_its_limits():
+    """api/openapi.yaml states the limits at the server's defaults (its schema keywords, and the
+    numbers its descriptions give beside a setting's name); each is the settings table's
+    default, so the spec (and through it the SDK's contract test) follows the code."""
+    import yaml
+
+    table = _help_defaults()
+    spec = yaml.safe_load(open(os.path.join(ROOT, "api", "openapi.yaml")).read())
+    metric = spec["components"]["schemas"]["Metric"]["properties"]
+    keywords = {
+        "MAX_NAME_BYTES": metric["name"]["maxLength"],
+        "MAX_TAGS": metric["tags"]["maxProperties"],
+        "MAX_TAG_VALUE_BYTES": metric["tags"]["additionalProperties"]["maxLength"],
+        "MAX_PROFILE_ID_BYTES": metric["profileId"]["maxLength"],
+        "MAX_BATCH_METRICS": spec["components"]["schemas"]["MetricBatch"]["properties"]["metrics"]["maxItems"],
+    }
+    assert {n: str(v) for n, v in keywords.items()} == {n: table[n] for n in keywords}
+    text = " ".join(open(os.path.join(ROOT, "api", "openapi.yaml")).read().split())
+    for name in ("MAX_TAG_KEY_BYTES", "MAX_FUTURE_SKEW_SECONDS", "MAX_BATCH_METRICS"):
+        numbers = set(re.findall(r"(\d+)(?: bytes)? \(`" + name + r"`\)|`" + name + r"` \((\d+)\)", text))
+        found = {a or b for a, b in numbers}
+        assert found == {table[name]}, (name, found)
 
 
 def test_self_metrics_carry_the_mca_prefix_and_process_metrics_are_there(service, tmp_path):

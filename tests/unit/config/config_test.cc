@@ -24,7 +24,7 @@ TEST(config, defaults_match_the_documented_values) {
   EXPECT_EQ(r.cfg.ingest.max_tags, 32u);
   EXPECT_EQ(r.cfg.ingest.max_tag_key_bytes, 100u);
   EXPECT_EQ(r.cfg.ingest.max_tag_value_bytes, 1024u);
-  EXPECT_EQ(r.cfg.store.metric_ttl_seconds, 900);
+  EXPECT_EQ(r.cfg.store.ttl_ms, 900'000);
   EXPECT_EQ(r.cfg.kafka.topic, "client-metrics");
   EXPECT_EQ(r.cfg.kafka.consumer_group, "metrics-collection-api");
   EXPECT_TRUE(r.cfg.embedded_transport());
@@ -198,7 +198,7 @@ TEST(config, kafka_settings_carry_every_security_variable) {
                  {"KAFKA_SASL_KERBEROS_PRINCIPAL", "metrics@TEST.LOCAL"}},
                 {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
-  auto props = kafka_properties(to_kafka_settings(r.cfg));
+  auto props = kafka_properties(r.cfg.kafka);
   ASSERT_TRUE(props);
   auto has = [&](const std::string& k, const std::string& v) {
     return std::find(props->begin(), props->end(), kafka_property{k, v}) != props->end();

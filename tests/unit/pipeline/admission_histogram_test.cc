@@ -32,9 +32,9 @@ struct one_batch {
 
 admission_limits limits(std::size_t global, std::size_t per_app) {
   admission_limits l;
-  l.max_series = global;
-  l.max_series_per_app = per_app;
-  l.buckets = model::bucket_layouts({{"lat", {1, 2, 3, 4, 5}}}, {1});  // lat: 8 series
+  l.store.max_series = global;
+  l.store.max_series_per_app = per_app;
+  l.store.buckets = model::bucket_layouts({{"lat", {1, 2, 3, 4, 5}}}, {1});  // lat: 8 series
   return l;
 }
 

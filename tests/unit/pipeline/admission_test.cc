@@ -50,7 +50,7 @@ series_admission::ticket admit_and_deliver(series_admission& a, const batch_of& 
 }
 
 TEST(series_admission, refuses_new_series_past_the_per_app_cap_with_index_field_and_reason) {
-  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  series_admission a({.store = {.max_series = 100, .max_series_per_app = 3}});
   batch_of b("app", series(5));
   auto t = admit_and_deliver(a, b);
   EXPECT_EQ(admitted(t), 3u);
@@ -62,7 +62,7 @@ TEST(series_admission, refuses_new_series_past_the_per_app_cap_with_index_field_
 }
 
 TEST(series_admission, always_admits_writes_to_series_already_held) {
-  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  series_admission a({.store = {.max_series = 100, .max_series_per_app = 3}});
   admit_and_deliver(a, batch_of("app", series(3)));
   auto t = admit_and_deliver(a, batch_of("app", series(3)));
   EXPECT_EQ(admitted(t), 3u);
@@ -70,7 +70,7 @@ TEST(series_admission, always_admits_writes_to_series_already_held) {
 }
 
 TEST(series_admission, refuses_past_the_global_cap) {
-  series_admission a({.max_series = 4, .max_series_per_app = 3});
+  series_admission a({.store = {.max_series = 4, .max_series_per_app = 3}});
   admit_and_deliver(a, batch_of("one", series(3)));
   auto t = admit_and_deliver(a, batch_of("two", series(3)));
   EXPECT_EQ(admitted(t), 1u);
@@ -79,7 +79,8 @@ TEST(series_admission, refuses_past_the_global_cap) {
 }
 
 TEST(series_admission, forgets_a_series_after_ttl_and_grace_and_frees_its_budget) {
-  series_admission a({.max_series = 100, .max_series_per_app = 2, .ttl_ms = 1000, .grace_ms = 500});
+  series_admission a(
+      {.store = {.max_series = 100, .max_series_per_app = 2, .ttl_ms = 1000}, .grace_ms = 500});
   admit_and_deliver(a, batch_of("app", series(2)));
   // Still counted until ttl + grace: the store may still hold them.
   a.expire(kNow + 1500);
@@ -92,7 +93,8 @@ TEST(series_admission, forgets_a_series_after_ttl_and_grace_and_frees_its_budget
 }
 
 TEST(series_admission, an_expired_but_unswept_series_is_replaced_without_counting_twice) {
-  series_admission a({.max_series = 100, .max_series_per_app = 1, .ttl_ms = 1000, .grace_ms = 0});
+  series_admission a(
+      {.store = {.max_series = 100, .max_series_per_app = 1, .ttl_ms = 1000}, .grace_ms = 0});
   admit_and_deliver(a, batch_of("app", series(1)));
   // Past the TTL, not swept: the same series comes back and is admitted in place.
   auto t = admit_and_deliver(a, batch_of("app", series(1)), kNow + 5000);
@@ -101,7 +103,7 @@ TEST(series_admission, an_expired_but_unswept_series_is_replaced_without_countin
 }
 
 TEST(series_admission, gives_the_budget_back_when_the_transport_refuses_the_batch) {
-  series_admission a({.max_series = 100, .max_series_per_app = 2});
+  series_admission a({.store = {.max_series = 100, .max_series_per_app = 2}});
   batch_of b("app", series(2));
   auto t = a.admit(b.app, b.candidates, kNow);
   EXPECT_EQ(a.stats().series, 2u);
@@ -111,7 +113,7 @@ TEST(series_admission, gives_the_budget_back_when_the_transport_refuses_the_batc
 }
 
 TEST(series_admission, keeps_a_series_another_batch_delivered_while_this_one_failed) {
-  series_admission a({.max_series = 100, .max_series_per_app = 5});
+  series_admission a({.store = {.max_series = 100, .max_series_per_app = 5}});
   batch_of b("app", series(1));
   auto failing = a.admit(b.app, b.candidates, kNow);
   auto delivered = a.admit(b.app, b.candidates, kNow);
@@ -143,7 +145,7 @@ TEST(series_admission, rejects_multibyte_names_that_sanitise_alike) {
 }
 
 TEST(series_admission, a_name_is_free_again_once_its_series_are_forgotten) {
-  series_admission a({.ttl_ms = 1000, .grace_ms = 0});
+  series_admission a({.store = {.ttl_ms = 1000}, .grace_ms = 0});
   admit_and_deliver(a, batch_of("app", {metric_named("cpu.usage")}));
   a.expire(kNow + 1001);
   auto t = admit_and_deliver(a, batch_of("app", {metric_named("cpu_usage")}), kNow + 1001);
@@ -155,7 +157,8 @@ TEST(series_admission, counts_weight_against_the_app_byte_budget_at_and_past_it)
   batch_of one("app", series(1));
   const std::size_t w = probe.weight(one.keys[0], one.metrics[0]);
   // Exactly three series of this weight fit; the fourth is refused.
-  series_admission a({.max_series = 100, .max_series_per_app = 100, .max_app_bytes = 3 * w});
+  series_admission a(
+      {.store = {.max_series = 100, .max_series_per_app = 100}, .max_app_bytes = 3 * w});
   auto t = admit_and_deliver(a, batch_of("app", series(4, "n")));
   // "n0".."n3" have the same length as "m0": the same weight.
   EXPECT_EQ(admitted(t), 3u);
@@ -188,8 +191,8 @@ TEST(series_admission, refuses_past_the_global_byte_budget) {
 // to N x the cap and the consumer's store is what drops (and counts) the excess. This pins that
 // documented behaviour.
 TEST(series_admission, replicas_count_only_what_each_admitted) {
-  series_admission replica_a({.max_series_per_app = 3});
-  series_admission replica_b({.max_series_per_app = 3});
+  series_admission replica_a({.store = {.max_series_per_app = 3}});
+  series_admission replica_b({.store = {.max_series_per_app = 3}});
   auto all = series(6);
   // Sticky: one replica sees all of the app's writes and refuses exactly past the cap.
   EXPECT_EQ(admitted(admit_and_deliver(replica_a, batch_of("sticky", all))), 3u);
@@ -293,7 +296,7 @@ TEST(series_admission_types, another_apps_type_is_named_but_not_its_metric) {
 }
 
 TEST(series_admission_types, a_type_is_free_again_after_ttl_and_grace_or_a_failed_batch) {
-  series_admission a({.ttl_ms = 1000, .grace_ms = 500});
+  series_admission a({.store = {.ttl_ms = 1000}, .grace_ms = 500});
   admit_and_deliver(a, batch_of("app", {typed("x", kCounter)}));
   admit_and_deliver(a, batch_of("other", {typed("x", kCounter)}), kNow + 400);
   // Held until ttl + grace after the last write of any app.
@@ -314,7 +317,7 @@ TEST(series_admission_types, a_type_is_free_again_after_ttl_and_grace_or_a_faile
 }
 
 TEST(series_admission_types, a_gauge_only_workload_is_admitted_as_before) {
-  series_admission a({.max_series = 100, .max_series_per_app = 3});
+  series_admission a({.store = {.max_series = 100, .max_series_per_app = 3}});
   auto t = admit_and_deliver(a, batch_of("app", series(5)));
   EXPECT_EQ(admitted(t), 3u);
   for (const auto& r : t.refused) EXPECT_EQ(r.field, "series");

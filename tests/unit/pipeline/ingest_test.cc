@@ -140,7 +140,7 @@ TEST_F(ingest_test, a_future_timestamp_is_produced_as_the_receive_time) {
 
 class ingest_admission_test : public ingest_test {
  protected:
-  series_admission admission_{{.max_series = 100, .max_series_per_app = 2}};
+  series_admission admission_{{.store = {.max_series = 100, .max_series_per_app = 2}}};
   ingest with_admission_{model::limits{}, *registry_, producer_, clock_, &admission_};
 
   util::result<outcome> submit_admitted(batch b) {
