@@ -4,7 +4,7 @@
 // record that cannot be decoded is counted by reason, returned as a rejection (the transport may
 // dead-letter it) and skipped: it never stalls or stops the consumer.
 //
-// on_record/on_assigned/on_revoked run on the consumer thread; stats() from any thread.
+// on_record(s)/on_assigned/on_revoked run on the consumer thread; stats() from any thread.
 #pragma once
 
 #include <array>
@@ -14,7 +14,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "avro/metric_codec.h"
 #include "registry/registry.h"
@@ -60,6 +62,9 @@ class consume final : public transport::consumer_handler {
           const util::clock& clock = util::real_clock());
 
   std::optional<transport::rejection> on_record(const transport::record& r) override;
+  // Decodes the poll, then applies it to the store as one series_store::apply_batch().
+  void on_records(std::span<const transport::record> rs,
+                  std::span<std::optional<transport::rejection>> rejected) override;
   void on_assigned(std::span<const std::int32_t> partitions) override;
   void on_revoked(std::span<const std::int32_t> partitions) override;
   transport::restore_result on_restore(std::int32_t partition,
@@ -84,6 +89,11 @@ class consume final : public transport::consumer_handler {
     std::optional<decode_error> failure;  // the id cannot be read
   };
   const reader& reader_for(avro::schema_id id);
+  // Decodes and normalises one record into `m`; counts and returns why when it cannot.
+  std::optional<transport::rejection> prepare(const transport::record& r, model::metric& m);
+  static std::string_view app_of(const transport::record& r) {
+    return r.app_id.empty() ? kUnknownApp : r.app_id;
+  }
   void count(decode_error e);
 
   const avro::schema& v1_;
@@ -91,6 +101,10 @@ class consume final : public transport::consumer_handler {
   registry::schema_registry& registry_;
   store::series_store& store_;
   std::map<std::int32_t, reader> readers_;  // consumer thread only
+  // on_records' decoded metrics and the samples pointing into them; consumer thread only, kept
+  // between polls so their capacity is reused.
+  std::vector<model::metric> metrics_;
+  std::vector<store::sample> samples_;
   std::int64_t aggregate_ttl_ms_ = 0;
   const util::clock* clock_;
   std::atomic<std::uint64_t> consumed_{0};

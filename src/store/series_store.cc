@@ -840,6 +840,16 @@ struct series_store::impl {
       mark_dirty(id, partition);
       s.timestamp_ms = was_expired ? m.timestamp_ms : std::max(s.timestamp_ms, m.timestamp_ms);
     }
+    return finish_update(id, m, partition, ingest_ms, respelled, spelled, was_expired);
+  }
+
+  // What an update of a held series (gauge or aggregate) does after its value: the record's
+  // ingest time, partition and profile, a new spelling adopted; an expired series counts as
+  // inserted again.
+  apply_result finish_update(std::uint32_t id, const model::metric& m, std::int32_t partition,
+                             std::int64_t ingest_ms, bool respelled, std::uint32_t spelled,
+                             bool was_expired) {
+    slot& s = slots[id];
     s.ingest_ms = ingest_ms;
     s.partition = partition;
     oldest_ingest = std::min(oldest_ingest, ingest_ms);
@@ -933,16 +943,7 @@ struct series_store::impl {
     }
     s.value = m.value;
     s.timestamp_ms = m.timestamp_ms;
-    s.ingest_ms = ingest_ms;
-    s.partition = partition;
-    oldest_ingest = std::min(oldest_ingest, ingest_ms);
-    set_profile(s, m.profile_id);
-    if (respelled) respell(id, m, spelled);
-    if (was_expired) {
-      expired_count.fetch_add(1, std::memory_order_relaxed);
-      return apply_result::inserted;
-    }
-    return apply_result::updated;
+    return finish_update(id, m, partition, ingest_ms, respelled, spelled, was_expired);
   }
 
   // --- removal --------------------------------------------------------------------------------

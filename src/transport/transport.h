@@ -37,7 +37,12 @@ struct message {
 
 // Called exactly once per send(): success only when *every* message of the batch is durably
 // stored by the log (for Kafka: a successful delivery report for each, acks=all); otherwise the
-// first error. Runs on a transport thread: it must not block.
+// first error.
+//
+// Threading: it runs either on a transport thread (Kafka: the producer's poll thread, later) or
+// on the caller's thread before send() returns (the embedded log, whose append is the
+// acknowledgement: no thread hop on the one-metric path). A caller must be correct both ways: it
+// must not hold a lock send()'s callback takes, and the callback must not block.
 using delivery_callback = std::function<void(util::result<void>)>;
 
 struct producer_stats {
@@ -113,6 +118,15 @@ class consumer_handler {
   virtual ~consumer_handler() = default;
   // Applies one record; returns why when it could not (it is then skipped, never retried).
   virtual std::optional<rejection> on_record(const record& r) = 0;
+  // Applies the records one poll returned, in log order (views valid during the call only), and
+  // sets rejected[i] to why rs[i] could not be applied (left empty when it was applied);
+  // `rejected` is rs.size() long and empty on entry. The default calls on_record() for each; a
+  // handler may apply them together (the store takes a poll under one lock hold). When it
+  // returns, every record of `rs` is applied or rejected: the consumer may commit past them.
+  virtual void on_records(std::span<const record> rs,
+                          std::span<std::optional<rejection>> rejected) {
+    for (std::size_t i = 0; i < rs.size(); ++i) rejected[i] = on_record(rs[i]);
+  }
   virtual void on_assigned(std::span<const std::int32_t> partitions) = 0;
   // After this returns, the records of these partitions belong to another consumer.
   virtual void on_revoked(std::span<const std::int32_t> partitions) = 0;

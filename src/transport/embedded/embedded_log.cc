@@ -3,7 +3,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 namespace mca::transport::embedded {
 namespace {
@@ -168,16 +170,23 @@ class embedded_consumer final : public consumer {
   }
 
  private:
+  static constexpr std::size_t kMaxPoll = 512;  // records handed to the handler at once
+
   void run() {
     static constexpr std::int32_t kPartition = 0;
     handler_->on_assigned(std::span(&kPartition, 1));
     std::deque<stored> batch;
-    while (log_->take(batch, 512)) {
-      for (const auto& s : batch) {
-        record r{s.msg.key, s.msg.value, s.msg.app_id, kPartition, s.offset, s.msg.timestamp_ms};
-        handler_->on_record(r);
-        records_.fetch_add(1, std::memory_order_relaxed);
-      }
+    std::vector<record> records;
+    std::vector<std::optional<rejection>> rejected;
+    while (log_->take(batch, kMaxPoll)) {
+      // One call per take, so the handler applies it as one batch (one store lock hold).
+      records.clear();
+      for (const auto& s : batch)
+        records.push_back(
+            {s.msg.key, s.msg.value, s.msg.app_id, kPartition, s.offset, s.msg.timestamp_ms});
+      rejected.assign(records.size(), std::nullopt);
+      handler_->on_records(records, rejected);  // no dead-letter topic here: rejections are dropped
+      records_.fetch_add(records.size(), std::memory_order_relaxed);
       batch.clear();
       log_->taken_done();
     }

@@ -227,7 +227,7 @@ class kafka_consumer final : public transport::consumer {
     props.emplace_back("group.id", options_.group_id);
     if (!options_.group_instance_id.empty())
       props.emplace_back("group.instance.id", options_.group_instance_id);
-    // Offsets are stored by handle() once a record is handled (dead-lettered included).
+    // Offsets are stored by apply_polled() once a record is handled (dead-lettered included).
     props.emplace_back("enable.auto.offset.store", "false");
     if (!options_.dlq_topic.empty()) {
       if (auto r = connect_dlq(); !r) return r.error();
@@ -236,54 +236,48 @@ class kafka_consumer final : public transport::consumer {
       if (auto r = connect_changelog(); !r) return r.error();
     }
 
-    auto conf = make_conf(props);
-    if (!conf) return conf.error();
-    rd_kafka_conf_t* c = conf->get();
-    install_logging(c);
-    rd_kafka_conf_set_opaque(c, this);
-    rd_kafka_conf_set_rebalance_cb(c, &kafka_consumer::on_rebalance);
-    rd_kafka_conf_set_error_cb(c, &kafka_consumer::on_error);
-    rd_kafka_conf_set_stats_cb(c, &kafka_consumer::on_statistics);
-
-    std::array<char, 512> err{};
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err.data(), err.size());
-    if (!rk) return util::error(errc::unavailable, std::string("Kafka consumer: ") + err.data());
-    (void)conf->release();  // rd_kafka_new took it
-    rk_.reset(rk);
+    auto rk = make_handle(RD_KAFKA_CONSUMER, props,
+                          {.opaque = this,
+                           .rebalance = &kafka_consumer::on_rebalance,
+                           .error = &kafka_consumer::on_error,
+                           .statistics = &kafka_consumer::on_statistics},
+                          "Kafka consumer");
+    if (!rk) return rk.error();
+    rk_ = std::move(*rk);
     // Error and statistics callbacks are then served by the consumer poll.
-    rd_kafka_poll_set_consumer(rk);
-    topic_.reset(rd_kafka_topic_new(rk, options_.topic.c_str(), nullptr));
-    if (!topic_)
-      return util::error(errc::unavailable, "Kafka topic " + options_.topic + ": " +
-                                                rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_poll_set_consumer(rk_.get());
+    auto topic = make_topic(rk_.get(), options_.topic);
+    if (!topic) return topic.error();
+    topic_ = std::move(*topic);
     health_ = std::make_unique<health_monitor>(
         [this] { return probe_metadata(rk_.get(), topic_.get(), options_.health_timeout); },
         options_.health_interval);
     return {};
   }
 
+  // The properties of a producer of our own beside the consumer (dead-letter copies, the
+  // changelog): the connection's, then idempotent and acks=all.
+  std::vector<property> side_producer(const char* client_id, const char* linger_ms,
+                                      std::chrono::milliseconds timeout) const {
+    std::vector<property> props = options_.properties;
+    props.emplace_back("client.id", client_id);
+    props.emplace_back("enable.idempotence", "true");
+    props.emplace_back("acks", "all");
+    props.emplace_back("linger.ms", linger_ms);
+    props.emplace_back("message.timeout.ms", std::to_string(timeout.count()));
+    return props;
+  }
+
   // The dead-letter producer: idempotent, acks=all; its delivery reports are served on the
   // consumer thread (rd_kafka_poll in run()), so partition state needs no lock.
   util::result<void> connect_dlq() {
-    std::vector<property> props = options_.properties;
-    props.emplace_back("client.id", "metrics-collection-api-dlq");
-    props.emplace_back("enable.idempotence", "true");
-    props.emplace_back("acks", "all");
-    props.emplace_back("linger.ms", "5");
-    props.emplace_back("message.timeout.ms", std::to_string(options_.dlq_delivery_timeout.count()));
-    auto conf = make_conf(props);
-    if (!conf) return conf.error();
-    rd_kafka_conf_t* c = conf->get();
-    install_logging(c);
-    rd_kafka_conf_set_opaque(c, this);
-    rd_kafka_conf_set_dr_msg_cb(c, &kafka_consumer::on_dlq_delivery);
-    std::array<char, 512> err{};
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
-    if (!rk)
-      return util::error(errc::unavailable,
-                         std::string("Kafka dead-letter producer: ") + err.data());
-    (void)conf->release();
-    dlq_.reset(rk);
+    auto rk =
+        make_handle(RD_KAFKA_PRODUCER,
+                    side_producer("metrics-collection-api-dlq", "5", options_.dlq_delivery_timeout),
+                    {.opaque = this, .delivery = &kafka_consumer::on_dlq_delivery},
+                    "Kafka dead-letter producer");
+    if (!rk) return rk.error();
+    dlq_ = std::move(*rk);
     return {};
   }
 
@@ -291,11 +285,8 @@ class kafka_consumer final : public transport::consumer {
   // like the dead-letter producer's) and the reader of changelog partitions at assignment (assigns
   // partitions itself, never joins a group, never commits).
   util::result<void> connect_changelog() {
-    std::vector<property> props = options_.properties;
-    props.emplace_back("client.id", "metrics-collection-api-changelog");
-    props.emplace_back("enable.idempotence", "true");
-    props.emplace_back("acks", "all");
-    props.emplace_back("linger.ms", "20");
+    std::vector<property> props = side_producer("metrics-collection-api-changelog", "20",
+                                                options_.changelog_delivery_timeout);
     props.emplace_back("compression.type", "zstd");
     // A snapshot of many series is produced at once; the queue must hold it.
     props.emplace_back("queue.buffering.max.messages", "1000000");
@@ -303,24 +294,14 @@ class kafka_consumer final : public transport::consumer {
     // Never let a metadata request create the changelog with the broker's defaults (it must be
     // compacted): ensure_changelog() creates it.
     props.emplace_back("allow.auto.create.topics", "false");
-    props.emplace_back("message.timeout.ms",
-                       std::to_string(options_.changelog_delivery_timeout.count()));
-    auto conf = make_conf(props);
-    if (!conf) return conf.error();
-    rd_kafka_conf_t* c = conf->get();
-    install_logging(c);
-    rd_kafka_conf_set_opaque(c, this);
-    rd_kafka_conf_set_dr_msg_cb(c, &kafka_consumer::on_changelog_delivery);
-    std::array<char, 512> err{};
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
-    if (!rk)
-      return util::error(errc::unavailable, std::string("Kafka changelog producer: ") + err.data());
-    (void)conf->release();
-    changelog_.reset(rk);
-    changelog_topic_.reset(rd_kafka_topic_new(rk, options_.changelog_topic.c_str(), nullptr));
-    if (!changelog_topic_)
-      return util::error(errc::unavailable, "Kafka topic " + options_.changelog_topic + ": " +
-                                                rd_kafka_err2str(rd_kafka_last_error()));
+    auto rk = make_handle(RD_KAFKA_PRODUCER, props,
+                          {.opaque = this, .delivery = &kafka_consumer::on_changelog_delivery},
+                          "Kafka changelog producer");
+    if (!rk) return rk.error();
+    changelog_ = std::move(*rk);
+    auto topic = make_topic(changelog_.get(), options_.changelog_topic);
+    if (!topic) return topic.error();
+    changelog_topic_ = std::move(*topic);
 
     std::vector<property> reader = options_.properties;
     reader.emplace_back("client.id", "metrics-collection-api-restore");
@@ -330,27 +311,16 @@ class kafka_consumer final : public transport::consumer {
     reader.emplace_back("enable.partition.eof", "true");
     reader.emplace_back("auto.offset.reset", "earliest");
     reader.emplace_back("allow.auto.create.topics", "false");
-    auto rconf = make_conf(reader);
-    if (!rconf) return rconf.error();
-    install_logging(rconf->get());
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, rconf->get(), err.data(), err.size());
-    if (!rk)
-      return util::error(errc::unavailable, std::string("Kafka changelog reader: ") + err.data());
-    (void)rconf->release();
-    changelog_reader_.reset(rk);
-    rd_kafka_poll_set_consumer(rk);
+    auto reader_rk = make_handle(RD_KAFKA_CONSUMER, reader, {}, "Kafka changelog reader");
+    if (!reader_rk) return reader_rk.error();
+    changelog_reader_ = std::move(*reader_rk);
+    rd_kafka_poll_set_consumer(changelog_reader_.get());
     return {};
   }
 
   void run() {
     while (!stopping_.load()) {
-      message_ptr m(rd_kafka_consumer_poll(rk_.get(), to_timeout_ms(options_.poll_timeout)));
-      if (m) {
-        handle(*m);
-        if (!m->err) note_rebuilt(m->partition, m->offset + 1);
-      } else {
-        note_rebuilt(-1, 0);
-      }
+      poll_batch();
       if (dlq_) rd_kafka_poll(dlq_.get(), 0);
       if (changelog_) {
         rd_kafka_poll(changelog_.get(), 0);
@@ -459,14 +429,29 @@ class kafka_consumer final : public transport::consumer {
     self->store_if_ready(partition, it->second);
   }
 
-  void handle(const rd_kafka_message_t& m) {
-    if (m.err) {
-      errors_.fetch_add(1, std::memory_order_relaxed);
-      const std::string text = rd_kafka_message_errstr(&m);
-      spdlog::warn("kafka consumer: {}", text);
-      last_error_.set(text);
+  // One poll: waits up to poll_timeout for a first message, then takes what librdkafka has
+  // already fetched (at most kMaxPoll, never waiting again) and applies it as one batch. A
+  // rebalance served by one of these polls applies what was taken before it first (on_rebalance).
+  void poll_batch() {
+    int timeout = to_timeout_ms(options_.poll_timeout);
+    while (polled_.size() < kMaxPoll) {
+      message_ptr m(rd_kafka_consumer_poll(rk_.get(), timeout));
+      if (!m) break;
+      timeout = 0;
+      if (m->err) {
+        record_error(rd_kafka_message_errstr(m.get()));
+        continue;
+      }
+      polled_.push_back(std::move(m));
+    }
+    if (polled_.empty()) {
+      note_rebuilt(-1, 0);
       return;
     }
+    apply_polled();
+  }
+
+  static record to_record(const rd_kafka_message_t& m) {
     record r;
     if (m.key) r.key = {static_cast<const char*>(m.key), m.key_len};
     if (m.payload) r.value = {static_cast<const char*>(m.payload), m.len};
@@ -481,13 +466,40 @@ class kafka_consumer final : public transport::consumer {
     r.offset = m.offset;
     rd_kafka_timestamp_type_t type;
     r.timestamp_ms = std::max<std::int64_t>(rd_kafka_message_timestamp(&m, &type), 0);
-    records_.fetch_add(1, std::memory_order_relaxed);
-    const auto rejected = handler_->on_record(r);
-    partition_state& st = parts_[m.partition];
-    if (rejected && dlq_ && m.offset >= st.committed) dead_letter(m, *rejected, st);
-    st.next = m.offset + 1;
-    st.position = m.offset + 1;
-    store_if_ready(m.partition, st);
+    return r;
+  }
+
+  // Hands the polled messages to the handler in one call, then, in log order, copies the rejected
+  // ones to the dead-letter topic and moves each partition's position; offsets are stored once
+  // per partition, after the handler returned (never past what it applied).
+  void apply_polled() {
+    if (polled_.empty()) return;
+    const std::size_t n = polled_.size();
+    polled_records_.clear();
+    for (const auto& m : polled_) polled_records_.push_back(to_record(*m));
+    rejected_.assign(n, std::nullopt);
+    records_.fetch_add(n, std::memory_order_relaxed);
+    handler_->on_records(polled_records_, rejected_);
+    std::int32_t partition = -1;
+    partition_state* st = nullptr;
+    const auto settle = [&] {
+      if (!st) return;
+      store_if_ready(partition, *st);
+      note_rebuilt(partition, st->position);
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      const rd_kafka_message_t& m = *polled_[i];
+      if (m.partition != partition) {
+        settle();
+        partition = m.partition;
+        st = &parts_[partition];
+      }
+      if (rejected_[i] && dlq_ && m.offset >= st->committed) dead_letter(m, *rejected_[i], *st);
+      st->next = m.offset + 1;
+      st->position = m.offset + 1;
+    }
+    settle();
+    polled_.clear();
   }
 
   // Sets each partition's start offset for now - ttl. Runs on the consumer thread, inside the
@@ -982,6 +994,9 @@ class kafka_consumer final : public transport::consumer {
   static void on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<kafka_consumer*>(opaque);
+    // Served inside one of poll_batch()'s polls: what it took before belongs to the assignment
+    // being left, so it is applied (and its offsets stored) before the revocation commits.
+    self->apply_polled();
     switch (err) {
       case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         self->assign(parts);
@@ -1015,8 +1030,16 @@ class kafka_consumer final : public transport::consumer {
     return 0;  // librdkafka frees the JSON
   }
 
+  // Messages one poll_batch() takes at most: enough to amortise the store's lock and clock read
+  // (series_store::apply_batch), few enough to keep a poll's memory and latency small.
+  static constexpr std::size_t kMaxPoll = 512;
+
   consumer_options options_;
   consumer_handler* handler_ = nullptr;
+  // The poll being collected and its records and rejections; consumer thread only.
+  std::vector<message_ptr> polled_;
+  std::vector<record> polled_records_;
+  std::vector<std::optional<rejection>> rejected_;
   last_error last_error_;
   std::atomic<std::uint64_t> records_{0};
   std::atomic<std::uint64_t> errors_{0};

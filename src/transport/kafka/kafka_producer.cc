@@ -157,24 +157,17 @@ class kafka_producer final : public transport::producer {
     props.emplace_back("enable.idempotence", "true");
     props.emplace_back("acks", "all");
 
-    auto conf = make_conf(props);
-    if (!conf) return conf.error();
-    rd_kafka_conf_t* c = conf->get();
-    install_logging(c);
-    rd_kafka_conf_set_opaque(c, this);
-    rd_kafka_conf_set_dr_msg_cb(c, &kafka_producer::on_delivery);
-    rd_kafka_conf_set_error_cb(c, &kafka_producer::on_error);
-    rd_kafka_conf_set_stats_cb(c, &kafka_producer::on_statistics);
-
-    std::array<char, 512> err{};
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err.data(), err.size());
-    if (!rk) return util::error(errc::unavailable, std::string("Kafka producer: ") + err.data());
-    (void)conf->release();  // rd_kafka_new took it
-    rk_.reset(rk);
-    topic_.reset(rd_kafka_topic_new(rk, options_.topic.c_str(), nullptr));
-    if (!topic_)
-      return util::error(errc::unavailable, "Kafka topic " + options_.topic + ": " +
-                                                rd_kafka_err2str(rd_kafka_last_error()));
+    auto rk = make_handle(RD_KAFKA_PRODUCER, props,
+                          {.opaque = this,
+                           .delivery = &kafka_producer::on_delivery,
+                           .error = &kafka_producer::on_error,
+                           .statistics = &kafka_producer::on_statistics},
+                          "Kafka producer");
+    if (!rk) return rk.error();
+    rk_ = std::move(*rk);
+    auto topic = make_topic(rk_.get(), options_.topic);
+    if (!topic) return topic.error();
+    topic_ = std::move(*topic);
     poller_ = std::thread([this] { poll_loop(); });
     health_ = std::make_unique<health_monitor>(
         [this] {

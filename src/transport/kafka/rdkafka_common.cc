@@ -66,6 +66,33 @@ util::result<conf_ptr> make_conf(
 
 void install_logging(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, log_cb); }
 
+util::result<handle_ptr> make_handle(
+    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& properties,
+    const handle_callbacks& callbacks, std::string_view what) {
+  auto conf = make_conf(properties);
+  if (!conf) return conf.error();
+  rd_kafka_conf_t* c = conf->get();
+  install_logging(c);
+  rd_kafka_conf_set_opaque(c, callbacks.opaque);
+  if (callbacks.delivery) rd_kafka_conf_set_dr_msg_cb(c, callbacks.delivery);
+  if (callbacks.rebalance) rd_kafka_conf_set_rebalance_cb(c, callbacks.rebalance);
+  if (callbacks.error) rd_kafka_conf_set_error_cb(c, callbacks.error);
+  if (callbacks.statistics) rd_kafka_conf_set_stats_cb(c, callbacks.statistics);
+  std::array<char, 512> err{};
+  handle_ptr rk(rd_kafka_new(type, c, err.data(), err.size()));
+  if (!rk) return util::error(errc::unavailable, std::string(what) + ": " + err.data());
+  (void)conf->release();  // rd_kafka_new took it
+  return rk;
+}
+
+util::result<topic_ptr> make_topic(rd_kafka_t* rk, const std::string& name) {
+  topic_ptr topic(rd_kafka_topic_new(rk, name.c_str(), nullptr));
+  if (!topic)
+    return util::error(errc::unavailable,
+                       "Kafka topic " + name + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+  return topic;
+}
+
 void last_error::set(std::string e) {
   std::lock_guard lock(mu_);
   error_ = std::move(e);

@@ -63,6 +63,25 @@ util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
 // levels. They arrive on librdkafka's threads; spdlog's loggers are thread-safe.
 void install_logging(rd_kafka_conf_t* conf);
 
+// What a handle calls back, each with `opaque`; null members are left unset.
+struct handle_callbacks {
+  void* opaque = nullptr;
+  void (*delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr;
+  void (*rebalance)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*,
+                    void*) = nullptr;
+  void (*error)(rd_kafka_t*, int, const char*, void*) = nullptr;
+  int (*statistics)(rd_kafka_t*, char*, std::size_t, void*) = nullptr;
+};
+
+// A client of `type` configured with `properties` (make_conf's error rules), its log lines on
+// spdlog (install_logging) and `callbacks` set. `what` names it in an error ("Kafka producer").
+util::result<handle_ptr> make_handle(
+    rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& properties,
+    const handle_callbacks& callbacks, std::string_view what);
+
+// A topic handle of `rk` for `name`; the error names the topic.
+util::result<topic_ptr> make_topic(rd_kafka_t* rk, const std::string& name);
+
 // The last error librdkafka reported through error_cb, for health(). Thread-safe.
 class last_error {
  public:

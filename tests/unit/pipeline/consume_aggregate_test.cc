@@ -80,5 +80,66 @@ TEST_F(consume_aggregates, aggregates_the_store_cannot_add_are_rejected_as_inval
   EXPECT_EQ(store.app_series("app").size(), 2u);
 }
 
+// One poll applied together (on_records: one store batch) ends exactly where the same records
+// applied one by one end: rejections at their index, replayed offsets skipped, totals, stats.
+TEST_F(consume_aggregates, a_poll_applied_as_one_batch_equals_its_records_applied_in_turn) {
+  const auto framed = [](const model::metric& m) {
+    std::string value;
+    avro::frame(avro::schema_id{6}, m, value, avro::wire_schema::v2);
+    return value;
+  };
+  auto gauge = typed(model::metric_type::gauge, 4);
+  gauge.name = "temperature";
+  auto hist = typed(model::metric_type::histogram, 0.3);
+  hist.name = "latency";
+  const std::vector<std::pair<std::string, std::int64_t>> poll = {
+      {framed(typed(model::metric_type::counter, 2)), 10},
+      {framed(typed(model::metric_type::counter, -1)), 11},  // invalid
+      {"not a frame", 12},                                   // bad_magic
+      {framed(gauge), 13},
+      {framed(typed(model::metric_type::counter, 3)), 10},  // replayed: below next_offset 11
+      {framed(hist), 14},
+      {framed(typed(model::metric_type::counter, 5)), 15},
+  };
+  std::vector<transport::record> records;
+  for (const auto& [value, offset] : poll)
+    records.push_back({"key", value, "app", 2, offset, clock.now_ms()});
+
+  std::vector<std::optional<transport::rejection>> rejected(records.size());
+  c.on_records(records, rejected);
+
+  store::series_store one_by_one{store::store_limits{}, clock};
+  consume single{v1, v2, registry, one_by_one};
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto expected = single.on_record(records[i]);
+    ASSERT_EQ(rejected[i].has_value(), expected.has_value()) << i;
+    if (expected) EXPECT_EQ(rejected[i]->reason, expected->reason) << i;
+  }
+  ASSERT_TRUE(rejected[1] && rejected[2]);
+  EXPECT_EQ(rejected[1]->reason, "invalid");
+  EXPECT_EQ(rejected[2]->reason, "bad_magic");
+
+  const auto got = store.app_series("app");
+  const auto want = one_by_one.app_series("app");
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].exposition_name, want[i].exposition_name);
+    EXPECT_EQ(got[i].value, want[i].value);
+    EXPECT_EQ(got[i].sum, want[i].sum);
+    EXPECT_EQ(got[i].count, want[i].count);
+    EXPECT_EQ(got[i].buckets, want[i].buckets);
+  }
+  EXPECT_EQ(store.stats().replayed, 1u);
+  EXPECT_EQ(store.stats().replayed, one_by_one.stats().replayed);
+  EXPECT_EQ(c.stats().consumed, 5u);
+  EXPECT_EQ(c.stats().consumed, single.stats().consumed);
+  EXPECT_EQ(c.stats().decode_errors, single.stats().decode_errors);
+  const auto dirty = store.take_dirty(2);
+  const auto dirty_single = one_by_one.take_dirty(2);
+  ASSERT_EQ(dirty.size(), dirty_single.size());
+  for (std::size_t i = 0; i < dirty.size(); ++i) EXPECT_EQ(dirty[i], dirty_single[i]) << i;
+}
+
 }  // namespace
 }  // namespace mca::pipeline

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <thread>
+
 #include "avro/metric_codec.h"
 #include "support/fake_transport.h"
 #include "support/seed.h"
@@ -10,21 +16,45 @@
 namespace mca::pipeline {
 namespace {
 
-class ingest_test : public ::testing::Test {
+// Waits for the one answer of a submit (on whichever thread the transport completes it).
+class answer {
+ public:
+  std::function<void(util::result<outcome>)> callback() {
+    return [p = promise_](util::result<outcome> r) { p->set_value(std::move(r)); };
+  }
+  bool ready() const {
+    return future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
+  util::result<outcome> get() {
+    if (future_.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+      return util::error(transport::errc::timed_out, "no answer within 30 s");
+    return future_.get();
+  }
+
+ private:
+  std::shared_ptr<std::promise<util::result<outcome>>> promise_ =
+      std::make_shared<std::promise<util::result<outcome>>>();
+  std::future<util::result<outcome>> future_ = promise_->get_future();
+};
+
+// Every test runs with the delivery callback on the caller's thread (the embedded log) and on a
+// transport thread (Kafka): the transport contract allows both.
+class ingest_test : public ::testing::TestWithParam<test::callback_thread> {
  protected:
   ingest_test()
       : schema_(avro::schema::load_metric_schema(test::schema_file()).value()),
         registry_(registry::make_embedded(
             schema_, avro::schema::load_typed_metric_schema(test::schema_v2_file()).value())),
         clock_(1'700'000'000'000),
+        producer_(GetParam()),
         ingest_(model::limits{}, *registry_, producer_, clock_) {}
 
-  util::result<outcome> submit(batch b) {
-    std::optional<util::result<outcome>> got;
-    ingest_.submit("my-app", std::move(b), [&](util::result<outcome> r) { got = std::move(r); });
-    EXPECT_TRUE(got.has_value());
-    return *got;
+  static util::result<outcome> submit_to(ingest& in, batch b) {
+    answer a;
+    in.submit("my-app", std::move(b), a.callback());
+    return a.get();
   }
+  util::result<outcome> submit(batch b) { return submit_to(ingest_, std::move(b)); }
 
   avro::schema schema_;
   std::unique_ptr<registry::schema_registry> registry_;
@@ -33,7 +63,16 @@ class ingest_test : public ::testing::Test {
   ingest ingest_;
 };
 
-TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
+// The two threads the transport contract allows for the delivery callback.
+const auto kCallbackThreads =
+    ::testing::Values(test::callback_thread::caller, test::callback_thread::transport);
+std::string thread_name(const ::testing::TestParamInfo<test::callback_thread>& info) {
+  return test::to_string(info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(callback_on, ingest_test, kCallbackThreads, thread_name);
+
+TEST_P(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
   batch b;
   b.items.emplace_back(0, test::seed_metric());
   auto r = submit(std::move(b));
@@ -55,7 +94,7 @@ TEST_F(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
   EXPECT_EQ(*decoded, m);
 }
 
-TEST_F(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
+TEST_P(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
   batch b;
   b.items.emplace_back(0, test::seed_metric());
   auto bad = test::seed_metric();
@@ -72,7 +111,7 @@ TEST_F(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
   EXPECT_EQ(producer_.sent.size(), 1u);
 }
 
-TEST_F(ingest_test, produces_nothing_when_no_item_is_valid) {
+TEST_P(ingest_test, produces_nothing_when_no_item_is_valid) {
   batch b;
   auto bad = test::seed_metric();
   bad.profile_id.clear();
@@ -84,7 +123,7 @@ TEST_F(ingest_test, produces_nothing_when_no_item_is_valid) {
   EXPECT_TRUE(producer_.sent.empty());
 }
 
-TEST_F(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepted) {
+TEST_P(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepted) {
   producer_.behaviour = test::fake_producer::mode::fail;
   producer_.failure = transport::errc::queue_full;
   batch b;
@@ -96,22 +135,25 @@ TEST_F(ingest_test, transport_failure_is_an_error_and_nothing_is_counted_accepte
   EXPECT_EQ(ingest_.stats().failed, 1u);
 }
 
-TEST_F(ingest_test, completes_only_when_the_transport_acknowledges) {
+TEST_P(ingest_test, completes_only_when_the_transport_acknowledges) {
   producer_.behaviour = test::fake_producer::mode::hold;
   batch b;
   b.items.emplace_back(0, test::seed_metric());
   b.items.emplace_back(1, test::seed_metric());
-  std::optional<util::result<outcome>> got;
-  ingest_.submit("my-app", std::move(b), [&](util::result<outcome> r) { got = std::move(r); });
-  EXPECT_FALSE(got.has_value());
+  answer got;
+  ingest_.submit("my-app", std::move(b), got.callback());
+  EXPECT_FALSE(got.ready());
   producer_.complete_all();
-  ASSERT_TRUE(got.has_value());
-  ASSERT_TRUE(*got);
-  EXPECT_EQ((*got)->accepted, 2u);
+  auto r = got.get();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 2u);
   EXPECT_EQ(ingest_.stats().accepted, 2u);
+  // The answer came on the thread the transport completed on.
+  const bool on_caller = producer_.last_callback_thread() == std::this_thread::get_id();
+  EXPECT_EQ(on_caller, GetParam() == test::callback_thread::caller);
 }
 
-TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
+TEST_P(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
   batch b;
   auto m = test::seed_metric();
   m.timestamp_ms = clock_.now_ms() + 3'600'001;
@@ -122,7 +164,7 @@ TEST_F(ingest_test, timestamp_too_far_in_the_future_is_rejected) {
   EXPECT_EQ(r->rejected[0].field, "timestamp");
 }
 
-TEST_F(ingest_test, a_future_timestamp_is_produced_as_the_receive_time) {
+TEST_P(ingest_test, a_future_timestamp_is_produced_as_the_receive_time) {
   batch b;
   auto m = test::seed_metric();
   m.value = 666;
@@ -144,15 +186,13 @@ class ingest_admission_test : public ingest_test {
   ingest with_admission_{model::limits{}, *registry_, producer_, clock_, &admission_};
 
   util::result<outcome> submit_admitted(batch b) {
-    std::optional<util::result<outcome>> got;
-    with_admission_.submit("my-app", std::move(b),
-                           [&](util::result<outcome> r) { got = std::move(r); });
-    EXPECT_TRUE(got.has_value());
-    return *got;
+    return submit_to(with_admission_, std::move(b));
   }
 };
 
-TEST_F(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_answer) {
+INSTANTIATE_TEST_SUITE_P(callback_on, ingest_admission_test, kCallbackThreads, thread_name);
+
+TEST_P(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_answer) {
   batch b;
   for (int i = 0; i < 4; ++i) {
     auto m = test::seed_metric();
@@ -169,7 +209,7 @@ TEST_F(ingest_admission_test, series_the_store_would_refuse_are_rejected_in_the_
   EXPECT_EQ(with_admission_.stats().rejected, 2u);
 }
 
-TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
+TEST_P(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
   // Admitted items before and after a refused one: each keeps its own key, so one series always
   // lands on one partition.
   batch b;
@@ -190,7 +230,7 @@ TEST_F(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
   EXPECT_EQ(producer_.sent[2].key, model::series_key("my-app", m));
 }
 
-TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {
+TEST_P(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {
   producer_.behaviour = test::fake_producer::mode::fail;
   batch b;
   b.items.emplace_back(0, test::seed_metric());
@@ -198,7 +238,7 @@ TEST_F(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_cou
   EXPECT_EQ(admission_.stats().series, 0u);
 }
 
-TEST_F(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
+TEST_P(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
   batch b;
   for (const char* name : {"cpu.usage", "cpu_usage", "cpu-usage"}) {
     auto m = test::seed_metric();
@@ -242,7 +282,7 @@ constexpr std::string_view kSeedGaugeFrameHex =
     "10757365722d313233"  // profileId "user-123"
     ;
 
-TEST_F(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_the_v1_id) {
+TEST_P(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_the_v1_id) {
   for (bool explicit_type : {false, true}) {
     producer_.sent.clear();
     batch b;
@@ -255,7 +295,7 @@ TEST_F(ingest_test, a_gauge_is_produced_byte_for_byte_as_the_seed_record_with_th
   }
 }
 
-TEST_F(ingest_test, counters_and_histograms_are_framed_with_the_v2_id_and_body) {
+TEST_P(ingest_test, counters_and_histograms_are_framed_with_the_v2_id_and_body) {
   batch b;
   auto g = test::seed_metric();
   auto c = test::seed_metric();

@@ -19,6 +19,14 @@ class collecting_handler final : public consumer_handler {
     cv_.notify_all();
     return std::nullopt;
   }
+  void on_records(std::span<const record> rs,
+                  std::span<std::optional<rejection>> rejected) override {
+    {
+      std::lock_guard lock(mu_);
+      polls_.push_back(rs.size());
+    }
+    consumer_handler::on_records(rs, rejected);
+  }
   void on_assigned(std::span<const std::int32_t> p) override {
     std::lock_guard lock(mu_);
     assigned_.assign(p.begin(), p.end());
@@ -36,6 +44,7 @@ class collecting_handler final : public consumer_handler {
   std::condition_variable cv_;
   std::vector<std::string> keys_, apps_;
   std::vector<std::int64_t> offsets_;
+  std::vector<std::size_t> polls_;  // records per on_records() call
   std::vector<std::int32_t> assigned_, revoked_;
 };
 
@@ -95,6 +104,22 @@ TEST(embedded_log, stop_consumes_what_was_already_acknowledged) {
   for (int i = 0; i < 100; ++i) t.prod->send(batch_of({"k"}), [](util::result<void>) {});
   t.cons->stop();
   EXPECT_EQ(h.keys_.size(), 100u);
+}
+
+TEST(embedded_log, hands_over_each_read_in_one_call_of_at_most_512_records) {
+  // What one read of the log takes is applied as one store batch by the consume handler.
+  auto t = embedded::make_embedded_transport(2000);
+  for (int i = 0; i < 10; ++i) {
+    std::vector<message> batch(100, message{"k", "v", "app", 1});
+    t.prod->send(std::move(batch), [](util::result<void>) {});
+  }
+  collecting_handler h;
+  t.cons->start(h);
+  ASSERT_TRUE(h.wait_for(1000));
+  t.cons->stop();
+  EXPECT_EQ(h.polls_, (std::vector<std::size_t>{512, 488}));
+  for (std::size_t i = 0; i < h.offsets_.size(); ++i)
+    EXPECT_EQ(h.offsets_[i], static_cast<std::int64_t>(i));
 }
 
 TEST(embedded_log, health_reports_kind_and_queue) {

@@ -77,6 +77,35 @@ TEST(kafka_consumer, reports_its_assignment_and_delivers_records_in_order_per_pa
   }
 }
 
+TEST(kafka_consumer, hands_over_what_one_poll_fetched_in_one_call) {
+  // The handler applies a poll as one store batch (R4): records already fetched arrive together,
+  // at most 512 at a time, in log order, each exactly once.
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  auto producer = producer_for(cluster);
+  std::vector<message> batch;
+  for (int i = 0; i < 2000; ++i) batch.push_back({"s", std::to_string(i), "app", test::now_ms()});
+  produce(*producer, batch);
+
+  test::recording_handler handler;
+  auto consumer = make_kafka_consumer(consumer_for(cluster, 0s)).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.records().size() == 2000; }));
+  consumer->stop();
+
+  const auto polls = handler.polls();
+  std::size_t sum = 0;
+  for (auto n : polls) sum += n;
+  EXPECT_EQ(sum, 2000u);
+  EXPECT_GT(*std::max_element(polls.begin(), polls.end()), 1u);
+  EXPECT_LE(*std::max_element(polls.begin(), polls.end()), 512u);
+  const auto records = handler.records();
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].offset, static_cast<std::int64_t>(i));
+    EXPECT_EQ(records[i].value, std::to_string(i));
+  }
+}
+
 TEST(kafka_consumer, revokes_its_partitions_when_stopped) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 2);
@@ -199,7 +228,7 @@ TEST(kafka_consumer, reads_from_the_beginning_when_ttl_is_zero) {
 class slow_handler final : public transport::consumer_handler {
  public:
   std::optional<rejection> on_record(const record& r) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the simulated work, not a wait
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the simulated work, not a wait
     return inner.on_record(r);
   }
   void on_assigned(std::span<const std::int32_t> p) override { inner.on_assigned(p); }
@@ -211,7 +240,8 @@ TEST(kafka_consumer, reports_lag_while_behind_the_log_and_none_once_caught_up) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
   auto producer = producer_for(cluster);
-  std::vector<message> batch(300, message{"s", "v", "app", test::now_ms()});
+  // More than one poll takes (512): the statistics are served between polls.
+  std::vector<message> batch(1500, message{"s", "v", "app", test::now_ms()});
   produce(*producer, batch);
   slow_handler handler;
   auto options = consumer_for(cluster, 0s);
@@ -222,7 +252,7 @@ TEST(kafka_consumer, reports_lag_while_behind_the_log_and_none_once_caught_up) {
   std::int64_t max_lag = 0;
   ASSERT_TRUE(eventually([&] {
     max_lag = std::max(max_lag, consumer->stats().lag);
-    return handler.inner.records().size() == 300;
+    return handler.inner.records().size() == 1500;
   }));
   EXPECT_GT(max_lag, 0);
   EXPECT_TRUE(eventually([&] { return consumer->stats().lag == 0; }));
@@ -399,6 +429,19 @@ std::int64_t cut_of(const std::string& marker_value) {
 
 const std::string kMarker("\0cut", 4);
 
+// The topic and its changelog, one partition each, and `records` (key, value) on the topic two
+// hours old: older than a TTL of 900 s, so a TTL rebuild alone would skip all of them.
+void with_old_records(test::mock_cluster& cluster,
+                      const std::vector<std::pair<std::string, std::string>>& records) {
+  cluster.create_topic("metrics", 1);
+  cluster.create_topic("metrics-aggregates", 1);
+  auto producer = producer_for(cluster);
+  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
+  std::vector<message> batch;
+  for (const auto& [key, value] : records) batch.push_back({key, value, "app", old});
+  produce(*producer, batch);
+}
+
 TEST(kafka_consumer_changelog, snapshots_changed_state_then_a_marker_with_the_position) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
@@ -437,12 +480,7 @@ TEST(kafka_consumer_changelog, snapshots_changed_state_then_a_marker_with_the_po
 
 TEST(kafka_consumer_changelog, restores_and_starts_at_the_cut_below_the_ttl_position) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  // Older than the TTL: a TTL rebuild alone would skip all of them.
-  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
-  produce(*producer, {{"a", "1", "app", old}, {"a", "2", "app", old}, {"a", "4", "app", old}});
+  with_old_records(cluster, {{"a", "1"}, {"a", "2"}, {"a", "4"}});
   // What an earlier owner wrote: "a" after offsets 0 and 1, a complete snapshot with cut 2.
   ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, "a", "3@2", test::now_ms()));
   const std::string cut2 = std::string("\x01", 1) + std::string(7, '\0') + "\x02";
@@ -461,11 +499,7 @@ TEST(kafka_consumer_changelog, restores_and_starts_at_the_cut_below_the_ttl_posi
 
 TEST(kafka_consumer_changelog, replays_from_the_beginning_without_a_marker) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
-  produce(*producer, {{"a", "1", "app", old}, {"a", "2", "app", old}, {"a", "4", "app", old}});
+  with_old_records(cluster, {{"a", "1"}, {"a", "2"}, {"a", "4"}});
   // A state without a marker: an owner that died between the states and the marker.
   ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, "a", "3@2", test::now_ms()));
 
@@ -479,11 +513,7 @@ TEST(kafka_consumer_changelog, replays_from_the_beginning_without_a_marker) {
 
 TEST(kafka_consumer_changelog, starts_where_the_handler_asks_when_below_the_cut) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
-  produce(*producer, {{"a", "1", "app", old}, {"b", "2", "app", old}, {"a", "4", "app", old}});
+  with_old_records(cluster, {{"a", "1"}, {"b", "2"}, {"a", "4"}});
   const std::string cut3 = std::string("\x01", 1) + std::string(7, '\0') + "\x03";
   ASSERT_TRUE(cluster.produce_raw("metrics-aggregates", 0, kMarker, cut3, test::now_ms()));
 

@@ -108,6 +108,15 @@ class recording_handler final : public transport::consumer_handler {
                         r.partition, r.offset, r.timestamp_ms});
     return std::nullopt;
   }
+  // Notes how many records each poll handed over, then records each.
+  void on_records(std::span<const transport::record> rs,
+                  std::span<std::optional<transport::rejection>> rejected) override {
+    {
+      std::lock_guard lock(mu_);
+      polls_.push_back(rs.size());
+    }
+    consumer_handler::on_records(rs, rejected);
+  }
   void on_assigned(std::span<const std::int32_t> partitions) override {
     std::lock_guard lock(mu_);
     assigned_.emplace_back(partitions.begin(), partitions.end());
@@ -121,6 +130,10 @@ class recording_handler final : public transport::consumer_handler {
     std::lock_guard lock(mu_);
     return records_;
   }
+  std::vector<std::size_t> polls() const {
+    std::lock_guard lock(mu_);
+    return polls_;
+  }
   std::vector<std::vector<std::int32_t>> assigned() const {
     std::lock_guard lock(mu_);
     return assigned_;
@@ -133,6 +146,7 @@ class recording_handler final : public transport::consumer_handler {
  private:
   mutable std::mutex mu_;
   std::vector<owned_record> records_;
+  std::vector<std::size_t> polls_;
   std::vector<std::vector<std::int32_t>> assigned_;
   std::vector<std::vector<std::int32_t>> revoked_;
 };
