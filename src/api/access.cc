@@ -2,12 +2,10 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/http/field.hpp>
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
-#include "api/error_map.h"
+#include "api/errc.h"
+#include "http/error_response.h"
 
 namespace mca::api {
 namespace {
@@ -58,14 +56,6 @@ auth::credential find_credential(const http::request& req, std::string& query_va
   return {};
 }
 
-std::string error_body(std::string_view code, std::string_view message, std::string_view field,
-                       std::string_view error) {
-  boost::json::object detail{{"field", field}, {"error", error}};
-  boost::json::object err{
-      {"code", code}, {"message", message}, {"details", boost::json::array{std::move(detail)}}};
-  return boost::json::serialize(boost::json::object{{"error", std::move(err)}});
-}
-
 std::string printable(std::string_view s, std::size_t max = 200) {
   std::string out;
   for (char c : s.substr(0, max)) {
@@ -76,7 +66,7 @@ std::string printable(std::string_view s, std::size_t max = 200) {
 }
 
 http::response refusal(const auth::decision& d, auth::scope needed, std::string_view app_id,
-                       std::string_view origin, const http::request& req) {
+                       std::string_view origin) {
   std::string message;
   std::string_view field = "api_key";
   switch (d.outcome) {
@@ -107,19 +97,17 @@ http::response refusal(const auth::decision& d, auth::scope needed, std::string_
       break;
   }
   const bool unauthenticated = auth::is_unauthenticated(d.outcome);
-  auto res = json_response(unauthenticated ? 401 : 403,
-                           error_body(unauthenticated ? "unauthorized" : "forbidden", message,
-                                      field, auth::to_string(d.outcome)),
-                           req);
+  const util::field_error detail{util::kNoIndex, std::string(field),
+                                 std::string(auth::to_string(d.outcome))};
+  auto res = http::error_response(
+      {unauthenticated ? errc::unauthorized : errc::forbidden, std::move(message)}, {&detail, 1});
   if (unauthenticated) res.set(bh::field::www_authenticate, "Bearer");
   return res;
 }
 
-http::response too_many(std::string message, std::string_view field, std::chrono::seconds wait,
-                        const http::request& req) {
-  auto res = json_response(429, error_body("rate_limited", message, field, "rate_limited"), req);
-  res.set(bh::field::retry_after, std::to_string(wait.count()));
-  return res;
+http::response too_many(std::string message, std::string_view field, std::chrono::seconds wait) {
+  const util::field_error detail{util::kNoIndex, std::string(field), "rate_limited"};
+  return http::error_response({errc::rate_limited, std::move(message)}, {&detail, 1}, wait);
 }
 
 std::string rate_text(double r) {
@@ -154,7 +142,7 @@ bool access_control::limit_client(const http::request& req, const http::params& 
   limited_client_.fetch_add(1, std::memory_order_relaxed);
   respond(too_many("more than " + rate_text(clients_->rate()) +
                        " requests per second from this client (RATE_LIMIT_PER_CLIENT)",
-                   "client", admitted.retry_after, req));
+                   "client", admitted.retry_after));
   return false;
 }
 
@@ -187,7 +175,7 @@ bool access_control::admit(route_access kind, const http::request& req, const ht
   spdlog::debug("access: refused {} {} ({}{}{})", sv(req.method_string()),
                 printable(sv(req.target()).substr(0, sv(req.target()).find('?'))),
                 auth::to_string(d.outcome), d.key ? ", key id " : "", d.key ? d.key->id : "");
-  respond(refusal(d, ar.needed, ar.app_id, ar.origin, req));
+  respond(refusal(d, ar.needed, ar.app_id, ar.origin));
   return false;
 }
 
@@ -199,7 +187,7 @@ bool access_control::admit_metrics(std::string_view app_id, std::size_t n, const
   limited_app_.fetch_add(1, std::memory_order_relaxed);
   respond(too_many("more than " + rate_text(apps_->rate()) + " metrics per second for app " +
                        std::string(app_id) + " (RATE_LIMIT_PER_APP)",
-                   "app_id", admitted.retry_after, req));
+                   "app_id", admitted.retry_after));
   return false;
 }
 

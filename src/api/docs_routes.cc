@@ -7,6 +7,8 @@
 #include <boost/beast/http/status.hpp>
 
 #include "docs_assets.h"
+#include "http/errc.h"
+#include "http/error_response.h"
 
 namespace mca::api {
 namespace {
@@ -89,9 +91,8 @@ http::response swagger_ui_response(std::string_view file, const http::request& r
       std::lower_bound(files.begin(), files.end(), file,
                        [](const docs_assets::file& f, std::string_view n) { return f.name < n; });
   if (it == files.end() || it->name != file) {
-    return http::json_error(404, "not_found",
-                            "no Swagger UI file named '" + std::string(file) + "'", req.version(),
-                            req.keep_alive());
+    return http::error_response(
+        {http::errc::not_found, "no Swagger UI file named '" + std::string(file) + "'"});
   }
   return serve(*it, req);
 }

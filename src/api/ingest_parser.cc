@@ -12,30 +12,6 @@
 namespace mca::api {
 namespace {
 
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "api"; }
-  std::string message(int ev) const override {
-    switch (static_cast<errc>(ev)) {
-      case errc::invalid_json:
-        return "request body is not valid JSON";
-      case errc::invalid_request:
-        return "request body must be {\"metrics\": [...]}";
-      case errc::invalid_app_id:
-        return "app_id must match [A-Za-z0-9._-]{1,64} and not be only dots";
-      case errc::no_valid_metrics:
-        return "no metric in the batch is valid";
-      case errc::batch_too_large:
-        return "too many metrics in one batch";
-      case errc::unsupported_media_type:
-        return "Content-Type must be application/json";
-      case errc::unknown_app:
-        return "this service takes no metrics for that app_id";
-    }
-    return "unknown api error";
-  }
-};
-
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
@@ -323,11 +299,6 @@ std::optional<std::string> rewrite_numbers(std::string_view body) {
 }
 
 }  // namespace
-
-const std::error_category& category() {
-  static const category_impl c;
-  return c;
-}
 
 util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size_t max_batch,
                                                 std::int64_t now_ms,

@@ -9,22 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "api/errc.h"
 #include "pipeline/ingest.h"
 #include "util/result.h"
 
 namespace mca::api {
-
-enum class errc {
-  invalid_json = 1,        // 400: not JSON, invalid UTF-8, too deep
-  invalid_request,         // 400: JSON, but not {"metrics":[...]} with at least one item
-  invalid_app_id,          // 400
-  no_valid_metrics,        // 400: every item rejected
-  batch_too_large,         // 413
-  unsupported_media_type,  // 415
-  unknown_app,             // 404: app_id not in ALLOWED_APP_IDS
-};
-const std::error_category& category();
-inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
 
 // `now_ms` replaces a missing or null timestamp. A missing or null `type` is a gauge; a `type`
 // other than the strings "gauge", "counter", "histogram" (case-sensitive) rejects its item with
@@ -46,6 +35,3 @@ util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size
                                                 std::vector<model::field_error>* details = nullptr);
 
 }  // namespace mca::api
-
-template <>
-struct std::is_error_code_enum<mca::api::errc> : std::true_type {};

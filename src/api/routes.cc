@@ -9,9 +9,10 @@
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 
-#include "api/error_map.h"
+#include "api/errc.h"
 #include "api/ingest_parser.h"
 #include "api/json_write.h"
+#include "http/error_response.h"
 
 namespace mca::api {
 namespace {
@@ -39,18 +40,17 @@ bool check_app_id(std::string_view app_id, const http::request& req, const http:
   if (!model::valid_app_id(app_id)) {
     // The details name the path parameter; there is no item index for it.
     constexpr std::string_view rule = "must match [A-Za-z0-9._-]{1,64} and not be only dots";
-    respond(error_response(util::error(errc::invalid_app_id, "app_id " + std::string(rule)), req,
-                           s.retry_after,
-                           {model::field_error{model::kNoIndex, "app_id", std::string(rule)}}));
+    const model::field_error detail{model::kNoIndex, "app_id", std::string(rule)};
+    respond(http::error_response({errc::invalid_app_id, "app_id " + std::string(rule)},
+                                 {&detail, 1}, s.retry_after));
     return false;
   }
   if (!s.allowed_app_ids.empty() && std::find(s.allowed_app_ids.begin(), s.allowed_app_ids.end(),
                                               app_id) == s.allowed_app_ids.end()) {
-    respond(error_response(
-        util::error(errc::unknown_app,
-                    "app_id \"" + std::string(app_id) + "\" is not one this service takes"),
-        req, s.retry_after,
-        {model::field_error{model::kNoIndex, "app_id", "not in ALLOWED_APP_IDS"}}));
+    const model::field_error detail{model::kNoIndex, "app_id", "not in ALLOWED_APP_IDS"};
+    respond(http::error_response(
+        {errc::unknown_app, "app_id \"" + std::string(app_id) + "\" is not one this service takes"},
+        {&detail, 1}, s.retry_after));
     return false;
   }
   return true;
@@ -61,50 +61,45 @@ void post_metrics(services& s, http::request&& req, const http::params& p,
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
   if (!is_json_content_type(req[bh::field::content_type])) {
-    respond(error_response(
-        util::error(errc::unsupported_media_type, "Content-Type must be application/json"), req,
+    respond(http::error_response(
+        {errc::unsupported_media_type, "Content-Type must be application/json"}, {},
         s.retry_after));
     return;
   }
   std::vector<model::field_error> details;
   auto parsed = parse_ingest_body(req.body(), s.max_batch_metrics, s.clock.now_ms(), &details);
   if (!parsed) {
-    respond(error_response(parsed.error(), req, s.retry_after, details));
+    respond(http::error_response(parsed.error(), details, s.retry_after));
     return;
   }
   if (s.access && !s.access->admit_metrics(app_id, parsed->items.size() + parsed->rejected.size(),
                                            req, respond)) {
     return;
   }
-  // The request is moved into the callback only for its version and keep-alive flag.
-  auto meta = std::make_shared<http::request>(req.method(), req.target(), req.version());
-  meta->keep_alive(req.keep_alive());
   const auto retry_after = s.retry_after;
-  s.ingest.submit(app_id, std::move(*parsed),
-                  [meta, retry_after, respond](util::result<pipeline::outcome> done) {
-                    if (!done) {
-                      respond(error_response(done.error(), *meta, retry_after));
-                      return;
-                    }
-                    if (done->accepted == 0) {
-                      respond(error_response(
-                          util::error(errc::no_valid_metrics, "no metric in the batch is valid"),
-                          *meta, retry_after, done->rejected));
-                      return;
-                    }
-                    std::string body = R"({"accepted":)" + std::to_string(done->accepted) +
-                                       R"(,"rejected":)" + field_errors_json(done->rejected) + "}";
-                    respond(json_response(200, std::move(body), *meta));
-                  });
+  s.pipeline.submit(
+      app_id, std::move(*parsed), [retry_after, respond](util::result<pipeline::outcome> done) {
+        if (!done) {
+          respond(http::error_response(done.error(), {}, retry_after));
+          return;
+        }
+        if (done->accepted == 0) {
+          respond(http::error_response({errc::no_valid_metrics, "no metric in the batch is valid"},
+                                       done->rejected, retry_after));
+          return;
+        }
+        std::string body = R"({"accepted":)" + std::to_string(done->accepted) + R"(,"rejected":)" +
+                           http::field_errors_json(done->rejected) + "}";
+        respond(http::json_response(200, std::move(body)));
+      });
 }
 
-boost::json::object consumer_counters(const services& s, std::string_view app_id) {
-  const auto cs = s.consume.stats();
-  const auto ss = s.store.stats();
-  return {{"consumed_total", cs.consumed},
-          {"decode_errors_total", cs.decode_errors_total()},
-          {"series", ss.series},
-          {"dropped_series_total", ss.dropped_global + ss.dropped_app}};
+boost::json::object consumer_counters(const services& s) {
+  const auto c = s.pipeline.counters();
+  return {{"consumed_total", c.consumed},
+          {"decode_errors_total", c.decode_errors},
+          {"series", c.series},
+          {"dropped_series_total", c.dropped_series}};
 }
 
 // Pages of GET /api/v2/app/{app_id}/metrics are in series order, (exposition name, labels); a
@@ -214,25 +209,58 @@ std::variant<page_request, model::field_error> read_page_request(std::string_vie
   return pr;
 }
 
+// One series of GET /api/v2/app/{app_id}/metrics.
+boost::json::object series_json(const pipeline::series& x) {
+  boost::json::object tags;
+  for (const auto& [k, v] : x.tags) tags[k] = v;
+  boost::json::object item{{"name", x.original_name},
+                           {"value", x.value},
+                           {"timestamp", x.timestamp_ms},
+                           {"tags", std::move(tags)},
+                           {"profileId", x.profile_id}};
+  // A gauge's item is the seed's, unchanged; aggregates say their type (value: the counter's
+  // total or the histogram's sum) and a histogram its count, sum and cumulative buckets.
+  if (x.type != model::metric_type::gauge) {
+    item["type"] = model::to_string(x.type);
+    if (x.type == model::metric_type::histogram) {
+      item["count"] = x.count;
+      item["sum"] = x.sum;
+      boost::json::array buckets;
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < x.buckets.size(); ++i) {
+        cumulative += x.buckets[i];
+        boost::json::value le = "+Inf";
+        if (i < x.bounds.size()) le = x.bounds[i];
+        buckets.push_back(boost::json::object{{"le", std::move(le)}, {"count", cumulative}});
+      }
+      item["buckets"] = std::move(buckets);
+    }
+  }
+  return item;
+}
+
 void get_metrics(services& s, http::request&& req, const http::params& p, http::responder respond) {
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
   auto page = read_page_request(req.target());
   if (auto* bad = std::get_if<model::field_error>(&page)) {
-    respond(error_response(util::error(errc::invalid_request, bad->field + " " + bad->error), req,
-                           s.retry_after, {*bad}));
+    respond(http::error_response({errc::invalid_request, bad->field + " " + bad->error}, {bad, 1},
+                                 s.retry_after));
     return;
   }
   const auto& pr = std::get<page_request>(page);
 
-  auto all = s.store.app_series(app_id);
-  const auto key_of = [](const store::series& x) { return std::tie(x.exposition_name, x.labels); };
-  std::sort(all.begin(), all.end(),
-            [&](const store::series& a, const store::series& b) { return key_of(a) < key_of(b); });
+  auto all = s.pipeline.app_series(app_id);
+  const auto key_of = [](const pipeline::series& x) {
+    return std::tie(x.exposition_name, x.labels);
+  };
+  std::sort(all.begin(), all.end(), [&](const pipeline::series& a, const pipeline::series& b) {
+    return key_of(a) < key_of(b);
+  });
   auto first = all.begin();
   if (pr.after) {
     first = std::upper_bound(all.begin(), all.end(), *pr.after,
-                             [&](const page_key& k, const store::series& x) {
+                             [&](const page_key& k, const pipeline::series& x) {
                                return std::tie(k.first, k.second) < key_of(x);
                              });
   }
@@ -242,32 +270,7 @@ void get_metrics(services& s, http::request&& req, const http::params& p, http::
   boost::json::array metrics;
   metrics.reserve(static_cast<std::size_t>(last - first));
   for (auto it = first; it != last; ++it) {
-    boost::json::object tags;
-    for (const auto& [k, v] : it->tags) tags[k] = v;
-    boost::json::object item{{"name", it->original_name},
-                             {"value", it->value},
-                             {"timestamp", it->timestamp_ms},
-                             {"tags", std::move(tags)},
-                             {"profileId", it->profile_id}};
-    // A gauge's item is the seed's, unchanged; aggregates say their type (value: the counter's
-    // total or the histogram's sum) and a histogram its count, sum and cumulative buckets.
-    if (it->type != model::metric_type::gauge) {
-      item["type"] = model::to_string(it->type);
-      if (it->type == model::metric_type::histogram) {
-        item["count"] = it->count;
-        item["sum"] = it->sum;
-        boost::json::array buckets;
-        std::uint64_t cumulative = 0;
-        for (std::size_t i = 0; i < it->buckets.size(); ++i) {
-          cumulative += it->buckets[i];
-          boost::json::value le = "+Inf";
-          if (i < it->bounds.size()) le = it->bounds[i];
-          buckets.push_back(boost::json::object{{"le", std::move(le)}, {"count", cumulative}});
-        }
-        item["buckets"] = std::move(buckets);
-      }
-    }
-    metrics.push_back(std::move(item));
+    metrics.push_back(series_json(*it));
   }
   boost::json::value next = nullptr;
   if (last != all.end() && last != first) {
@@ -277,8 +280,8 @@ void get_metrics(services& s, http::request&& req, const http::params& p, http::
   boost::json::object body{{"app_id", app_id},
                            {"metrics", std::move(metrics)},
                            {"next_cursor", std::move(next)},
-                           {"consumer", consumer_counters(s, app_id)}};
-  respond(json_response(200, to_json(body), req));
+                           {"consumer", consumer_counters(s)}};
+  respond(http::json_response(200, to_json(body)));
 }
 
 boost::json::object component(util::health h) {
@@ -291,18 +294,16 @@ boost::json::object component(util::health h) {
 void get_health(services& s, http::request&& req, const http::params& p, http::responder respond) {
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
-  auto transport = s.producer.health();
-  auto registry = s.registry.health();
-  auto consumer = s.consumer.health();
-  const bool ok = transport.ok && registry.ok && consumer.ok;
+  auto parts = s.pipeline.health();
+  const bool ok = parts.transport.ok && parts.registry.ok && parts.consumer.ok;
   boost::json::object body{
       {"status", ok ? "ok" : "degraded"},
       {"app_id", app_id},
-      {"series", s.store.app_series(app_id).size()},
-      {"components", boost::json::object{{"transport", component(std::move(transport))},
-                                         {"registry", component(std::move(registry))},
-                                         {"consumer", component(std::move(consumer))}}}};
-  auto res = json_response(ok ? 200 : 503, to_json(body), req);
+      {"series", s.pipeline.app_series(app_id).size()},
+      {"components", boost::json::object{{"transport", component(std::move(parts.transport))},
+                                         {"registry", component(std::move(parts.registry))},
+                                         {"consumer", component(std::move(parts.consumer))}}}};
+  auto res = http::json_response(ok ? 200 : 503, to_json(body));
   if (!ok) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
   respond(std::move(res));
 }
@@ -318,20 +319,17 @@ void get_prometheus(services& s, http::request&& req, const http::params&,
   respond(std::move(res));
 }
 
-void get_livez(services&, http::request&& req, const http::params&, http::responder respond) {
-  respond(json_response(200, R"({"status":"ok"})", req));
+void get_livez(services&, http::request&&, const http::params&, http::responder respond) {
+  respond(http::json_response(200, R"({"status":"ok"})"));
 }
 
-void get_readyz(services& s, http::request&& req, const http::params&, http::responder respond) {
-  // Ready to accept metrics: the transport takes writes and our schema has an id.
-  auto transport = s.producer.health();
-  auto id = s.registry.value_schema_id();
-  const bool ready = transport.ok && id.has_value();
-  boost::json::object body{{"status", ready ? "ready" : "not_ready"},
-                           {"transport", transport.status},
-                           {"schema_registered", id.has_value()}};
-  auto res = json_response(ready ? 200 : 503, to_json(body), req);
-  if (!ready) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
+void get_readyz(services& s, http::request&&, const http::params&, http::responder respond) {
+  const auto r = s.pipeline.ready();
+  boost::json::object body{{"status", r.ready ? "ready" : "not_ready"},
+                           {"transport", r.transport},
+                           {"schema_registered", r.schema_registered}};
+  auto res = http::json_response(r.ready ? 200 : 503, to_json(body));
+  if (!r.ready) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
   respond(std::move(res));
 }
 

@@ -1,5 +1,6 @@
 // The service's routes: one handler per route, each a function from request to response that
-// calls the pipeline, the store or the exposition. The route table is also what --list-routes
+// calls the pipeline's front (pipeline/front.h: ingest, app view, readiness) or renders the
+// exposition page. The route table is also what --list-routes
 // prints and what the OpenAPI route test compares with api/openapi.yaml.
 #pragma once
 
@@ -11,23 +12,14 @@
 #include "api/access.h"
 #include "http/server.h"
 #include "model/metric.h"
-#include "pipeline/consume.h"
-#include "pipeline/ingest.h"
-#include "registry/registry.h"
-#include "store/series_store.h"
-#include "transport/transport.h"
+#include "pipeline/front.h"
 #include "util/clock.h"
 
 namespace mca::api {
 
 // What the handlers use. Everything is owned by the app and outlives the server.
 struct services {
-  pipeline::ingest& ingest;
-  pipeline::consume& consume;
-  store::series_store& store;
-  registry::schema_registry& registry;
-  transport::producer& producer;
-  transport::consumer& consumer;
+  pipeline::front& pipeline;
   const util::clock& clock;
   // Appends the whole Prometheus text (client series, then self-metrics).
   std::function<void(std::string&)> render_metrics;

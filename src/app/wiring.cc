@@ -18,6 +18,7 @@
 #include "exposition/process_metrics.h"
 #include "http/server.h"
 #include "pipeline/consume.h"
+#include "pipeline/front.h"
 #include "pipeline/ingest.h"
 #include "registry/confluent.h"
 #include "registry/registry.h"
@@ -123,8 +124,9 @@ class service final : public application {
     consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.ttl_ms);
     add_self_metrics();
 
+    front_ = pipeline::make_front(*ingest_, *consume_, store_, *registry_, *producer_, *consumer_);
     services_.emplace(api::services{
-        *ingest_, *consume_, store_, *registry_, *producer_, *consumer_, util::real_clock(),
+        *front_, util::real_clock(),
         [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
         cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
         cfg_.store.allowed_app_ids});
@@ -471,6 +473,7 @@ class service final : public application {
   exposition::self_metrics self_;
   exposition::render_options render_opts_;
   std::optional<api::access_control> access_;
+  std::unique_ptr<pipeline::front> front_;
   std::optional<api::services> services_;
   http::router router_;
   std::unique_ptr<http::server> server_;

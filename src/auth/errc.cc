@@ -1,33 +1,20 @@
 #include "auth/errc.h"
 
-#include <string>
+#include "util/error_table.h"
 
 namespace mca::auth {
 namespace {
 
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "auth"; }
-  std::string message(int c) const override {
-    switch (static_cast<errc>(c)) {
-      case errc::unreadable_keys_file:
-        return "the keys file cannot be read";
-      case errc::invalid_keys_file:
-        return "the keys file is not valid";
-      case errc::invalid_cidr:
-        return "not an address or CIDR block";
-      case errc::invalid_key_request:
-        return "invalid key request";
-    }
-    return "auth error";
-  }
+// Errors of start-up and of `keys new`: none ends a request, so none has an HTTP answer.
+constexpr util::error_row kErrors[] = {
+    {errc::unreadable_keys_file, "the keys file cannot be read"},
+    {errc::invalid_keys_file, "the keys file is not valid"},
+    {errc::invalid_cidr, "not an address or CIDR block"},
+    {errc::invalid_key_request, "invalid key request"},
 };
 
 }  // namespace
 
-const std::error_category& category() {
-  static const category_impl c;
-  return c;
-}
+const std::error_category& category() { return util::category_of<kErrors>("auth"); }
 
 }  // namespace mca::auth

@@ -6,31 +6,20 @@
 #include <limits>
 
 #include "avro/binary.h"
+#include "util/error_table.h"
 
 namespace mca::avro {
 
 namespace {
 
-class avro_category final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "avro"; }
-  std::string message(int ev) const override {
-    switch (static_cast<errc>(ev)) {
-      case errc::invalid_schema:
-        return "invalid schema";
-      case errc::truncated:
-        return "truncated Avro data";
-      case errc::corrupt:
-        return "corrupt Avro data";
-      case errc::bad_magic:
-        return "not a Confluent-framed message (bad magic byte)";
-      case errc::resolution_failed:
-        return "writer schema cannot be read as the reader schema";
-      case errc::unknown_type:
-        return "unknown metric type";
-    }
-    return "unknown avro error";
-  }
+// Decoding problems of records already in the log: none ends a request (500 if one ever did).
+constexpr util::error_row kErrors[] = {
+    {errc::invalid_schema, "invalid schema"},
+    {errc::truncated, "truncated Avro data"},
+    {errc::corrupt, "corrupt Avro data"},
+    {errc::bad_magic, "not a Confluent-framed message (bad magic byte)"},
+    {errc::resolution_failed, "writer schema cannot be read as the reader schema"},
+    {errc::unknown_type, "unknown metric type"},
 };
 
 // ---- encoding ---------------------------------------------------------------------------------
@@ -154,10 +143,7 @@ errc read_tags(cursor& c, std::vector<model::tag>& tags) {
 
 }  // namespace
 
-const std::error_category& category() {
-  static const avro_category instance;
-  return instance;
-}
+const std::error_category& category() { return util::category_of<kErrors>("avro"); }
 
 void encode(const model::metric& m, std::string& out, wire_schema w) {
   const std::size_t at = out.size();

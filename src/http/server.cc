@@ -9,6 +9,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -42,6 +43,7 @@
 #include <boost/asio/ssl/error.hpp>
 
 #include "http/codec.h"
+#include "http/error_response.h"
 #include "http/stream.h"
 
 namespace mca::http {
@@ -54,7 +56,7 @@ using field = bhttp::field;
 using steady = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------------------------
-// params, router, json_error
+// params, router
 
 std::string_view params::get(std::string_view name) const {
   for (const auto& [k, v] : values) {
@@ -126,22 +128,6 @@ void router::add(verb method, std::string pattern, std::string name, handler h) 
 }
 
 void router::enable_cors(std::string pattern) { cors_patterns_.push_back(std::move(pattern)); }
-
-response json_error(unsigned status, std::string_view code, std::string_view message,
-                    unsigned version, bool keep_alive) {
-  boost::json::object err;
-  err["code"] = jsv(code);
-  err["message"] = jsv(message);
-  err["details"] = boost::json::array();
-  boost::json::object root;
-  root["error"] = std::move(err);
-  response res{static_cast<bhttp::status>(status), version};
-  res.set(field::content_type, "application/json");
-  res.keep_alive(keep_alive);
-  res.body() = boost::json::serialize(root);
-  res.prepare_payload();
-  return res;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Internals shared by sessions, responders and the server.
@@ -260,20 +246,20 @@ std::optional<response> check_transfer_coding(const bhttp::request_header<>& h) 
   }
   if (h.count(field::transfer_encoding) == 0) return std::nullopt;
   if (h.version() < 11) {
-    return json_error(400, "bad_request", "Transfer-Encoding is not allowed in HTTP/1.0");
+    return error_response({errc::bad_request, "Transfer-Encoding is not allowed in HTTP/1.0"});
   }
   auto is_chunked = [](const std::string& c) { return beast::iequals(c, "chunked"); };
   if (codings.empty() || !is_chunked(codings.back())) {
-    return json_error(400, "bad_request",
-                      "the final transfer coding must be chunked, or the body has no length");
+    return error_response({errc::bad_request,
+                           "the final transfer coding must be chunked, or the body has no length"});
   }
   if (std::count_if(codings.begin(), codings.end(), is_chunked) > 1) {
-    return json_error(400, "bad_request", "chunked is applied more than once");
+    return error_response({errc::bad_request, "chunked is applied more than once"});
   }
   for (const auto& c : codings) {
     if (!is_chunked(c)) {
-      return json_error(501, "not_implemented",
-                        "unsupported transfer coding '" + c + "' (supported: chunked)");
+      return error_response(
+          {errc::not_implemented, "unsupported transfer coding '" + c + "' (supported: chunked)"});
     }
   }
   return std::nullopt;
@@ -560,36 +546,35 @@ class session : public std::enable_shared_from_this<session> {
     }
     auto hosts = h.count(field::host);
     if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
-      return json_error(400, "bad_request",
-                        hosts ? "more than one Host header" : "the Host header is required");
+      return error_response(
+          {errc::bad_request, hosts ? "more than one Host header" : "the Host header is required"});
     }
     if (h.target().size() > opts().max_target_bytes) {
-      return json_error(
-          414, "uri_too_long",
-          "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes");
+      return error_response(
+          {errc::uri_too_long,
+           "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes"});
     }
     if (shutting_down_ || srv_.stopping.load()) {
-      auto res = json_error(503, "unavailable", "the server is shutting down");
-      res.set(field::retry_after, "1");
+      auto res = error_response({errc::unavailable, "the server is shutting down"});
       ctx_.keep_alive = false;
       return res;
     }
-    if (!ctx_.target_ok) return json_error(400, "bad_request", "invalid request target");
+    if (!ctx_.target_ok) return error_response({errc::bad_request, "invalid request target"});
     if (!ctx_.path_route) {
-      return json_error(404, "not_found", "no route for " + std::string(h.target()));
+      return error_response({errc::not_found, "no route for " + std::string(h.target())});
     }
     if (ctx_.method == verb::options && !ctx_.route) return std::nullopt;  // answer_options
     if (!ctx_.route) {
-      auto res = json_error(
-          405, "method_not_allowed",
-          std::string(h.method_string()) + " is not allowed on " + std::string(h.target()));
+      auto res = error_response(
+          {errc::method_not_allowed,
+           std::string(h.method_string()) + " is not allowed on " + std::string(h.target())});
       res.set(field::allow, ctx_.allow);
       return res;
     }
     if (body_method(ctx_.method) && !parser_->chunked() && !parser_->content_length()) {
-      return json_error(411, "length_required",
-                        "a " + std::string(h.method_string()) +
-                            " request needs Content-Length or chunked Transfer-Encoding");
+      return error_response({errc::length_required,
+                             "a " + std::string(h.method_string()) +
+                                 " request needs Content-Length or chunked Transfer-Encoding"});
     }
     return std::nullopt;
   }
@@ -672,26 +657,27 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::handling;
     const auto limit = std::to_string(opts().max_header_bytes);
     if (ec == bhttp::error::body_limit) {
-      write_response(
-          json_error(413, "payload_too_large",
-                     "request body exceeds " + std::to_string(opts().max_body_bytes) + " bytes"));
+      write_response(error_response(
+          {errc::body_too_large,
+           "request body exceeds " + std::to_string(opts().max_body_bytes) + " bytes"}));
     } else if (ec == bhttp::error::header_limit) {
       if (target_too_long_) {
-        write_response(json_error(
-            414, "uri_too_long",
-            "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes"));
+        write_response(error_response(
+            {errc::uri_too_long,
+             "request target exceeds " + std::to_string(opts().max_target_bytes) + " bytes"}));
       } else {
-        write_response(
-            json_error(431, "headers_too_large", "request headers exceed " + limit + " bytes"));
+        write_response(error_response(
+            {errc::headers_too_large, "request headers exceed " + limit + " bytes"}));
       }
     } else if (chunk_ext_overflow_ || (ec == bhttp::error::buffer_overflow && !in_trailer())) {
-      write_response(json_error(400, "bad_request",
-                                "chunk extensions exceed " + limit + " bytes per request"));
+      write_response(error_response(
+          {errc::bad_request, "chunk extensions exceed " + limit + " bytes per request"}));
     } else if (ec == bhttp::error::buffer_overflow) {
       write_response(
-          json_error(431, "headers_too_large", "trailer section exceeds " + limit + " bytes"));
+          error_response({errc::headers_too_large, "trailer section exceeds " + limit + " bytes"}));
     } else {
-      write_response(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()));
+      write_response(
+          error_response({errc::bad_request, "malformed HTTP request: " + ec.message()}));
     }
   }
 
@@ -719,9 +705,9 @@ class session : public std::enable_shared_from_this<session> {
     ctx_.keep_alive = false;
     linger_ = true;
     phase_ = phase::handling;
-    write_response(json_error(408, "request_timeout",
-                              "the request did not arrive within " +
-                                  std::to_string(opts().read_timeout.count()) + " ms"));
+    write_response(error_response(
+        {errc::request_timeout, "the request did not arrive within " +
+                                    std::to_string(opts().read_timeout.count()) + " ms"}));
   }
 
   void on_socket_error(beast::error_code ec) {
@@ -815,14 +801,7 @@ class session : public std::enable_shared_from_this<session> {
       auto decoded = decode_content(req[field::content_encoding], std::move(req.body()),
                                     opts().max_body_bytes);
       if (!decoded) {
-        const auto& e = decoded.error();
-        if (e.code == errc::body_too_large) {
-          return write_response(json_error(413, "payload_too_large", e.message));
-        }
-        if (e.code == errc::unsupported_encoding) {
-          return write_response(json_error(415, "unsupported_encoding", e.message));
-        }
-        return write_response(json_error(400, "bad_request", e.message));
+        return write_response(error_response(decoded.error()));
       }
       req.body() = std::move(*decoded);
       req.erase(field::content_encoding);
@@ -836,8 +815,8 @@ class session : public std::enable_shared_from_this<session> {
     if (preflight && ctx_.cors_route) {
       if (ctx_.cors_origin.empty()) {
         return write_response(
-            json_error(403, "origin_not_allowed",
-                       "origin " + std::string(req[field::origin]) + " is not allowed"));
+            error_response({errc::origin_not_allowed,
+                            "origin " + std::string(req[field::origin]) + " is not allowed"}));
       }
       response res{bhttp::status::no_content, ctx_.version};
       res.set(field::access_control_allow_methods, ctx_.allow);
@@ -860,8 +839,7 @@ class session : public std::enable_shared_from_this<session> {
       if (ec) return;
       auto pending = weak.lock();
       if (!pending) return;  // every responder dropped: its destructor answers 500
-      auto res = json_error(503, "unavailable", "the request was not answered in time");
-      res.set(field::retry_after, "1");
+      auto res = error_response({errc::unavailable, "the request was not answered in time"});
       pending->complete(std::move(res), /*quiet=*/true);
     });
     const auto& route = *ctx_.route;
@@ -870,10 +848,10 @@ class session : public std::enable_shared_from_this<session> {
       route.h(std::move(req), ctx_.p, responder(st));
     } catch (const std::exception& e) {
       spdlog::error("http: handler for route '{}' threw: {}", route.name, e.what());
-      st->complete(json_error(500, "internal", "internal server error"));
+      st->complete(error_response({errc::internal, "internal server error"}));
     } catch (...) {
       spdlog::error("http: handler for route '{}' threw a non-exception", route.name);
-      st->complete(json_error(500, "internal", "internal server error"));
+      st->complete(error_response({errc::internal, "internal server error"}));
     }
   }
 
@@ -1017,7 +995,7 @@ responder::state::~state() {
   if (done.exchange(true)) return;
   try {
     spdlog::error("http: a responder was dropped without answering; sending 500");
-    post(json_error(500, "internal", "the handler did not produce a response"));
+    post(error_response({errc::internal, "the handler did not produce a response"}));
   } catch (...) {
     // Destructors must not throw; the connection then times out on the client side.
   }
@@ -1229,13 +1207,13 @@ std::shared_ptr<net::ssl::context> detail::core::current_tls() {
 void detail::core::refuse(tcp::socket& socket) {
   // Cheap on purpose: one non-blocking write of a fixed answer, then close; no session, no
   // parsing. A client that has not read it yet may see a reset instead.
-  static constexpr std::string_view answer =
-      "HTTP/1.1 503 Service Unavailable\r\n"
-      "Content-Type: application/json\r\n"
-      "Retry-After: 1\r\n"
-      "Connection: close\r\n"
-      "Content-Length: 90\r\n\r\n"
-      R"({"error":{"code":"unavailable","message":"too many open connections, retry","details":[]}})";
+  static const std::string answer = [] {
+    auto res = error_response({errc::unavailable, "too many open connections, retry"});
+    res.keep_alive(false);
+    std::ostringstream out;
+    out << res;
+    return std::move(out).str();
+  }();
   refused.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ignored;
   socket.non_blocking(true, ignored);

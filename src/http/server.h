@@ -7,14 +7,14 @@
 // bodies (limit applied to the decompressed size too), gzip responses when the client accepts
 // them, CORS for an allowlist of origins, 404/405 (with Allow) from the router.
 //
-// Errors the server answers itself are JSON (json_error): 400 bad_request (malformed request,
-// faulty framing, missing or repeated Host, chunk extensions too long), 403 origin_not_allowed
-// (CORS preflight from an unlisted origin), 404 not_found, 405 method_not_allowed (+ Allow), 408
-// request_timeout, 411 length_required, 413 payload_too_large, 414 uri_too_long, 415
-// unsupported_encoding, 431 headers_too_large (also a trailer section past the header limit),
-// 500 internal (handler threw or dropped its responder), 501 not_implemented (a transfer coding
-// other than chunked), 503 unavailable (+ Retry-After: 1; handler_timeout passed, the server is
-// draining, or the connection cap is reached). See src/http/README.md for the design.
+// Errors the server answers itself are JSON (http::errc, error_response.h): 400 bad_request
+// (malformed request, faulty framing, missing or repeated Host, chunk extensions too long), 403
+// origin_not_allowed (CORS preflight from an unlisted origin), 404 not_found, 405
+// method_not_allowed (+ Allow), 408 request_timeout, 411 length_required, 413 payload_too_large,
+// 414 uri_too_long, 415 unsupported_encoding, 431 headers_too_large (also a trailer section past
+// the header limit), 500 internal (handler threw or dropped its responder), 501 not_implemented (a
+// transfer coding other than chunked), 503 unavailable (+ Retry-After: 1; handler_timeout passed,
+// the server is draining, or the connection cap is reached). See src/http/README.md for the design.
 //
 // Thread safety: add routes before start(); start()/stop() from one thread that is not one of the
 // server's I/O threads; responders from any thread.
@@ -182,9 +182,5 @@ std::size_t raise_open_files_limit();
 // The default for max_connections under a limit of `open_files` descriptors: the limit minus a
 // reserve for everything else the process opens (max(64, 1/8 of the limit)), at least 16.
 std::size_t default_max_connections(std::size_t open_files);
-
-// A JSON error body: {"error":{"code":...,"message":...,"details":[]}} with the given status.
-response json_error(unsigned status, std::string_view code, std::string_view message,
-                    unsigned version = 11, bool keep_alive = true);
 
 }  // namespace mca::http

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/field_error.h"
+
 namespace mca::model {
 
 using tag = std::pair<std::string, std::string>;
@@ -53,17 +55,9 @@ struct limits {
 };
 
 // Why one metric of a batch was rejected. `field` is "name", "value", "timestamp", "profileId",
-// "tags" or "tags.<key>"; `index` is the position in the batch.
-// field_error::index of a problem that belongs to no item (the index is then left out of JSON).
-inline constexpr std::size_t kNoIndex = static_cast<std::size_t>(-1);
-
-struct field_error {
-  std::size_t index = 0;
-  std::string field;
-  std::string error;
-
-  bool operator==(const field_error&) const = default;
-};
+// "tags" or "tags.<key>"; `index` is the position in the batch (util::kNoIndex: no item).
+using util::field_error;
+using util::kNoIndex;
 
 // Checks a metric against the limits and the naming rules: name non-empty and within length;
 // value finite (and not negative for a counter); timestamp >= 0 and not after now_ms +

@@ -7,25 +7,17 @@
 #include <numeric>
 #include <optional>
 
+#include "util/error_table.h"
+
 namespace mca::pipeline {
 namespace {
 
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "aggregate_state"; }
-  std::string message(int ev) const override {
-    switch (static_cast<state_errc>(ev)) {
-      case state_errc::unknown_version:
-        return "unknown state format version";
-      case state_errc::truncated:
-        return "state value truncated";
-      case state_errc::checksum_mismatch:
-        return "state checksum mismatch";
-      case state_errc::invalid:
-        return "not a valid aggregate state";
-    }
-    return "unknown state error";
-  }
+// Changelog values read at restore: none ends a request.
+constexpr util::error_row kErrors[] = {
+    {state_errc::unknown_version, "unknown state format version"},
+    {state_errc::truncated, "state value truncated"},
+    {state_errc::checksum_mismatch, "state checksum mismatch"},
+    {state_errc::invalid, "not a valid aggregate state"},
 };
 
 constexpr std::uint8_t kCounter = 1;
@@ -119,8 +111,7 @@ util::error invalid(std::string message) { return {state_errc::invalid, std::mov
 }  // namespace
 
 const std::error_category& state_category() {
-  static const category_impl c;
-  return c;
+  return util::category_of<kErrors>("aggregate_state");
 }
 
 std::uint32_t crc32(std::string_view bytes) {

@@ -1,31 +1,20 @@
 #include "registry/registry.h"
 
+#include "util/error_table.h"
+
 namespace mca::registry {
 namespace {
 
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "registry"; }
-  std::string message(int ev) const override {
-    switch (static_cast<errc>(ev)) {
-      case errc::not_ready:
-        return "schema not registered yet";
-      case errc::not_found:
-        return "schema not found";
-      case errc::unreachable:
-        return "schema registry unreachable";
-      case errc::rejected:
-        return "schema registry rejected the request";
-    }
-    return "unknown registry error";
-  }
+// Without a schema id nothing can be produced: every registry error is a passing outage.
+constexpr util::error_row kErrors[] = {
+    {errc::not_ready, "schema not registered yet", {503, "unavailable", true}},
+    {errc::not_found, "schema not found", {503, "unavailable", true}},
+    {errc::unreachable, "schema registry unreachable", {503, "unavailable", true}},
+    {errc::rejected, "schema registry rejected the request", {503, "unavailable", true}},
 };
 
 }  // namespace
 
-const std::error_category& category() {
-  static const category_impl c;
-  return c;
-}
+const std::error_category& category() { return util::category_of<kErrors>("registry"); }
 
 }  // namespace mca::registry

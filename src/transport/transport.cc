@@ -1,31 +1,20 @@
 #include "transport/transport.h"
 
+#include "util/error_table.h"
+
 namespace mca::transport {
 namespace {
 
-class category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "transport"; }
-  std::string message(int ev) const override {
-    switch (static_cast<errc>(ev)) {
-      case errc::queue_full:
-        return "transport queue is full";
-      case errc::delivery_failed:
-        return "delivery failed";
-      case errc::timed_out:
-        return "delivery timed out";
-      case errc::unavailable:
-        return "transport unavailable";
-    }
-    return "unknown transport error";
-  }
+// Back-pressure and outages: 503 with Retry-After, nothing accepted.
+constexpr util::error_row kErrors[] = {
+    {errc::queue_full, "transport queue is full", {503, "unavailable", true}},
+    {errc::delivery_failed, "delivery failed", {503, "unavailable", true}},
+    {errc::timed_out, "delivery timed out", {503, "unavailable", true}},
+    {errc::unavailable, "transport unavailable", {503, "unavailable", true}},
 };
 
 }  // namespace
 
-const std::error_category& category() {
-  static const category_impl c;
-  return c;
-}
+const std::error_category& category() { return util::category_of<kErrors>("transport"); }
 
 }  // namespace mca::transport

@@ -1,6 +1,6 @@
-// Errors as values. A module that can fail declares its own `errc` enum and std::error_category
-// (see http/errc.h for the pattern) and returns util::result<T>. One place (api/error_map.h) maps
-// every category to an HTTP status and JSON body.
+// Errors as values. A module that can fail declares its own `errc` enum, lists its codes in a
+// util::table_category (util/error_table.h: message, HTTP status, code string, Retry-After) and
+// returns util::result<T>. http::error_response turns any util::error into the JSON error body.
 #pragma once
 
 #include <string>

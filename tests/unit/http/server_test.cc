@@ -12,6 +12,7 @@
 #include <boost/json/parse.hpp>
 
 #include "http/codec.h"
+#include "http/error_response.h"
 #include "test_client.h"
 
 namespace mca::http {
@@ -736,7 +737,9 @@ TEST(http_cors, adds_cors_headers_to_handler_refusals_so_a_browser_can_read_them
   router r;
   r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest",
         [](request&&, const params&, responder respond) {
-          auto res = json_error(401, "unauthorized", "a key is required");
+          auto res = json_response(
+              401,
+              R"({"error":{"code":"unauthorized","message":"a key is required","details":[]}})");
           res.set(field::www_authenticate, "Bearer");
           respond(std::move(res));
         });

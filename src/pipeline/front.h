@@ -1,0 +1,64 @@
+// What the HTTP API sees of everything below it: ingest, an app's view, and readiness and health.
+// The API's handlers use this and nothing else (no store, registry or transport), so they can be
+// tested against a fake and the layers below change without touching them.
+//
+// Thread-safe: every call may come from any HTTP thread; none blocks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/ingest.h"
+#include "store/series_store.h"
+#include "util/health.h"
+
+namespace mca::pipeline {
+
+// One series as the app view lists it (see store::series).
+using series = store::series;
+
+// The consumer side, as GET /api/v2/app/{app_id}/metrics reports it.
+struct consumer_counters {
+  std::uint64_t consumed = 0;
+  std::uint64_t decode_errors = 0;
+  std::uint64_t series = 0;
+  std::uint64_t dropped_series = 0;
+};
+
+// The components behind the service, as /health reports them.
+struct components {
+  util::health transport;
+  util::health registry;
+  util::health consumer;
+};
+
+// Ready to accept metrics: the transport takes writes and our schema has an id.
+struct readiness {
+  bool ready = false;
+  std::string transport;  // the transport's status word
+  bool schema_registered = false;
+};
+
+class front {
+ public:
+  virtual ~front() = default;
+  // ingest::submit: `done` is called exactly once, possibly on a transport thread.
+  virtual void submit(std::string_view app_id, batch b, ingest::callback done) = 0;
+  // The series `app_id` holds, in no particular order.
+  virtual std::vector<series> app_series(std::string_view app_id) const = 0;
+  virtual consumer_counters counters() const = 0;
+  virtual components health() = 0;
+  virtual readiness ready() = 0;
+};
+
+class consume;  // consume.h
+
+// The service's front over its parts; all of them must outlive it.
+std::unique_ptr<front> make_front(ingest& in, consume& c, store::series_store& store,
+                                  registry::schema_registry& registry,
+                                  transport::producer& producer, transport::consumer& consumer);
+
+}  // namespace mca::pipeline
