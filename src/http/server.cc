@@ -105,8 +105,6 @@ bool match_route(const router::route& r, const std::vector<std::string>& segs, p
   return true;
 }
 
-boost::json::string_view jsv(std::string_view s) { return {s.data(), s.size()}; }
-
 void append_vary(response& res, std::string_view value) {
   auto current = res[field::vary];
   if (current.empty()) {

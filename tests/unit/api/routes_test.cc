@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "../http/test_client.h"
 #include "transport/transport.h"
@@ -61,11 +62,11 @@ pipeline::series gauge(std::string app, std::string name, double value) {
 
 struct fixture : ::testing::Test {
   fake_front front;
-  services s{front, util::real_clock(), [](std::string& out) { out += "# page\n"; }};
+  services s{front,  util::real_clock(), [](std::string& out) { out += "# page\n"; }, 1000, 7s, {},
+             nullptr};
   std::optional<http::server> srv;
 
   void start() {
-    s.retry_after = 7s;
     http::router r;
     add_routes(r, s);
     http::server_options o;
