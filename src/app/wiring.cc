@@ -87,7 +87,7 @@ class service final : public application {
       po.properties = *props;
       po.topic = cfg_.kafka.topic;
       po.delivery_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms);
-      po.linger = std::chrono::milliseconds(cfg_.kafka.linger_ms);
+      po.linger = std::chrono::duration<double, std::milli>(cfg_.kafka.linger_ms);
       po.compression = cfg_.kafka.compression;
       auto p = transport::kafka::make_kafka_producer(std::move(po));
       if (!p) return p.error();
@@ -206,6 +206,11 @@ class service final : public application {
                          "cannot listen on " + cfg_.http.host + ":" +
                              std::to_string(cfg_.http.port) + ": " + e.what());
     }
+    // Kafka's acknowledgements are served on the HTTP I/O threads: a delivery report then
+    // completes its request where the response is written, one thread hand-off fewer per
+    // request than through the producer's own thread (docs/PERFORMANCE.md, "Hand-offs").
+    if (const int fd = producer_->completion_fd(); fd >= 0)
+      server_->watch(fd, [p = producer_.get()] { p->serve_completions(); });
     consumer_->start(*consume_);
     maintenance_ = std::thread([this] { maintain(); });
     spdlog::info("listening on {}://{}:{} ({} mode, at most {} connections{})",

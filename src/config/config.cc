@@ -500,8 +500,20 @@ const std::vector<field>& fields() {
              spellings({"none", "lz4", "zstd", "snappy", "gzip"}),
              "producer compression: none, lz4, zstd, snappy or gzip (zstd: ~30% fewer bytes "
              "than lz4 for our records at similar CPU)"),
-      integer("KAFKA_LINGER_MS", at(&C::kafka, &C::kafka_section::linger_ms), 0, 1000,
-              "producer linger (batching delay)"),
+      {"KAFKA_LINGER_MS",
+       "producer linger in ms, fractions allowed (0: send at once; records still batch while "
+       "earlier requests are in flight)",
+       false,
+       [](config& c, const std::string& v) -> error {
+         const auto t = trim(v);
+         double ms = 0;
+         auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), ms);
+         if (t.empty() || ec != std::errc() || p != t.data() + t.size() || !(ms >= 0 && ms <= 1000))
+           return "must be a number of milliseconds from 0 to 1000 (e.g. 0.5)";
+         c.kafka.linger_ms = ms;
+         return std::nullopt;
+       },
+       [](const config& c) { return format_bound(c.kafka.linger_ms); }},
       text("SCHEMA_REGISTRY_URL", at(&C::registry, &C::registry_settings::url),
            "Confluent Schema Registry URL; unset = embedded (bundled schemas as ids 1 and 2)"),
       text("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",

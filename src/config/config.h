@@ -86,7 +86,7 @@ struct config {
     std::string changelog_topic;
     std::int64_t snapshot_interval_ms = 5'000;  // how often changed aggregates are written
     std::string compression = "zstd";
-    std::int64_t linger_ms = 5;
+    double linger_ms = 0;  // fractions allowed; 0 by measurement (docs/PERFORMANCE.md)
   } kafka;
 
   struct registry_settings {

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -11,9 +12,11 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
@@ -21,6 +24,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -175,6 +179,7 @@ struct core {
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void run_thread();
+  void watch(int fd, std::function<void()> on_ready);
   // Under sessions_mu: closes the connection idle longest (if any) to make room.
   void evict_oldest_idle_locked();
   void refuse(tcp::socket& socket);
@@ -216,6 +221,8 @@ struct core {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
+  // Descriptors served by watch(), each a dup() of the caller's (under lifecycle_mu).
+  std::vector<std::shared_ptr<net::posix::stream_descriptor>> watched;
   std::vector<std::thread> threads;
 };
 
@@ -1040,6 +1047,7 @@ detail::core::~core() {
   // while the rest of impl is still alive.
   accept_retry.reset();
   acceptor.reset();
+  watched.clear();
   work.reset();
   ioc.reset();
 }
@@ -1093,6 +1101,46 @@ void detail::core::start() {
   unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) threads.emplace_back([this] { run_thread(); });
   started = true;
+}
+
+namespace {
+
+// Reads what the descriptor holds (an eventfd's counter, a pipe's bytes), then runs `on_ready`.
+// A read, not a readiness wait: Asio's reactor is edge-triggered, and a read tries the descriptor
+// first, so an event that came while `on_ready` ran is never missed.
+void watch_next(const std::shared_ptr<net::posix::stream_descriptor>& d,
+                const std::shared_ptr<std::function<void()>>& on_ready) {
+  auto buf = std::make_shared<std::array<char, 64>>();
+  d->async_read_some(net::buffer(*buf), [d, on_ready, buf](beast::error_code ec, std::size_t) {
+    if (ec == net::error::operation_aborted || !d->is_open()) return;
+    if (ec) {
+      spdlog::error("http: a watched descriptor failed: {}", ec.message());
+      return;
+    }
+    try {
+      (*on_ready)();
+    } catch (const std::exception& e) {
+      spdlog::error("http: a watched descriptor's handler threw: {}", e.what());
+    }
+    watch_next(d, on_ready);
+  });
+}
+
+}  // namespace
+
+void detail::core::watch(int fd, std::function<void()> on_ready) {
+  std::lock_guard lock(lifecycle_mu);
+  if (!started || stopped || stopping.load())
+    throw std::logic_error("http: watch() needs a running server");
+  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0)
+    throw std::system_error(errno, std::generic_category(), "http: dup of a watched descriptor");
+  auto d = std::make_shared<net::posix::stream_descriptor>(*ioc, own);
+  d->non_blocking(true);
+  watched.push_back(d);
+  net::post(*ioc, [d, cb = std::make_shared<std::function<void()>>(std::move(on_ready))] {
+    watch_next(d, cb);
+  });
 }
 
 void detail::core::run_thread() {
@@ -1297,6 +1345,10 @@ void server::start() { impl_->start(); }
 std::uint16_t server::port() const { return impl_->bound_port; }
 
 void server::stop(std::chrono::milliseconds deadline) { impl_->stop(deadline); }
+
+void server::watch(int fd, std::function<void()> on_ready) {
+  impl_->watch(fd, std::move(on_ready));
+}
 
 server_stats server::stats() const {
   server_stats st;

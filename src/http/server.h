@@ -164,6 +164,12 @@ class server {
   // the destructor calls it with a zero deadline.
   void stop(std::chrono::milliseconds deadline);
   server_stats stats() const;
+  // Runs `on_ready` on an I/O thread each time `fd` has something to read, after reading it (up
+  // to 64 bytes: an eventfd's counter, a pipe's wake-up bytes), until stop(); one call at a time.
+  // For completions that arrive from another thread (the Kafka producer's acknowledgements):
+  // served here, their responses need no second hand-off to reach the connection. The server
+  // watches its own dup() of `fd`. Call after start(); `on_ready` must not block.
+  void watch(int fd, std::function<void()> on_ready);
   // Loads the TLS files of server_options::tls again (e.g. renewed certificates). New connections
   // use them; open connections keep theirs and are not dropped. On failure (errc::bad_tls_files,
   // the message says which file and why) the previous files stay in use. Thread-safe; an error

@@ -39,8 +39,9 @@ struct message {
 // stored by the log (for Kafka: a successful delivery report for each, acks=all); otherwise the
 // first error.
 //
-// Threading: it runs either on a transport thread (Kafka: the producer's poll thread, later) or
-// on the caller's thread before send() returns (the embedded log, whose append is the
+// Threading: it runs either on a transport thread (Kafka: the producer's poll thread, or the
+// thread of whoever watches completion_fd(), in serve_completions(); never inside send()) or on
+// the caller's thread before send() returns (the embedded log, whose append is the
 // acknowledgement: no thread hop on the one-metric path). A caller must be correct both ways: it
 // must not hold a lock send()'s callback takes, and the callback must not block.
 using delivery_callback = std::function<void(util::result<void>)>;
@@ -67,6 +68,17 @@ class producer {
   virtual std::size_t flush(std::chrono::milliseconds deadline) = 0;
   virtual producer_stats stats() const = 0;
   virtual util::health health() = 0;
+
+  // Completions served by the caller's event loop (optional). A producer whose acknowledgements
+  // arrive on another thread may offer a descriptor that turns readable when completions wait.
+  // Once completion_fd() was called the producer stops waiting for them on its own thread (it
+  // only serves leftovers every 100 ms, e.g. after the loop stopped, and flush() serves the
+  // rest); the caller reads the descriptor when readable (an eventfd: 8 bytes) and then calls
+  // serve_completions(), which runs the ready delivery callbacks on the caller's thread. This
+  // spares one thread hand-off per send on the way back. -1: not offered (the callbacks run on
+  // the producer's own thread, or inline as the embedded log's do).
+  virtual int completion_fd() { return -1; }
+  virtual void serve_completions() {}
 };
 
 // One consumed record. Views are valid only during the on_record call.

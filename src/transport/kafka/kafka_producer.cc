@@ -2,7 +2,14 @@
 // carries a pointer to its batch's shared state, the last report (or send() itself, when nothing
 // more is outstanding) completes the batch, exactly once.
 #include <array>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
 #include <optional>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -49,6 +56,13 @@ util::error delivery_error(rd_kafka_resp_err_t err) {
   }
 }
 
+// "0.5", "5": librdkafka reads linger.ms as a double.
+std::string milliseconds_text(std::chrono::duration<double, std::milli> d) {
+  std::array<char, 32> buf{};
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), d.count());
+  return {buf.data(), r.ptr};
+}
+
 class kafka_producer final : public transport::producer {
  public:
   static util::result<std::unique_ptr<transport::producer>> create(producer_options options) {
@@ -60,8 +74,12 @@ class kafka_producer final : public transport::producer {
   ~kafka_producer() override {
     if (!rk_) return;  // connect() failed before anything was started
     health_.reset();
-    stopping_.store(true);
-    rd_kafka_yield(rk_.get());
+    {
+      std::lock_guard lock(wake_mu_);
+      stopping_.store(true);
+    }
+    wake_cv_.notify_all();
+    signal_completions();
     if (poller_.joinable()) poller_.join();
     // Whatever is still queued fails now (flush() is the graceful path): purge, then serve the
     // purge reports so every outstanding batch completes and frees its state.
@@ -72,6 +90,7 @@ class kafka_producer final : public transport::producer {
       spdlog::warn("kafka producer closed with {} requests still outstanding", left);
     topic_.reset();
     rk_.reset();
+    if (event_fd_ >= 0) ::close(event_fd_);  // after rd_kafka_destroy: it may write until then
   }
 
   void send(std::vector<message> batch, delivery_callback done) override {
@@ -132,6 +151,21 @@ class kafka_producer final : public transport::producer {
     return h;
   }
 
+  int completion_fd() override {
+    {
+      std::lock_guard lock(wake_mu_);
+      watched_ = true;
+    }
+    signal_completions();  // the poll thread leaves poll(2) and waits on wake_cv_ from now on
+    return event_fd_;
+  }
+
+  // Delivery reports (librdkafka's main queue) and completions send() handed over.
+  void serve_completions() override {
+    rd_kafka_poll(rk_.get(), 0);
+    run_pending();
+  }
+
  private:
   enum class completion { here, deferred };
 
@@ -140,7 +174,7 @@ class kafka_producer final : public transport::producer {
   util::result<void> connect() {
     std::vector<property> props = {
         {"client.id", "metrics-collection-api"},
-        {"linger.ms", std::to_string(options_.linger.count())},
+        {"linger.ms", milliseconds_text(options_.linger)},
         {"compression.type", options_.compression},
         {"message.timeout.ms", std::to_string(options_.delivery_timeout.count())},
         {"queue.buffering.max.messages", std::to_string(options_.queue_max_messages)},
@@ -168,6 +202,16 @@ class kafka_producer final : public transport::producer {
     auto topic = make_topic(rk_.get(), options_.topic);
     if (!topic) return topic.error();
     topic_ = std::move(*topic);
+    // librdkafka writes to this descriptor when its main queue (delivery reports, errors,
+    // statistics) turns non-empty; whoever serves completions waits on it instead of inside
+    // rd_kafka_poll.
+    event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (event_fd_ < 0)
+      return util::error(errc::unavailable, std::string("eventfd: ") + std::strerror(errno));
+    rd_kafka_queue_t* main_queue = rd_kafka_queue_get_main(rk_.get());
+    static const std::uint64_t kOne = 1;
+    rd_kafka_queue_io_event_enable(main_queue, event_fd_, &kOne, sizeof kOne);
+    rd_kafka_queue_destroy(main_queue);  // the queue stays; this was only a handle to it
     poller_ = std::thread([this] { poll_loop(); });
     health_ = std::make_unique<health_monitor>(
         [this] {
@@ -185,12 +229,34 @@ class kafka_producer final : public transport::producer {
   }
 
   // Serves delivery reports until the destructor stops it; also runs completions that send()
-  // handed over, so a callback never runs on the caller's thread.
+  // handed over, so a callback never runs inside send(). Once an event loop watches
+  // completion_fd(), only what is left over every 100 ms (the loop may have stopped first).
   void poll_loop() {
     while (!stopping_.load()) {
-      rd_kafka_poll(rk_.get(), 100);
-      run_pending();
+      bool watched = false;
+      {
+        std::unique_lock lock(wake_mu_);
+        watched = watched_;
+        if (watched) wake_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      if (!watched) {
+        pollfd p{event_fd_, POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0) drain_event_fd();
+      }
+      serve_completions();
     }
+  }
+
+  void drain_event_fd() {
+    std::uint64_t count = 0;
+    while (::read(event_fd_, &count, sizeof count) > 0) {
+    }
+  }
+
+  // Wakes whoever serves completions (the poll thread or the watching event loop).
+  void signal_completions() {
+    const std::uint64_t one = 1;
+    if (event_fd_ >= 0) (void)!::write(event_fd_, &one, sizeof one);
   }
 
   void run_pending() {
@@ -221,7 +287,7 @@ class kafka_producer final : public transport::producer {
       std::lock_guard lock(pending_mu_);
       pending_.push_back(std::move(owned));
     }
-    rd_kafka_yield(rk_.get());  // wake the poll thread now rather than at its next timeout
+    signal_completions();  // served now rather than at the next timeout
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -271,6 +337,10 @@ class kafka_producer final : public transport::producer {
   std::atomic<double> broker_rtt_ms_{0};
   std::atomic<std::uint64_t> broker_errors_{0};
   std::atomic<bool> stopping_{false};
+  int event_fd_ = -1;
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool watched_ = false;  // under wake_mu_: an event loop serves completions (completion_fd())
   std::mutex pending_mu_;
   std::vector<std::unique_ptr<batch_state>> pending_;
   handle_ptr rk_;

@@ -339,5 +339,22 @@ TEST(config_changelog, the_changelog_must_be_another_topic_with_a_kafka_name) {
                        "KAFKA_CHANGELOG_TOPIC"));
 }
 
+TEST(config, kafka_linger_takes_fractions_of_a_millisecond_from_0_to_1000) {
+  auto r = load({}, {"--env-file=/dev/null"});
+  EXPECT_EQ(r.cfg.kafka.linger_ms, 0.0);  // the default, chosen in docs/PERFORMANCE.md
+  r = load({{"KAFKA_LINGER_MS", "0.5"}}, {"--env-file=/dev/null"});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.cfg.kafka.linger_ms, 0.5);
+  EXPECT_NE(describe(r.cfg).find("KAFKA_LINGER_MS=0.5\n"), std::string::npos);
+  for (const char* ok : {"0", "1000", " 2 ", "0.05"}) {
+    r = load({{"KAFKA_LINGER_MS", ok}}, {"--env-file=/dev/null"});
+    EXPECT_TRUE(r.errors.empty()) << ok;
+  }
+  for (const char* bad : {"-0.1", "1000.5", "nan", "inf", "1ms", "0x1"}) {
+    r = load({{"KAFKA_LINGER_MS", bad}}, {"--env-file=/dev/null"});
+    EXPECT_TRUE(has_error_mentioning(r, "KAFKA_LINGER_MS")) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace mca::config

@@ -9,6 +9,9 @@
 #include <optional>
 #include <thread>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 
 #include "http/codec.h"
@@ -1133,6 +1136,50 @@ TEST(http_lifecycle, responder_outliving_the_server_is_harmless) {
   }  // destructor stops the server
   (*kept)(text("nobody listens"));
   kept.reset();  // and dropping it does not post either
+}
+
+// --- watched descriptors ---------------------------------------------------------------------
+
+// What the service does with the Kafka producer's completion descriptor: each signal runs the
+// handler on an I/O thread, once per readable state (the server reads the descriptor first), and
+// a signal that arrives while the handler runs is not lost.
+TEST(http_watch, runs_the_handler_on_an_io_thread_for_every_signal_of_a_descriptor) {
+  running s(router{});
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  const auto test_thread = std::this_thread::get_id();
+  bool on_test_thread = false;
+  s.srv.watch(fd, [&] {
+    std::lock_guard l(mu);
+    on_test_thread = on_test_thread || std::this_thread::get_id() == test_thread;
+    ++calls;
+    cv.notify_all();
+  });
+  const std::uint64_t one = 1;
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_EQ(::write(fd, &one, sizeof one), 8);
+    std::unique_lock l(mu);
+    ASSERT_TRUE(cv.wait_for(l, 15s, [&] { return calls >= i; })) << "signal " << i;
+  }
+  // Read by the server: nothing is left in the descriptor.
+  std::uint64_t left = 0;
+  EXPECT_LT(::read(fd, &left, sizeof left), 0);
+  EXPECT_FALSE(on_test_thread);
+  s.srv.stop(stop_deadline);
+  // After stop() (its I/O threads are joined) the caller's descriptor stays open and usable.
+  ASSERT_EQ(::write(fd, &one, sizeof one), 8);
+  ASSERT_EQ(::read(fd, &left, sizeof left), 8);
+  ::close(fd);
+}
+
+TEST(http_watch, needs_a_running_server) {
+  server srv(test_options(), router{});
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  EXPECT_THROW(srv.watch(fd, [] {}), std::logic_error);
+  ::close(fd);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <mutex>
 #include <optional>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include "transport/kafka/kafka_transport.h"
 #include "unit/transport/kafka_mock_cluster.h"
 
@@ -231,6 +234,69 @@ TEST(kafka_producer, stats_report_queue_capacity_and_broker_round_trip) {
 
   EXPECT_EQ(producer->stats().queue_capacity, 1234);
   ASSERT_TRUE(eventually([&] { return producer->stats().broker_rtt_ms >= 10; }));
+}
+
+// What an event loop does with completion_fd(): wait until it is readable, read it, serve.
+// Returns false when it did not turn readable within the deadline.
+bool serve_when_readable(producer& p, int fd) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, 20'000) <= 0) return false;
+  std::uint64_t count = 0;
+  (void)!::read(fd, &count, sizeof count);
+  p.serve_completions();
+  return true;
+}
+
+TEST(kafka_producer, a_watched_descriptor_signals_delivery_reports_and_serving_completes_them) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 3);
+  auto producer = make_kafka_producer(options_for(cluster)).value();
+  const int fd = producer->completion_fd();
+  ASSERT_GE(fd, 0);
+
+  // Several sends one after another, as an HTTP thread would: each is completed by serving
+  // after the descriptor turned readable (or, rarely, by the producer's 100 ms safety net).
+  for (int i = 0; i < 5; ++i) {
+    completion_probe probe;
+    producer->send(make_batch(3), probe.callback());
+    while (!probe.done()) ASSERT_TRUE(serve_when_readable(*producer, fd)) << "send " << i;
+    EXPECT_TRUE(probe.succeeded());
+    EXPECT_EQ(probe.calls.load(), 1);
+  }
+  EXPECT_EQ(producer->flush(5s), 0u);
+  EXPECT_EQ(producer->stats().sent, 15u);
+}
+
+TEST(kafka_producer, a_watched_descriptor_signals_a_batch_refused_in_send) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  auto options = options_for(cluster);
+  options.queue_max_messages = 2;
+  options.linger = 1000ms;
+  auto producer = make_kafka_producer(options).value();
+  const int fd = producer->completion_fd();
+  ASSERT_GE(fd, 0);
+  completion_probe probe;
+
+  producer->send(make_batch(5), probe.callback());
+
+  EXPECT_FALSE(probe.done());  // never inside send()
+  while (!probe.done()) ASSERT_TRUE(serve_when_readable(*producer, fd));
+  EXPECT_EQ(probe.error(), make_error_code(errc::queue_full));
+  EXPECT_EQ(producer->flush(5s), 0u);
+  EXPECT_EQ(probe.calls.load(), 1);
+}
+
+TEST(kafka_producer, takes_a_fractional_linger) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  auto options = options_for(cluster);
+  options.linger = std::chrono::duration<double, std::milli>(0.5);
+  completion_probe probe;
+  auto producer = make_kafka_producer(options).value();
+  producer->send(make_batch(2), probe.callback());
+  ASSERT_TRUE(eventually([&] { return probe.done(); }));
+  EXPECT_TRUE(probe.succeeded());
 }
 
 TEST(kafka_producer, refuses_an_unknown_property_naming_it) {
