@@ -25,6 +25,7 @@
 #include "auth/keys.h"
 #include "auth/rate_limit.h"
 #include "http/server.h"
+#include "util/probe.h"
 
 namespace mca::api {
 
@@ -92,6 +93,9 @@ class access_control {
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
 };
+
+// mca_http_auth_failures_total, mca_http_rate_limited_total, mca_auth_*, mca_rate_limit_*.
+std::shared_ptr<util::probe> make_probe(const access_control& access);
 
 // `h` behind access.admit(kind, ...).
 http::handler guarded(access_control& access, route_access kind, http::handler h);

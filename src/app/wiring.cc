@@ -30,10 +30,6 @@
 namespace mca::app {
 namespace {
 
-using exposition::counter_family;
-using exposition::gauge_family;
-using exposition::labelled_value;
-
 // Loopback: 127.0.0.0/8, ::1, or the name localhost.
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
@@ -122,7 +118,6 @@ class service final : public application {
 
     ingest_.emplace(cfg_.ingest, *registry_, *producer_, util::real_clock(), &admission_);
     consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.ttl_ms);
-    add_self_metrics();
 
     front_ = pipeline::make_front(*ingest_, *consume_, store_, *registry_, *producer_, *consumer_);
     services_.emplace(api::services{
@@ -131,6 +126,7 @@ class service final : public application {
         cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
         cfg_.store.allowed_app_ids});
     services_->access = &*access_;
+    add_probes();
     render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
     api::add_routes(router_, *services_);
     // The docs are open, but they count against the per-client limit like every non-probe route.
@@ -141,6 +137,17 @@ class service final : public application {
                   api::guarded(*access_, api::route_access::open, r.h));
     }
     return {};
+  }
+
+  // Every module's probe: its self-metrics on /prometheus-metrics. The HTTP server's probe joins
+  // in start(), when the server exists.
+  void add_probes() {
+    probes_ = {transport::make_probe(*producer_), registry::make_probe(*registry_),
+               transport::make_probe(*consumer_), pipeline::make_probe(*consume_),
+               pipeline::make_probe(*ingest_),    pipeline::make_probe(admission_),
+               store::make_probe(store_),         api::make_probe(*access_)};
+    self_.add_collectable(exposition::make_process_collectable());
+    for (const auto& p : probes_) self_.add_collectable(p);
   }
 
   util::result<void> init_access() {
@@ -197,6 +204,7 @@ class service final : public application {
     };
     const auto max_connections = o.max_connections;
     server_ = std::make_unique<http::server>(std::move(o), router_);
+    self_.add_collectable(http::make_probe(*server_));
     try {
       server_->start();
     } catch (const std::invalid_argument& e) {
@@ -272,199 +280,6 @@ class service final : public application {
     }
   }
 
-  // The HTTP edge's connection counters (server_ exists once start() ran).
-  void add_http_self_metrics() {
-    self_.add_collectable(exposition::make_collectable([this] {
-      std::vector<prometheus::MetricFamily> f;
-      if (!server_) return f;
-      const auto st = server_->stats();
-      f.push_back(gauge_family("mca_http_connections_open", "HTTP connections open now",
-                               static_cast<double>(st.open)));
-      f.push_back(counter_family("mca_http_connections_refused_total",
-                                 "Connections answered 503 and closed at accept: MAX_CONNECTIONS "
-                                 "reached",
-                                 static_cast<double>(st.refused)));
-      f.push_back(counter_family("mca_http_connections_evicted_total",
-                                 "Idle connections closed to make room near MAX_CONNECTIONS",
-                                 static_cast<double>(st.evicted)));
-      f.push_back(counter_family("mca_http_tls_handshake_failures_total",
-                                 "TLS handshakes that failed (bad or missing client certificate, "
-                                 "protocol error) or did not finish within HTTP_READ_TIMEOUT_MS",
-                                 static_cast<double>(st.tls_handshake_failures)));
-      f.push_back(counter_family(
-          "mca_http_timeouts_total",
-          "Requests not received within HTTP_READ_TIMEOUT_MS (answered 408) and responses not "
-          "taken within HTTP_WRITE_TIMEOUT_MS, by direction",
-          {{{{"direction", "read"}}, static_cast<double>(st.read_timeouts)},
-           {{{"direction", "write"}}, static_cast<double>(st.write_timeouts)}}));
-      return f;
-    }));
-  }
-
-  void add_self_metrics() {
-    add_http_self_metrics();
-    self_.add_collectable(exposition::make_process_collectable());
-    self_.add_collectable(exposition::make_collectable([this] {
-      std::vector<prometheus::MetricFamily> f;
-      const auto cs = consume_->stats();
-      f.push_back(counter_family("kafka_metrics_consumed_total",
-                                 "Total metrics consumed from Kafka",
-                                 static_cast<double>(cs.consumed)));
-      std::vector<labelled_value> decode;
-      for (std::size_t i = 0; i < pipeline::kDecodeErrorKinds; ++i) {
-        decode.push_back(
-            {{{"reason", std::string(pipeline::to_string(static_cast<pipeline::decode_error>(i)))}},
-             static_cast<double>(cs.decode_errors[i])});
-      }
-      f.push_back(counter_family("mca_consumer_decode_errors_total",
-                                 "Records skipped because they could not be decoded, by reason",
-                                 std::move(decode)));
-      const auto is = ingest_->stats();
-      f.push_back(counter_family("mca_ingest_metrics_total",
-                                 "Metrics received by the ingest route, by result",
-                                 {{{{"result", "accepted"}}, static_cast<double>(is.accepted)},
-                                  {{{"result", "rejected"}}, static_cast<double>(is.rejected)},
-                                  {{{"result", "failed"}}, static_cast<double>(is.failed)}}));
-      const auto ps = producer_->stats();
-      f.push_back(gauge_family("mca_transport_queue_depth",
-                               "Messages produced and not yet acknowledged",
-                               static_cast<double>(ps.queue_depth)));
-      f.push_back(gauge_family("mca_transport_queue_capacity",
-                               "Messages the transport queue holds at most",
-                               static_cast<double>(ps.queue_capacity)));
-      f.push_back(counter_family("mca_transport_messages_total",
-                                 "Messages handed to the transport, by outcome",
-                                 {{{{"outcome", "delivered"}}, static_cast<double>(ps.sent)},
-                                  {{{"outcome", "failed"}}, static_cast<double>(ps.failed)}}));
-      f.push_back(gauge_family("mca_transport_broker_rtt_seconds",
-                               "Mean broker round-trip time from the Kafka client's statistics",
-                               ps.broker_rtt_ms / 1000.0));
-      f.push_back(counter_family("mca_transport_broker_errors_total",
-                                 "Broker request transmit and receive errors",
-                                 static_cast<double>(ps.broker_errors)));
-      f.push_back(counter_family("mca_transport_queue_full_total",
-                                 "Sends refused because the queue was full",
-                                 static_cast<double>(ps.queue_full)));
-      const auto cons = consumer_->stats();
-      f.push_back(gauge_family("mca_consumer_lag",
-                               "Records behind the end of the log, over assigned partitions",
-                               static_cast<double>(cons.lag)));
-      f.push_back(counter_family("mca_consumer_read_errors_total",
-                                 "Errors reported by the log while reading (logged, then skipped)",
-                                 static_cast<double>(cons.errors)));
-      f.push_back(counter_family(
-          "mca_consumer_dead_letter_records_total",
-          "Rejected records copied to KAFKA_DLQ_TOPIC, by outcome of the copy",
-          {{{{"outcome", "delivered"}}, static_cast<double>(cons.dead_lettered)},
-           {{{"outcome", "failed"}}, static_cast<double>(cons.dead_letter_failed)}}));
-      f.push_back(counter_family(
-          "mca_changelog_records_total",
-          "Records written to KAFKA_CHANGELOG_TOPIC (aggregate snapshots, tombstones, markers), "
-          "by outcome",
-          {{{{"outcome", "delivered"}}, static_cast<double>(cons.changelog_written)},
-           {{{"outcome", "failed"}}, static_cast<double>(cons.changelog_failed)}}));
-      f.push_back(counter_family("mca_changelog_restored_total",
-                                 "Aggregate states read back from KAFKA_CHANGELOG_TOPIC at "
-                                 "partition assignment",
-                                 static_cast<double>(cons.changelog_restored)));
-      f.push_back(counter_family(
-          "mca_changelog_unreadable_states_total",
-          "Changelog states that could not be read back (corrupt, truncated, unknown format, key "
-          "mismatch): their partition was replayed from the beginning instead",
-          static_cast<double>(cs.unreadable_states)));
-      f.push_back(gauge_family("mca_changelog_last_restore_seconds",
-                               "How long the last assignment took to read the changelog and "
-                               "restore the aggregates",
-                               cons.last_restore_seconds));
-      f.push_back(gauge_family("mca_consumer_assigned_partitions",
-                               "Partitions assigned to this instance",
-                               static_cast<double>(cons.assigned.size())));
-      add_access_metrics(f);
-      const auto ss = store_.stats();
-      f.push_back(gauge_family("mca_store_series", "Series held in the store",
-                               static_cast<double>(ss.series)));
-      f.push_back(counter_family(
-          "mca_store_dropped_series_total", "New series dropped by a cardinality cap, by cap",
-          {{{{"reason", "max_series"}}, static_cast<double>(ss.dropped_global)},
-           {{{"reason", "max_series_per_app"}}, static_cast<double>(ss.dropped_app)}}));
-      const auto as = admission_.stats();
-      std::vector<labelled_value> refused;
-      for (std::size_t i = 0; i < pipeline::kRefusalKinds; ++i) {
-        refused.push_back(
-            {{{"reason", std::string(pipeline::to_string(static_cast<pipeline::refusal>(i)))}},
-             static_cast<double>(as.refused[i])});
-      }
-      f.push_back(counter_family(
-          "mca_ingest_series_refused_total",
-          "Metrics rejected in the answer because the store would not hold their series, by reason",
-          std::move(refused)));
-      f.push_back(gauge_family("mca_admission_series",
-                               "Series the ingest side counts as held (written within the TTL)",
-                               static_cast<double>(as.series)));
-      f.push_back(gauge_family("mca_admission_series_bytes",
-                               "Bytes counted for those series (MAX_SERIES_BYTES budget)",
-                               static_cast<double>(as.bytes)));
-      f.push_back(
-          counter_family("mca_ingest_timestamps_clamped_total",
-                         "Accepted metrics whose future timestamp was set to the receive time",
-                         static_cast<double>(is.clamped)));
-      f.push_back(counter_family("mca_store_expired_series_total",
-                                 "Series removed after METRIC_TTL_SECONDS",
-                                 static_cast<double>(ss.expired)));
-      f.push_back(counter_family("mca_store_stale_samples_total",
-                                 "Samples ignored because the series held a newer timestamp",
-                                 static_cast<double>(ss.stale)));
-      f.push_back(gauge_family(
-          "mca_store_exposed_series",
-          "Prometheus series the held series expose (a histogram: its buckets + 3); the caps "
-          "count these",
-          static_cast<double>(ss.exposed)));
-      f.push_back(counter_family(
-          "mca_store_type_conflicts_total",
-          "Records dropped because their series or metric family is held with another type",
-          static_cast<double>(ss.type_conflicts)));
-      f.push_back(counter_family(
-          "mca_store_replayed_records_total",
-          "Counter and histogram records skipped as already counted (below the series' offset)",
-          static_cast<double>(ss.replayed)));
-      const auto rh = registry_->health();
-      f.push_back(gauge_family("mca_schema_registry_up",
-                               "1 when the schema registry answers and our schema has an id",
-                               rh.ok ? 1.0 : 0.0));
-      return f;
-    }));
-  }
-
-  void add_access_metrics(std::vector<prometheus::MetricFamily>& f) const {
-    const auto as = access_->snapshot();
-    std::vector<labelled_value> refused;
-    for (std::size_t i = 1; i < auth::kVerdicts; ++i) {
-      refused.push_back({{{"reason", std::string(auth::to_string(static_cast<auth::verdict>(i)))}},
-                         static_cast<double>(as.refused[i])});
-    }
-    f.push_back(counter_family("mca_http_auth_failures_total",
-                               "Requests refused for their API key (401, 403), by reason",
-                               std::move(refused)));
-    f.push_back(counter_family("mca_http_rate_limited_total",
-                               "Requests answered 429, by the limit they were over",
-                               {{{{"limit", "client"}}, static_cast<double>(as.limited_client)},
-                                {{{"limit", "app"}}, static_cast<double>(as.limited_app)}}));
-    f.push_back(
-        counter_family("mca_auth_reloads_total", "Reloads of API_KEYS_FILE (SIGHUP), by outcome",
-                       {{{{"outcome", "success"}}, static_cast<double>(as.reloads_ok)},
-                        {{{"outcome", "failure"}}, static_cast<double>(as.reloads_failed)}}));
-    f.push_back(gauge_family("mca_auth_keys", "API keys in force", static_cast<double>(as.keys)));
-    f.push_back(gauge_family("mca_rate_limit_buckets",
-                             "Rate-limit buckets held, by limit (bounded by RATE_LIMIT_TABLE_SIZE)",
-                             {{{{"limit", "client"}}, static_cast<double>(as.tracked_clients)},
-                              {{{"limit", "app"}}, static_cast<double>(as.tracked_apps)}}));
-    f.push_back(counter_family(
-        "mca_rate_limit_evictions_total",
-        "Buckets dropped before they had refilled because the table was full, by limit",
-        {{{{"limit", "client"}}, static_cast<double>(as.evicted_clients)},
-         {{{"limit", "app"}}, static_cast<double>(as.evicted_apps)}}));
-  }
-
   const config::config cfg_;
   const avro::schema schema_;     // v1, the seed's: gauges
   const avro::schema schema_v2_;  // v2 (v1 + type): counters and histograms
@@ -480,6 +295,7 @@ class service final : public application {
   std::optional<api::access_control> access_;
   std::unique_ptr<pipeline::front> front_;
   std::optional<api::services> services_;
+  util::probe_list probes_;
   http::router router_;
   std::unique_ptr<http::server> server_;
   std::thread maintenance_;

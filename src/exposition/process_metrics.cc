@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "exposition/self_metrics.h"
+#include "util/probe.h"
 
 namespace mca::exposition {
 namespace {
+
+using util::counter_family;
+using util::gauge_family;
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path);

@@ -17,26 +17,6 @@ class function_collectable final : public prometheus::Collectable {
   std::function<std::vector<prometheus::MetricFamily>()> collect_;
 };
 
-prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type,
-                                std::vector<labelled_value> values) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  f.metric.reserve(values.size());
-  for (auto& v : values) {
-    prometheus::ClientMetric m;
-    for (auto& [label, value] : v.labels) m.label.push_back({std::move(label), std::move(value)});
-    if (type == prometheus::MetricType::Counter) {
-      m.counter.value = v.value;
-    } else {
-      m.gauge.value = v.value;
-    }
-    f.metric.push_back(std::move(m));
-  }
-  return f;
-}
-
 }  // namespace
 
 const std::vector<double>& self_metrics::duration_buckets() {
@@ -92,27 +72,6 @@ void self_metrics::render(std::string& out) const {
 std::shared_ptr<prometheus::Collectable> make_collectable(
     std::function<std::vector<prometheus::MetricFamily>()> collect) {
   return std::make_shared<function_collectable>(std::move(collect));
-}
-
-prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {
-  return family(std::move(name), std::move(help), prometheus::MetricType::Counter,
-                {labelled_value{{}, value}});
-}
-
-prometheus::MetricFamily gauge_family(std::string name, std::string help, double value) {
-  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge,
-                {labelled_value{{}, value}});
-}
-
-prometheus::MetricFamily counter_family(std::string name, std::string help,
-                                        std::vector<labelled_value> values) {
-  return family(std::move(name), std::move(help), prometheus::MetricType::Counter,
-                std::move(values));
-}
-
-prometheus::MetricFamily gauge_family(std::string name, std::string help,
-                                      std::vector<labelled_value> values) {
-  return family(std::move(name), std::move(help), prometheus::MetricType::Gauge, std::move(values));
 }
 
 }  // namespace mca::exposition

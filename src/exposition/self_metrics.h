@@ -63,22 +63,4 @@ class self_metrics {
 std::shared_ptr<prometheus::Collectable> make_collectable(
     std::function<std::vector<prometheus::MetricFamily>()> collect);
 
-using label_set = std::vector<std::pair<std::string, std::string>>;
-
-struct labelled_value {
-  label_set labels;
-  double value = 0;
-};
-
-// One-sample families, e.g. counter_family("kafka_metrics_consumed_total",
-// "Total metrics consumed from Kafka", n). Counter names should end in "_total".
-prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
-prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
-
-// Families with one sample per label set, e.g. mca_ingest_metrics_total{result="accepted"}.
-prometheus::MetricFamily counter_family(std::string name, std::string help,
-                                        std::vector<labelled_value> values);
-prometheus::MetricFamily gauge_family(std::string name, std::string help,
-                                      std::vector<labelled_value> values);
-
 }  // namespace mca::exposition

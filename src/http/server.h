@@ -32,6 +32,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "util/probe.h"
 #include "util/result.h"
 
 namespace mca::http {
@@ -180,6 +181,10 @@ class server {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// The server's self-metrics (connections open, refused, evicted; TLS failures; timeouts): the
+// mca_http_connections_* families and their kin. `s` must outlive the probe's last scrape.
+std::shared_ptr<util::probe> make_probe(const server& s);
 
 // Raises the soft RLIMIT_NOFILE to the hard limit and returns the soft limit then in force (0 when
 // it cannot be read). Call once at start, before threads open files.

@@ -51,6 +51,7 @@
 #include "model/buckets.h"
 #include "model/metric.h"
 #include "store/series_store.h"
+#include "util/probe.h"
 
 namespace mca::pipeline {
 
@@ -132,5 +133,8 @@ class series_admission {
   struct checks;  // the checks of admit(), one function each
   std::unique_ptr<impl> impl_;
 };
+
+// mca_ingest_series_refused_total{reason}, mca_admission_series, mca_admission_series_bytes.
+std::shared_ptr<util::probe> make_probe(const series_admission& admission);
 
 }  // namespace mca::pipeline

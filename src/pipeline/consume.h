@@ -23,6 +23,7 @@
 #include "store/series_store.h"
 #include "transport/transport.h"
 #include "util/clock.h"
+#include "util/probe.h"
 
 namespace mca::pipeline {
 
@@ -112,5 +113,9 @@ class consume final : public transport::consumer_handler {
   std::atomic<std::uint64_t> unreadable_states_{0};
   std::array<std::atomic<std::uint64_t>, kDecodeErrorKinds> errors_{};
 };
+
+// kafka_metrics_consumed_total (the seed's name), mca_consumer_decode_errors_total{reason},
+// mca_changelog_unreadable_states_total.
+std::shared_ptr<util::probe> make_probe(const consume& c);
 
 }  // namespace mca::pipeline

@@ -18,6 +18,7 @@
 #include "registry/registry.h"
 #include "transport/transport.h"
 #include "util/clock.h"
+#include "util/probe.h"
 #include "util/result.h"
 
 namespace mca::pipeline {
@@ -72,5 +73,8 @@ class ingest {
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> failed_{0};
 };
+
+// mca_ingest_metrics_total{result} and mca_ingest_timestamps_clamped_total.
+std::shared_ptr<util::probe> make_probe(const ingest& in);
 
 }  // namespace mca::pipeline

@@ -10,6 +10,7 @@
 
 #include "avro/metric_codec.h"
 #include "util/health.h"
+#include "util/probe.h"
 #include "util/result.h"
 
 namespace mca::registry {
@@ -38,6 +39,9 @@ class schema_registry {
   virtual util::result<avro::schema> schema_by_id(avro::schema_id id) = 0;
   virtual util::health health() = 0;
 };
+
+// mca_schema_registry_up.
+std::shared_ptr<util::probe> make_probe(schema_registry& r);
 
 // Serves `v1` as id 1 and `v2` as id 2 under any subject.
 inline constexpr avro::schema_id kEmbeddedV1Id{1};

@@ -26,6 +26,7 @@
 #include "model/buckets.h"
 #include "model/metric.h"
 #include "util/clock.h"
+#include "util/probe.h"
 
 namespace mca::store {
 
@@ -200,5 +201,8 @@ class series_store {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// mca_store_*: series held and exposed, dropped by a cap, expired, stale, type conflicts, replays.
+std::shared_ptr<util::probe> make_probe(const series_store& store);
 
 }  // namespace mca::store

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "util/health.h"
+#include "util/probe.h"
 #include "util/result.h"
 
 namespace mca::transport {
@@ -189,6 +190,12 @@ class consumer {
   virtual consumer_stats stats() const = 0;
   virtual util::health health() = 0;
 };
+
+// Every implementation's self-metrics: mca_transport_* for a producer; mca_consumer_*,
+// mca_changelog_records_total, mca_changelog_restored_total and
+// mca_changelog_last_restore_seconds for a consumer.
+std::shared_ptr<util::probe> make_probe(producer& p);
+std::shared_ptr<util::probe> make_probe(consumer& c);
 
 }  // namespace mca::transport
 

@@ -6,9 +6,13 @@
 #include <sstream>
 
 #include "support/support.h"
+#include "util/probe.h"
 
 namespace mca::exposition {
 namespace {
+
+using util::counter_family;
+using util::gauge_family;
 
 TEST(render_page, renders_the_seed_walk_through_exactly_without_app_id) {
   util::manual_clock clock;

@@ -13,9 +13,13 @@
 
 #include "exposition/page.h"
 #include "exposition/process_metrics.h"
+#include "util/probe.h"
 
 namespace mca::exposition {
 namespace {
+
+using util::counter_family;
+using util::gauge_family;
 
 constexpr const char* promtool = "/usr/bin/promtool";
 

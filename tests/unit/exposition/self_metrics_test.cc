@@ -6,8 +6,13 @@
 #include <thread>
 #include <vector>
 
+#include "util/probe.h"
+
 namespace mca::exposition {
 namespace {
+
+using util::counter_family;
+using util::gauge_family;
 
 using namespace std::chrono_literals;
 
