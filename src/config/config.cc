@@ -177,6 +177,7 @@ field choice(const char* name, Path path, std::vector<std::pair<std::string, T>>
 
 std::vector<std::pair<std::string, std::string>> spellings(std::vector<std::string> names) {
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(names.size());
   for (auto& n : names) out.emplace_back(n, n);
   return out;
 }
