@@ -157,6 +157,19 @@ class id_table {
   std::size_t size_ = 0;
 };
 
+// The id for a new element of `items`: the last released one (from `free`), else a new one
+// past the end, appended value-initialised.
+template <class Items>
+std::uint32_t reuse_or_append(Items& items, std::vector<std::uint32_t>& free) {
+  if (free.empty()) {
+    items.emplace_back();
+    return static_cast<std::uint32_t>(items.size() - 1);
+  }
+  const std::uint32_t id = free.back();
+  free.pop_back();
+  return id;
+}
+
 // Reference-counted interned strings: id -> text, text -> id. `Extra` rides along (the family a
 // raw name sanitises to, the label a raw key sanitises to, a family's sorted run).
 template <class Extra>
@@ -179,13 +192,7 @@ class string_pool {
     std::uint32_t id = index_.find(h, [&](std::uint32_t i) { return entries_[i].text == text; });
     if (created) *created = id == npos;
     if (id == npos) {
-      if (free_.empty()) {
-        id = static_cast<std::uint32_t>(entries_.size());
-        entries_.emplace_back();
-      } else {
-        id = free_.back();
-        free_.pop_back();
-      }
+      id = reuse_or_append(entries_, free_);
       entries_[id].text.assign(text);
       index_.insert(h, id);
     }
@@ -562,14 +569,7 @@ struct series_store::impl {
       order.push_back(scratch[i].tag);
       in_order = in_order && scratch[i].tag == i;
     }
-    std::uint32_t id;
-    if (tag_free.empty()) {
-      id = static_cast<std::uint32_t>(tag_sets.size());
-      tag_sets.push_back(nullptr);
-    } else {
-      id = tag_free.back();
-      tag_free.pop_back();
-    }
+    const std::uint32_t id = reuse_or_append(tag_sets, tag_free);
     tag_sets[id] = tag_set::create(key_ids, m.tags, order, in_order);
     tag_sets[id]->refs = 1;
     tag_index.insert(hash, id);
@@ -755,14 +755,7 @@ struct series_store::impl {
     return layouts.back().get();
   }
   std::uint32_t new_aggregate(const std::vector<double>* bounds) {
-    std::uint32_t id;
-    if (aggregate_free.empty()) {
-      id = static_cast<std::uint32_t>(aggregates.size());
-      aggregates.emplace_back();
-    } else {
-      id = aggregate_free.back();
-      aggregate_free.pop_back();
-    }
+    const std::uint32_t id = reuse_or_append(aggregates, aggregate_free);
     aggregate& a = aggregates[id];
     if (bounds) set_layout(a, intern_layout(*bounds));
     return id;

@@ -78,7 +78,8 @@ TEST(keys_command, help_goes_to_stdout_with_status_0) {
   }
 }
 
-// Each usage error: status 2, nothing on stdout (no key is printed), the reason and usage on stderr.
+// Each usage error: status 2, nothing on stdout (no key is printed), the reason and usage on
+// stderr.
 TEST(keys_command, usage_errors_exit_2_and_print_no_key) {
   struct bad_case {
     std::vector<std::string> args;

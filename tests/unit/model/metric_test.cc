@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace mca::model {
 namespace {
@@ -246,40 +249,43 @@ TEST(normalise, sorts_tags_by_key) {
   EXPECT_EQ(m.tags, (std::vector<tag>{{"environment", "production"}, {"host", "server1"}}));
 }
 
+// Each {input, expected output} of a name mapping.
+template <class Map>
+void expect_maps(Map map,
+                 std::initializer_list<std::pair<std::string_view, std::string_view>> cases) {
+  for (const auto& [in, out] : cases) EXPECT_EQ(map(in), out) << "input: " << in;
+}
+
 TEST(exposition_name, prefixes_and_keeps_valid_characters) {
-  EXPECT_EQ(exposition_name("cpu_usage"), "client_metric_cpu_usage");
-  EXPECT_EQ(exposition_name("a:B_9"), "client_metric_a:B_9");
+  expect_maps(exposition_name,
+              {{"cpu_usage", "client_metric_cpu_usage"}, {"a:B_9", "client_metric_a:B_9"}});
 }
 
 TEST(exposition_name, replaces_every_invalid_byte) {
-  EXPECT_EQ(exposition_name("http.requests-total"), "client_metric_http_requests_total");
-  EXPECT_EQ(exposition_name("a b{c}\"\n"), "client_metric_a_b_c___");
-  EXPECT_EQ(exposition_name("9lives"), "client_metric_9lives");
-  EXPECT_EQ(exposition_name("\xc3\xa9t\xc3\xa9"), "client_metric___t__");  // "été": 2 bytes each
+  expect_maps(exposition_name, {{"http.requests-total", "client_metric_http_requests_total"},
+                                {"a b{c}\"\n", "client_metric_a_b_c___"},
+                                {"9lives", "client_metric_9lives"},
+                                // "été": 2 bytes each
+                                {"\xc3\xa9t\xc3\xa9", "client_metric___t__"}});
 }
 
 TEST(label_name, keeps_valid_keys) {
-  EXPECT_EQ(label_name("host"), "host");
-  EXPECT_EQ(label_name("Env_2"), "Env_2");
+  expect_maps(label_name, {{"host", "host"}, {"Env_2", "Env_2"}});
 }
 
 TEST(label_name, replaces_invalid_characters_including_colon) {
-  EXPECT_EQ(label_name("a-b.c:d"), "a_b_c_d");
-  EXPECT_EQ(label_name("k\"}"), "k__");
+  expect_maps(label_name, {{"a-b.c:d", "a_b_c_d"}, {"k\"}", "k__"}});
 }
 
 TEST(label_name, prefixes_a_leading_digit) { EXPECT_EQ(label_name("9x"), "_9x"); }
 
 TEST(label_name, renames_our_app_id_label) {
-  EXPECT_EQ(label_name("app_id"), "tag_app_id");
-  EXPECT_EQ(label_name("app-id"), "tag_app_id");
-  EXPECT_EQ(label_name("app_idx"), "app_idx");
+  expect_maps(label_name,
+              {{"app_id", "tag_app_id"}, {"app-id", "tag_app_id"}, {"app_idx", "app_idx"}});
 }
 
 TEST(label_name, renames_reserved_double_underscore_keys) {
-  EXPECT_EQ(label_name("__name__"), "tag___name__");
-  EXPECT_EQ(label_name("-.x"), "tag___x");
-  EXPECT_EQ(label_name("_x"), "_x");
+  expect_maps(label_name, {{"__name__", "tag___name__"}, {"-.x", "tag___x"}, {"_x", "_x"}});
 }
 
 TEST(label_name, maps_empty_key_to_a_valid_label) { EXPECT_EQ(label_name(""), "_"); }
