@@ -79,9 +79,15 @@ struct changelog {
   }
 };
 
-TEST(consume_restore, a_snapshot_writes_each_changed_aggregate_once_keyed_by_series) {
+// Each test starts with one service's consume side `a` and an empty changelog, on a shared clock.
+class consume_restore : public ::testing::Test {
+ protected:
   util::manual_clock clock;
-  side a(clock);
+  side a{clock};
+  changelog log;
+};
+
+TEST_F(consume_restore, a_snapshot_writes_each_changed_aggregate_once_keyed_by_series) {
   a.click("/a", 2, 0);
   a.click("/a", 3, 1);
   a.click("/b", 1, 0, 1);  // another partition
@@ -98,9 +104,7 @@ TEST(consume_restore, a_snapshot_writes_each_changed_aggregate_once_keyed_by_ser
   EXPECT_TRUE(a.handler.on_snapshot(0).empty()) << "nothing changed since";
 }
 
-TEST(consume_restore, an_expired_aggregate_becomes_a_tombstone) {
-  util::manual_clock clock;
-  side a(clock);
+TEST_F(consume_restore, an_expired_aggregate_becomes_a_tombstone) {
   a.click("/a", 2, 0);
   (void)a.handler.on_snapshot(0);
   clock.advance(std::chrono::milliseconds(kTtlMs + 1));
@@ -111,9 +115,7 @@ TEST(consume_restore, an_expired_aggregate_becomes_a_tombstone) {
   EXPECT_FALSE(writes[0].value);
 }
 
-TEST(consume_restore, a_failed_write_makes_the_next_snapshot_write_everything_again) {
-  util::manual_clock clock;
-  side a(clock);
+TEST_F(consume_restore, a_failed_write_makes_the_next_snapshot_write_everything_again) {
   a.click("/a", 2, 0);
   a.click("/b", 2, 1);
   ASSERT_EQ(a.handler.on_snapshot(0).size(), 2u);
@@ -121,10 +123,7 @@ TEST(consume_restore, a_failed_write_makes_the_next_snapshot_write_everything_ag
   EXPECT_EQ(a.handler.on_snapshot(0).size(), 2u);
 }
 
-TEST(consume_restore, a_replay_after_a_restore_counts_nothing_twice_and_loses_nothing) {
-  util::manual_clock clock;
-  side a(clock);
-  changelog log;
+TEST_F(consume_restore, a_replay_after_a_restore_counts_nothing_twice_and_loses_nothing) {
   // Offsets 0..3 applied and snapshotted at cut 4; offsets 4..5 applied after; then a crash.
   const std::vector<std::pair<std::string, double>> records = {{"/a", 1}, {"/b", 10}, {"/a", 2},
                                                                {"/a", 4}, {"/a", 8},  {"/c", 100}};
@@ -146,10 +145,7 @@ TEST(consume_restore, a_replay_after_a_restore_counts_nothing_twice_and_loses_no
   EXPECT_GT(b.store.stats().replayed, 0u);
 }
 
-TEST(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_beginning) {
-  util::manual_clock clock;
-  side a(clock);
-  changelog log;
+TEST_F(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_beginning) {
   a.click("/a", 1, 0);
   a.click("/b", 2, 1);
   log.write(a.handler.on_snapshot(0));
@@ -167,9 +163,7 @@ TEST(consume_restore, an_unreadable_state_falls_back_to_floor_zero_and_the_begin
   EXPECT_EQ(b.total("/b"), 2) << "rebuilt from its records despite the floor of 2";
 }
 
-TEST(consume_restore, a_state_under_another_key_or_partition_is_unreadable) {
-  util::manual_clock clock;
-  side a(clock);
+TEST_F(consume_restore, a_state_under_another_key_or_partition_is_unreadable) {
   a.click("/a", 1, 0);
   const auto writes = a.handler.on_snapshot(0);
   ASSERT_EQ(writes.size(), 1u);
@@ -182,10 +176,7 @@ TEST(consume_restore, a_state_under_another_key_or_partition_is_unreadable) {
   EXPECT_EQ(b.handler.stats().unreadable_states, 2u);
 }
 
-TEST(consume_restore, states_past_the_ttl_ask_for_no_replay) {
-  util::manual_clock clock;
-  side a(clock);
-  changelog log;
+TEST_F(consume_restore, states_past_the_ttl_ask_for_no_replay) {
   a.click("/old", 1, 0);
   log.write(a.handler.on_snapshot(0));
   clock.advance(std::chrono::milliseconds(kTtlMs + 1));
