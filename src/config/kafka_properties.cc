@@ -4,21 +4,15 @@
 #include <array>
 #include <cctype>
 
+#include "util/error_table.h"
 #include "util/secret.h"
 
 namespace mca::config {
 namespace {
 
-class kafka_properties_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "kafka_properties"; }
-  std::string message(int ev) const override {
-    switch (static_cast<kafka_properties_errc>(ev)) {
-      case kafka_properties_errc::invalid_settings:
-        return "invalid Kafka settings";
-    }
-    return "unknown kafka_properties error";
-  }
+// Errors of start-up: none ends a request, so none has an HTTP answer.
+constexpr util::error_row kErrors[] = {
+    {kafka_properties_errc::invalid_settings, "invalid Kafka settings"},
 };
 
 std::string upper(std::string_view s) {
@@ -85,8 +79,7 @@ resolved resolve(const kafka_settings& s) {
 }  // namespace
 
 const std::error_category& kafka_properties_category() {
-  static const kafka_properties_category_impl c;
-  return c;
+  return util::category_of<kErrors>("kafka_properties");
 }
 
 std::vector<std::string> kafka_settings_errors(const kafka_settings& s) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "config/kafka_properties.h"
+#include "util/error_table.h"
 
 namespace mca::config {
 namespace {
@@ -30,6 +31,16 @@ std::vector<kafka_property> properties_of(const kafka_settings& s) {
 ::testing::Matcher<std::vector<std::string>> has_error(const std::string& a,
                                                        const std::string& b = "") {
   return Contains(::testing::AllOf(HasSubstr(a), HasSubstr(b)));
+}
+
+// Each of `variables` has an error line that also names `reason`.
+void expect_rejected(const kafka_settings& s, const std::string& reason,
+                     std::initializer_list<std::string> variables) {
+  const auto errors = kafka_settings_errors(s);
+  for (const auto& variable : variables) {
+    SCOPED_TRACE(variable);
+    EXPECT_THAT(errors, has_error(variable, reason));
+  }
 }
 
 TEST(kafka_properties, plaintext_needs_only_the_bootstrap_servers) {
@@ -100,9 +111,7 @@ TEST(kafka_properties, rejects_kerberos_settings_with_another_mechanism) {
   s.sasl_password = "p";
   s.kerberos_keytab = "/k";
   s.kerberos_principal = "client@TEST.LOCAL";
-  const auto errors = kafka_settings_errors(s);
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_KERBEROS_KEYTAB", "GSSAPI"));
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_KERBEROS_PRINCIPAL", "GSSAPI"));
+  expect_rejected(s, "GSSAPI", {"KAFKA_SASL_KERBEROS_KEYTAB", "KAFKA_SASL_KERBEROS_PRINCIPAL"});
 }
 
 TEST(kafka_properties, leaves_out_the_service_name_without_gssapi) {
@@ -147,9 +156,7 @@ TEST(kafka_properties, rejects_username_and_password_without_plain_or_scram) {
   auto s = plaintext();
   s.sasl_username = "alice";
   s.sasl_password = "s3cret";
-  const auto errors = kafka_settings_errors(s);
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_USERNAME", "PLAIN"));
-  EXPECT_THAT(errors, has_error("KAFKA_SASL_PASSWORD", "PLAIN"));
+  expect_rejected(s, "PLAIN", {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"});
 }
 
 TEST(kafka_properties, rejects_an_unknown_mechanism) {
@@ -191,9 +198,8 @@ TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
   s.security_protocol = "SASL_PLAINTEXT";
   s.ssl_ca_location = "/tls/ca.pem";
   s.ssl_endpoint_identification = "https";
-  const auto errors = kafka_settings_errors(s);
-  EXPECT_THAT(errors, has_error("KAFKA_SSL_CA_LOCATION", "SSL or SASL_SSL"));
-  EXPECT_THAT(errors, has_error("KAFKA_SSL_ENDPOINT_IDENTIFICATION", "SSL or SASL_SSL"));
+  expect_rejected(s, "SSL or SASL_SSL",
+                  {"KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_ENDPOINT_IDENTIFICATION"});
 }
 
 TEST(kafka_properties, rejects_a_certificate_without_its_key_and_the_reverse) {
@@ -317,6 +323,17 @@ TEST(kafka_properties, masks_any_value_to_the_same_text_and_keeps_unset_visible)
   EXPECT_EQ(masked("a"), "****");
   EXPECT_EQ(masked("a much longer secret value"), "****");
   EXPECT_EQ(masked(""), "");
+}
+
+TEST(kafka_properties, its_error_category_is_a_table_with_no_http_answer) {
+  const std::error_code code = kafka_properties_errc::invalid_settings;
+  const auto* table = dynamic_cast<const util::table_category*>(&code.category());
+  ASSERT_NE(table, nullptr) << "kafka_properties is not a util::table_category";
+  EXPECT_STREQ(table->name(), "kafka_properties");
+  EXPECT_EQ(table->rows().size(), 1u);
+  EXPECT_EQ(code.message(), "invalid Kafka settings");
+  EXPECT_EQ(std::error_code(999, code.category()).message(), "unknown kafka_properties error");
+  EXPECT_EQ(util::answer_for(code), util::error_answer{});  // start-up only: 500 "internal"
 }
 
 }  // namespace
