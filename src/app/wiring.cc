@@ -57,7 +57,7 @@ class service final : public application {
       registry::confluent_options o;
       o.url = cfg_.registry.url;
       o.basic_auth_user_info = cfg_.registry.basic_auth_user_info;
-      o.subject = cfg_.kafka.topic + "-value";
+      o.subject = cfg_.kafka.consumer.topic + "-value";
       o.schema = schema_;
       o.typed_schema = schema_v2_;
       o.auto_register = cfg_.registry.auto_register;
@@ -74,46 +74,25 @@ class service final : public application {
       spdlog::info("transport: embedded in-process log (capacity {} records)",
                    cfg_.embedded.log_capacity);
     } else {
-      auto props = config::kafka_properties(cfg_.kafka);
-      if (!props)
+      auto clients = config::make_kafka_clients(cfg_);
+      if (!clients)
         return util::error(std::make_error_code(std::errc::invalid_argument),
-                           props.error().message);
-      for (const auto& line : config::describe_properties(*props)) spdlog::debug("kafka: {}", line);
-      transport::kafka::producer_options po;
-      po.properties = *props;
-      po.topic = cfg_.kafka.topic;
-      po.delivery_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms);
-      po.linger = std::chrono::duration<double, std::milli>(cfg_.kafka.linger_ms);
-      po.compression = cfg_.kafka.compression;
-      auto p = transport::kafka::make_kafka_producer(std::move(po));
+                           clients.error().message);
+      for (const auto& line : config::describe_properties(clients->producer.properties))
+        spdlog::debug("kafka: {}", line);
+      auto p = transport::kafka::make_kafka_producer(std::move(clients->producer));
       if (!p) return p.error();
       producer_ = std::move(*p);
-      transport::kafka::consumer_options co;
-      co.properties = *props;
-      co.topic = cfg_.kafka.topic;
-      co.group_id = cfg_.kafka.consumer_group;
-      co.ttl = std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::milliseconds(cfg_.store.ttl_ms));
-      co.session_timeout = std::chrono::milliseconds(cfg_.kafka.session_timeout_ms);
-      co.heartbeat_interval = std::chrono::milliseconds(cfg_.kafka.heartbeat_interval_ms);
-      co.group_instance_id = cfg_.kafka.group_instance_id;
-      co.leave_group_on_stop = cfg_.kafka.leave_group_on_shutdown;
-      co.dlq_topic = cfg_.kafka.dlq_topic;
-      co.changelog_topic = cfg_.kafka.changelog_topic;
-      co.snapshot_interval = std::chrono::milliseconds(cfg_.kafka.snapshot_interval_ms);
-      auto c = transport::kafka::make_kafka_consumer(std::move(co));
+      auto c = transport::kafka::make_kafka_consumer(std::move(clients->consumer));
       if (!c) return c.error();
       consumer_ = std::move(*c);
+      const auto& k = cfg_.kafka.consumer;
       spdlog::info("transport: kafka {} topic {} group {}{}{}",
-                   util::mask_url_userinfo(cfg_.kafka.bootstrap_servers), cfg_.kafka.topic,
-                   cfg_.kafka.consumer_group,
-                   cfg_.kafka.group_instance_id.empty()
-                       ? std::string()
-                       : " instance " + cfg_.kafka.group_instance_id,
-                   cfg_.kafka.dlq_topic.empty() ? std::string()
-                                                : " dead-letter topic " + cfg_.kafka.dlq_topic);
-      spdlog::info("aggregates: snapshots every {} ms to changelog {}",
-                   cfg_.kafka.snapshot_interval_ms, cfg_.kafka.changelog_topic);
+                   util::mask_url_userinfo(cfg_.kafka.bootstrap_servers), k.topic, k.group_id,
+                   k.group_instance_id.empty() ? std::string() : " instance " + k.group_instance_id,
+                   k.dlq_topic.empty() ? std::string() : " dead-letter topic " + k.dlq_topic);
+      spdlog::info("aggregates: snapshots every {} ms to changelog {}", k.snapshot_interval.count(),
+                   k.changelog_topic);
     }
 
     ingest_.emplace(cfg_.ingest, *registry_, *producer_, util::real_clock(), &admission_);
@@ -195,7 +174,7 @@ class service final : public application {
       o.max_connections = http::default_max_connections(open_files ? open_files : 1024);
     // The transport answers (success or timeout) within the delivery timeout; the HTTP deadline
     // is a backstop a little later, so a client never waits forever.
-    o.handler_timeout = std::chrono::milliseconds(cfg_.ingest.delivery_timeout_ms + 5'000);
+    o.handler_timeout = cfg_.kafka.producer.delivery_timeout + std::chrono::milliseconds(5'000);
     o.on_complete = [this](std::string_view route, http::verb method, unsigned status,
                            std::chrono::duration<double> elapsed) {
       self_.observe_request(route.empty() ? "unmatched" : route,

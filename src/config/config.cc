@@ -313,7 +313,19 @@ bool valid_topic_name(std::string_view t) {
 using C = config;
 using http::server_options;
 using store::store_limits;
+using transport::kafka::consumer_options;
+using transport::kafka::producer_options;
 using tls = http::server_options::tls_files;
+
+// A member of the Kafka producer's or consumer's options (the kafka section holds both).
+template <class M>
+auto producer_at(M producer_options::*member) {
+  return at(&C::kafka, &C::kafka_section::producer, member);
+}
+template <class M>
+auto consumer_at(M consumer_options::*member) {
+  return at(&C::kafka, &C::kafka_section::consumer, member);
+}
 
 const std::vector<field>& fields() {
   static const std::vector<field> table = {
@@ -390,8 +402,8 @@ const std::vector<field>& fields() {
               "timestamps later than receive time + this are rejected; later ones within it are "
               "set to the receive time",
               1000),
-      integer("DELIVERY_TIMEOUT_MS", at(&C::ingest, &C::ingest_settings::delivery_timeout_ms), 100,
-              300'000, "the transport must acknowledge a batch within this, else 503"),
+      integer("DELIVERY_TIMEOUT_MS", producer_at(&producer_options::delivery_timeout), 100, 300'000,
+              "the transport must acknowledge a batch within this, else 503"),
       integer("RETRY_AFTER_SECONDS", at(&C::ingest, &C::ingest_settings::retry_after_seconds), 1,
               3600, "Retry-After sent with 503"),
       integer("METRIC_TTL_SECONDS", at(&C::store, &store_limits::ttl_ms), 0, 10LL * 365 * 86400,
@@ -439,34 +451,32 @@ const std::vector<field>& fields() {
               100'000'000, "embedded transport: records held before producers get 503"),
       text("KAFKA_BOOTSTRAP_SERVERS", at(&C::kafka, &kafka_settings::bootstrap_servers),
            "Kafka brokers host:port,...; unset = embedded in-process log"),
-      text("KAFKA_TOPIC", at(&C::kafka, &C::kafka_section::topic),
+      text("KAFKA_TOPIC", consumer_at(&consumer_options::topic),
            "topic metrics are produced to and consumed from"),
-      text("KAFKA_CONSUMER_GROUP", at(&C::kafka, &C::kafka_section::consumer_group),
-           "consumer group id"),
-      text("KAFKA_GROUP_INSTANCE_ID", at(&C::kafka, &C::kafka_section::group_instance_id),
+      text("KAFKA_CONSUMER_GROUP", consumer_at(&consumer_options::group_id), "consumer group id"),
+      text("KAFKA_GROUP_INSTANCE_ID", consumer_at(&consumer_options::group_instance_id),
            "static group membership (group.instance.id), unique per replica: a replica "
            "restarted within KAFKA_SESSION_TIMEOUT_MS gets its partitions back without a "
            "rebalance"),
-      integer("KAFKA_SESSION_TIMEOUT_MS", at(&C::kafka, &C::kafka_section::session_timeout_ms),
-              1000, 3'600'000,
+      integer("KAFKA_SESSION_TIMEOUT_MS", consumer_at(&consumer_options::session_timeout), 1000,
+              3'600'000,
               "a replica that stops heartbeating loses its partitions to the others after this"),
-      integer("KAFKA_HEARTBEAT_INTERVAL_MS",
-              at(&C::kafka, &C::kafka_section::heartbeat_interval_ms), 100, 1'200'000,
+      integer("KAFKA_HEARTBEAT_INTERVAL_MS", consumer_at(&consumer_options::heartbeat_interval),
+              100, 1'200'000,
               "consumer heartbeat interval (at most a third of the session timeout)"),
-      flag("KAFKA_LEAVE_GROUP_ON_SHUTDOWN",
-           at(&C::kafka, &C::kafka_section::leave_group_on_shutdown),
+      flag("KAFKA_LEAVE_GROUP_ON_SHUTDOWN", consumer_at(&consumer_options::leave_group_on_stop),
            "static members only: leave the group on SIGTERM (scale-down) instead of keeping the "
            "partitions for a restart"),
-      text("KAFKA_DLQ_TOPIC", at(&C::kafka, &C::kafka_section::dlq_topic),
+      text("KAFKA_DLQ_TOPIC", consumer_at(&consumer_options::dlq_topic),
            "dead-letter topic: consumed records that cannot be decoded or applied are copied "
            "there unchanged, with headers saying why and whence; unset = only counted"),
-      text("KAFKA_CHANGELOG_TOPIC", at(&C::kafka, &C::kafka_section::changelog_topic),
+      text("KAFKA_CHANGELOG_TOPIC", consumer_at(&consumer_options::changelog_topic),
            "compacted topic holding snapshots of the counter and histogram aggregates, read back "
            "when a replica takes over a partition so counts continue instead of resetting; "
            "created when missing (the topic's partition count, cleanup.policy=compact); unset = "
            "<KAFKA_TOPIC>-aggregates"),
-      integer("AGGREGATE_SNAPSHOT_INTERVAL_MS",
-              at(&C::kafka, &C::kafka_section::snapshot_interval_ms), 100, 3'600'000,
+      integer("AGGREGATE_SNAPSHOT_INTERVAL_MS", consumer_at(&consumer_options::snapshot_interval),
+              100, 3'600'000,
               "how often changed aggregates are written to KAFKA_CHANGELOG_TOPIC (a restart "
               "replays the records since the last snapshot; nothing is counted twice or lost "
               "either way)"),
@@ -497,7 +507,7 @@ const std::vector<field>& fields() {
       text("KAFKA_SSL_ENDPOINT_IDENTIFICATION",
            at(&C::kafka, &kafka_settings::ssl_endpoint_identification),
            "https (verify the broker host name; librdkafka's default) or none"),
-      choice("KAFKA_COMPRESSION", at(&C::kafka, &C::kafka_section::compression),
+      choice("KAFKA_COMPRESSION", producer_at(&producer_options::compression),
              spellings({"none", "lz4", "zstd", "snappy", "gzip"}),
              "producer compression: none, lz4, zstd, snappy or gzip (zstd: ~30% fewer bytes "
              "than lz4 for our records at similar CPU)"),
@@ -511,10 +521,10 @@ const std::vector<field>& fields() {
          auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), ms);
          if (t.empty() || ec != std::errc() || p != t.data() + t.size() || !(ms >= 0 && ms <= 1000))
            return "must be a number of milliseconds from 0 to 1000 (e.g. 0.5)";
-         c.kafka.linger_ms = ms;
+         c.kafka.producer.linger = std::chrono::duration<double, std::milli>(ms);
          return std::nullopt;
        },
-       [](const config& c) { return format_bound(c.kafka.linger_ms); }},
+       [](const config& c) { return format_bound(c.kafka.producer.linger.count()); }},
       text("SCHEMA_REGISTRY_URL", at(&C::registry, &C::registry_settings::url),
            "Confluent Schema Registry URL; unset = embedded (bundled schemas as ids 1 and 2)"),
       text("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
@@ -717,7 +727,8 @@ void apply_settings(const std::map<std::string, std::string>& merged, const argu
 
 // What follows from other settings.
 void derive(config& c) {
-  if (c.kafka.changelog_topic.empty()) c.kafka.changelog_topic = c.kafka.topic + "-aggregates";
+  auto& consumer = c.kafka.consumer;
+  if (consumer.changelog_topic.empty()) consumer.changelog_topic = consumer.topic + "-aggregates";
   c.store.buckets =
       model::bucket_layouts(c.store.histogram_buckets, c.store.histogram_default_buckets);
 }
@@ -764,7 +775,7 @@ void check_limits(const config& c, std::vector<std::string>& errors) {
 
 // Kafka and the registry: what the transport and the group need to make sense.
 void check_kafka(const config& c, std::vector<std::string>& errors) {
-  const auto& k = c.kafka;
+  const auto& k = c.kafka.consumer;
   if (c.embedded_transport() && !c.registry.url.empty()) {
     errors.push_back(
         "SCHEMA_REGISTRY_URL is set but KAFKA_BOOTSTRAP_SERVERS is not: the embedded transport "
@@ -772,10 +783,10 @@ void check_kafka(const config& c, std::vector<std::string>& errors) {
   }
   if (k.topic.empty()) errors.push_back("KAFKA_TOPIC: must not be empty");
   if (!c.embedded_transport()) {
-    for (auto& e : kafka_settings_errors(k)) errors.push_back(std::move(e));
+    for (auto& e : kafka_settings_errors(c.kafka)) errors.push_back(std::move(e));
   }
-  if (k.consumer_group.empty()) errors.push_back("KAFKA_CONSUMER_GROUP: must not be empty");
-  if (k.heartbeat_interval_ms * 3 > k.session_timeout_ms)
+  if (k.group_id.empty()) errors.push_back("KAFKA_CONSUMER_GROUP: must not be empty");
+  if (k.heartbeat_interval * 3 > k.session_timeout)
     errors.push_back(
         "KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS");
   if (!k.dlq_topic.empty() && k.dlq_topic == k.topic)
@@ -841,6 +852,18 @@ std::string usage() {
     out += "  " + std::string(f.name) + " (default: " + (fallback.empty() ? "unset" : fallback) +
            ")\n      " + f.description + "\n";
   }
+  return out;
+}
+
+util::result<kafka_clients> make_kafka_clients(const config& c) {
+  auto properties = kafka_properties(c.kafka);
+  if (!properties) return properties.error();
+  kafka_clients out{c.kafka.producer, c.kafka.consumer};
+  out.producer.properties = *properties;
+  out.producer.topic = c.kafka.consumer.topic;
+  out.consumer.properties = std::move(*properties);
+  out.consumer.ttl =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds(c.store.ttl_ms));
   return out;
 }
 

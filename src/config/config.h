@@ -21,6 +21,8 @@
 #include "http/server.h"
 #include "model/metric.h"
 #include "store/series_store.h"
+#include "transport/kafka/kafka_transport.h"
+#include "util/result.h"
 
 namespace mca::config {
 
@@ -49,8 +51,7 @@ struct config {
   // What a metric may be (model::limits) and what the ingest route adds.
   struct ingest_settings : model::limits {
     std::size_t max_batch_metrics = 1000;
-    std::int64_t delivery_timeout_ms = 10'000;  // transport must acknowledge within this
-    std::int64_t retry_after_seconds = 1;       // Retry-After on 503
+    std::int64_t retry_after_seconds = 1;  // Retry-After on 503
   } ingest;
 
   // The store's caps and TTL (store::store_limits; its bucket layouts are built from the two
@@ -68,25 +69,15 @@ struct config {
   } store;
 
   // The connection and security settings as the property mapping takes them
-  // (config::kafka_settings), and what the producer and consumer are given besides.
+  // (config::kafka_settings), and the producer's and the consumer's options as the transport
+  // declares them: each KAFKA_* setting binds to the member it sets (KAFKA_TOPIC to
+  // consumer.topic), so its default is the transport's. What they take from elsewhere -- the
+  // librdkafka properties, the producer's topic, the consumer's TTL (METRIC_TTL_SECONDS) -- is
+  // filled in by make_kafka_clients(), the one place that builds them; load() fills in the
+  // changelog topic (<topic>-aggregates) when unset.
   struct kafka_section : kafka_settings {
-    std::string topic = "client-metrics";
-    std::string consumer_group = "metrics-collection-api";
-    // group.instance.id: static membership (a restarted replica gets its partitions back without
-    // a rebalance); empty = dynamic membership.
-    std::string group_instance_id;
-    std::int64_t session_timeout_ms = 6'000;     // session.timeout.ms
-    std::int64_t heartbeat_interval_ms = 1'500;  // heartbeat.interval.ms
-    // On shutdown a static member stays in the group (a restart within the session timeout
-    // returns to its partitions); true: it leaves at once (scale-down). Dynamic members always
-    // leave.
-    bool leave_group_on_shutdown = false;
-    std::string dlq_topic;  // records that cannot be decoded or applied go here; empty = off
-    // Snapshots of the aggregates (compacted); load() fills in <topic>-aggregates when unset.
-    std::string changelog_topic;
-    std::int64_t snapshot_interval_ms = 5'000;  // how often changed aggregates are written
-    std::string compression = "zstd";
-    double linger_ms = 0;  // fractions allowed; 0 by measurement (docs/PERFORMANCE.md)
+    transport::kafka::producer_options producer;
+    transport::kafka::consumer_options consumer;
   } kafka;
 
   struct registry_settings {
@@ -106,6 +97,16 @@ struct config {
   bool embedded_transport() const { return kafka.bootstrap_servers.empty(); }
   bool embedded_registry() const { return registry.url.empty(); }
 };
+
+// The Kafka producer's and consumer's options for `c`: the kafka section's, with the librdkafka
+// properties of its connection settings, the consumer's topic on the producer too, and the
+// consumer's TTL the store's (METRIC_TTL_SECONDS). Fails (kafka_properties_errc) on settings
+// kafka_settings_errors rejects; load() has already reported those.
+struct kafka_clients {
+  transport::kafka::producer_options producer;
+  transport::kafka::consumer_options consumer;
+};
+util::result<kafka_clients> make_kafka_clients(const config& c);
 
 // What the command line asked for besides settings.
 struct command {

@@ -62,8 +62,9 @@ struct consumer_options {
   // On assignment each partition starts at the first record with timestamp >= now - ttl
   // (offsets for times); 0 = from the beginning. A partition with no such record starts at its
   // end. When the broker cannot answer, the partition starts at the beginning (the store's TTL
-  // drops what is too old; nothing live is missed).
-  std::chrono::seconds ttl{900};
+  // drops what is too old; nothing live is missed). The service passes the store's TTL
+  // (METRIC_TTL_SECONDS, config::make_kafka_clients), so no second default lives here.
+  std::chrono::seconds ttl{0};
   const util::clock* clock = &util::real_clock();    // for `now`; not owned, outlives the consumer
   std::chrono::milliseconds poll_timeout{100};       // how long one poll waits for a record
   std::chrono::milliseconds offsets_timeout{5'000};  // offsets-for-times request on assignment

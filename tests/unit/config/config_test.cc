@@ -25,8 +25,8 @@ TEST(config, defaults_match_the_documented_values) {
   EXPECT_EQ(r.cfg.ingest.max_tag_key_bytes, 100u);
   EXPECT_EQ(r.cfg.ingest.max_tag_value_bytes, 1024u);
   EXPECT_EQ(r.cfg.store.ttl_ms, 900'000);
-  EXPECT_EQ(r.cfg.kafka.topic, "client-metrics");
-  EXPECT_EQ(r.cfg.kafka.consumer_group, "metrics-collection-api");
+  EXPECT_EQ(r.cfg.kafka.consumer.topic, "client-metrics");
+  EXPECT_EQ(r.cfg.kafka.consumer.group_id, "metrics-collection-api");
   EXPECT_TRUE(r.cfg.embedded_transport());
   EXPECT_TRUE(r.cfg.embedded_registry());
   EXPECT_EQ(r.cfg.app_env, environment::production);
@@ -71,7 +71,7 @@ TEST(config, real_environment_wins_over_dotenv_and_flags_win_over_both) {
   auto r = load({{"KAFKA_TOPIC", "env"}}, {"--env-file", path, "--port", "7000"});
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
   EXPECT_EQ(r.cfg.http.port, 7000);
-  EXPECT_EQ(r.cfg.kafka.topic, "env");
+  EXPECT_EQ(r.cfg.kafka.consumer.topic, "env");
   EXPECT_EQ(r.cfg.ingest.max_tags, 5u);
   std::remove(path.c_str());
 }
@@ -238,11 +238,11 @@ namespace {
 TEST(config_failover, defaults_fail_over_in_seconds_with_dynamic_membership_and_no_dead_letters) {
   auto r = load({}, {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.cfg.kafka.session_timeout_ms, 6000);
-  EXPECT_EQ(r.cfg.kafka.heartbeat_interval_ms, 1500);
-  EXPECT_EQ(r.cfg.kafka.group_instance_id, "");
-  EXPECT_FALSE(r.cfg.kafka.leave_group_on_shutdown);
-  EXPECT_EQ(r.cfg.kafka.dlq_topic, "");
+  EXPECT_EQ(r.cfg.kafka.consumer.session_timeout, std::chrono::milliseconds(6000));
+  EXPECT_EQ(r.cfg.kafka.consumer.heartbeat_interval, std::chrono::milliseconds(1500));
+  EXPECT_EQ(r.cfg.kafka.consumer.group_instance_id, "");
+  EXPECT_FALSE(r.cfg.kafka.consumer.leave_group_on_stop);
+  EXPECT_EQ(r.cfg.kafka.consumer.dlq_topic, "");
 }
 
 TEST(config_failover, reads_the_membership_and_dead_letter_settings) {
@@ -253,11 +253,11 @@ TEST(config_failover, reads_the_membership_and_dead_letter_settings) {
                  {"KAFKA_DLQ_TOPIC", "client-metrics-dlq"}},
                 {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.cfg.kafka.group_instance_id, "host-1");
-  EXPECT_EQ(r.cfg.kafka.session_timeout_ms, 10000);
-  EXPECT_EQ(r.cfg.kafka.heartbeat_interval_ms, 3000);
-  EXPECT_TRUE(r.cfg.kafka.leave_group_on_shutdown);
-  EXPECT_EQ(r.cfg.kafka.dlq_topic, "client-metrics-dlq");
+  EXPECT_EQ(r.cfg.kafka.consumer.group_instance_id, "host-1");
+  EXPECT_EQ(r.cfg.kafka.consumer.session_timeout, std::chrono::milliseconds(10000));
+  EXPECT_EQ(r.cfg.kafka.consumer.heartbeat_interval, std::chrono::milliseconds(3000));
+  EXPECT_TRUE(r.cfg.kafka.consumer.leave_group_on_stop);
+  EXPECT_EQ(r.cfg.kafka.consumer.dlq_topic, "client-metrics-dlq");
 }
 
 TEST(config_failover, heartbeat_must_fit_three_times_into_the_session_at_the_bound) {
@@ -294,8 +294,8 @@ bool mentions(const load_result& r, std::string_view what) {
 TEST(config_changelog, defaults_to_the_topic_with_an_aggregates_suffix_and_five_seconds) {
   auto r = load({{"KAFKA_TOPIC", "m"}}, {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.cfg.kafka.changelog_topic, "m-aggregates");
-  EXPECT_EQ(r.cfg.kafka.snapshot_interval_ms, 5000);
+  EXPECT_EQ(r.cfg.kafka.consumer.changelog_topic, "m-aggregates");
+  EXPECT_EQ(r.cfg.kafka.consumer.snapshot_interval, std::chrono::milliseconds(5000));
   EXPECT_NE(describe(r.cfg).find("KAFKA_CHANGELOG_TOPIC=m-aggregates\n"), std::string::npos);
   EXPECT_NE(usage().find("AGGREGATE_SNAPSHOT_INTERVAL_MS (default: 5000)"), std::string::npos);
   EXPECT_NE(usage().find("KAFKA_CHANGELOG_TOPIC"), std::string::npos);
@@ -305,8 +305,8 @@ TEST(config_changelog, reads_the_changelog_settings) {
   auto r = load({{"KAFKA_CHANGELOG_TOPIC", "aggs"}, {"AGGREGATE_SNAPSHOT_INTERVAL_MS", "250"}},
                 {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.cfg.kafka.changelog_topic, "aggs");
-  EXPECT_EQ(r.cfg.kafka.snapshot_interval_ms, 250);
+  EXPECT_EQ(r.cfg.kafka.consumer.changelog_topic, "aggs");
+  EXPECT_EQ(r.cfg.kafka.consumer.snapshot_interval, std::chrono::milliseconds(250));
 }
 
 TEST(config_changelog, the_snapshot_interval_is_bounded_at_both_ends) {
@@ -341,10 +341,11 @@ TEST(config_changelog, the_changelog_must_be_another_topic_with_a_kafka_name) {
 
 TEST(config, kafka_linger_takes_fractions_of_a_millisecond_from_0_to_1000) {
   auto r = load({}, {"--env-file=/dev/null"});
-  EXPECT_EQ(r.cfg.kafka.linger_ms, 0.0);  // the default, chosen in docs/PERFORMANCE.md
+  EXPECT_EQ(r.cfg.kafka.producer.linger.count(),
+            0.0);  // the default, chosen in docs/PERFORMANCE.md
   r = load({{"KAFKA_LINGER_MS", "0.5"}}, {"--env-file=/dev/null"});
   ASSERT_TRUE(r.errors.empty());
-  EXPECT_EQ(r.cfg.kafka.linger_ms, 0.5);
+  EXPECT_EQ(r.cfg.kafka.producer.linger.count(), 0.5);
   EXPECT_NE(describe(r.cfg).find("KAFKA_LINGER_MS=0.5\n"), std::string::npos);
   for (const char* ok : {"0", "1000", " 2 ", "0.05"}) {
     r = load({{"KAFKA_LINGER_MS", ok}}, {"--env-file=/dev/null"});
