@@ -741,6 +741,15 @@ class kafka_consumer final : public transport::consumer {
     return false;
   }
 
+  // What the restore read of one changelog partition: the newest value per key, the cut of the
+  // last marker, the end offset at assignment and whether it was read to that end.
+  struct partition_log {
+    std::unordered_map<std::string, std::string> latest;
+    std::optional<std::int64_t> cut;
+    std::int64_t end = 0;
+    bool complete = false;
+  };
+
   // Reads the changelog partitions of `parts` to their end, hands each to the handler, and
   // returns where each partition must start at the latest (BEGINNING without a usable cut).
   std::map<std::int32_t, std::int64_t> restore(const rd_kafka_topic_partition_list_t* parts) {
@@ -749,14 +758,30 @@ class kafka_consumer final : public transport::consumer {
     snapshots_.clear();
     if (!changelog_) return start;
     const auto began = std::chrono::steady_clock::now();
-    struct partition_log {
-      std::unordered_map<std::string, std::string> latest;
-      std::optional<std::int64_t> cut;
-      std::int64_t end = 0;
-      bool complete = false;
-    };
     std::map<std::int32_t, partition_log> logs;
     const bool have_changelog = ensure_changelog();
+    partition_list_ptr read = plan_changelog_read(parts, have_changelog, logs);
+    const std::size_t entries_read = read_changelog(read.get(), began, logs);
+    std::size_t restored = 0;
+    for (auto& [p, log] : logs) {
+      restored += log.latest.size();
+      start[p] = hand_over(p, log, have_changelog && p < changelog_partitions_);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    changelog_restored_.fetch_add(restored, std::memory_order_relaxed);
+    last_restore_seconds_.store(seconds, std::memory_order_relaxed);
+    spdlog::info("kafka consumer: changelog read: {} records, {} entries restored in {} ms",
+                 entries_read, restored, static_cast<std::int64_t>(seconds * 1000));
+    return start;
+  }
+
+  // Restore step 1: a log entry for every partition of `parts`, and the list of the changelog
+  // partitions to read, each from its low watermark. An empty partition is complete already; one
+  // the changelog lacks, or whose watermarks cannot be queried, is left incomplete (replayed).
+  partition_list_ptr plan_changelog_read(const rd_kafka_topic_partition_list_t* parts,
+                                         bool have_changelog,
+                                         std::map<std::int32_t, partition_log>& logs) {
     partition_list_ptr read(rd_kafka_topic_partition_list_new(parts->cnt));
     for (int i = 0; i < parts->cnt; ++i) {
       const std::int32_t p = parts->elems[i].partition;
@@ -786,81 +811,89 @@ class kafka_consumer final : public transport::consumer {
       rd_kafka_topic_partition_list_add(read.get(), options_.changelog_topic.c_str(), p)->offset =
           low;
     }
-    std::size_t entries_read = 0;
-    if (read->cnt > 0) {
-      rd_kafka_assign(changelog_reader_.get(), read.get());
-      int left = read->cnt;
-      const auto deadline = began + options_.restore_timeout;
-      while (left > 0 && std::chrono::steady_clock::now() < deadline) {
-        message_ptr m(rd_kafka_consumer_poll(changelog_reader_.get(), 100));
-        if (!m) continue;
-        auto it = logs.find(m->partition);
-        if (it == logs.end() || it->second.complete) continue;
-        auto& log = it->second;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          log.complete = true;
-          --left;
-          continue;
-        }
-        if (m->err) {
-          changelog_error("changelog read: " + std::string(rd_kafka_message_errstr(m.get())));
-          continue;
-        }
-        ++entries_read;
-        std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-        if (!key.empty() && key.front() == '\0') {
-          if (key == kMarkerKey && m->payload) {
-            log.cut = decode_marker({static_cast<const char*>(m->payload), m->len});
-            if (!log.cut)
-              spdlog::warn("kafka consumer: changelog {}/{}: unreadable marker at offset {}",
-                           options_.changelog_topic, m->partition, m->offset);
-          } else if (key == kMarkerKey) {
-            log.cut.reset();
-          }
-        } else if (m->payload) {
-          log.latest.insert_or_assign(std::move(key),
-                                      std::string(static_cast<const char*>(m->payload), m->len));
-        } else {
-          log.latest.erase(key);  // a tombstone
-        }
-        if (m->offset + 1 >= log.end) {
-          log.complete = true;
-          --left;
-        }
-      }
-      rd_kafka_assign(changelog_reader_.get(), nullptr);
-    }
+    return read;
+  }
 
-    std::size_t restored = 0;
-    for (auto& [p, log] : logs) {
-      std::vector<changelog_entry> entries;
-      entries.reserve(log.latest.size());
-      for (const auto& [k, v] : log.latest) entries.push_back({k, v});
-      restored += entries.size();
-      const bool exact = log.complete && log.cut.has_value();
-      if (!log.complete && have_changelog && p < changelog_partitions_)
-        changelog_error("changelog " + options_.changelog_topic + "/" + std::to_string(p) +
-                        " not read to its end in time: partition replayed from the beginning");
-      const std::int64_t floor = exact ? *log.cut : 0;
-      const restore_result r = handler_->on_restore(p, entries, floor);
-      std::int64_t from = exact ? floor : RD_KAFKA_OFFSET_BEGINNING;
-      if (r.replay_from >= 0) from = earliest_start(from, r.replay_from);
-      start[p] = from;
-      if (exact) snapshots_[p].last_cut = *log.cut;
-      spdlog::info("kafka consumer: partition {}: {} changelog entries restored, {}", p,
-                   entries.size(),
-                   exact ? "cut " + std::to_string(*log.cut) + ", replay from " +
-                               (from == RD_KAFKA_OFFSET_BEGINNING ? std::string("the beginning")
-                                                                  : std::to_string(from))
-                         : std::string("no complete snapshot: replay from the beginning"));
+  // Restore step 2: reads the partitions of `read` until each reaches its end or the restore
+  // timeout (from `began`) passes; returns how many records it read.
+  std::size_t read_changelog(rd_kafka_topic_partition_list_t* read,
+                             std::chrono::steady_clock::time_point began,
+                             std::map<std::int32_t, partition_log>& logs) {
+    if (read->cnt == 0) return 0;
+    std::size_t entries_read = 0;
+    rd_kafka_assign(changelog_reader_.get(), read);
+    int left = read->cnt;
+    const auto deadline = began + options_.restore_timeout;
+    while (left > 0 && std::chrono::steady_clock::now() < deadline) {
+      message_ptr m(rd_kafka_consumer_poll(changelog_reader_.get(), 100));
+      if (!m) continue;
+      auto it = logs.find(m->partition);
+      if (it == logs.end() || it->second.complete) continue;
+      auto& log = it->second;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log.complete = true;
+        --left;
+        continue;
+      }
+      if (m->err) {
+        changelog_error("changelog read: " + std::string(rd_kafka_message_errstr(m.get())));
+        continue;
+      }
+      ++entries_read;
+      apply_changelog_record(*m, log);
+      if (m->offset + 1 >= log.end) {
+        log.complete = true;
+        --left;
+      }
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    changelog_restored_.fetch_add(restored, std::memory_order_relaxed);
-    last_restore_seconds_.store(seconds, std::memory_order_relaxed);
-    spdlog::info("kafka consumer: changelog read: {} records, {} entries restored in {} ms",
-                 entries_read, restored, static_cast<std::int64_t>(seconds * 1000));
-    return start;
+    rd_kafka_assign(changelog_reader_.get(), nullptr);
+    return entries_read;
+  }
+
+  // One changelog record into `log`: a marker sets (or, unreadable or empty, clears) the cut; a
+  // value replaces its key's; a tombstone removes its key.
+  void apply_changelog_record(const rd_kafka_message_t& m, partition_log& log) const {
+    std::string key(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
+    if (!key.empty() && key.front() == '\0') {
+      if (key == kMarkerKey && m.payload) {
+        log.cut = decode_marker({static_cast<const char*>(m.payload), m.len});
+        if (!log.cut)
+          spdlog::warn("kafka consumer: changelog {}/{}: unreadable marker at offset {}",
+                       options_.changelog_topic, m.partition, m.offset);
+      } else if (key == kMarkerKey) {
+        log.cut.reset();
+      }
+    } else if (m.payload) {
+      log.latest.insert_or_assign(std::move(key),
+                                  std::string(static_cast<const char*>(m.payload), m.len));
+    } else {
+      log.latest.erase(key);  // a tombstone
+    }
+  }
+
+  // Restore step 3: hands partition `p`'s entries to the handler and returns where the partition
+  // starts: the cut when the log was read to its end and holds one, else the beginning, and never
+  // later than where the handler asks to replay from. `readable`: the changelog has the partition.
+  std::int64_t hand_over(std::int32_t p, const partition_log& log, bool readable) {
+    std::vector<changelog_entry> entries;
+    entries.reserve(log.latest.size());
+    for (const auto& [k, v] : log.latest) entries.push_back({k, v});
+    const bool exact = log.complete && log.cut.has_value();
+    if (!log.complete && readable)
+      changelog_error("changelog " + options_.changelog_topic + "/" + std::to_string(p) +
+                      " not read to its end in time: partition replayed from the beginning");
+    const std::int64_t floor = exact ? *log.cut : 0;
+    const restore_result r = handler_->on_restore(p, entries, floor);
+    std::int64_t from = exact ? floor : RD_KAFKA_OFFSET_BEGINNING;
+    if (r.replay_from >= 0) from = earliest_start(from, r.replay_from);
+    if (exact) snapshots_[p].last_cut = *log.cut;
+    spdlog::info("kafka consumer: partition {}: {} changelog entries restored, {}", p,
+                 entries.size(),
+                 exact ? "cut " + std::to_string(*log.cut) + ", replay from " +
+                             (from == RD_KAFKA_OFFSET_BEGINNING ? std::string("the beginning")
+                                                                : std::to_string(from))
+                       : std::string("no complete snapshot: replay from the beginning"));
+    return from;
   }
 
   void maybe_snapshot() {
