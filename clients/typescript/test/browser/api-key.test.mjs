@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { chromiumMissing, launchChromium, startPageServer } from '../support/browser.mjs';
-import { EXIT_PAGE, expectAll, openExitPage, recordInPage } from '../support/exit-page.mjs';
+import {
+  EXIT_PAGE,
+  expectAll,
+  flushFirstClient,
+  openExitPage,
+  pageReports,
+  recordInPage,
+} from '../support/exit-page.mjs';
 import { newKey, skipReason, startService, storedMetrics } from '../support/service.mjs';
 
 const skip = skipReason || chromiumMissing;
@@ -38,31 +45,26 @@ describe('browser: apiKey against a service with API_KEYS_FILE and an origin lis
     await otherPages?.close();
   });
 
+  /** The exit page for `app`, served from `origin`, whose client sends `key`. */
+  const keyedPage = (origin, key) => openExitPage(browser.context, origin, { endpoint: service.url, apps: [app], key });
+
   it('delivers_with_the_key_while_the_page_lives_and_at_page_exit', async () => {
-    const page = await openExitPage(browser.context, pages.origin, {
-      endpoint: service.url,
-      apps: [app],
-      key: ingestKey,
-    });
+    const page = await keyedPage(pages.origin, ingestKey);
     await recordInPage(page, 50, 10, 'live_');
-    assert.deepEqual(await page.evaluate(() => window.clients[0].flush()), true);
+    assert.deepEqual(await flushFirstClient(page), true);
     // Then 50 more, sent only by the keepalive request of the page exit.
     await recordInPage(page, 50, 10, 'exit_');
-    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    const state = await pageReports(page);
     assert.deepEqual(state, { errors: [], drops: [] });
     await page.close({ runBeforeUnload: true });
     await expectAll(service, [app], 100, 'the 50 metrics sent while the page lived and the 50 sent at exit');
   });
 
   it('reports_an_unknown_key_answered_401_as_http_error_without_retrying', async () => {
-    const page = await openExitPage(browser.context, pages.origin, {
-      endpoint: service.url,
-      apps: [app],
-      key: newKey(),
-    });
+    const page = await keyedPage(pages.origin, newKey());
     await recordInPage(page, 3, 0, 'unknown_key_');
-    assert.equal(await page.evaluate(() => window.clients[0].flush()), true);
-    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    assert.equal(await flushFirstClient(page), true);
+    const state = await pageReports(page);
     assert.deepEqual(state.drops, [`${app}: http_error`, `${app}: http_error`, `${app}: http_error`]);
     assert.match(state.errors[0], /HTTP 401/);
     await page.close();
@@ -71,14 +73,10 @@ describe('browser: apiKey against a service with API_KEYS_FILE and an origin lis
   });
 
   it('reports_a_page_on_an_origin_the_key_does_not_list_answered_403_as_http_error', async () => {
-    const page = await openExitPage(browser.context, otherPages.origin, {
-      endpoint: service.url,
-      apps: [app],
-      key: ingestKey,
-    });
+    const page = await keyedPage(otherPages.origin, ingestKey);
     await recordInPage(page, 2, 0, 'other_origin_');
-    assert.equal(await page.evaluate(() => window.clients[0].flush()), true);
-    const state = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+    assert.equal(await flushFirstClient(page), true);
+    const state = await pageReports(page);
     assert.deepEqual(state.drops, [`${app}: http_error`, `${app}: http_error`]);
     assert.match(state.errors[0], /HTTP 403/);
     await page.close();

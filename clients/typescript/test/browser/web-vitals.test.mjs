@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromiumMissing, pageWorld, pkgRoot } from '../support/browser.mjs';
+import { pageReports } from '../support/exit-page.mjs';
 import { clientSamples, poll, skipReason } from '../support/service.mjs';
 
 const skip = skipReason || chromiumMissing;
@@ -79,7 +80,7 @@ describe('browser: the web-vitals helper reports histograms', { skip }, () => {
       await poll(() => page.evaluate(() => window.client.stats().sent >= 3 && window.client.stats().queued == 0), {
         what: 'the vitals of the load delivered',
       });
-      const { errors, drops } = await page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+      const { errors, drops } = await pageReports(page);
       assert.deepEqual(errors, []);
       assert.deepEqual(drops, []);
       for (const name of Object.keys(seen)) {

@@ -31,22 +31,13 @@ describe('sdk wire types against the OpenAPI document', () => {
     metric.required = ['name', 'value', 'profile_id', 'tags'];
     delete doc.components.schemas.Error.properties.error.properties.message;
     const problems = await checkDrift(stringify(doc));
-    assert.ok(
-      problems.includes('Metric: field(s) in the spec but missing from the SDK type: "profile_id"'),
-      problems.join('\n'),
-    );
-    assert.ok(
-      problems.includes('Metric: field(s) in the SDK type but not in the spec: "profileId"'),
-      problems.join('\n'),
-    );
-    assert.ok(
-      problems.includes('Metric: required in the spec but optional in the SDK type: "tags"'),
-      problems.join('\n'),
-    );
-    assert.ok(
-      problems.includes('error body: field(s) in the SDK type but not in the spec: "message"'),
-      problems.join('\n'),
-    );
+    for (const problem of [
+      'Metric: field(s) in the spec but missing from the SDK type: "profile_id"',
+      'Metric: field(s) in the SDK type but not in the spec: "profileId"',
+      'Metric: required in the spec but optional in the SDK type: "tags"',
+      'error body: field(s) in the SDK type but not in the spec: "message"',
+    ])
+      assert.ok(problems.includes(problem), problems.join('\n'));
   });
 
   it('report_an_error_status_whose_body_differs_from_the_400_error_shape', async () => {

@@ -2,8 +2,8 @@
 // client are summed, the observations counted into the configured buckets.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createMetricsClient, DEFAULT_LIMITS, validateMetric } from '@metrics-collection/client';
-import { clientSamples, poll, skipReason, startService } from '../support/service.mjs';
+import { DEFAULT_LIMITS, validateMetric } from '@metrics-collection/client';
+import { clientOf, poll, samplesOf, skipReason, startService } from '../support/service.mjs';
 
 const CLIENTS = 4;
 
@@ -18,25 +18,19 @@ describe('counters and histograms against the service binary', { skip: skipReaso
 
   /** `CLIENTS` clients of `appId`, each with its own profileId, recording through `use(client, i)`. */
   async function fromClients(appId, use) {
-    const drops = [];
-    const errors = [];
-    const clients = Array.from({ length: CLIENTS }, (_, i) =>
-      createMetricsClient({
-        endpoint: service.url,
-        appId,
-        profileId: 'browser-' + i,
-        maxBatchSize: 3,
-        onDrop: (m, reason, message) => drops.push([m.name, reason, message]),
-        onError: (e) => errors.push(e.message),
-      }),
+    const made = Array.from({ length: CLIENTS }, (_, i) =>
+      clientOf(service, appId, { profileId: 'browser-' + i, maxBatchSize: 3 }),
     );
+    const clients = made.map((m) => m.client);
     clients.forEach(use);
     const closed = await Promise.all(clients.map((c) => c.close({ timeoutMs: 20_000 })));
-    return { closed, drops, errors, stats: clients.map((c) => c.stats()) };
+    return {
+      closed,
+      drops: made.flatMap((m) => m.drops),
+      errors: made.flatMap((m) => m.errors.map((e) => e.message)),
+      stats: clients.map((c) => c.stats()),
+    };
   }
-
-  const samplesOf = async (appId) =>
-    clientSamples((await service.getText('/prometheus-metrics')).body).filter((s) => s.labels.app_id == appId);
 
   it('sums_the_counter_increments_of_several_clients_per_tag_set', async () => {
     const appId = 'sdk-counter-' + process.pid;
@@ -50,7 +44,7 @@ describe('counters and histograms against the service binary', { skip: skipReaso
     const eu = 1 + 4 + 9 + 16;
     const samples = await poll(
       async () => {
-        const s = (await samplesOf(appId)).filter((x) => x.name == 'client_metric_checkouts_total');
+        const s = (await samplesOf(service, appId)).filter((x) => x.name == 'client_metric_checkouts_total');
         return s.length == 2 && s.find((x) => x.labels.shop == 'eu').value == eu && s;
       },
       { what: `client_metric_checkouts_total{shop="eu"} ${eu}` },
@@ -77,7 +71,7 @@ describe('counters and histograms against the service binary', { skip: skipReaso
     assert.deepEqual(r.drops, []);
     const samples = await poll(
       async () => {
-        const s = await samplesOf(appId);
+        const s = await samplesOf(service, appId);
         return s.find((x) => x.name == 'client_metric_render_ms_count')?.value == values.length && s;
       },
       { what: `client_metric_render_ms_count ${values.length}` },
@@ -104,13 +98,7 @@ describe('counters and histograms against the service binary', { skip: skipReaso
 
   it('reports_a_name_used_with_another_type_as_rejected_by_the_service_with_field_type', async () => {
     const appId = 'sdk-conflict-' + process.pid;
-    const drops = [];
-    const client = createMetricsClient({
-      endpoint: service.url,
-      appId,
-      profileId: 'p',
-      onDrop: (m, reason, message) => drops.push([m.name, m.type, reason, message]),
-    });
+    const { client, drops } = clientOf(service, appId);
     client.gauge('cpu', 1);
     assert.equal(await client.flush(), true);
     client.counter('cpu', 1);
@@ -118,13 +106,13 @@ describe('counters and histograms against the service binary', { skip: skipReaso
     client.counter('requests', 1);
     assert.equal(await client.close(), true);
     assert.deepEqual(
-      drops.map((d) => d.slice(0, 3)),
+      drops.map((d) => [d.metric.name, d.metric.type, d.reason]),
       [
         ['cpu', 'counter', 'rejected'],
         ['cpu', 'histogram', 'rejected'],
       ],
     );
-    for (const d of drops) assert.match(d[3], /^type: .*gauge/);
+    for (const d of drops) assert.match(d.message, /^type: .*gauge/);
     assert.deepEqual(client.stats(), { sent: 2, dropped: 0, rejected: 2, queued: 0 });
   });
 

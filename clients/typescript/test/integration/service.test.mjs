@@ -4,8 +4,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createMetricsClient } from '@metrics-collection/client';
-import { clientSamples, poll, skipReason, startService, storedMetrics } from '../support/service.mjs';
+import { clientOf, poll, samplesOf, skipReason, startService, storedCount } from '../support/service.mjs';
 
 const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -20,30 +19,18 @@ describe('client against the service binary', { skip: skipReason }, () => {
 
   it('delivers_gauges_that_appear_in_the_app_metrics_view_and_in_prometheus_metrics', async () => {
     const appId = 'sdk-it-' + process.pid;
-    const drops = [];
-    const errors = [];
-    const client = createMetricsClient({
-      endpoint: service.url,
-      appId,
+    const { client, drops, errors } = clientOf(service, appId, {
       profileId: 'user-123',
       tags: { environment: 'test' },
-      onDrop: (m, reason, message) => drops.push([m.name, reason, message]),
-      onError: (e) => errors.push(e.message),
     });
     client.gauge('cpu_usage', 75.5, { host: 'server1' });
     client.gauge('memory_usage', 1024);
     client.record({ name: 'queue_depth', value: 3, timestamp: Date.now() - 1000, profileId: 'worker-7' });
-    assert.equal(await client.flush(), true, errors.join('\n'));
+    assert.equal(await client.flush(), true, errors.map((e) => e.message).join('\n'));
     assert.deepEqual(drops, []);
     assert.deepEqual(client.stats(), { sent: 3, dropped: 0, rejected: 0, queued: 0 });
 
-    const stored = await poll(
-      async () => {
-        const ms = await storedMetrics(service, appId);
-        return ms.length == 3 && ms;
-      },
-      { what: 'the 3 metrics in GET /api/v2/app/{app_id}/metrics' },
-    );
+    const stored = await storedCount(service, appId, 3);
     const byName = Object.fromEntries(stored.map((m) => [m.name, m]));
     assert.equal(byName.cpu_usage.value, 75.5);
     assert.deepEqual(byName.cpu_usage.tags, { environment: 'test', host: 'server1' });
@@ -52,9 +39,7 @@ describe('client against the service binary', { skip: skipReason }, () => {
 
     const samples = await poll(
       async () => {
-        const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter(
-          (x) => x.labels.app_id == appId,
-        );
+        const s = await samplesOf(service, appId);
         return s.length == 3 && s;
       },
       { what: 'the 3 series in /prometheus-metrics' },
@@ -67,21 +52,14 @@ describe('client against the service binary', { skip: skipReason }, () => {
 
   it('reports_metrics_the_server_rejects_when_client_limits_are_looser_than_the_servers', async () => {
     const appId = 'sdk-it-rejects-' + process.pid;
-    const drops = [];
-    const client = createMetricsClient({
-      endpoint: service.url,
-      appId,
-      profileId: 'p',
-      limits: { maxNameBytes: 10_000 },
-      onDrop: (m, reason, message) => drops.push([m.name.length, reason, message]),
-    });
+    const { client, drops } = clientOf(service, appId, { limits: { maxNameBytes: 10_000 } });
     client.gauge('ok_metric', 1);
     client.gauge('n'.repeat(201), 2);
     assert.equal(await client.flush(), true);
     assert.equal(drops.length, 1);
-    assert.equal(drops[0][0], 201);
-    assert.equal(drops[0][1], 'rejected');
-    assert.match(drops[0][2], /^name: /);
+    assert.equal(drops[0].metric.name.length, 201);
+    assert.equal(drops[0].reason, 'rejected');
+    assert.match(drops[0].message, /^name: /);
     assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 1, queued: 0 });
     await client.close();
   });
@@ -94,19 +72,14 @@ describe('client against the service binary', { skip: skipReason }, () => {
       timeout: 30_000,
     });
     const sample = await poll(
-      async () =>
-        clientSamples((await service.getText('/prometheus-metrics')).body).find(
-          (s) => s.name == 'client_metric_cpu_usage' && s.labels.app_id == appId,
-        ),
+      async () => (await samplesOf(service, appId)).find((s) => s.name == 'client_metric_cpu_usage'),
       { what: 'the quickstart gauge in /prometheus-metrics' },
     );
     assert.equal(sample.value, 75.5);
     assert.equal(sample.labels.host, 'server1');
     const samples = await poll(
       async () => {
-        const s = clientSamples((await service.getText('/prometheus-metrics')).body).filter(
-          (x) => x.labels.app_id == appId,
-        );
+        const s = await samplesOf(service, appId);
         return s.some((x) => x.name == 'client_metric_render_ms_count') && s;
       },
       { what: 'the quickstart histogram in /prometheus-metrics' },
@@ -120,24 +93,12 @@ describe('client against the service binary', { skip: skipReason }, () => {
   // Finding 3, against the real parser: 2**64 must not make the service refuse the whole body.
   it('delivers_a_batch_of_100_whose_one_value_is_2_pow_64_with_that_value', async () => {
     const appId = 'sdk-it-big-' + process.pid;
-    const drops = [];
-    const client = createMetricsClient({
-      endpoint: service.url,
-      appId,
-      profileId: 'p',
-      onDrop: (m, reason, message) => drops.push([m.name, reason, message]),
-    });
+    const { client, drops } = clientOf(service, appId);
     for (let i = 0; i < 100; i++) client.gauge('big_' + i, i == 42 ? 2 ** 64 : i);
     assert.equal(await client.flush(), true);
     assert.deepEqual(drops, []);
     assert.deepEqual(client.stats(), { sent: 100, dropped: 0, rejected: 0, queued: 0 });
-    const stored = await poll(
-      async () => {
-        const ms = await storedMetrics(service, appId);
-        return ms.length == 100 && ms;
-      },
-      { what: 'the 100 metrics in GET /api/v2/app/{app_id}/metrics' },
-    );
+    const stored = await storedCount(service, appId, 100);
     assert.equal(stored.find((m) => m.name == 'big_42').value, 2 ** 64);
   });
 
@@ -160,13 +121,7 @@ describe('client against the service binary', { skip: skipReason }, () => {
       timeout: 30_000,
     });
     assert.ok(Date.now() - t0 < 20_000);
-    const stored = await poll(
-      async () => {
-        const ms = await storedMetrics(service, appId);
-        return ms.length == 250 && ms;
-      },
-      { what: 'the 250 metrics of the exited process' },
-    );
+    const stored = await storedCount(service, appId, 250, 'the 250 metrics of the exited process');
     assert.equal(stored.length, 250);
   });
 });

@@ -33,6 +33,12 @@ export async function openExitPage(context, origin, { endpoint, apps, persist = 
   return page;
 }
 
+/** Flushes the page's first client; resolves to what its flush() resolved to. */
+export const flushFirstClient = (page) => page.evaluate(() => window.clients[0].flush());
+
+/** What the page's onError and onDrop callbacks were given so far (`window.errors`, `window.drops`). */
+export const pageReports = (page) => page.evaluate(() => ({ errors: window.errors, drops: window.drops }));
+
 /** Records `count` gauges (`<prefix><i>`) with a tag of `padBytes` bytes in every client of the page. */
 export async function recordInPage(page, count, padBytes, prefix = 'exit_metric_') {
   return page.evaluate(

@@ -4,6 +4,14 @@
 /** The page's keepalive budget, shared by every client and copy of the SDK in the page. */
 export const KEEPALIVE = Symbol.for('@metrics-collection/client:keepalive');
 
+/** The names of `metrics`, in order. */
+export const names = (metrics) => metrics.map((m) => m.name);
+
+/** Records `n` gauges `<prefix>0`..`<prefix>n-1` in `client`, each with a tag of `pad` bytes when `pad` > 0. */
+export const record = (client, n, pad = 0, prefix = 'm') => {
+  for (let i = 0; i < n; i++) client.gauge(prefix + i, i, pad ? { pad: 'x'.repeat(pad) } : undefined);
+};
+
 export function installBrowser({ onLine = true, beacon = () => true, storage = new Map() } = {}) {
   // A new page starts with nothing in flight.
   delete globalThis[KEEPALIVE];

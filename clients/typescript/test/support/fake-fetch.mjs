@@ -1,4 +1,5 @@
 // A scripted fetch: records every request and answers from a list of responders.
+import { mock } from 'node:test';
 
 /** JSON response helper. */
 export const json = (status, body, headers = {}) =>
@@ -8,6 +9,13 @@ export const ok = (accepted, rejected = []) => json(200, { accepted, rejected })
 
 export const error = (status, code, headers = {}, details = []) =>
   json(status, { error: { code, message: code, details } }, headers);
+
+/** A responder whose answer never comes: the request stays in flight. */
+export const pending = () => new Promise(() => {});
+
+/** A responder that refuses the first request with `status`/`code` and `Retry-After: retryAfter`, then accepts batches of one. */
+export const refusedOnce = (status, code, retryAfter) => (call, i) =>
+  i == 0 ? error(status, code, { 'Retry-After': retryAfter }) : ok(1);
 
 /**
  * Creates a fake fetch. `respond(request, callIndex)` returns a Response, a Promise of one, or
@@ -28,6 +36,12 @@ export function fakeFetch(respond) {
 /** Lets pending promise chains (fetch, res.json()) settle without advancing fake timers. */
 export async function settle(rounds = 10) {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** Moves the mocked timers (`mock.timers`) on by `ms`, then lets what they started settle. */
+export async function advance(ms) {
+  mock.timers.tick(ms);
+  await settle();
 }
 
 /** Records onDrop/onError calls. */

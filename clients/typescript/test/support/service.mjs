@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createMetricsClient } from '@metrics-collection/client';
+import { recorder } from './fake-fetch.mjs';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const binary = process.env.MCA_BINARY || join(repoRoot, 'build/release/metrics-collection-api');
@@ -139,4 +141,35 @@ export async function storedMetrics(service, appId) {
   const { status, body } = await service.getJson(`/api/v2/app/${appId}/metrics`);
   if (status != 200) throw new Error(`GET metrics answered ${status}`);
   return body.metrics;
+}
+
+/** Polls until the service holds exactly `count` series for `appId`; returns them. */
+export async function storedCount(
+  service,
+  appId,
+  count,
+  what = `the ${count} metrics in GET /api/v2/app/{app_id}/metrics`,
+) {
+  return poll(
+    async () => {
+      const ms = await storedMetrics(service, appId);
+      return ms.length == count && ms;
+    },
+    { what },
+  );
+}
+
+/** The `client_metric_*` samples of `appId` in the service's /prometheus-metrics. */
+export async function samplesOf(service, appId) {
+  return clientSamples((await service.getText('/prometheus-metrics')).body).filter((s) => s.labels.app_id == appId);
+}
+
+/**
+ * A client of `service` for `appId` (profileId 'p' unless `options` names one); `drops` and
+ * `errors` are what its onDrop and onError were given, as `recorder()` keeps them.
+ */
+export function clientOf(service, appId, options = {}) {
+  const { drops, errors, onDrop, onError } = recorder();
+  const client = createMetricsClient({ endpoint: service.url, appId, profileId: 'p', onDrop, onError, ...options });
+  return { client, drops, errors };
 }

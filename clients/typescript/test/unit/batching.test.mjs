@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { base, fakeFetch, settle } from '../support/fake-fetch.mjs';
+import { advance, base, fakeFetch, settle } from '../support/fake-fetch.mjs';
 
 describe('batching', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 }));
@@ -46,11 +46,9 @@ describe('batching', () => {
   it('sends_what_is_queued_flush_interval_after_the_first_metric', async () => {
     const f = fakeFetch();
     createMetricsClient({ ...base, fetch: f.fetch, flushIntervalMs: 2000 }).gauge('a', 1);
-    mock.timers.tick(1999);
-    await settle();
+    await advance(1999);
     assert.equal(f.calls.length, 0);
-    mock.timers.tick(1);
-    await settle();
+    await advance(1);
     assert.equal(f.calls.length, 1);
   });
 
@@ -85,8 +83,7 @@ describe('batching', () => {
     const client = createMetricsClient({ ...base, fetch: f.fetch, maxBatchSize: 10, flushIntervalMs: 60_000 });
     for (let i = 0; i < 25; i++) client.gauge('m' + i, i);
     await settle();
-    mock.timers.tick(60_000);
-    await settle();
+    await advance(60_000);
     assert.deepEqual(
       f.calls.map((c) => c.metrics.length),
       [10, 10, 5],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { base, error, fakeFetch, json, ok, recorder, settle } from '../support/fake-fetch.mjs';
+import { base, error, fakeFetch, json, ok, recorder, refusedOnce, settle } from '../support/fake-fetch.mjs';
 
 const NOW = 1_700_000_000_000;
 
@@ -114,31 +114,29 @@ describe('retries', () => {
     assert.deepEqual(client.stats(), { sent: 1, dropped: 0, rejected: 0, queued: 0 });
   });
 
-  it('honours_retry_after_in_seconds_on_503', async () => {
+  /**
+   * Sends one metric that the first request answers with `status`/`code` and `Retry-After:
+   * retryAfter`; checks nothing is sent again before `afterMs - 10` and returns the request times.
+   */
+  async function retriedAfter(status, code, retryAfter, afterMs) {
     mock.method(Math, 'random', () => 0);
-    const f = timedFetch((call, i) => (i == 0 ? error(503, 'unavailable', { 'Retry-After': '7' }) : ok(1)));
+    const f = timedFetch(refusedOnce(status, code, retryAfter));
     const client = createMetricsClient({ ...base, fetch: f.fetch });
     client.gauge('a', 1);
     client.flush();
     await settle();
-    await callTimes(f, 6990);
+    await callTimes(f, afterMs - 10);
     assert.equal(f.calls.length, 1);
-    const times = await callTimes(f, 20);
-    assert.deepEqual(times, [0, 7000]);
+    return callTimes(f, 20);
+  }
+
+  it('honours_retry_after_in_seconds_on_503', async () => {
+    assert.deepEqual(await retriedAfter(503, 'unavailable', '7', 7000), [0, 7000]);
   });
 
   it('honours_retry_after_as_an_http_date_on_429', async () => {
-    mock.method(Math, 'random', () => 0);
     const when = new Date(NOW + 12_000).toUTCString();
-    const f = timedFetch((call, i) => (i == 0 ? error(429, 'rate_limited', { 'Retry-After': when }) : ok(1)));
-    const client = createMetricsClient({ ...base, fetch: f.fetch });
-    client.gauge('a', 1);
-    client.flush();
-    await settle();
-    await callTimes(f, 11_990);
-    assert.equal(f.calls.length, 1);
-    const times = await callTimes(f, 20);
-    assert.deepEqual(times, [0, 12_000]);
+    assert.deepEqual(await retriedAfter(429, 'rate_limited', when, 12_000), [0, 12_000]);
   });
 
   it('does_not_retry_a_400_and_reports_each_item_as_rejected_with_the_server_reason', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { base, fakeFetch, ok, recorder } from '../support/fake-fetch.mjs';
+import { base, fakeFetch, ok, pending, recorder } from '../support/fake-fetch.mjs';
 
 const distUrl = new URL('../../dist/esm/index.js', import.meta.url).href;
 
@@ -124,7 +124,7 @@ describe('finding 6: options are validated and clamped', () => {
 
   it('uses_the_default_bound_for_max_queue_size_nan_so_the_queue_stays_bounded', () => {
     const r = recorder();
-    const f = fakeFetch(() => new Promise(() => {}));
+    const f = fakeFetch(pending);
     const client = createMetricsClient({
       ...base,
       fetch: f.fetch,

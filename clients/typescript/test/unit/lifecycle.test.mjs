@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { installBrowser } from '../support/fake-browser.mjs';
-import { base, fakeFetch, ok, recorder, settle } from '../support/fake-fetch.mjs';
+import { installBrowser, names, record } from '../support/fake-browser.mjs';
+import { advance, base, fakeFetch, ok, pending, recorder, settle } from '../support/fake-fetch.mjs';
 
 const KIB64 = 65536;
 // Nothing leaves before the page is hidden: no size or interval trigger.
 const hold = { maxBatchSize: 1000, maxBatchBytes: 10_000_000, maxQueueSize: 1000, flushIntervalMs: 3_600_000 };
-const pending = () => new Promise(() => {});
-const names = (ms) => ms.map((m) => m.name);
-const record = (client, n, pad = 0) => {
-  for (let i = 0; i < n; i++) client.gauge('m' + i, i, pad ? { pad: 'x'.repeat(pad) } : undefined);
-};
 
 describe('page lifecycle', () => {
   let page;
@@ -133,8 +128,7 @@ describe('page lifecycle', () => {
     });
     client.gauge('a', 1);
     assert.equal(await client.flush(), false);
-    mock.timers.tick(1000);
-    await settle();
+    await advance(1000);
     assert.equal(f.calls.length, 2);
     assert.deepEqual(
       f.calls.map((c) => c.init.keepalive),

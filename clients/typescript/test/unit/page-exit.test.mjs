@@ -4,17 +4,13 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { afterEach, describe, it } from 'node:test';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { installBrowser, KEEPALIVE } from '../support/fake-browser.mjs';
-import { base, fakeFetch, ok, settle } from '../support/fake-fetch.mjs';
+import { installBrowser, KEEPALIVE, names, record } from '../support/fake-browser.mjs';
+import { base, fakeFetch, ok, pending, settle } from '../support/fake-fetch.mjs';
 
 const require = createRequire(import.meta.url);
 const cjs = require('../../dist/cjs/index.js');
 
 const hold = { maxBatchSize: 1000, maxBatchBytes: 1_048_576, flushIntervalMs: 3_600_000 };
-const names = (ms) => ms.map((m) => m.name);
-const record = (client, n, pad = 0, prefix = 'm') => {
-  for (let i = 0; i < n; i++) client.gauge(prefix + i, i, pad ? { pad: 'x'.repeat(pad) } : undefined);
-};
 const keyOf = (app) => `mca:http://metrics.test/api/v2/app/${app}/metrics`;
 
 describe('finding 1: one keepalive budget per page', () => {
@@ -23,8 +19,8 @@ describe('finding 1: one keepalive budget per page', () => {
 
   it('is_shared_by_two_clients_from_two_copies_of_the_sdk_and_what_does_not_fit_is_persisted', async () => {
     page = installBrowser({ beacon: () => false });
-    const fa = fakeFetch(() => new Promise(() => {}));
-    const fb = fakeFetch(() => new Promise(() => {}));
+    const fa = fakeFetch(pending);
+    const fb = fakeFetch(pending);
     // App A from the ES module build, app B from the CommonJS build: two copies of the code.
     const a = createMetricsClient({ ...base, ...hold, appId: 'A', persist: true, fetch: fa.fetch });
     const b = cjs.createMetricsClient({ ...base, ...hold, appId: 'B', persist: true, fetch: fb.fetch });
@@ -124,7 +120,7 @@ describe('close() in a hidden page with persist', () => {
 
   it('clears_the_stored_copy_of_what_it_reports_as_dropped', async () => {
     page = installBrowser({ beacon: () => false });
-    const f = fakeFetch(() => new Promise(() => {}));
+    const f = fakeFetch(pending);
     const drops = [];
     const client = createMetricsClient({
       ...base,

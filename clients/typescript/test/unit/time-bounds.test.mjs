@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { createMetricsClient, MAX_RETRY_AFTER_MS } from '../../dist/esm/index.js';
-import { base, error, fakeFetch, ok, recorder, settle } from '../support/fake-fetch.mjs';
+import { advance, base, error, fakeFetch, ok, recorder, refusedOnce, settle } from '../support/fake-fetch.mjs';
 
 /**
  * A real HTTP server on 127.0.0.1 that reads each request and answers 200, except the requests
@@ -150,16 +150,14 @@ describe('finding 7: Retry-After beyond what setTimeout can hold', () => {
     ]) {
       it(`caps_the_wait_at_${MAX_RETRY_AFTER_MS}_ms_plus_up_to_20_percent_jitter_random_${random}`, async () => {
         mock.method(Math, 'random', () => random);
-        const f = fakeFetch((call, i) => (i == 0 ? error(429, 'rate_limited', { 'Retry-After': '3000000' }) : ok(1)));
+        const f = fakeFetch(refusedOnce(429, 'rate_limited', '3000000'));
         const client = createMetricsClient({ ...base, fetch: f.fetch });
         client.gauge('a', 1);
         client.flush();
         await settle();
-        mock.timers.tick(Math.floor(expected) - 1);
-        await settle();
+        await advance(Math.floor(expected) - 1);
         assert.equal(f.calls.length, 1);
-        mock.timers.tick(2);
-        await settle();
+        await advance(2);
         assert.equal(f.calls.length, 2);
         assert.equal(client.stats().sent, 1);
       });
@@ -167,16 +165,14 @@ describe('finding 7: Retry-After beyond what setTimeout can hold', () => {
 
     it('spreads_clients_told_the_same_retry_after_over_up_to_20_percent_more', async () => {
       mock.method(Math, 'random', () => 0.5);
-      const f = fakeFetch((call, i) => (i == 0 ? error(503, 'unavailable', { 'Retry-After': '10' }) : ok(1)));
+      const f = fakeFetch(refusedOnce(503, 'unavailable', '10'));
       const client = createMetricsClient({ ...base, fetch: f.fetch });
       client.gauge('a', 1);
       client.flush();
       await settle();
-      mock.timers.tick(10_999);
-      await settle();
+      await advance(10_999);
       assert.equal(f.calls.length, 1);
-      mock.timers.tick(1);
-      await settle();
+      await advance(1);
       assert.equal(f.calls.length, 2);
     });
   });
