@@ -2,51 +2,23 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
+#include <type_traits>
+
+#include "support/recording_handler.h"
 
 namespace mca::transport {
 namespace {
 
-// Collects what the consumer delivers; waits with a deadline instead of sleeping.
-class collecting_handler final : public consumer_handler {
- public:
-  std::optional<rejection> on_record(const record& r) override {
-    std::lock_guard lock(mu_);
-    keys_.emplace_back(r.key);
-    apps_.emplace_back(r.app_id);
-    offsets_.push_back(r.offset);
-    cv_.notify_all();
-    return std::nullopt;
-  }
-  void on_records(std::span<const record> rs,
-                  std::span<std::optional<rejection>> rejected) override {
-    {
-      std::lock_guard lock(mu_);
-      polls_.push_back(rs.size());
-    }
-    consumer_handler::on_records(rs, rejected);
-  }
-  void on_assigned(std::span<const std::int32_t> p) override {
-    std::lock_guard lock(mu_);
-    assigned_.assign(p.begin(), p.end());
-  }
-  void on_revoked(std::span<const std::int32_t> p) override {
-    std::lock_guard lock(mu_);
-    revoked_.assign(p.begin(), p.end());
-  }
-  bool wait_for(std::size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return keys_.size() >= n; });
-  }
+using test::recording_handler;
+using owned_record = recording_handler::owned_record;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> keys_, apps_;
-  std::vector<std::int64_t> offsets_;
-  std::vector<std::size_t> polls_;  // records per on_records() call
-  std::vector<std::int32_t> assigned_, revoked_;
-};
+// One field of every record the handler was given, in order.
+template <class Field>
+auto each_record(const recording_handler& h, Field field) {
+  std::vector<std::decay_t<decltype(std::declval<recording_handler::owned_record>().*field)>> out;
+  for (const auto& r : h.records()) out.push_back(r.*field);
+  return out;
+}
 
 std::vector<message> batch_of(std::initializer_list<const char*> keys) {
   std::vector<message> out;
@@ -56,18 +28,18 @@ std::vector<message> batch_of(std::initializer_list<const char*> keys) {
 
 TEST(embedded_log, acknowledges_a_batch_and_delivers_it_in_order) {
   auto t = embedded::make_embedded_transport(100);
-  collecting_handler h;
+  recording_handler h;
   t.cons->start(h);
   bool acked = false;
   t.prod->send(batch_of({"a", "b", "c"}), [&](util::result<void> r) { acked = r.has_value(); });
   EXPECT_TRUE(acked);
-  ASSERT_TRUE(h.wait_for(3));
+  ASSERT_TRUE(h.wait_for_records(3));
   t.cons->stop();
-  EXPECT_EQ(h.keys_, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(h.apps_, (std::vector<std::string>{"app", "app", "app"}));
-  EXPECT_EQ(h.offsets_, (std::vector<std::int64_t>{0, 1, 2}));
-  EXPECT_EQ(h.assigned_, (std::vector<std::int32_t>{0}));
-  EXPECT_EQ(h.revoked_, (std::vector<std::int32_t>{0}));
+  EXPECT_EQ(each_record(h, &owned_record::key), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(each_record(h, &owned_record::app_id), (std::vector<std::string>{"app", "app", "app"}));
+  EXPECT_EQ(each_record(h, &owned_record::offset), (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_EQ(h.assigned(), (std::vector<std::vector<std::int32_t>>{{0}}));
+  EXPECT_EQ(h.revoked(), (std::vector<std::vector<std::int32_t>>{{0}}));
   EXPECT_EQ(t.prod->stats().sent, 3u);
 }
 
@@ -83,11 +55,12 @@ TEST(embedded_log, refuses_a_whole_batch_that_would_exceed_capacity) {
   EXPECT_EQ(t.prod->stats().queue_depth, 1);
   EXPECT_EQ(t.prod->stats().queue_full, 1u);
 
-  collecting_handler h;
+  recording_handler h;
   t.cons->start(h);
-  ASSERT_TRUE(h.wait_for(1));
+  ASSERT_TRUE(h.wait_for_records(1));
   t.cons->stop();
-  EXPECT_EQ(h.keys_, (std::vector<std::string>{"a"}));  // nothing of the refused batch
+  EXPECT_EQ(each_record(h, &owned_record::key),
+            (std::vector<std::string>{"a"}));  // nothing of the refused batch
 }
 
 TEST(embedded_log, empty_batch_completes_at_once) {
@@ -99,11 +72,11 @@ TEST(embedded_log, empty_batch_completes_at_once) {
 
 TEST(embedded_log, stop_consumes_what_was_already_acknowledged) {
   auto t = embedded::make_embedded_transport(1000);
-  collecting_handler h;
+  recording_handler h;
   t.cons->start(h);
   for (int i = 0; i < 100; ++i) t.prod->send(batch_of({"k"}), [](util::result<void>) {});
   t.cons->stop();
-  EXPECT_EQ(h.keys_.size(), 100u);
+  EXPECT_EQ(h.records().size(), 100u);
 }
 
 TEST(embedded_log, hands_over_each_read_in_one_call_of_at_most_512_records) {
@@ -113,13 +86,14 @@ TEST(embedded_log, hands_over_each_read_in_one_call_of_at_most_512_records) {
     std::vector<message> batch(100, message{"k", "v", "app", 1});
     t.prod->send(std::move(batch), [](util::result<void>) {});
   }
-  collecting_handler h;
+  recording_handler h;
   t.cons->start(h);
-  ASSERT_TRUE(h.wait_for(1000));
+  ASSERT_TRUE(h.wait_for_records(1000));
   t.cons->stop();
-  EXPECT_EQ(h.polls_, (std::vector<std::size_t>{512, 488}));
-  for (std::size_t i = 0; i < h.offsets_.size(); ++i)
-    EXPECT_EQ(h.offsets_[i], static_cast<std::int64_t>(i));
+  EXPECT_EQ(h.polls(), (std::vector<std::size_t>{512, 488}));
+  const auto offsets = each_record(h, &owned_record::offset);
+  for (std::size_t i = 0; i < offsets.size(); ++i)
+    EXPECT_EQ(offsets[i], static_cast<std::int64_t>(i));
 }
 
 TEST(embedded_log, health_reports_kind_and_queue) {

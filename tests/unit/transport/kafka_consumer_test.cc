@@ -347,27 +347,15 @@ class stateful_handler final : public transport::consumer_handler {
     state_.erase(key);
     expired_.insert(key);
   }
-  std::vector<restore_call> restores() const {
-    std::lock_guard lock(mu_);
-    return restores_;
-  }
-  std::vector<std::int64_t> offsets() const {
-    std::lock_guard lock(mu_);
-    return offsets_;
-  }
+  std::vector<restore_call> restores() const { return test::locked_copy(mu_, restores_); }
+  std::vector<std::int64_t> offsets() const { return test::locked_copy(mu_, offsets_); }
   std::int64_t total(const std::string& key) const {
     std::lock_guard lock(mu_);
     auto it = state_.find(key);
     return it == state_.end() ? -1 : it->second.first;
   }
-  int snapshots() const {
-    std::lock_guard lock(mu_);
-    return snapshots_;
-  }
-  int failures() const {
-    std::lock_guard lock(mu_);
-    return failures_;
-  }
+  int snapshots() const { return test::locked_copy(mu_, snapshots_); }
+  int failures() const { return test::locked_copy(mu_, failures_); }
 
   std::int64_t replay_from = -1;
 
@@ -429,27 +417,30 @@ std::int64_t cut_of(const std::string& marker_value) {
 
 const std::string kMarker("\0cut", 4);
 
+// The topic and its changelog, `partitions` each, with `batch` produced to the topic.
+void with_records(test::mock_cluster& cluster, int partitions, const std::vector<message>& batch) {
+  cluster.create_topic("metrics", partitions);
+  cluster.create_topic("metrics-aggregates", partitions);
+  auto producer = producer_for(cluster);
+  produce(*producer, batch);
+}
+
 // The topic and its changelog, one partition each, and `records` (key, value) on the topic two
 // hours old: older than a TTL of 900 s, so a TTL rebuild alone would skip all of them.
 void with_old_records(test::mock_cluster& cluster,
                       const std::vector<std::pair<std::string, std::string>>& records) {
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
   const std::int64_t old = test::now_ms() - 2 * 3600 * 1000;
   std::vector<message> batch;
   for (const auto& [key, value] : records) batch.push_back({key, value, "app", old});
-  produce(*producer, batch);
+  with_records(cluster, 1, batch);
 }
 
 TEST(kafka_consumer_changelog, snapshots_changed_state_then_a_marker_with_the_position) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  produce(*producer, {{"a", "1", "app", test::now_ms()},
-                      {"b", "10", "app", test::now_ms()},
-                      {"a", "2", "app", test::now_ms()}});
+  with_records(cluster, 1,
+               {{"a", "1", "app", test::now_ms()},
+                {"b", "10", "app", test::now_ms()},
+                {"a", "2", "app", test::now_ms()}});
   stateful_handler handler;
   auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
   consumer->start(handler);
@@ -535,10 +526,7 @@ TEST(kafka_consumer_changelog, starts_where_the_handler_asks_when_below_the_cut)
 
 TEST(kafka_consumer_changelog, writes_a_tombstone_for_an_expired_key_and_restore_leaves_it_out) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  produce(*producer, {{"a", "1", "app", test::now_ms()}, {"b", "2", "app", test::now_ms()}});
+  with_records(cluster, 1, {{"a", "1", "app", test::now_ms()}, {"b", "2", "app", test::now_ms()}});
   stateful_handler handler;
   auto consumer = make_kafka_consumer(with_changelog(consumer_for(cluster, 0s))).value();
   consumer->start(handler);
@@ -568,12 +556,9 @@ TEST(kafka_consumer_changelog, writes_a_tombstone_for_an_expired_key_and_restore
 
 TEST(kafka_consumer_changelog, hands_the_next_owner_an_exact_state_after_a_stop) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 2);
-  cluster.create_topic("metrics-aggregates", 2);
-  auto producer = producer_for(cluster);
   std::vector<message> batch;
   for (int i = 0; i < 50; ++i) batch.push_back({"k" + std::to_string(i % 7), "1", "app", 1'000});
-  produce(*producer, batch);
+  with_records(cluster, 2, batch);
   auto options = with_changelog(consumer_for(cluster, 900s));
   options.snapshot_interval = 3'600'000ms;  // only the snapshot at revocation
   options.final_snapshot_timeout = 30s;     // a loaded machine must not make it miss
@@ -597,10 +582,7 @@ TEST(kafka_consumer_changelog, hands_the_next_owner_an_exact_state_after_a_stop)
 
 TEST(kafka_consumer_changelog, a_failed_write_marks_the_partition_for_a_full_snapshot) {
   test::mock_cluster cluster;
-  cluster.create_topic("metrics", 1);
-  cluster.create_topic("metrics-aggregates", 1);
-  auto producer = producer_for(cluster);
-  produce(*producer, {{"a", "1", "app", test::now_ms()}});
+  with_records(cluster, 1, {{"a", "1", "app", test::now_ms()}});
   // The changelog's next produce requests are refused for good (not retried).
   rd_kafka_mock_push_request_errors(
       cluster.get(), 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,

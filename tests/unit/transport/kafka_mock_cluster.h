@@ -1,6 +1,6 @@
 // Test helpers for the Kafka transport: librdkafka's in-process mock cluster (one per test, on
-// ephemeral 127.0.0.1 ports), a handler that records what a consumer reports, and polling with a
-// deadline instead of sleeps.
+// ephemeral 127.0.0.1 ports) and polling with a deadline instead of sleeps; the handler that
+// records what a consumer reports is support/recording_handler.h.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/recording_handler.h"
 #include "transport/transport.h"
 
 namespace mca::test {
@@ -90,65 +91,6 @@ class mock_cluster {
  private:
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_mock_cluster_t* mc_ = nullptr;
-};
-
-// A consumer handler that keeps copies of everything it is told. Thread-safe.
-class recording_handler final : public transport::consumer_handler {
- public:
-  struct owned_record {
-    std::string key, value, app_id;
-    std::int32_t partition = 0;
-    std::int64_t offset = 0;
-    std::int64_t timestamp_ms = 0;
-  };
-
-  std::optional<transport::rejection> on_record(const transport::record& r) override {
-    std::lock_guard lock(mu_);
-    records_.push_back({std::string(r.key), std::string(r.value), std::string(r.app_id),
-                        r.partition, r.offset, r.timestamp_ms});
-    return std::nullopt;
-  }
-  // Notes how many records each poll handed over, then records each.
-  void on_records(std::span<const transport::record> rs,
-                  std::span<std::optional<transport::rejection>> rejected) override {
-    {
-      std::lock_guard lock(mu_);
-      polls_.push_back(rs.size());
-    }
-    consumer_handler::on_records(rs, rejected);
-  }
-  void on_assigned(std::span<const std::int32_t> partitions) override {
-    std::lock_guard lock(mu_);
-    assigned_.emplace_back(partitions.begin(), partitions.end());
-  }
-  void on_revoked(std::span<const std::int32_t> partitions) override {
-    std::lock_guard lock(mu_);
-    revoked_.emplace_back(partitions.begin(), partitions.end());
-  }
-
-  std::vector<owned_record> records() const {
-    std::lock_guard lock(mu_);
-    return records_;
-  }
-  std::vector<std::size_t> polls() const {
-    std::lock_guard lock(mu_);
-    return polls_;
-  }
-  std::vector<std::vector<std::int32_t>> assigned() const {
-    std::lock_guard lock(mu_);
-    return assigned_;
-  }
-  std::vector<std::vector<std::int32_t>> revoked() const {
-    std::lock_guard lock(mu_);
-    return revoked_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<owned_record> records_;
-  std::vector<std::size_t> polls_;
-  std::vector<std::vector<std::int32_t>> assigned_;
-  std::vector<std::vector<std::int32_t>> revoked_;
 };
 
 }  // namespace mca::test
