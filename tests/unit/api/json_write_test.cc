@@ -7,19 +7,21 @@
 #include <cmath>
 #include <limits>
 
+#include "support/expect_each.h"
+
 namespace mca::api {
 namespace {
 
 TEST(json_number, writes_the_shortest_round_trip_decimal) {
-  EXPECT_EQ(json_number(75.5), "75.5");
-  EXPECT_EQ(json_number(1.0), "1");
-  EXPECT_EQ(json_number(0.0), "0");
-  EXPECT_EQ(json_number(-3.0), "-3");
-  EXPECT_EQ(json_number(0.1), "0.1");
-  EXPECT_EQ(json_number(18446744073709551616.0), "18446744073709551616");
-  EXPECT_EQ(json_number(1e300), "1e+300");
-  EXPECT_EQ(json_number(std::numeric_limits<double>::quiet_NaN()), "null");
-  EXPECT_EQ(json_number(std::numeric_limits<double>::infinity()), "null");
+  test::expect_spellings(json_number, {{75.5, "75.5"},
+                                       {1.0, "1"},
+                                       {0.0, "0"},
+                                       {-3.0, "-3"},
+                                       {0.1, "0.1"},
+                                       {18446744073709551616.0, "18446744073709551616"},
+                                       {1e300, "1e+300"},
+                                       {std::numeric_limits<double>::quiet_NaN(), "null"},
+                                       {std::numeric_limits<double>::infinity(), "null"}});
 }
 
 TEST(json_number, reads_back_to_the_same_double) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "config/kafka_properties.h"
+#include "support/expect_each.h"
 #include "util/error_table.h"
 
 namespace mca::config {
@@ -18,6 +19,13 @@ using ::testing::SizeIs;
 kafka_settings plaintext() {
   kafka_settings s;
   s.bootstrap_servers = "broker-1:9092,broker-2:9092";
+  return s;
+}
+
+// The plaintext settings over `protocol` (KAFKA_SECURITY_PROTOCOL).
+kafka_settings over(std::string protocol) {
+  auto s = plaintext();
+  s.security_protocol = std::move(protocol);
   return s;
 }
 
@@ -53,20 +61,17 @@ TEST(kafka_properties, requires_bootstrap_servers) {
 }
 
 TEST(kafka_properties, maps_protocol_in_librdkafka_spelling_whatever_the_case) {
-  auto s = plaintext();
-  s.security_protocol = "Ssl";
+  auto s = over("Ssl");
   EXPECT_THAT(properties_of(s), Contains(Pair("security.protocol", "ssl")));
 }
 
 TEST(kafka_properties, rejects_an_unknown_protocol) {
-  auto s = plaintext();
-  s.security_protocol = "TLS";
+  auto s = over("TLS");
   EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SECURITY_PROTOCOL", "\"TLS\""));
 }
 
 TEST(kafka_properties, maps_kerberos_settings_for_gssapi) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_PLAINTEXT";
+  auto s = over("SASL_PLAINTEXT");
   s.sasl_mechanism = "GSSAPI";
   s.service_name = "kafka";
   s.kerberos_keytab = "/etc/krb5/client.keytab";
@@ -83,29 +88,25 @@ TEST(kafka_properties, maps_kerberos_settings_for_gssapi) {
 }
 
 TEST(kafka_properties, spells_out_gssapi_when_a_sasl_protocol_has_no_mechanism) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_SSL";
+  auto s = over("SASL_SSL");
   EXPECT_THAT(properties_of(s), Contains(Pair("sasl.mechanisms", "GSSAPI")));
 }
 
 TEST(kafka_properties, rejects_a_keytab_without_a_principal) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_PLAINTEXT";
+  auto s = over("SASL_PLAINTEXT");
   s.sasl_mechanism = "GSSAPI";
   s.kerberos_keytab = "/etc/krb5/client.keytab";
   EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_KERBEROS_PRINCIPAL"));
 }
 
 TEST(kafka_properties, accepts_a_principal_with_a_ticket_cache_and_no_keytab) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_PLAINTEXT";
+  auto s = over("SASL_PLAINTEXT");
   s.kerberos_principal = "client@TEST.LOCAL";
   EXPECT_THAT(kafka_settings_errors(s), IsEmpty());
 }
 
 TEST(kafka_properties, rejects_kerberos_settings_with_another_mechanism) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_SSL";
+  auto s = over("SASL_SSL");
   s.sasl_mechanism = "PLAIN";
   s.sasl_username = "u";
   s.sasl_password = "p";
@@ -122,8 +123,7 @@ TEST(kafka_properties, leaves_out_the_service_name_without_gssapi) {
 
 TEST(kafka_properties, maps_username_and_password_for_plain_and_scram) {
   for (const std::string mechanism : {"PLAIN", "SCRAM-SHA-256", "scram-sha-512"}) {
-    auto s = plaintext();
-    s.security_protocol = "SASL_SSL";
+    auto s = over("SASL_SSL");
     s.sasl_mechanism = mechanism;
     s.sasl_username = "alice";
     s.sasl_password = "s3cret";
@@ -136,8 +136,7 @@ TEST(kafka_properties, maps_username_and_password_for_plain_and_scram) {
 
 TEST(kafka_properties, rejects_plain_and_scram_without_username_or_password) {
   for (const std::string mechanism : {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}) {
-    auto s = plaintext();
-    s.security_protocol = "SASL_PLAINTEXT";
+    auto s = over("SASL_PLAINTEXT");
     s.sasl_mechanism = mechanism;
     EXPECT_THAT(kafka_settings_errors(s),
                 ElementsAre("KAFKA_SASL_USERNAME is required with SASL mechanism " + mechanism,
@@ -160,16 +159,14 @@ TEST(kafka_properties, rejects_username_and_password_without_plain_or_scram) {
 }
 
 TEST(kafka_properties, rejects_an_unknown_mechanism) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_SSL";
+  auto s = over("SASL_SSL");
   s.sasl_mechanism = "NTLM";
   EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "\"NTLM\""));
 }
 
 TEST(kafka_properties, rejects_a_sasl_mechanism_with_a_non_sasl_protocol) {
   for (const std::string protocol : {"", "PLAINTEXT", "SSL"}) {
-    auto s = plaintext();
-    s.security_protocol = protocol;
+    auto s = over(protocol);
     s.sasl_mechanism = "OAUTHBEARER";
     EXPECT_THAT(kafka_settings_errors(s), has_error("KAFKA_SASL_MECHANISM", "SASL_SSL"))
         << protocol;
@@ -177,8 +174,7 @@ TEST(kafka_properties, rejects_a_sasl_mechanism_with_a_non_sasl_protocol) {
 }
 
 TEST(kafka_properties, maps_every_tls_setting) {
-  auto s = plaintext();
-  s.security_protocol = "SSL";
+  auto s = over("SSL");
   s.ssl_ca_location = "/tls/ca.pem";
   s.ssl_certificate_location = "/tls/client.pem";
   s.ssl_key_location = "/tls/client.key";
@@ -194,8 +190,7 @@ TEST(kafka_properties, maps_every_tls_setting) {
 }
 
 TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_PLAINTEXT";
+  auto s = over("SASL_PLAINTEXT");
   s.ssl_ca_location = "/tls/ca.pem";
   s.ssl_endpoint_identification = "https";
   expect_rejected(s, "SSL or SASL_SSL",
@@ -203,28 +198,24 @@ TEST(kafka_properties, rejects_tls_settings_without_a_tls_protocol) {
 }
 
 TEST(kafka_properties, rejects_a_certificate_without_its_key_and_the_reverse) {
-  auto cert_only = plaintext();
-  cert_only.security_protocol = "SSL";
+  auto cert_only = over("SSL");
   cert_only.ssl_certificate_location = "/tls/client.pem";
   EXPECT_THAT(kafka_settings_errors(cert_only), has_error("KAFKA_SSL_KEY_LOCATION is not"));
 
-  auto key_only = plaintext();
-  key_only.security_protocol = "SSL";
+  auto key_only = over("SSL");
   key_only.ssl_key_location = "/tls/client.key";
   EXPECT_THAT(kafka_settings_errors(key_only), has_error("KAFKA_SSL_CERTIFICATE_LOCATION is not"));
 }
 
 TEST(kafka_properties, rejects_a_key_password_without_a_key) {
-  auto s = plaintext();
-  s.security_protocol = "SSL";
+  auto s = over("SSL");
   s.ssl_key_password = "keypass";
   EXPECT_THAT(kafka_settings_errors(s),
               has_error("KAFKA_SSL_KEY_PASSWORD", "KAFKA_SSL_KEY_LOCATION"));
 }
 
 TEST(kafka_properties, rejects_an_unknown_endpoint_identification) {
-  auto s = plaintext();
-  s.security_protocol = "SSL";
+  auto s = over("SSL");
   s.ssl_endpoint_identification = "strict";
   EXPECT_THAT(kafka_settings_errors(s),
               has_error("KAFKA_SSL_ENDPOINT_IDENTIFICATION", "\"strict\""));
@@ -281,19 +272,14 @@ TEST(kafka_properties, names_a_pass_through_variable_as_a_property) {
 }
 
 TEST(kafka_properties, treats_every_name_the_secret_rule_names_as_secret) {
-  EXPECT_TRUE(is_secret_property("sasl.password"));
-  EXPECT_TRUE(is_secret_property("ssl.key.password"));
-  EXPECT_TRUE(is_secret_property("ssl.keystore.password"));
-  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.client.secret"));
-  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.config"));
-  EXPECT_TRUE(is_secret_property("ssl.key.pem"));
-  EXPECT_TRUE(is_secret_property("ssl.certificate.pem"));
-  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.token.endpoint.url"));
-  EXPECT_TRUE(is_secret_property("sasl.oauthbearer.client.credentials"));
-  // The rule errs towards masking: a key file's path is masked too.
-  EXPECT_TRUE(is_secret_property("ssl.key.location"));
-  EXPECT_FALSE(is_secret_property("sasl.username"));
-  EXPECT_FALSE(is_secret_property("socket.keepalive.enable"));
+  test::expect_accepts(is_secret_property,
+                       {"sasl.password", "ssl.key.password", "ssl.keystore.password",
+                        "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config", "ssl.key.pem",
+                        "ssl.certificate.pem", "sasl.oauthbearer.token.endpoint.url",
+                        "sasl.oauthbearer.client.credentials",
+                        // The rule errs towards masking: a key file's path is masked too.
+                        "ssl.key.location"});
+  test::expect_rejects(is_secret_property, {"sasl.username", "socket.keepalive.enable"});
 }
 
 TEST(kafka_properties, masks_url_user_info_in_described_values) {
@@ -304,8 +290,7 @@ TEST(kafka_properties, masks_url_user_info_in_described_values) {
 }
 
 TEST(kafka_properties, masks_secret_values_when_described) {
-  auto s = plaintext();
-  s.security_protocol = "SASL_SSL";
+  auto s = over("SASL_SSL");
   s.sasl_mechanism = "PLAIN";
   s.sasl_username = "alice";
   s.sasl_password = "s3cret";

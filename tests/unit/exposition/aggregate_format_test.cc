@@ -7,6 +7,7 @@
 #include <string>
 
 #include "exposition/text_format.h"
+#include "support/expect_each.h"
 
 namespace mca::exposition {
 namespace {
@@ -102,20 +103,20 @@ std::string le(double v) {
 }
 
 TEST(append_le, spells_bounds_as_go_formatfloat_g_does) {
-  EXPECT_EQ(le(0.005), "0.005");
-  EXPECT_EQ(le(0.1), "0.1");
-  EXPECT_EQ(le(1), "1");
-  EXPECT_EQ(le(2.5), "2.5");
-  EXPECT_EQ(le(2500), "2500");
-  EXPECT_EQ(le(100000), "100000");
-  EXPECT_EQ(le(1e6), "1e+06");
-  EXPECT_EQ(le(1234567), "1.234567e+06");
-  EXPECT_EQ(le(0.0001), "0.0001");
-  EXPECT_EQ(le(0.00001), "1e-05");
-  EXPECT_EQ(le(-3), "-3");
-  EXPECT_EQ(le(0), "0");
-  EXPECT_EQ(le(1e300), "1e+300");
-  EXPECT_EQ(le(std::numeric_limits<double>::infinity()), "+Inf");
+  test::expect_spellings(le, {{0.005, "0.005"},
+                              {0.1, "0.1"},
+                              {1, "1"},
+                              {2.5, "2.5"},
+                              {2500, "2500"},
+                              {100000, "100000"},
+                              {1e6, "1e+06"},
+                              {1234567, "1.234567e+06"},
+                              {0.0001, "0.0001"},
+                              {0.00001, "1e-05"},
+                              {-3, "-3"},
+                              {0, "0"},
+                              {1e300, "1e+300"},
+                              {std::numeric_limits<double>::infinity(), "+Inf"}});
 }
 
 }  // namespace

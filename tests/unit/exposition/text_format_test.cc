@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_each.h"
 #include "support/support.h"
 
 namespace mca::exposition {
@@ -182,14 +183,14 @@ std::string value_text(double v) {
 }
 
 TEST(append_value, uses_the_shortest_text_and_prometheus_special_values) {
-  EXPECT_EQ(value_text(75.5), "75.5");
-  EXPECT_EQ(value_text(1), "1");
-  EXPECT_EQ(value_text(0.1), "0.1");
-  EXPECT_EQ(value_text(-3), "-3");
-  EXPECT_EQ(value_text(1e21), "1e+21");
-  EXPECT_EQ(value_text(std::numeric_limits<double>::infinity()), "+Inf");
-  EXPECT_EQ(value_text(-std::numeric_limits<double>::infinity()), "-Inf");
-  EXPECT_EQ(value_text(std::numeric_limits<double>::quiet_NaN()), "NaN");
+  test::expect_spellings(value_text, {{75.5, "75.5"},
+                                      {1, "1"},
+                                      {0.1, "0.1"},
+                                      {-3, "-3"},
+                                      {1e21, "1e+21"},
+                                      {std::numeric_limits<double>::infinity(), "+Inf"},
+                                      {-std::numeric_limits<double>::infinity(), "-Inf"},
+                                      {std::numeric_limits<double>::quiet_NaN(), "NaN"}});
 }
 
 TEST(append_value, round_trips_every_finite_double) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/expect_each.h"
+
 namespace mca::http {
 namespace {
 
@@ -70,19 +72,11 @@ TEST(http_codec, refuses_unknown_coding) {
 }
 
 TEST(http_codec, reads_accept_encoding_q_values) {
-  EXPECT_TRUE(accepts_gzip("gzip"));
-  EXPECT_TRUE(accepts_gzip("deflate, gzip;q=0.5, br"));
-  EXPECT_TRUE(accepts_gzip("GZip ; Q=1.0"));
-  EXPECT_TRUE(accepts_gzip("*"));
-  EXPECT_TRUE(accepts_gzip("x-gzip"));
-  EXPECT_FALSE(accepts_gzip(""));
-  EXPECT_FALSE(accepts_gzip("identity"));
-  EXPECT_FALSE(accepts_gzip("br, deflate"));
-  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
-  EXPECT_FALSE(accepts_gzip("gzip;q=0.000"));
-  EXPECT_FALSE(accepts_gzip("gzip;q=0, *"));  // an explicit refusal beats the wildcard
-  EXPECT_FALSE(accepts_gzip("*;q=0"));
-  EXPECT_FALSE(accepts_gzip("gzip;q=banana"));
+  test::expect_accepts(accepts_gzip,
+                       {"gzip", "deflate, gzip;q=0.5, br", "GZip ; Q=1.0", "*", "x-gzip"});
+  test::expect_rejects(accepts_gzip, {"", "identity", "br, deflate", "gzip;q=0", "gzip;q=0.000",
+                                      "gzip;q=0, *",  // an explicit refusal beats the wildcard
+                                      "*;q=0", "gzip;q=banana"});
 }
 
 }  // namespace

@@ -56,6 +56,21 @@ handler echo_body() {
   };
 }
 
+// One route of a test router.
+struct route {
+  verb method;
+  std::string pattern;
+  std::string name;
+  handler h;
+};
+
+router routes(std::vector<route> rs) {
+  router r;
+  for (auto& [method, pattern, name, h] : rs)
+    r.add(method, std::move(pattern), std::move(name), std::move(h));
+  return r;
+}
+
 // Starts on construction, stops on destruction.
 struct running {
   explicit running(router r, server_options o = test_options()) : srv(std::move(o), std::move(r)) {
@@ -101,12 +116,11 @@ void expect_json_error(const test::reply& r, unsigned status, std::string_view c
 // --- routing -----------------------------------------------------------------------------------
 
 TEST(http_router, passes_percent_decoded_path_params_to_handler) {
-  router r;
-  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics",
-        [](request&&, const params& p, responder respond) {
-          respond(text(std::string(p.get("app_id")) + "|" + std::string(p.get("missing"))));
-        });
-  running s(std::move(r));
+  running s(
+      routes({{verb::get, "/api/v2/app/{app_id}/metrics", "metrics",
+               [](request&&, const params& p, responder respond) {
+                 respond(text(std::string(p.get("app_id")) + "|" + std::string(p.get("missing"))));
+               }}}));
   auto c = s.connect();
   auto reply = c.roundtrip(make_request(verb::get, "/api/v2/app/my%20app%2Fx/metrics?app_id=no"));
   ASSERT_FALSE(reply.ec) << reply.ec.message();
@@ -115,11 +129,9 @@ TEST(http_router, passes_percent_decoded_path_params_to_handler) {
 }
 
 TEST(http_router, picks_the_route_whose_literal_segments_match) {
-  router r;
-  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("metrics"));
-  r.add(verb::get, "/api/v2/app/{app_id}/health", "health", reply_with("health"));
-  r.add(verb::get, "/", "root", reply_with("root"));
-  running s(std::move(r));
+  running s(routes({{verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("metrics")},
+                    {verb::get, "/api/v2/app/{app_id}/health", "health", reply_with("health")},
+                    {verb::get, "/", "root", reply_with("root")}}));
   auto c = s.connect();
   EXPECT_EQ(c.roundtrip(make_request(verb::get, "/api/v2/app/a/health")).res.body(), "health");
   EXPECT_EQ(c.roundtrip(make_request(verb::get, "/api/v2/app/a/metrics")).res.body(), "metrics");
@@ -127,9 +139,7 @@ TEST(http_router, picks_the_route_whose_literal_segments_match) {
 }
 
 TEST(http_router, answers_unknown_path_with_404_json_error) {
-  router r;
-  r.add(verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("x"));
-  running s(std::move(r));
+  running s(routes({{verb::get, "/api/v2/app/{app_id}/metrics", "metrics", reply_with("x")}}));
   auto c = s.connect();
   expect_json_error(c.roundtrip(make_request(verb::get, "/api/v2/app/a/other")), 404, "not_found");
   // An empty segment does not fill a parameter.
@@ -137,10 +147,8 @@ TEST(http_router, answers_unknown_path_with_404_json_error) {
 }
 
 TEST(http_router, answers_wrong_method_with_405_listing_allowed_methods) {
-  router r;
-  r.add(verb::get, "/things/{id}", "get_thing", reply_with("x"));
-  r.add(verb::post, "/things/{id}", "post_thing", reply_with("y"));
-  running s(std::move(r));
+  running s(routes({{verb::get, "/things/{id}", "get_thing", reply_with("x")},
+                    {verb::post, "/things/{id}", "post_thing", reply_with("y")}}));
   auto c = s.connect();
   auto reply = c.roundtrip(make_request(verb::delete_, "/things/1"));
   expect_json_error(reply, 405, "method_not_allowed");
@@ -148,13 +156,12 @@ TEST(http_router, answers_wrong_method_with_405_listing_allowed_methods) {
 }
 
 TEST(http_router, answers_head_with_get_headers_and_no_body) {
-  router r;
-  r.add(verb::get, "/page", "page", [](request&& req, const params&, responder respond) {
-    auto res = text("hello world");
-    res.set("X-Seen-Method", std::string(req.method_string()));
-    respond(std::move(res));
-  });
-  running s(std::move(r));
+  running s(
+      routes({{verb::get, "/page", "page", [](request&& req, const params&, responder respond) {
+                 auto res = text("hello world");
+                 res.set("X-Seen-Method", std::string(req.method_string()));
+                 respond(std::move(res));
+               }}}));
   auto c = s.connect();
   auto head = c.roundtrip(make_request(verb::head, "/page"));
   ASSERT_FALSE(head.ec) << head.ec.message();
@@ -169,9 +176,7 @@ TEST(http_router, answers_head_with_get_headers_and_no_body) {
 }
 
 TEST(http_router, answers_options_with_allow) {
-  router r;
-  r.add(verb::post, "/ingest", "ingest", reply_with("x"));
-  running s(std::move(r));
+  running s(routes({{verb::post, "/ingest", "ingest", reply_with("x")}}));
   auto c = s.connect();
   auto reply = c.roundtrip(make_request(verb::options, "/ingest"));
   ASSERT_FALSE(reply.ec);
@@ -187,11 +192,20 @@ server_options small_body_options() {
   return o;
 }
 
-router echo_router() {
-  router r;
-  r.add(verb::post, "/echo", "echo", echo_body());
-  return r;
+server_options header_limit_options(std::size_t max_header_bytes) {
+  auto o = test_options();
+  o.max_header_bytes = max_header_bytes;
+  return o;
 }
+
+// A POST to /echo whose X-Padding header holds `padding` bytes.
+request padded_post(std::size_t padding) {
+  auto req = make_request(verb::post, "/echo", "x");
+  req.set("X-Padding", std::string(padding, 'p'));
+  return req;
+}
+
+router echo_router() { return routes({{verb::post, "/echo", "echo", echo_body()}}); }
 
 TEST(http_limits, accepts_body_exactly_at_limit) {
   running s(echo_router(), small_body_options());
@@ -250,23 +264,15 @@ TEST(http_limits, rejects_chunked_body_one_byte_past_limit_with_413) {
 }
 
 TEST(http_limits, rejects_oversized_headers_with_431) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
-  running s(echo_router(), o);
+  running s(echo_router(), header_limit_options(2048));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", "x");
-  req.set("X-Padding", std::string(4096, 'p'));
-  expect_json_error(c.roundtrip(std::move(req)), 431, "headers_too_large");
+  expect_json_error(c.roundtrip(padded_post(4096)), 431, "headers_too_large");
 }
 
 TEST(http_limits, accepts_headers_below_limit) {
-  auto o = test_options();
-  o.max_header_bytes = 2048;
-  running s(echo_router(), o);
+  running s(echo_router(), header_limit_options(2048));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", "x");
-  req.set("X-Padding", std::string(1024, 'p'));
-  EXPECT_EQ(c.roundtrip(std::move(req)).res.result_int(), 200);
+  EXPECT_EQ(c.roundtrip(padded_post(1024)).res.result_int(), 200);
 }
 
 TEST(http_limits, answers_malformed_request_with_400) {
@@ -324,9 +330,7 @@ TEST(http_encoding, rejects_corrupt_gzip_with_400) {
 }
 
 router big_page_router(std::string body) {
-  router r;
-  r.add(verb::get, "/big", "big", reply_with(std::move(body)));
-  return r;
+  return routes({{verb::get, "/big", "big", reply_with(std::move(body))}});
 }
 
 TEST(http_encoding, gzips_large_response_when_client_accepts_gzip) {
@@ -371,11 +375,9 @@ TEST(http_encoding, does_not_gzip_responses_below_minimum_size) {
 // --- connections --------------------------------------------------------------------------------
 
 TEST(http_connection, serves_several_requests_on_one_keep_alive_connection) {
-  router r;
-  r.add(verb::get, "/n/{i}", "n", [](request&&, const params& p, responder respond) {
-    respond(text(std::string(p.get("i"))));
-  });
-  running s(std::move(r));
+  running s(routes({{verb::get, "/n/{i}", "n", [](request&&, const params& p, responder respond) {
+                       respond(text(std::string(p.get("i"))));
+                     }}}));
   auto c = s.connect();
   for (int i = 0; i < 5; ++i) {
     auto reply = c.roundtrip(make_request(verb::get, "/n/" + std::to_string(i)));
@@ -421,12 +423,11 @@ TEST(http_connection, closes_connection_after_max_requests) {
 
 TEST(http_connection, answers_pipelined_requests_in_order) {
   parked_responders parked;
-  router r;
-  r.add(verb::get, "/slow", "slow", parked.park());
-  r.add(verb::get, "/fast/{i}", "fast", [](request&&, const params& p, responder respond) {
-    respond(text("fast " + std::string(p.get("i"))));
-  });
-  running s(std::move(r));
+  running s(
+      routes({{verb::get, "/slow", "slow", parked.park()},
+              {verb::get, "/fast/{i}", "fast", [](request&&, const params& p, responder respond) {
+                 respond(text("fast " + std::string(p.get("i"))));
+               }}}));
   auto c = s.connect();
   ASSERT_FALSE(
       c.write_raw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -497,9 +498,7 @@ TEST(http_connection, keeps_idle_connection_open_within_idle_timeout) {
 
 TEST(http_responder, sends_response_given_on_another_thread) {
   parked_responders parked;
-  router r;
-  r.add(verb::post, "/later", "later", parked.park());
-  running s(std::move(r));
+  running s(routes({{verb::post, "/later", "later", parked.park()}}));
   std::promise<void> answered;
   std::thread worker([&] {
     auto respond = parked.take();
@@ -516,20 +515,18 @@ TEST(http_responder, sends_response_given_on_another_thread) {
 }
 
 TEST(http_responder, answers_500_when_every_responder_copy_is_dropped) {
-  router r;
-  r.add(verb::get, "/forget", "forget", [](request&&, const params&, responder respond) {
-    auto copy = respond;  // copies die too
-  });
-  running s(std::move(r));
+  running s(
+      routes({{verb::get, "/forget", "forget", [](request&&, const params&, responder respond) {
+                 auto copy = respond;  // copies die too
+               }}}));
   auto c = s.connect();
   expect_json_error(c.roundtrip(make_request(verb::get, "/forget")), 500, "internal");
 }
 
 TEST(http_responder, answers_500_when_handler_throws) {
-  router r;
-  r.add(verb::get, "/boom", "boom",
-        [](request&&, const params&, responder) { throw std::runtime_error("handler bug"); });
-  running s(std::move(r));
+  running s(routes({{verb::get, "/boom", "boom", [](request&&, const params&, responder) {
+                       throw std::runtime_error("handler bug");
+                     }}}));
   auto c = s.connect();
   expect_json_error(c.roundtrip(make_request(verb::get, "/boom")), 500, "internal");
   // The connection survives the handler's bug.
@@ -538,9 +535,8 @@ TEST(http_responder, answers_500_when_handler_throws) {
 
 TEST(http_responder, answers_503_with_retry_after_when_handler_is_too_slow) {
   parked_responders parked;
-  router r;
-  r.add(verb::get, "/slow", "slow", parked.park());
-  r.add(verb::get, "/ok", "ok", reply_with("ok"));
+  router r = routes(
+      {{verb::get, "/slow", "slow", parked.park()}, {verb::get, "/ok", "ok", reply_with("ok")}});
   auto o = test_options();
   o.handler_timeout = 100ms;
   running s(std::move(r), o);
@@ -556,13 +552,12 @@ TEST(http_responder, answers_503_with_retry_after_when_handler_is_too_slow) {
 }
 
 TEST(http_responder, ignores_second_call) {
-  router r;
-  r.add(verb::get, "/twice", "twice", [](request&&, const params&, responder respond) {
-    respond(text("first"));
-    respond(text("second"));
-  });
-  r.add(verb::get, "/ok", "ok", reply_with("ok"));
-  running s(std::move(r));
+  running s(routes({{verb::get, "/twice", "twice",
+                     [](request&&, const params&, responder respond) {
+                       respond(text("first"));
+                       respond(text("second"));
+                     }},
+                    {verb::get, "/ok", "ok", reply_with("ok")}}));
   auto c = s.connect();
   EXPECT_EQ(c.roundtrip(make_request(verb::get, "/twice")).res.body(), "first");
   EXPECT_EQ(c.roundtrip(make_request(verb::get, "/ok")).res.body(), "ok");
@@ -586,13 +581,13 @@ TEST(http_responder, reports_each_answered_request_to_on_complete) {
   };
   parked_responders parked;
   steady::time_point handler_entered;
-  router r;
-  r.add(verb::post, "/api/{app}/metrics", "ingest", reply_with("ok"));
-  r.add(verb::get, "/slow", "slow", [&](request&& req, const params& p, responder respond) {
-    handler_entered = steady::now();
-    parked.park()(std::move(req), p, std::move(respond));
-  });
-  running s(std::move(r), o);
+  running s(routes({{verb::post, "/api/{app}/metrics", "ingest", reply_with("ok")},
+                    {verb::get, "/slow", "slow",
+                     [&](request&& req, const params& p, responder respond) {
+                       handler_entered = steady::now();
+                       parked.park()(std::move(req), p, std::move(respond));
+                     }}}),
+            o);
   auto c = s.connect();
   // Each report is made before its response is written, so the client's round trip bounds it.
   std::vector<std::chrono::duration<double>> round_trips;
@@ -641,9 +636,8 @@ TEST(http_responder, reports_each_answered_request_to_on_complete) {
 // --- CORS ---------------------------------------------------------------------------------------
 
 router cors_router() {
-  router r;
-  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest", reply_with("ok"));
-  r.add(verb::get, "/metrics", "exposition", reply_with("m"));
+  router r = routes({{verb::post, "/api/v2/app/{app_id}/metrics", "ingest", reply_with("ok")},
+                     {verb::get, "/metrics", "exposition", reply_with("m")}});
   r.enable_cors("/api/v2/app/{app_id}/metrics");
   return r;
 }
@@ -737,15 +731,15 @@ TEST(http_cors, adds_cors_headers_to_server_errors_on_cors_routes) {
 }
 
 TEST(http_cors, adds_cors_headers_to_handler_refusals_so_a_browser_can_read_them) {
-  router r;
-  r.add(verb::post, "/api/v2/app/{app_id}/metrics", "ingest",
+  router r = routes(
+      {{verb::post, "/api/v2/app/{app_id}/metrics", "ingest",
         [](request&&, const params&, responder respond) {
           auto res = json_response(
               401,
               R"({"error":{"code":"unauthorized","message":"a key is required","details":[]}})");
           res.set(field::www_authenticate, "Bearer");
           respond(std::move(res));
-        });
+        }}});
   r.enable_cors("/api/v2/app/{app_id}/metrics");
   running s(std::move(r), cors_options({"https://app.example"}));
   auto c = s.connect();
@@ -760,10 +754,9 @@ TEST(http_cors, adds_cors_headers_to_handler_refusals_so_a_browser_can_read_them
 // --- peer address -------------------------------------------------------------------------------
 
 TEST(http_params, give_the_handler_the_peer_address_without_port) {
-  router r;
-  r.add(verb::get, "/who", "who",
-        [](request&&, const params& p, responder respond) { respond(text(p.peer)); });
-  running s(std::move(r));
+  running s(routes({{verb::get, "/who", "who", [](request&&, const params& p, responder respond) {
+                       respond(text(p.peer));
+                     }}}));
   auto c = s.connect();
   auto reply = c.roundtrip(make_request(verb::get, "/who"));
   ASSERT_FALSE(reply.ec) << reply.ec.message();
@@ -771,9 +764,9 @@ TEST(http_params, give_the_handler_the_peer_address_without_port) {
 }
 
 TEST(http_params, give_an_ipv4_client_of_a_dual_stack_listener_as_ipv4) {
-  router r;
-  r.add(verb::get, "/who", "who",
-        [](request&&, const params& p, responder respond) { respond(text(p.peer)); });
+  router r = routes({{verb::get, "/who", "who", [](request&&, const params& p, responder respond) {
+                        respond(text(p.peer));
+                      }}});
   auto o = test_options();
   o.host = "::";
   server srv(o, std::move(r));
@@ -813,9 +806,7 @@ TEST(http_lifecycle, throws_system_error_when_port_is_taken) {
 
 TEST(http_lifecycle, stop_lets_in_flight_request_finish) {
   parked_responders parked;
-  router r;
-  r.add(verb::post, "/ingest", "ingest", parked.park());
-  server srv(test_options(), std::move(r));
+  server srv(test_options(), routes({{verb::post, "/ingest", "ingest", parked.park()}}));
   srv.start();
   client c(srv.port());
   ASSERT_FALSE(c.write(make_request(verb::post, "/ingest", "x")));
@@ -842,9 +833,7 @@ TEST(http_lifecycle, stop_lets_in_flight_request_finish) {
 
 TEST(http_lifecycle, stop_returns_by_deadline_when_handler_never_answers) {
   parked_responders parked;
-  router r;
-  r.add(verb::get, "/hang", "hang", parked.park());
-  server srv(test_options(), std::move(r));
+  server srv(test_options(), routes({{verb::get, "/hang", "hang", parked.park()}}));
   srv.start();
   client c(srv.port());
   ASSERT_FALSE(c.write(make_request(verb::get, "/hang")));
@@ -885,12 +874,6 @@ struct raw_connection {
   running s;
   client c;
 };
-
-server_options header_limit_options(std::size_t max_header_bytes) {
-  auto o = test_options();
-  o.max_header_bytes = max_header_bytes;
-  return o;
-}
 
 TEST(http_framing, answers_411_to_post_without_length) {
   raw_connection conn;
@@ -1004,11 +987,11 @@ TEST(http_limits, rejects_trailer_section_past_header_limit_with_431) {
 }
 
 TEST(http_limits, discards_trailer_fields) {
-  router r;
-  r.add(verb::post, "/fields", "fields", [](request&& req, const params&, responder respond) {
-    respond(text(std::string(req["X-Late"]) + "|" + std::string(req["Content-Encoding"]) + "|" +
-                 req.body()));
-  });
+  router r = routes(
+      {{verb::post, "/fields", "fields", [](request&& req, const params&, responder respond) {
+          respond(text(std::string(req["X-Late"]) + "|" + std::string(req["Content-Encoding"]) +
+                       "|" + req.body()));
+        }}});
   raw_connection conn(std::move(r));
   auto reply = conn.send(
       "POST /fields HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n"
@@ -1085,10 +1068,8 @@ TEST(http_cap, default_cap_leaves_descriptors_for_the_rest_of_the_process) {
 
 TEST(http_lifecycle, answers_503_to_a_request_arriving_during_drain) {
   parked_responders parked;
-  router r;
-  r.add(verb::post, "/ingest", "ingest", parked.park());
-  r.add(verb::get, "/fast", "fast", reply_with("fast"));
-  server srv(test_options(), std::move(r));
+  server srv(test_options(), routes({{verb::post, "/ingest", "ingest", parked.park()},
+                                     {verb::get, "/fast", "fast", reply_with("fast")}}));
   srv.start();
   client keep(srv.port());
   ASSERT_EQ(keep.roundtrip(make_request(verb::get, "/fast")).res.result_int(), 200);
@@ -1125,8 +1106,7 @@ TEST(http_lifecycle, responder_outliving_the_server_is_harmless) {
   parked_responders parked;
   std::optional<responder> kept;
   {
-    router r;
-    r.add(verb::get, "/hang", "hang", parked.park());
+    router r = routes({{verb::get, "/hang", "hang", parked.park()}});
     server srv(test_options(), std::move(r));
     srv.start();
     client c(srv.port());

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <boost/asio/connect.hpp>
@@ -100,32 +101,36 @@ class tls_files : public ::testing::Test {
     return r;
   }
 
+  // Installs `name` and starts a server over it; TearDown() stops it.
+  server& serve(const std::string& name) {
+    install(name);
+    srv_.emplace(options(), hello());
+    srv_->start();
+    return *srv_;
+  }
+  void TearDown() override {
+    if (srv_) srv_->stop(std::chrono::seconds(5));
+  }
+
   static inline std::string dir_;
+  std::optional<server> srv_;
 };
 
 TEST_F(tls_files, serves_https_with_the_configured_certificate) {
-  install("first");
-  server srv(options(), hello());
-  srv.start();
+  auto& srv = serve("first");
   EXPECT_EQ(served_common_name(srv.port()), "first");
-  srv.stop(std::chrono::seconds(5));
 }
 
 TEST_F(tls_files, reload_serves_the_new_certificate_to_new_connections) {
-  install("first");
-  server srv(options(), hello());
-  srv.start();
+  auto& srv = serve("first");
   ASSERT_EQ(served_common_name(srv.port()), "first");
   install("second");
   ASSERT_TRUE(srv.reload_tls());
   EXPECT_EQ(served_common_name(srv.port()), "second");
-  srv.stop(std::chrono::seconds(5));
 }
 
 TEST_F(tls_files, failed_reload_keeps_the_previous_certificate) {
-  install("first");
-  server srv(options(), hello());
-  srv.start();
+  auto& srv = serve("first");
   // The new certificate with the old key: they do not match.
   fs::copy_file(path("second.pem"), path("live.pem"), fs::copy_options::overwrite_existing);
   auto r = srv.reload_tls();
@@ -133,7 +138,6 @@ TEST_F(tls_files, failed_reload_keeps_the_previous_certificate) {
   EXPECT_EQ(r.error().code, make_error_code(errc::bad_tls_files));
   EXPECT_NE(r.error().message.find("live.key"), std::string::npos) << r.error().message;
   EXPECT_EQ(served_common_name(srv.port()), "first");
-  srv.stop(std::chrono::seconds(5));
 }
 
 TEST_F(tls_files, start_refuses_a_missing_certificate_file) {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <utility>
 
+#include "support/expect_each.h"
+
 namespace mca::model {
 namespace {
 
@@ -336,26 +338,17 @@ TEST(series_key, is_the_same_for_names_that_sanitise_alike) {
 }
 
 TEST(valid_app_id, accepts_allowed_characters_up_to_64) {
-  EXPECT_TRUE(valid_app_id("my-app"));
-  EXPECT_TRUE(valid_app_id("A.b_c-9"));
-  EXPECT_TRUE(valid_app_id(std::string(64, 'a')));
+  test::expect_accepts(valid_app_id, {"my-app", "A.b_c-9", std::string(64, 'a')});
 }
 
 TEST(valid_app_id, rejects_empty_too_long_and_other_characters) {
-  EXPECT_FALSE(valid_app_id(""));
-  EXPECT_FALSE(valid_app_id(std::string(65, 'a')));
-  EXPECT_FALSE(valid_app_id("my app"));
-  EXPECT_FALSE(valid_app_id("a/b"));
-  EXPECT_FALSE(valid_app_id("a\"b"));
-  EXPECT_FALSE(valid_app_id(std::string("a\0b", 3)));
+  test::expect_rejects(valid_app_id, {"", std::string(65, 'a'), "my app", "a/b", "a\"b",
+                                      std::string_view("a\0b", 3)});
 }
 
 TEST(valid_app_id, rejects_ids_of_only_dots) {
-  EXPECT_FALSE(valid_app_id("."));
-  EXPECT_FALSE(valid_app_id(".."));
-  EXPECT_FALSE(valid_app_id("..."));
-  EXPECT_TRUE(valid_app_id(".a."));
-  EXPECT_TRUE(valid_app_id("a.."));
+  test::expect_rejects(valid_app_id, {".", "..", "..."});
+  test::expect_accepts(valid_app_id, {".a.", "a.."});
 }
 
 }  // namespace
