@@ -17,6 +17,15 @@ def decode_errors(service):
     return total
 
 
+def rejected_of(service, app, metrics, accepted):
+    """Posts `metrics` for `app`; checks the 200 took `accepted` of them and returns the rest."""
+    r = service.post_metrics(app, metrics)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == accepted
+    return body["rejected"]
+
+
 def test_type_is_accepted_per_item_and_every_record_is_read_back(service):
     metrics = [
         seed_metric(),                                                 # no type: a gauge
@@ -43,15 +52,12 @@ def test_an_unknown_type_rejects_its_item_with_index_and_field_type(service):
         seed_metric(name="d", type={"kind": "counter"}),
         seed_metric(name="e", type="counter", value=-1),
     ]
-    r = service.post_metrics("types", metrics)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["accepted"] == 2
-    got = [(x["index"], x["field"]) for x in body["rejected"]]
+    rejected = rejected_of(service, "types", metrics, 2)
+    got = [(x["index"], x["field"]) for x in rejected]
     assert got == [(1, "type"), (2, "type"), (4, "type"), (5, "type"), (6, "value")]
-    assert body["rejected"][0]["error"] == 'must be "gauge", "counter" or "histogram"'
-    assert body["rejected"][2]["error"] == 'must be "gauge", "counter" or "histogram", got a number'
-    assert body["rejected"][4]["error"] == "a counter increment must not be negative"
+    assert rejected[0]["error"] == 'must be "gauge", "counter" or "histogram"'
+    assert rejected[2]["error"] == 'must be "gauge", "counter" or "histogram", got a number'
+    assert rejected[4]["error"] == "a counter increment must not be negative"
 
 
 def test_a_batch_of_only_unknown_types_is_400_no_valid_metrics_listing_each(service):
@@ -109,35 +115,27 @@ def test_a_long_type_string_is_rejected_without_being_echoed(service):
 
 
 def test_one_name_has_one_type_per_app_and_across_apps(service):
-    r = service.post_metrics("shop", [seed_metric(name="clicks", type="counter"),
-                                      seed_metric(name="lcp", type="histogram"),
-                                      seed_metric(name="clicks", type="gauge", tags={"host": "b"})])
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["accepted"] == 2
-    [rej] = body["rejected"]
+    [rej] = rejected_of(service, "shop", [seed_metric(name="clicks", type="counter"),
+                                          seed_metric(name="lcp", type="histogram"),
+                                          seed_metric(name="clicks", type="gauge", tags={"host": "b"})],
+                        accepted=2)
     assert (rej["index"], rej["field"]) == (2, "type")
     assert "a counter this app writes" in rej["error"], rej["error"]
 
     # Names that are exposed alike collide too, in this app and in another one.
-    r = service.post_metrics("shop", [seed_metric(name="clicks_total"),                    # gauge client_metric_clicks_total
-                                      seed_metric(name="lcp_bucket"),                      # gauge client_metric_lcp_bucket
-                                      seed_metric(name="lcp_sum", type="counter"),         # client_metric_lcp_sum_total: fine
-                                      seed_metric(name="lcp", type="histogram", tags={"page": "/"})])
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["accepted"] == 2
-    assert [(x["index"], x["field"]) for x in body["rejected"]] == [(0, "type"), (1, "type")]
-    assert "a counter" in body["rejected"][0]["error"]
-    assert "a histogram" in body["rejected"][1]["error"]
+    rejected = rejected_of(service, "shop", [
+        seed_metric(name="clicks_total"),                    # gauge client_metric_clicks_total
+        seed_metric(name="lcp_bucket"),                      # gauge client_metric_lcp_bucket
+        seed_metric(name="lcp_sum", type="counter"),         # client_metric_lcp_sum_total: fine
+        seed_metric(name="lcp", type="histogram", tags={"page": "/"})], accepted=2)
+    assert [(x["index"], x["field"]) for x in rejected] == [(0, "type"), (1, "type")]
+    assert "a counter" in rejected[0]["error"]
+    assert "a histogram" in rejected[1]["error"]
 
-    r = service.post_metrics("blog", [seed_metric(name="lcp", type="gauge"),
-                                      seed_metric(name="lcp", type="histogram"),
-                                      seed_metric(name="clicks", type="counter")])
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["accepted"] == 2
-    [rej] = body["rejected"]
+    [rej] = rejected_of(service, "blog", [seed_metric(name="lcp", type="gauge"),
+                                          seed_metric(name="lcp", type="histogram"),
+                                          seed_metric(name="clicks", type="counter")],
+                        accepted=2)
     assert (rej["index"], rej["field"]) == (0, "type")
     assert "a histogram another app writes" in rej["error"], rej["error"]
 
