@@ -10,7 +10,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "api/routes.h"
 #include "app/keys_command.h"
 #include "app/wiring.h"
 #include "config/config.h"

@@ -209,6 +209,8 @@ class service final : public application {
     return {};
   }
 
+  std::uint16_t port() const override { return server_ ? server_->port() : 0; }
+
   util::result<void> reload_tls() override {
     if (!server_ || cfg_.http.tls.cert_file.empty()) return {};
     auto r = server_->reload_tls();

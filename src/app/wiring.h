@@ -1,6 +1,7 @@
 // The application object: owns every component and wires them. Nothing depends on app/.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ class application {
   virtual std::vector<std::string> route_table() const = 0;
   // Binds the port, starts the consumer and the HTTP threads.
   virtual util::result<void> start() = 0;
+  // The port listened on once started (PORT=0 binds any free one, which this tells); 0 before.
+  virtual std::uint16_t port() const = 0;
   // Loads TLS_CERT_FILE / TLS_KEY_FILE / TLS_CLIENT_CA_FILE again for new connections, without
   // dropping open ones (for SIGHUP). Invalid files: the error, the previous files stay in use.
   // Nothing to do (success) when TLS is off.

@@ -26,27 +26,34 @@ def split_scopes(args):
     """PUBLIC and PRIVATE project modules named in a CMake argument list."""
     public, private, scope = set(), set(), None
     for word in args.split():
-        if word in ("PUBLIC", "PRIVATE", "INTERFACE"):
+        if word in ("PUBLIC", "PRIVATE", "INTERFACE", "EXCLUDE"):
             scope = word
         elif word.startswith("mca::"):
-            if scope is None:
+            if scope in (None, "EXCLUDE"):
                 raise ValueError(f"{word} without PUBLIC or PRIVATE")
             (private if scope == "PRIVATE" else public).add(word[len("mca::"):])
     return public, private
 
 
+def excluded_files(args):
+    """The file names after EXCLUDE: sources of the folder that are not part of the library."""
+    m = re.search(r"\bEXCLUDE\s+((?:[\w.]+\s*)+)", args)
+    return set(m.group(1).split()) if m else set()
+
+
 def cmake_modules():
+    """({module: (folder, public, private, excluded files)}, (executable's sources, its modules))."""
     text = open(os.path.join(ROOT, "src", "CMakeLists.txt")).read()
     mods = {}
     for m in re.finditer(r"^mca_module\(([a-z_]+)([^)]*)\)", text, re.M):
         name, rest = m.group(1), m.group(2)
         d = re.search(r"\bDIR\s+(\S+)", rest)
-        mods[name] = (f"src/{d.group(1) if d else name}/",) + split_scopes(rest)
-    app = re.search(r"target_link_libraries\(metrics-collection-api\s+([^)]*)\)", text)
-    if not app:
-        sys.exit("src/CMakeLists.txt: no target_link_libraries(metrics-collection-api ...)")
-    mods["app"] = ("src/app/",) + split_scopes(app.group(1))
-    return mods
+        mods[name] = (f"src/{d.group(1) if d else name}/",) + split_scopes(rest) + (excluded_files(rest),)
+    exe = re.search(r"add_executable\(metrics-collection-api\s+([^)]*)\)", text)
+    links = re.search(r"target_link_libraries\(metrics-collection-api\s+([^)]*)\)", text)
+    if not exe or not links:
+        sys.exit("src/CMakeLists.txt: no add_executable/target_link_libraries(metrics-collection-api ...)")
+    return mods, (exe.group(1).split(), deps_of(links.group(1)))
 
 
 def doc_modules():
@@ -66,24 +73,29 @@ def doc_modules():
     return mods
 
 
-def included_modules(folder, folders):
-    """(modules included by the folder's headers, by all its files); nested folders excluded."""
-    def module_of(path):
+def module_includes(path, folders):
+    """The modules a file includes (None for a path under no module's folder)."""
+    def module_of(inc):
         """The module whose folder holds the include path; the deepest folder wins."""
         best, best_len = None, -1
         for name, f in folders.items():
             f = f[len("src/"):].rstrip("/")
-            if (path == f or path.startswith(f + "/")) and len(f) > best_len:
+            if (inc == f or inc.startswith(f + "/")) and len(f) > best_len:
                 best, best_len = name, len(f)
         return best
 
+    return {(inc, module_of(inc)) for inc in INCLUDE.findall(open(path).read())}
+
+
+def included_modules(folder, folders, excluded):
+    """(modules included by the folder's headers, by all its files); nested folders and the
+    excluded files left out."""
     by_headers, by_all, unknown = set(), set(), set()
     full = os.path.join(ROOT, folder)
     for entry in sorted(os.listdir(full)):
-        if not entry.endswith((".h", ".cc")):
+        if not entry.endswith((".h", ".cc")) or entry in excluded:
             continue
-        for path in INCLUDE.findall(open(os.path.join(full, entry)).read()):
-            mod = module_of(path)
+        for path, mod in module_includes(os.path.join(full, entry), folders):
             if mod is None:
                 unknown.add(f"{folder}{entry} includes {path}/")
                 continue
@@ -93,10 +105,39 @@ def included_modules(folder, folders):
     return by_headers, by_all, unknown
 
 
+def check_executable(exe, cm, folders):
+    """The executable links exactly the modules its sources include, sees each include through
+    them (a linked module's PUBLIC dependencies pass on), and its sources belong to no library."""
+    sources, linked = exe
+    problems, included = [], set()
+    for src in sources:
+        folder, _, file_name = f"src/{src}".rpartition("/")
+        for path, mod in module_includes(os.path.join(ROOT, "src", src), folders):
+            if mod is None:
+                problems.append(f"executable: src/{src} includes {path}/, which is no module's folder")
+            else:
+                included.add(mod)
+        for name, (f, _, _, excluded) in cm.items():
+            if f == folder + "/" and file_name not in excluded:
+                problems.append(f"executable: src/{src} is compiled into module {name} too (EXCLUDE it)")
+    visible, todo = set(), list(linked)
+    while todo:
+        mod = todo.pop()
+        if mod in visible or mod not in cm:
+            continue
+        visible.add(mod)
+        todo += cm[mod][1]
+    for mod in sorted(included - visible):
+        problems.append(f"executable includes {mod} but neither links it nor gets it from what it links")
+    for mod in sorted(linked - included):
+        problems.append(f"executable links {mod} but includes none of it")
+    return problems
+
+
 def main():
-    cm, doc = cmake_modules(), doc_modules()
+    (cm, exe), doc = cmake_modules(), doc_modules()
     folders = {name: v[0] for name, v in cm.items()}
-    problems = []
+    problems = check_executable(exe, cm, folders)
     for name in sorted(set(cm) | set(doc)):
         if name not in doc:
             problems.append(f"module {name} is in src/CMakeLists.txt but not in docs/ARCHITECTURE.md")
@@ -104,7 +145,7 @@ def main():
         if name not in cm:
             problems.append(f"module {name} is in docs/ARCHITECTURE.md but not in src/CMakeLists.txt")
             continue
-        (cf, cpub, cpriv), (df, dpub, dpriv) = cm[name], doc[name]
+        (cf, cpub, cpriv, excluded), (df, dpub, dpriv) = cm[name], doc[name]
         if cf != df:
             problems.append(f"module {name}: folder {df} in the doc, {cf} in CMake")
         if (cpub, cpriv) != (dpub, dpriv):
@@ -115,7 +156,7 @@ def main():
         if not os.path.isdir(os.path.join(ROOT, cf)):
             problems.append(f"module {name}: folder {cf} does not exist")
             continue
-        in_headers, in_all, unknown = included_modules(cf, folders)
+        in_headers, in_all, unknown = included_modules(cf, folders, excluded)
         problems += [f"module {name}: {u}, which is no module's folder" for u in sorted(unknown)]
         in_headers.discard(name)
         in_all.discard(name)
@@ -124,13 +165,10 @@ def main():
             problems.append(f"module {name} includes {mod} but does not declare it in src/CMakeLists.txt")
         for mod in sorted(declared - in_all):
             problems.append(f"module {name} declares {mod} in src/CMakeLists.txt but includes none of it")
-        if name != "app":  # an executable has no users: all it links is private
-            for mod in sorted(in_headers - cpub):
-                problems.append(f"module {name}: its headers include {mod}, so it must be PUBLIC")
-            for mod in sorted(cpub - in_headers):
-                problems.append(f"module {name}: no header includes {mod}, so it must be PRIVATE")
-        elif cpub:
-            problems.append(f"module app: links {sorted(cpub)} PUBLIC; an executable links PRIVATE")
+        for mod in sorted(in_headers - cpub):
+            problems.append(f"module {name}: its headers include {mod}, so it must be PUBLIC")
+        for mod in sorted(cpub - in_headers):
+            problems.append(f"module {name}: no header includes {mod}, so it must be PRIVATE")
     for p in problems:
         print("architecture:", p)
     print(f"architecture: {len(cm)} modules checked, {len(problems)} disagreements")

@@ -9,7 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "../http/test_client.h"
+#include "support/http_client.h"
 #include "transport/transport.h"
 
 namespace mca::api {

@@ -16,7 +16,7 @@
 
 #include "http/codec.h"
 #include "http/error_response.h"
-#include "test_client.h"
+#include "support/http_client.h"
 
 namespace mca::http {
 namespace {

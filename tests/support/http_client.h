@@ -1,5 +1,6 @@
-// A small blocking HTTP/1.1 client for the server tests: one TCP connection, every operation
-// bounded by a timeout so a broken server fails a test instead of hanging it.
+// A small blocking HTTP/1.1 client for the tests that drive a server over real sockets (http,
+// api, app): one TCP connection, every operation bounded by a timeout so a broken server fails a
+// test instead of hanging it.
 #pragma once
 
 #include <chrono>
