@@ -108,14 +108,22 @@ bool has_line(const std::string& page, const std::string& line) {
   return false;
 }
 
-// Polls the exposition page until it has `line`; the last page seen otherwise (for the message).
-std::string page_with(std::uint16_t port, const std::string& line, const std::string& key = {}) {
+// Polls the exposition page until it has every one of `lines`, each exactly; fails the test for
+// those still missing at the deadline. Returns the last page seen.
+std::string page_with(std::uint16_t port, const std::vector<std::string>& lines,
+                      const std::string& key = {}) {
   std::string page;
+  auto all_there = [&] {
+    for (const auto& line : lines)
+      if (!has_line(page, line)) return false;
+    return true;
+  };
   eventually([&] {
     auto r = get(port, "/prometheus-metrics", key);
-    page = r.ok ? r.res.body() : std::string();
-    return r.status() == 200 && has_line(page, line);
+    page = r.status() == 200 ? r.res.body() : std::string();
+    return all_there();
   });
+  for (const auto& line : lines) EXPECT_TRUE(has_line(page, line)) << line << " not on\n" << page;
   return page;
 }
 
@@ -201,9 +209,8 @@ TEST(wiring, serves_probes_ingest_and_exposition_over_http_then_stops_leaving_no
   ASSERT_EQ(posted.status(), 200u) << posted.res.body();
   EXPECT_EQ(posted.res.body(), R"({"accepted":1,"rejected":[]})");
   // Accepted = delivered to the log; the consumer applies it to the store.
-  auto page = page_with(port, R"(client_metric_cpu_usage{app_id="wiring",host="h1"} 75.5)");
-  ASSERT_TRUE(has_line(page, R"(client_metric_cpu_usage{app_id="wiring",host="h1"} 75.5)")) << page;
-  EXPECT_TRUE(has_line(page, "kafka_metrics_consumed_total 1")) << page;
+  auto page = page_with(port, {R"(client_metric_cpu_usage{app_id="wiring",host="h1"} 75.5)",
+                               "kafka_metrics_consumed_total 1"});
   auto held = get(port, "/api/v2/app/wiring/metrics");
   EXPECT_EQ(held.status(), 200u);
   EXPECT_NE(held.res.body().find(R"("name":"cpu_usage","value":75.5)"), std::string::npos)
@@ -226,11 +233,8 @@ TEST(wiring, serves_probes_ingest_and_exposition_over_http_then_stops_leaving_no
 
   // The server reports each request to the self-metrics, by route template (unmatched: 404).
   EXPECT_EQ(get(port, "/no-such-route").status(), 404u);
-  page =
-      page_with(port, R"(mca_http_requests_total{method="GET",route="unmatched",status="404"} 1)");
-  EXPECT_TRUE(
-      has_line(page, R"(mca_http_requests_total{method="POST",route="ingest",status="200"} 1)"))
-      << page;
+  page_with(port, {R"(mca_http_requests_total{method="GET",route="unmatched",status="404"} 1)",
+                   R"(mca_http_requests_total{method="POST",route="ingest",status="200"} 1)"});
 
   const auto t0 = std::chrono::steady_clock::now();
   app->stop();
@@ -289,9 +293,10 @@ TEST(wiring, api_keys_file_guards_the_routes_and_reload_reads_it_again) {
   }
   app->reload();
   EXPECT_EQ(post_metric(port, "keys", body, second.key).status(), 200u);
-  auto page = page_with(port, R"(mca_auth_reloads_total{outcome="failure"} 1)", second.key);
-  EXPECT_TRUE(has_line(page, R"(mca_auth_reloads_total{outcome="success"} 1)")) << page;
-  EXPECT_TRUE(has_line(page, "mca_auth_keys 1")) << page;
+  page_with(port,
+            {R"(mca_auth_reloads_total{outcome="failure"} 1)",
+             R"(mca_auth_reloads_total{outcome="success"} 1)", "mca_auth_keys 1"},
+            second.key);
   app->stop();
 }
 
@@ -324,9 +329,7 @@ TEST(wiring, allowed_app_ids_and_the_app_id_label_reach_the_api_and_the_expositi
   EXPECT_EQ(refused.status(), 404u);
   EXPECT_NE(refused.res.body().find("unknown_app"), std::string::npos) << refused.res.body();
   EXPECT_EQ(post_metric(port, "shop", one_metric("cpu_usage", 2, "h2")).status(), 200u);
-  auto page = page_with(port, R"(client_metric_cpu_usage{host="h2"} 2)");
-  EXPECT_TRUE(has_line(page, R"(client_metric_cpu_usage{host="h2"} 2)")) << page;
-  EXPECT_TRUE(has_line(page, "kafka_metrics_consumed_total 1")) << page;
+  page_with(port, {R"(client_metric_cpu_usage{host="h2"} 2)", "kafka_metrics_consumed_total 1"});
   app->stop();
 }
 
@@ -336,9 +339,8 @@ TEST(wiring, the_maintenance_thread_expires_series_past_their_ttl) {
   const auto port = app->port();
   ASSERT_EQ(post_metric(port, "ttl", one_metric("cpu_usage", 3, "h3")).status(), 200u);
   // Consumed, then removed by the once-a-second sweep (which alone counts expired series).
-  auto page = page_with(port, "mca_store_expired_series_total 1");
-  EXPECT_TRUE(has_line(page, "kafka_metrics_consumed_total 1")) << page;
-  EXPECT_TRUE(has_line(page, "mca_store_series 0")) << page;
+  auto page = page_with(port, {"mca_store_expired_series_total 1", "kafka_metrics_consumed_total 1",
+                               "mca_store_series 0"});
   EXPECT_EQ(page.find("client_metric_cpu_usage{"), std::string::npos) << page;
   app->stop();
 }
