@@ -284,12 +284,17 @@ TEST(http_limits, answers_malformed_request_with_400) {
 
 // --- content encoding ---------------------------------------------------------------------------
 
+// A POST of `body` to the echo route, sent with Content-Encoding `encoding`.
+request encoded_post(const std::string& body, const std::string& encoding) {
+  auto req = make_request(verb::post, "/echo", body);
+  req.set(field::content_encoding, encoding);
+  return req;
+}
+
 TEST(http_encoding, hands_inflated_gzip_body_to_handler_without_content_encoding) {
   running s(echo_router());
   auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", gzip("{\"metrics\":[]}"));
-  req.set(field::content_encoding, "gzip");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply = c.roundtrip(encoded_post(gzip("{\"metrics\":[]}"), "gzip"));
   ASSERT_FALSE(reply.ec) << reply.ec.message();
   EXPECT_EQ(reply.res.result_int(), 200);
   EXPECT_EQ(reply.res.body(), "{\"metrics\":[]}");
@@ -298,9 +303,7 @@ TEST(http_encoding, hands_inflated_gzip_body_to_handler_without_content_encoding
 TEST(http_encoding, accepts_identity_encoding) {
   running s(echo_router());
   auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", "plain");
-  req.set(field::content_encoding, "identity");
-  EXPECT_EQ(c.roundtrip(std::move(req)).res.body(), "plain");
+  EXPECT_EQ(c.roundtrip(encoded_post("plain", "identity")).res.body(), "plain");
 }
 
 // POSTs `body` with Content-Encoding `encoding` to the echo route and expects a JSON error.
@@ -308,9 +311,7 @@ void expect_encoding_error(const std::string& encoding, const std::string& body,
                            const std::string& code, const server_options& o = test_options()) {
   running s(echo_router(), o);
   auto c = s.connect();
-  auto req = make_request(verb::post, "/echo", body);
-  req.set(field::content_encoding, encoding);
-  expect_json_error(c.roundtrip(std::move(req)), status, code);
+  expect_json_error(c.roundtrip(encoded_post(body, encoding)), status, code);
 }
 
 TEST(http_encoding, rejects_gzip_bomb_with_413_by_decompressed_size) {
@@ -333,13 +334,18 @@ router big_page_router(std::string body) {
   return routes({{verb::get, "/big", "big", reply_with(std::move(body))}});
 }
 
-TEST(http_encoding, gzips_large_response_when_client_accepts_gzip) {
-  std::string page(4096, 'm');
+// GETs `page` from a fresh server whose one route answers it, sending Accept-Encoding `accept`.
+test::reply get_page(const std::string& page, const std::string& accept) {
   running s(big_page_router(page));
   auto c = s.connect();
   auto req = make_request(verb::get, "/big");
-  req.set(field::accept_encoding, "br;q=1.0, gzip;q=0.8");
-  auto reply = c.roundtrip(std::move(req));
+  req.set(field::accept_encoding, accept);
+  return c.roundtrip(std::move(req));
+}
+
+TEST(http_encoding, gzips_large_response_when_client_accepts_gzip) {
+  std::string page(4096, 'm');
+  auto reply = get_page(page, "br;q=1.0, gzip;q=0.8");
   ASSERT_FALSE(reply.ec) << reply.ec.message();
   EXPECT_EQ(reply.res[field::content_encoding], "gzip");
   EXPECT_EQ(reply.res[field::vary], "Accept-Encoding");
@@ -351,11 +357,7 @@ TEST(http_encoding, gzips_large_response_when_client_accepts_gzip) {
 
 TEST(http_encoding, does_not_gzip_when_client_refuses_with_q_zero) {
   std::string page(4096, 'm');
-  running s(big_page_router(page));
-  auto c = s.connect();
-  auto req = make_request(verb::get, "/big");
-  req.set(field::accept_encoding, "gzip;q=0, identity");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply = get_page(page, "gzip;q=0, identity");
   ASSERT_FALSE(reply.ec);
   EXPECT_EQ(reply.res.count(field::content_encoding), 0u);
   EXPECT_EQ(reply.res[field::vary], "Accept-Encoding");
@@ -363,11 +365,7 @@ TEST(http_encoding, does_not_gzip_when_client_refuses_with_q_zero) {
 }
 
 TEST(http_encoding, does_not_gzip_responses_below_minimum_size) {
-  running s(big_page_router("small"));
-  auto c = s.connect();
-  auto req = make_request(verb::get, "/big");
-  req.set(field::accept_encoding, "gzip");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply = get_page("small", "gzip");
   EXPECT_EQ(reply.res.count(field::content_encoding), 0u);
   EXPECT_EQ(reply.res.body(), "small");
 }

@@ -1,5 +1,6 @@
 // A scripted fetch: records every request and answers from a list of responders.
 import { mock } from 'node:test';
+import { createMetricsClient } from '../../dist/esm/index.js';
 
 /** JSON response helper. */
 export const json = (status, body, headers = {}) =>
@@ -54,6 +55,14 @@ export function recorder() {
     onDrop: (metric, reason, message) => drops.push({ metric, reason, message }),
     onError: (err) => errors.push(err),
   };
+}
+
+/** A client of `base` (and `options`) over `fakeFetch(respond)`, its drops and errors recorded: { client, f, r }. */
+export function recordedClient(respond, options = {}) {
+  const r = recorder();
+  const f = fakeFetch(respond);
+  const client = createMetricsClient({ ...base, fetch: f.fetch, ...r, ...options });
+  return { client, f, r };
 }
 
 export const base = { endpoint: 'http://metrics.test/', appId: 'web-app', profileId: 'user-1' };

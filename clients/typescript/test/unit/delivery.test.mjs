@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { createMetricsClient } from '../../dist/esm/index.js';
-import { base, error, fakeFetch, json, ok, recorder, refusedOnce, settle } from '../support/fake-fetch.mjs';
+import {
+  base,
+  error,
+  fakeFetch,
+  json,
+  ok,
+  recordedClient,
+  recorder,
+  refusedOnce,
+  settle,
+} from '../support/fake-fetch.mjs';
 
 const NOW = 1_700_000_000_000;
 
@@ -183,9 +193,7 @@ describe('retries', () => {
   });
 
   it('drops_and_reports_a_single_metric_answered_413_payload_too_large_without_retry', async () => {
-    const r = recorder();
-    const f = fakeFetch(() => error(413, 'payload_too_large'));
-    const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
+    const { client, f, r } = recordedClient(() => error(413, 'payload_too_large'));
     client.gauge('huge', 1);
     assert.equal(await client.flush(), true);
     await callTimes(f, 60_000, 1000);
@@ -198,9 +206,7 @@ describe('retries', () => {
   });
 
   it('reports_items_a_200_lists_as_rejected_and_does_not_retry_them', async () => {
-    const r = recorder();
-    const f = fakeFetch(() => ok(2, [{ index: 1, field: 'tags', error: 'too many tags' }]));
-    const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
+    const { client, f, r } = recordedClient(() => ok(2, [{ index: 1, field: 'tags', error: 'too many tags' }]));
     for (const n of ['a', 'b', 'c']) client.gauge(n, 1);
     assert.equal(await client.flush(), true);
     await callTimes(f, 60_000, 1000);
@@ -213,9 +219,7 @@ describe('retries', () => {
   });
 
   it('drops_a_batch_answered_with_a_non_retryable_status_as_http_error', async () => {
-    const r = recorder();
-    const f = fakeFetch(() => error(404, 'not_found'));
-    const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
+    const { client, f, r } = recordedClient(() => error(404, 'not_found'));
     client.gauge('a', 1);
     await client.flush();
     assert.deepEqual(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createMetricsClient, DEFAULT_LIMITS, validateMetric } from '../../dist/esm/index.js';
 import { installBrowser } from '../support/fake-browser.mjs';
-import { base, fakeFetch, recorder } from '../support/fake-fetch.mjs';
+import { base, fakeFetch, recordedClient, recorder } from '../support/fake-fetch.mjs';
 
 const T = 1_700_000_000_000;
 
@@ -197,9 +197,7 @@ describe('counter and observe never throw', () => {
   ];
   for (const [what, name, value] of hostile)
     it(`drops_${what.replaceAll(' ', '_')}_as_invalid`, async () => {
-      const r = recorder();
-      const f = fakeFetch();
-      const client = createMetricsClient({ ...base, fetch: f.fetch, ...r });
+      const { client, f, r } = recordedClient();
       assert.doesNotThrow(() => client.counter(name, value));
       assert.doesNotThrow(() => client.observe(name, value));
       assert.doesNotThrow(() =>
