@@ -213,6 +213,8 @@ class kafka_consumer final : public transport::consumer {
         {"enable.partition.eof", "false"},
         {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
         {"heartbeat.interval.ms", std::to_string(options_.heartbeat_interval.count())},
+        {"fetch.wait.max.ms", std::to_string(options_.fetch_wait_max.count())},
+        {"fetch.min.bytes", std::to_string(options_.fetch_min_bytes)},
     };
     for (const auto& [name, value] : options_.properties) {
       // The eager protocol only: assignment and revocation always cover the whole assignment.
@@ -319,6 +321,7 @@ class kafka_consumer final : public transport::consumer {
   }
 
   void run() {
+    run_as_batch_thread();  // applying records never preempts a request being answered
     while (!stopping_.load()) {
       poll_batch();
       if (dlq_) rd_kafka_poll(dlq_.get(), 0);

@@ -98,9 +98,10 @@ class kafka_producer final : public transport::producer {
     batch_state* state = owned.release();  // now owned by the reports + send()'s guard
     std::size_t enqueued = 0;
     for (auto& m : batch) {
+      // The topic handle, not its name: by name librdkafka looks the topic up (a lock, a scan of
+      // its topics, a reference taken and dropped) for every record.
       const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(options_.topic.c_str()),
-          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          rk_.get(), RD_KAFKA_V_RKT(topic_.get()), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
           RD_KAFKA_V_VALUE(m.value.data(), m.value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_HEADER("app_id", m.app_id.data(), static_cast<ssize_t>(m.app_id.size())),

@@ -65,9 +65,16 @@ struct consumer_options {
   // drops what is too old; nothing live is missed). The service passes the store's TTL
   // (METRIC_TTL_SECONDS, config::make_kafka_clients), so no second default lives here.
   std::chrono::seconds ttl{0};
-  const util::clock* clock = &util::real_clock();    // for `now`; not owned, outlives the consumer
-  std::chrono::milliseconds poll_timeout{100};       // how long one poll waits for a record
-  std::chrono::milliseconds offsets_timeout{5'000};  // offsets-for-times request on assignment
+  const util::clock* clock = &util::real_clock();  // for `now`; not owned, outlives the consumer
+  std::chrono::milliseconds poll_timeout{100};     // how long one poll waits for a record
+  // A fetch is answered once fetch_min_bytes are there or after fetch_wait_max (fetch.min.bytes,
+  // fetch.wait.max.ms). librdkafka's defaults (1 byte) answer a fetch for every record written,
+  // which on a busy topic costs the broker and this process a fetch round per produce request;
+  // these let a record reach the store up to fetch_wait_max later (docs/PERFORMANCE.md, "Kafka
+  // path CPU per metric"). Pass-through properties override them.
+  std::chrono::milliseconds fetch_wait_max{50};
+  int fetch_min_bytes = 256 * 1024;
+  std::chrono::milliseconds offsets_timeout{5'000};      // offsets-for-times request on assignment
   std::chrono::milliseconds statistics_interval{5'000};  // consumer lag comes from statistics
   std::chrono::milliseconds health_interval{5'000};
   std::chrono::milliseconds health_timeout{2'000};

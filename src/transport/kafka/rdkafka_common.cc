@@ -5,6 +5,8 @@
 #include <cctype>
 #include <limits>
 
+#include <sched.h>
+
 #include <spdlog/spdlog.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -42,7 +44,23 @@ std::int64_t int_or(const boost::json::object& o, std::string_view key, std::int
   return fallback;
 }
 
+rd_kafka_resp_err_t on_thread_start(rd_kafka_t*, rd_kafka_thread_type_t type, const char*, void*) {
+  if (type == RD_KAFKA_THREAD_BROKER) run_as_batch_thread();
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_resp_err_t on_new(rd_kafka_t* rk, const rd_kafka_conf_t*, void*, char*, std::size_t) {
+  return rd_kafka_interceptor_add_on_thread_start(rk, "mca-threads", on_thread_start, nullptr);
+}
+
 }  // namespace
+
+void run_as_batch_thread() {
+  sched_param p{};
+  // pid 0: the calling thread. Moving between SCHED_OTHER and SCHED_BATCH needs no privilege;
+  // should it fail anyway the thread simply keeps the default policy.
+  (void)sched_setscheduler(0, SCHED_BATCH, &p);
+}
 
 util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
                                 const std::string& value) {
@@ -73,6 +91,8 @@ util::result<handle_ptr> make_handle(
   if (!conf) return conf.error();
   rd_kafka_conf_t* c = conf->get();
   install_logging(c);
+  // librdkafka's broker threads become batch threads (run_as_batch_thread).
+  rd_kafka_conf_interceptor_add_on_new(c, "mca-threads", on_new, nullptr);
   rd_kafka_conf_set_opaque(c, callbacks.opaque);
   if (callbacks.delivery) rd_kafka_conf_set_dr_msg_cb(c, callbacks.delivery);
   if (callbacks.rebalance) rd_kafka_conf_set_rebalance_cb(c, callbacks.rebalance);

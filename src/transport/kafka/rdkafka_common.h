@@ -64,6 +64,14 @@ util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
 void install_logging(rd_kafka_conf_t* conf);
 
 // What a handle calls back, each with `opaque`; null members are left unset.
+// Makes the calling thread a SCHED_BATCH thread: same CPU share as any other (the nice value
+// is kept), but its wake-ups do not preempt the thread running. The service runs librdkafka's
+// broker threads (every handle made by make_handle) and the consumer's thread this way, so
+// that on a shared core a broker thread woken by the first record of a request no longer
+// interrupts the HTTP thread that is still producing the rest: it runs when that thread waits,
+// and sends the request's records together. docs/PERFORMANCE.md, "Kafka path CPU per metric".
+void run_as_batch_thread();
+
 struct handle_callbacks {
   void* opaque = nullptr;
   void (*delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*) = nullptr;
