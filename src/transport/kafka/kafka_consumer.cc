@@ -242,7 +242,8 @@ class kafka_consumer final : public transport::consumer {
                           {.opaque = this,
                            .rebalance = &kafka_consumer::on_rebalance,
                            .error = &kafka_consumer::on_error,
-                           .statistics = &kafka_consumer::on_statistics},
+                           .statistics = &kafka_consumer::on_statistics,
+                           .batch_threads = true},
                           "Kafka consumer");
     if (!rk) return rk.error();
     rk_ = std::move(*rk);
@@ -273,11 +274,11 @@ class kafka_consumer final : public transport::consumer {
   // The dead-letter producer: idempotent, acks=all; its delivery reports are served on the
   // consumer thread (rd_kafka_poll in run()), so partition state needs no lock.
   util::result<void> connect_dlq() {
-    auto rk =
-        make_handle(RD_KAFKA_PRODUCER,
-                    side_producer("metrics-collection-api-dlq", "5", options_.dlq_delivery_timeout),
-                    {.opaque = this, .delivery = &kafka_consumer::on_dlq_delivery},
-                    "Kafka dead-letter producer");
+    auto rk = make_handle(
+        RD_KAFKA_PRODUCER,
+        side_producer("metrics-collection-api-dlq", "5", options_.dlq_delivery_timeout),
+        {.opaque = this, .delivery = &kafka_consumer::on_dlq_delivery, .batch_threads = true},
+        "Kafka dead-letter producer");
     if (!rk) return rk.error();
     dlq_ = std::move(*rk);
     return {};
@@ -296,9 +297,10 @@ class kafka_consumer final : public transport::consumer {
     // Never let a metadata request create the changelog with the broker's defaults (it must be
     // compacted): ensure_changelog() creates it.
     props.emplace_back("allow.auto.create.topics", "false");
-    auto rk = make_handle(RD_KAFKA_PRODUCER, props,
-                          {.opaque = this, .delivery = &kafka_consumer::on_changelog_delivery},
-                          "Kafka changelog producer");
+    auto rk = make_handle(
+        RD_KAFKA_PRODUCER, props,
+        {.opaque = this, .delivery = &kafka_consumer::on_changelog_delivery, .batch_threads = true},
+        "Kafka changelog producer");
     if (!rk) return rk.error();
     changelog_ = std::move(*rk);
     auto topic = make_topic(changelog_.get(), options_.changelog_topic);
@@ -313,7 +315,8 @@ class kafka_consumer final : public transport::consumer {
     reader.emplace_back("enable.partition.eof", "true");
     reader.emplace_back("auto.offset.reset", "earliest");
     reader.emplace_back("allow.auto.create.topics", "false");
-    auto reader_rk = make_handle(RD_KAFKA_CONSUMER, reader, {}, "Kafka changelog reader");
+    auto reader_rk =
+        make_handle(RD_KAFKA_CONSUMER, reader, {.batch_threads = true}, "Kafka changelog reader");
     if (!reader_rk) return reader_rk.error();
     changelog_reader_ = std::move(*reader_rk);
     rd_kafka_poll_set_consumer(changelog_reader_.get());

@@ -5,9 +5,9 @@
 // config). The properties a guarantee depends on are set here and cannot be overridden: the
 // producer is idempotent with acks=all, the consumer assigns its own start offsets.
 //
-// Threads: each producer runs one thread serving delivery reports and one refreshing broker
-// metadata for health(); each consumer runs one polling thread (between start and stop) and one
-// for health(). librdkafka's own log lines go to spdlog (logger "kafka"); secrets never appear.
+// Threads: a producer runs one thread serving delivery reports and one for health(); a consumer
+// one polling thread (start to stop; SCHED_BATCH, as are its clients' broker threads) and one for
+// health(). librdkafka's own log lines go to spdlog (logger "kafka"); secrets never appear.
 #pragma once
 
 #include <chrono>

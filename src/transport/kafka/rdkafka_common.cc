@@ -91,8 +91,8 @@ util::result<handle_ptr> make_handle(
   if (!conf) return conf.error();
   rd_kafka_conf_t* c = conf->get();
   install_logging(c);
-  // librdkafka's broker threads become batch threads (run_as_batch_thread).
-  rd_kafka_conf_interceptor_add_on_new(c, "mca-threads", on_new, nullptr);
+  if (callbacks.batch_threads)
+    rd_kafka_conf_interceptor_add_on_new(c, "mca-threads", on_new, nullptr);
   rd_kafka_conf_set_opaque(c, callbacks.opaque);
   if (callbacks.delivery) rd_kafka_conf_set_dr_msg_cb(c, callbacks.delivery);
   if (callbacks.rebalance) rd_kafka_conf_set_rebalance_cb(c, callbacks.rebalance);

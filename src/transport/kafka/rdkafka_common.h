@@ -64,12 +64,13 @@ util::result<void> set_property(rd_kafka_conf_t* conf, const std::string& name,
 void install_logging(rd_kafka_conf_t* conf);
 
 // What a handle calls back, each with `opaque`; null members are left unset.
-// Makes the calling thread a SCHED_BATCH thread: same CPU share as any other (the nice value
-// is kept), but its wake-ups do not preempt the thread running. The service runs librdkafka's
-// broker threads (every handle made by make_handle) and the consumer's thread this way, so
-// that on a shared core a broker thread woken by the first record of a request no longer
-// interrupts the HTTP thread that is still producing the rest: it runs when that thread waits,
-// and sends the request's records together. docs/PERFORMANCE.md, "Kafka path CPU per metric".
+// Makes the calling thread a SCHED_BATCH thread: the same CPU share as any other (the nice
+// value is kept), but its wake-ups do not preempt the thread running. For work nobody waits on:
+// the consumer's thread and its clients' librdkafka threads (handle_callbacks::batch_threads), so
+// that on a shared core fetching and applying records yields to requests being answered
+// (docs/PERFORMANCE.md, "Kafka path CPU per metric"). Not for the ingest producer: a request
+// waits on its broker thread, and on a core shared with other work a batch thread can wait for a
+// whole time slice before it runs.
 void run_as_batch_thread();
 
 struct handle_callbacks {
@@ -79,6 +80,7 @@ struct handle_callbacks {
                     void*) = nullptr;
   void (*error)(rd_kafka_t*, int, const char*, void*) = nullptr;
   int (*statistics)(rd_kafka_t*, char*, std::size_t, void*) = nullptr;
+  bool batch_threads = false;  // librdkafka's broker threads run as batch threads
 };
 
 // A client of `type` configured with `properties` (make_conf's error rules), its log lines on

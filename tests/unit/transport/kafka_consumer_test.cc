@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include <sched.h>
+
 #include "transport/kafka/kafka_transport.h"
 #include "unit/transport/kafka_mock_cluster.h"
 
@@ -75,6 +77,27 @@ TEST(kafka_consumer, reports_its_assignment_and_delivers_records_in_order_per_pa
     last_value[r.key] = v;
     last_offset[r.partition] = r.offset;
   }
+}
+
+// Fetching and applying records is work no request waits on: on a shared core it must not
+// preempt the HTTP thread (docs/PERFORMANCE.md, "Kafka path CPU per metric"), so the consumer's
+// librdkafka broker threads are batch threads.
+TEST(kafka_consumer, runs_librdkafka_broker_threads_as_batch_threads) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  auto producer = producer_for(cluster);
+  produce(*producer, {{"series", "1", "app", test::now_ms()}});
+  const auto before = test::threads_of_this_process();
+
+  test::recording_handler handler;
+  auto consumer = make_kafka_consumer(consumer_for(cluster, 0s)).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.records().size() == 1; }));  // fetching by now
+
+  const auto broker_threads = test::new_threads_named("rdk:broker", before);
+  EXPECT_FALSE(broker_threads.empty());
+  for (const pid_t id : broker_threads)
+    EXPECT_EQ(::sched_getscheduler(id), SCHED_BATCH) << "thread " << id;
 }
 
 TEST(kafka_consumer, hands_over_what_one_poll_fetched_in_one_call) {

@@ -9,14 +9,19 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "support/recording_handler.h"
 #include "transport/transport.h"
@@ -38,6 +43,27 @@ inline std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The threads of this process: id -> name (/proc/self/task/<id>/comm).
+inline std::map<pid_t, std::string> threads_of_this_process() {
+  std::map<pid_t, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out.emplace(static_cast<pid_t>(std::stol(e.path().filename().string())), name);
+  }
+  return out;
+}
+
+// The threads whose name starts with `prefix` that were not in `before`.
+inline std::vector<pid_t> new_threads_named(std::string_view prefix,
+                                            const std::map<pid_t, std::string>& before) {
+  std::vector<pid_t> out;
+  for (const auto& [id, name] : threads_of_this_process())
+    if (!before.contains(id) && name.starts_with(prefix)) out.push_back(id);
+  return out;
 }
 
 // A mock Kafka cluster owned by a private client handle. Not thread-safe; tests drive it from
