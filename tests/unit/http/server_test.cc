@@ -640,6 +640,14 @@ router cors_router() {
   return r;
 }
 
+// A request to `target` that a browser page on `origin` sends.
+request from_origin(const std::string& origin, verb method, std::string target,
+                    std::string body = "") {
+  auto req = make_request(method, std::move(target), std::move(body));
+  req.set(field::origin, origin);
+  return req;
+}
+
 server_options cors_options(std::vector<std::string> origins) {
   auto o = test_options();
   o.cors_allowed_origins = std::move(origins);
@@ -649,9 +657,8 @@ server_options cors_options(std::vector<std::string> origins) {
 TEST(http_cors, adds_allow_origin_for_listed_origin) {
   running s(cors_router(), cors_options({"https://app.example"}));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
-  req.set(field::origin, "https://app.example");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply =
+      c.roundtrip(from_origin("https://app.example", verb::post, "/api/v2/app/a/metrics", "x"));
   ASSERT_FALSE(reply.ec);
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
   EXPECT_EQ(reply.res[field::vary], "Origin");
@@ -661,9 +668,8 @@ TEST(http_cors, adds_allow_origin_for_listed_origin) {
 TEST(http_cors, sends_no_cors_headers_to_unlisted_origin) {
   running s(cors_router(), cors_options({"https://app.example"}));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
-  req.set(field::origin, "https://app.example.evil");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply = c.roundtrip(
+      from_origin("https://app.example.evil", verb::post, "/api/v2/app/a/metrics", "x"));
   ASSERT_FALSE(reply.ec);
   EXPECT_EQ(reply.res.result_int(), 200);
   EXPECT_EQ(reply.res.count(field::access_control_allow_origin), 0u);
@@ -672,25 +678,24 @@ TEST(http_cors, sends_no_cors_headers_to_unlisted_origin) {
 TEST(http_cors, wildcard_allows_any_origin_and_echoes_it) {
   running s(cors_router(), cors_options({"*"}));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
-  req.set(field::origin, "http://localhost:3000");
-  EXPECT_EQ(c.roundtrip(std::move(req)).res[field::access_control_allow_origin],
-            "http://localhost:3000");
+  EXPECT_EQ(
+      c.roundtrip(from_origin("http://localhost:3000", verb::post, "/api/v2/app/a/metrics", "x"))
+          .res[field::access_control_allow_origin],
+      "http://localhost:3000");
 }
 
 TEST(http_cors, leaves_routes_without_cors_alone) {
   running s(cors_router(), cors_options({"*"}));
   auto c = s.connect();
-  auto req = make_request(verb::get, "/metrics");
-  req.set(field::origin, "http://localhost:3000");
-  EXPECT_EQ(c.roundtrip(std::move(req)).res.count(field::access_control_allow_origin), 0u);
+  EXPECT_EQ(c.roundtrip(from_origin("http://localhost:3000", verb::get, "/metrics"))
+                .res.count(field::access_control_allow_origin),
+            0u);
 }
 
 TEST(http_cors, answers_preflight_from_listed_origin_with_204) {
   running s(cors_router(), cors_options({"https://app.example"}));
   auto c = s.connect();
-  auto req = make_request(verb::options, "/api/v2/app/a/metrics");
-  req.set(field::origin, "https://app.example");
+  auto req = from_origin("https://app.example", verb::options, "/api/v2/app/a/metrics");
   req.set(field::access_control_request_method, "POST");
   req.set(field::access_control_request_headers, "content-type, content-encoding");
   auto reply = c.roundtrip(std::move(req));
@@ -708,8 +713,7 @@ TEST(http_cors, answers_preflight_from_listed_origin_with_204) {
 TEST(http_cors, rejects_preflight_from_unlisted_origin_with_403) {
   running s(cors_router(), cors_options({"https://app.example"}));
   auto c = s.connect();
-  auto req = make_request(verb::options, "/api/v2/app/a/metrics");
-  req.set(field::origin, "https://other.example");
+  auto req = from_origin("https://other.example", verb::options, "/api/v2/app/a/metrics");
   req.set(field::access_control_request_method, "POST");
   auto reply = c.roundtrip(std::move(req));
   expect_json_error(reply, 403, "origin_not_allowed");
@@ -721,8 +725,8 @@ TEST(http_cors, adds_cors_headers_to_server_errors_on_cors_routes) {
   o.max_body_bytes = 16;
   running s(cors_router(), o);
   auto c = s.connect();
-  auto req = make_request(verb::post, "/api/v2/app/a/metrics", std::string(17, 'x'));
-  req.set(field::origin, "https://app.example");
+  auto req =
+      from_origin("https://app.example", verb::post, "/api/v2/app/a/metrics", std::string(17, 'x'));
   auto reply = c.roundtrip(std::move(req));
   expect_json_error(reply, 413, "payload_too_large");
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
@@ -741,9 +745,8 @@ TEST(http_cors, adds_cors_headers_to_handler_refusals_so_a_browser_can_read_them
   r.enable_cors("/api/v2/app/{app_id}/metrics");
   running s(std::move(r), cors_options({"https://app.example"}));
   auto c = s.connect();
-  auto req = make_request(verb::post, "/api/v2/app/a/metrics", "x");
-  req.set(field::origin, "https://app.example");
-  auto reply = c.roundtrip(std::move(req));
+  auto reply =
+      c.roundtrip(from_origin("https://app.example", verb::post, "/api/v2/app/a/metrics", "x"));
   expect_json_error(reply, 401, "unauthorized");
   EXPECT_EQ(reply.res[field::access_control_allow_origin], "https://app.example");
   EXPECT_EQ(reply.res[field::access_control_expose_headers], "Retry-After, WWW-Authenticate");
