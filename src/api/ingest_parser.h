@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "api/errc.h"
-#include "pipeline/ingest.h"
+#include "pipeline/batch.h"
 #include "util/result.h"
 
 namespace mca::api {

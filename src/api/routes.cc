@@ -294,15 +294,16 @@ boost::json::object component(util::health h) {
 void get_health(services& s, http::request&& req, const http::params& p, http::responder respond) {
   const std::string app_id(p.get("app_id"));
   if (!check_app_id(app_id, req, respond, s)) return;
-  auto parts = s.pipeline.health();
-  const bool ok = parts.transport.ok && parts.registry.ok && parts.consumer.ok;
-  boost::json::object body{
-      {"status", ok ? "ok" : "degraded"},
-      {"app_id", app_id},
-      {"series", s.pipeline.app_series(app_id).size()},
-      {"components", boost::json::object{{"transport", component(std::move(parts.transport))},
-                                         {"registry", component(std::move(parts.registry))},
-                                         {"consumer", component(std::move(parts.consumer))}}}};
+  bool ok = true;
+  boost::json::object components;
+  for (auto& c : s.pipeline.health()) {
+    ok = ok && c.health.ok;
+    components.emplace(c.component, component(std::move(c.health)));
+  }
+  boost::json::object body{{"status", ok ? "ok" : "degraded"},
+                           {"app_id", app_id},
+                           {"series", s.pipeline.app_series(app_id).size()},
+                           {"components", std::move(components)}};
   auto res = http::json_response(ok ? 200 : 503, to_json(body));
   if (!ok) res.set(bh::field::retry_after, std::to_string(s.retry_after.count()));
   respond(std::move(res));

@@ -18,8 +18,8 @@
 #include "exposition/process_metrics.h"
 #include "http/server.h"
 #include "pipeline/consume.h"
-#include "pipeline/front.h"
 #include "pipeline/ingest.h"
+#include "pipeline/service_front.h"
 #include "registry/confluent.h"
 #include "registry/registry.h"
 #include "store/series_store.h"
@@ -98,14 +98,14 @@ class service final : public application {
     ingest_.emplace(cfg_.ingest, *registry_, *producer_, util::real_clock(), &admission_);
     consume_.emplace(schema_, schema_v2_, *registry_, store_, cfg_.store.ttl_ms);
 
-    front_ = pipeline::make_front(*ingest_, *consume_, store_, *registry_, *producer_, *consumer_);
+    add_probes();
+    front_ = pipeline::make_front(*ingest_, *consume_, store_, *registry_, *producer_, probes_);
     services_.emplace(api::services{
         *front_, util::real_clock(),
         [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
         cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
         cfg_.store.allowed_app_ids});
     services_->access = &*access_;
-    add_probes();
     render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
     api::add_routes(router_, *services_);
     // The docs are open, but they count against the per-client limit like every non-probe route.
@@ -118,15 +118,21 @@ class service final : public application {
     return {};
   }
 
-  // Every module's probe: its self-metrics on /prometheus-metrics. The HTTP server's probe joins
-  // in start(), when the server exists.
+  // Every module's probe, registered once: its self-metrics on /prometheus-metrics and, where
+  // it reports one, its component of /health (in this order). The HTTP server's probe joins in
+  // start(), when the server exists.
   void add_probes() {
-    probes_ = {transport::make_probe(*producer_), registry::make_probe(*registry_),
-               transport::make_probe(*consumer_), pipeline::make_probe(*consume_),
-               pipeline::make_probe(*ingest_),    pipeline::make_probe(admission_),
-               store::make_probe(store_),         api::make_probe(*access_)};
     self_.add_collectable(exposition::make_process_collectable());
-    for (const auto& p : probes_) self_.add_collectable(p);
+    for (auto& p : {transport::make_probe(*producer_), registry::make_probe(*registry_),
+                    transport::make_probe(*consumer_), pipeline::make_probe(*consume_),
+                    pipeline::make_probe(*ingest_), pipeline::make_probe(admission_),
+                    store::make_probe(store_), api::make_probe(*access_)})
+      add_probe(p);
+  }
+
+  void add_probe(std::shared_ptr<util::probe> p) {
+    self_.add_collectable(p);
+    probes_.push_back(std::move(p));
   }
 
   util::result<void> init_access() {
@@ -183,7 +189,7 @@ class service final : public application {
     };
     const auto max_connections = o.max_connections;
     server_ = std::make_unique<http::server>(std::move(o), router_);
-    self_.add_collectable(http::make_probe(*server_));
+    add_probe(http::make_probe(*server_));
     try {
       server_->start();
     } catch (const std::invalid_argument& e) {
@@ -276,7 +282,7 @@ class service final : public application {
   std::optional<api::access_control> access_;
   std::unique_ptr<pipeline::front> front_;
   std::optional<api::services> services_;
-  util::probe_list probes_;
+  util::probe_list probes_;  // complete before the server starts; the front reads it
   http::router router_;
   std::unique_ptr<http::server> server_;
   std::thread maintenance_;

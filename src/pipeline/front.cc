@@ -1,6 +1,4 @@
-#include "pipeline/front.h"
-
-#include "pipeline/consume.h"
+#include "pipeline/service_front.h"
 
 namespace mca::pipeline {
 namespace {
@@ -9,20 +7,24 @@ class service_front final : public front {
  public:
   service_front(ingest& in, consume& c, store::series_store& store,
                 registry::schema_registry& registry, transport::producer& producer,
-                transport::consumer& consumer)
+                const util::probe_list& probes)
       : ingest_(in),
         consume_(c),
         store_(store),
         registry_(registry),
         producer_(producer),
-        consumer_(consumer) {}
+        probes_(probes) {}
 
-  void submit(std::string_view app_id, batch b, ingest::callback done) override {
+  void submit(std::string_view app_id, batch b, submit_callback done) override {
     ingest_.submit(app_id, std::move(b), std::move(done));
   }
 
   std::vector<series> app_series(std::string_view app_id) const override {
-    return store_.app_series(app_id);
+    auto held = store_.app_series(app_id);
+    std::vector<series> out;
+    out.reserve(held.size());
+    for (auto& s : held) out.push_back(std::move(static_cast<series&>(s)));
+    return out;
   }
 
   consumer_counters counters() const override {
@@ -31,9 +33,7 @@ class service_front final : public front {
     return {cs.consumed, cs.decode_errors_total(), ss.series, ss.dropped_global + ss.dropped_app};
   }
 
-  components health() override {
-    return {producer_.health(), registry_.health(), consumer_.health()};
-  }
+  components health() override { return util::health_of(probes_); }
 
   readiness ready() override {
     auto transport = producer_.health();
@@ -47,15 +47,15 @@ class service_front final : public front {
   store::series_store& store_;
   registry::schema_registry& registry_;
   transport::producer& producer_;
-  transport::consumer& consumer_;
+  const util::probe_list& probes_;
 };
 
 }  // namespace
 
 std::unique_ptr<front> make_front(ingest& in, consume& c, store::series_store& store,
                                   registry::schema_registry& registry,
-                                  transport::producer& producer, transport::consumer& consumer) {
-  return std::make_unique<service_front>(in, c, store, registry, producer, consumer);
+                                  transport::producer& producer, const util::probe_list& probes) {
+  return std::make_unique<service_front>(in, c, store, registry, producer, probes);
 }
 
 }  // namespace mca::pipeline

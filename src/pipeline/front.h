@@ -1,24 +1,24 @@
 // What the HTTP API sees of everything below it: ingest, an app's view, and readiness and health.
-// The API's handlers use this and nothing else (no store, registry or transport), so they can be
-// tested against a fake and the layers below change without touching them.
+// The API's handlers use this and nothing else: this header includes nothing of the store, the
+// registry or the transport, so the handlers can be tested against a fake and the layers below
+// change without touching them. The service's front is built by make_front (service_front.h).
 //
 // Thread-safe: every call may come from any HTTP thread; none blocks.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "pipeline/ingest.h"
-#include "store/series_store.h"
-#include "util/health.h"
+#include "model/series.h"
+#include "pipeline/batch.h"
+#include "util/probe.h"
 
 namespace mca::pipeline {
 
-// One series as the app view lists it (see store::series).
-using series = store::series;
+// One series as the app view lists it.
+using series = model::series;
 
 // The consumer side, as GET /api/v2/app/{app_id}/metrics reports it.
 struct consumer_counters {
@@ -28,12 +28,9 @@ struct consumer_counters {
   std::uint64_t dropped_series = 0;
 };
 
-// The components behind the service, as /health reports them.
-struct components {
-  util::health transport;
-  util::health registry;
-  util::health consumer;
-};
+// The components behind the service, as /health lists them: one per registered probe that
+// reports its health, in the order the app registered them.
+using components = std::vector<util::component_health>;
 
 // Ready to accept metrics: the transport takes writes and our schema has an id.
 struct readiness {
@@ -46,19 +43,12 @@ class front {
  public:
   virtual ~front() = default;
   // ingest::submit: `done` is called exactly once, possibly on a transport thread.
-  virtual void submit(std::string_view app_id, batch b, ingest::callback done) = 0;
+  virtual void submit(std::string_view app_id, batch b, submit_callback done) = 0;
   // The series `app_id` holds, in no particular order.
   virtual std::vector<series> app_series(std::string_view app_id) const = 0;
   virtual consumer_counters counters() const = 0;
   virtual components health() = 0;
   virtual readiness ready() = 0;
 };
-
-class consume;  // consume.h
-
-// The service's front over its parts; all of them must outlive it.
-std::unique_ptr<front> make_front(ingest& in, consume& c, store::series_store& store,
-                                  registry::schema_registry& registry,
-                                  transport::producer& producer, transport::consumer& consumer);
 
 }  // namespace mca::pipeline

@@ -15,6 +15,7 @@
 
 #include "model/metric.h"
 #include "pipeline/admission.h"
+#include "pipeline/batch.h"
 #include "registry/registry.h"
 #include "transport/transport.h"
 #include "util/clock.h"
@@ -22,17 +23,6 @@
 #include "util/result.h"
 
 namespace mca::pipeline {
-
-// A parsed batch: items that parsed (index = position in the request) and items that did not.
-struct batch {
-  std::vector<std::pair<std::size_t, model::metric>> items;
-  std::vector<model::field_error> rejected;
-};
-
-struct outcome {
-  std::size_t accepted = 0;
-  std::vector<model::field_error> rejected;  // sorted by index
-};
 
 struct ingest_stats {
   std::uint64_t accepted = 0;  // metrics acknowledged by the transport
@@ -49,7 +39,7 @@ class ingest {
   ingest(model::limits limits, registry::schema_registry& registry, transport::producer& producer,
          const util::clock& clock, series_admission* admission = nullptr);
 
-  using callback = std::function<void(util::result<outcome>)>;
+  using callback = submit_callback;
 
   // Validates `b` (model::validate), sets future timestamps to the receive time
   // (model::clamp_to_receive_time), asks the admission which series the store will hold (the

@@ -40,7 +40,7 @@ class schema_registry {
   virtual util::health health() = 0;
 };
 
-// mca_schema_registry_up.
+// mca_schema_registry_up, and its health as /health's "registry".
 std::shared_ptr<util::probe> make_probe(schema_registry& r);
 
 // Serves `v1` as id 1 and `v2` as id 2 under any subject.

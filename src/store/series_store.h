@@ -25,6 +25,7 @@
 
 #include "model/buckets.h"
 #include "model/metric.h"
+#include "model/series.h"
 #include "util/clock.h"
 #include "util/probe.h"
 
@@ -55,25 +56,11 @@ enum class apply_result {
                    // floor): already counted, skipped
 };
 
-// One series as held: labels already sanitised and sorted by label name.
-struct series {
-  std::string app_id;
-  std::string exposition_name;     // client_metric_<sanitised>
-  std::string original_name;       // as the client sent it (HELP text, JSON API)
-  std::vector<model::tag> labels;  // (label_name, value), sorted by label_name
-  std::vector<model::tag> tags;    // original tags as received (JSON API)
-  double value = 0;
-  std::int64_t timestamp_ms = 0;  // the metric's own timestamp
-  std::int64_t ingest_ms = 0;     // record timestamp of the last update (TTL runs from it)
-  std::string profile_id;
+// One series as held: what the service lists (labels already sanitised and sorted by label
+// name), and when and from which partition it was last written.
+struct series : model::series {
+  std::int64_t ingest_ms = 0;  // record timestamp of the last update (TTL runs from it)
   std::int32_t partition = 0;
-  model::metric_type type = model::metric_type::gauge;
-  // Aggregates. counter: value = sum = the total, count = records applied. histogram: sum and
-  // count of the observations, `buckets` per bound, NON-cumulative, bounds.size() + 1 (last: +Inf).
-  double sum = 0;
-  std::uint64_t count = 0;
-  std::vector<double> bounds;
-  std::vector<std::uint64_t> buckets;
 };
 
 // A label as the exposition sees it: (label name, value), views into the store.
@@ -91,7 +78,7 @@ struct series_view {
   std::string_view profile_id;
   std::int32_t partition = 0;
   model::metric_type type = model::metric_type::gauge;
-  // Aggregates, as in `series` (counter: value == sum). Views valid during the visit only.
+  // Aggregates, as in model::series (counter: value == sum). Views valid during the visit only.
   double sum = 0;
   std::uint64_t count = 0;
   std::span<const double> bounds;

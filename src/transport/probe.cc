@@ -1,5 +1,6 @@
-// The transport's self-metrics, the same for every implementation of the
-// seam (the Kafka-only counters stay 0 on the embedded log).
+// The transport's self-metrics and health, the same for every implementation of the seam (the
+// Kafka-only counters stay 0 on the embedded log). /health lists the producer as "transport" and
+// the consumer as "consumer".
 #include "transport/transport.h"
 
 namespace mca::transport {
@@ -8,7 +9,7 @@ using util::counter_family;
 using util::gauge_family;
 
 std::shared_ptr<util::probe> make_probe(producer& p) {
-  return util::probe_from([&p](util::families& f) {
+  auto collect = [&p](util::families& f) {
     const auto ps = p.stats();
     f.push_back(gauge_family("mca_transport_queue_depth",
                              "Messages produced and not yet acknowledged",
@@ -29,11 +30,12 @@ std::shared_ptr<util::probe> make_probe(producer& p) {
     f.push_back(counter_family("mca_transport_queue_full_total",
                                "Sends refused because the queue was full",
                                static_cast<double>(ps.queue_full)));
-  });
+  };
+  return util::probe_from(collect, "transport", [&p] { return p.health(); });
 }
 
 std::shared_ptr<util::probe> make_probe(consumer& c) {
-  return util::probe_from([&c](util::families& f) {
+  auto collect = [&c](util::families& f) {
     const auto cs = c.stats();
     f.push_back(gauge_family("mca_consumer_lag",
                              "Records behind the end of the log, over assigned partitions",
@@ -63,7 +65,8 @@ std::shared_ptr<util::probe> make_probe(consumer& c) {
     f.push_back(gauge_family("mca_consumer_assigned_partitions",
                              "Partitions assigned to this instance",
                              static_cast<double>(cs.assigned.size())));
-  });
+  };
+  return util::probe_from(collect, "consumer", [&c] { return c.health(); });
 }
 
 }  // namespace mca::transport

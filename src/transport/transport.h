@@ -193,7 +193,8 @@ class consumer {
 
 // Every implementation's self-metrics: mca_transport_* for a producer; mca_consumer_*,
 // mca_changelog_records_total, mca_changelog_restored_total and
-// mca_changelog_last_restore_seconds for a consumer.
+// mca_changelog_last_restore_seconds for a consumer. Each probe reports its health too: the
+// producer's as /health's "transport", the consumer's as "consumer".
 std::shared_ptr<util::probe> make_probe(producer& p);
 std::shared_ptr<util::probe> make_probe(consumer& c);
 

@@ -25,17 +25,41 @@ prometheus::MetricFamily family(std::string name, std::string help, prometheus::
 
 class function_probe final : public probe {
  public:
-  explicit function_probe(std::function<void(families&)> collect) : collect_(std::move(collect)) {}
+  function_probe(std::function<void(families&)> collect, std::string component,
+                 std::function<util::health()> health)
+      : collect_(std::move(collect)),
+        component_(std::move(component)),
+        health_(std::move(health)) {}
   void collect(families& out) const override { collect_(out); }
+  std::optional<component_health> health() const override {
+    if (!health_) return std::nullopt;
+    return component_health{component_, health_()};
+  }
 
  private:
   std::function<void(families&)> collect_;
+  std::string component_;
+  std::function<util::health()> health_;  // empty: no health to report
 };
 
 }  // namespace
 
 std::shared_ptr<probe> probe_from(std::function<void(families&)> collect) {
-  return std::make_shared<function_probe>(std::move(collect));
+  return std::make_shared<function_probe>(std::move(collect), std::string(), nullptr);
+}
+
+std::shared_ptr<probe> probe_from(std::function<void(families&)> collect, std::string component,
+                                  std::function<util::health()> health) {
+  return std::make_shared<function_probe>(std::move(collect), std::move(component),
+                                          std::move(health));
+}
+
+std::vector<component_health> health_of(const probe_list& probes) {
+  std::vector<component_health> out;
+  for (const auto& p : probes) {
+    if (auto h = p->health()) out.push_back(std::move(*h));
+  }
+  return out;
 }
 
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {

@@ -1,10 +1,12 @@
 // A module's report on itself: the self-metric families it counts (names, HELP texts and types
-// live next to its counters, in the module). The app registers every module's probe once and the
-// exposition renders them, so a new counter touches its module and the README's table, nothing
-// else.
+// live next to its counters, in the module) and, for a component /health lists, its health. The
+// app registers every module's probe once, in one list: the exposition renders their families and
+// /health lists their health reports, so a new counter touches its module and the README's table,
+// and a new component of /health its module's probe, nothing else.
 //
-// A probe is a prometheus::Collectable: collect() runs on the scraping thread at every scrape and
-// must be thread-safe (read atomics or stats() snapshots that take their own lock).
+// A probe is a prometheus::Collectable: collect() runs on the scraping thread at every scrape,
+// health() on an HTTP thread at every /health; both must be thread-safe (read atomics or stats()
+// snapshots that take their own lock) and must not block.
 #pragma once
 
 #include <functional>
@@ -18,15 +20,27 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include "util/health.h"
+
 namespace mca::util {
 
 using families = std::vector<prometheus::MetricFamily>;
+
+// One component of /health: its name (the key under "components") and its health.
+struct component_health {
+  std::string component;
+  util::health health;
+};
 
 class probe : public prometheus::Collectable {
  public:
   // Appends this module's families. Names must be unique across probes, carry the `mca_` prefix
   // (or a name the seed fixed) and never start with "client_metric_" (the series store's).
   virtual void collect(families& out) const = 0;
+
+  // This module's component of /health, or nullopt (the default) when /health does not list it.
+  // Component names must be unique across probes.
+  virtual std::optional<component_health> health() const { return std::nullopt; }
 
   families Collect() const final {
     families out;
@@ -39,6 +53,12 @@ using probe_list = std::vector<std::shared_ptr<probe>>;
 
 // A probe from a function that appends the families. What it reads must outlive the probe.
 std::shared_ptr<probe> probe_from(std::function<void(families&)> collect);
+// The same, which also reports the health of `component` (what `health` returns).
+std::shared_ptr<probe> probe_from(std::function<void(families&)> collect, std::string component,
+                                  std::function<util::health()> health);
+
+// The health reports of the probes that give one, in the probes' order.
+std::vector<component_health> health_of(const probe_list& probes);
 
 using label_set = std::vector<std::pair<std::string, std::string>>;
 

@@ -4,7 +4,10 @@
 - src/CMakeLists.txt: each module's PUBLIC and PRIVATE project dependencies;
 - docs/ARCHITECTURE.md's module table (same modules, folders, public and private uses);
 - the `#include "<module>/..."` lines of each module's sources: a module declares exactly the
-  modules it includes, PUBLIC exactly those its own headers include.
+  modules it includes, PUBLIC exactly those its own headers include;
+- api sees the layers below only through pipeline/front.h: the headers api includes, and the
+  headers they include in turn, reach no module api does not declare (no store, registry,
+  transport or avro type).
 
 The build enforces the first against the third as well (an include of an undeclared module does
 not compile: each library sees only the headers of what it links); this check also catches a
@@ -16,6 +19,9 @@ import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+(?:/[a-z_]+)*)/[^"/]+"', re.M)
+INCLUDE_FILE = re.compile(r'^\s*#\s*include\s+"([a-z_]+(?:/[a-z_]+)*/[^"/]+)"', re.M)
+# Modules whose includes, followed through every header they reach, stay within what they declare.
+SEALED = ("api",)
 
 
 def deps_of(text):
@@ -73,18 +79,37 @@ def doc_modules():
     return mods
 
 
+def module_of(inc, folders):
+    """The module whose folder holds the include path; the deepest folder wins."""
+    best, best_len = None, -1
+    for name, f in folders.items():
+        f = f[len("src/"):].rstrip("/")
+        if (inc == f or inc.startswith(f + "/")) and len(f) > best_len:
+            best, best_len = name, len(f)
+    return best
+
+
 def module_includes(path, folders):
     """The modules a file includes (None for a path under no module's folder)."""
-    def module_of(inc):
-        """The module whose folder holds the include path; the deepest folder wins."""
-        best, best_len = None, -1
-        for name, f in folders.items():
-            f = f[len("src/"):].rstrip("/")
-            if (inc == f or inc.startswith(f + "/")) and len(f) > best_len:
-                best, best_len = name, len(f)
-        return best
+    return {(inc, module_of(inc, folders)) for inc in INCLUDE.findall(open(path).read())}
 
-    return {(inc, module_of(inc)) for inc in INCLUDE.findall(open(path).read())}
+
+def reached_modules(folder, folders):
+    """Modules of every project header the folder's files reach, following includes transitively."""
+    todo = [os.path.join(folder, e) for e in os.listdir(os.path.join(ROOT, folder))
+            if e.endswith((".h", ".cc"))]
+    seen, reached = set(), set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not os.path.isfile(os.path.join(ROOT, path)):
+            continue
+        seen.add(path)
+        for inc in INCLUDE_FILE.findall(open(os.path.join(ROOT, path)).read()):
+            mod = module_of(os.path.dirname(inc), folders)
+            if mod is not None:
+                reached.add(mod)
+                todo.append("src/" + inc)
+    return reached
 
 
 def included_modules(folder, folders, excluded):
@@ -169,6 +194,10 @@ def main():
             problems.append(f"module {name}: its headers include {mod}, so it must be PUBLIC")
         for mod in sorted(cpub - in_headers):
             problems.append(f"module {name}: no header includes {mod}, so it must be PRIVATE")
+        if name in SEALED:
+            for mod in sorted(reached_modules(cf, folders) - declared - {name}):
+                problems.append(f"module {name} reaches {mod} through the headers it includes, "
+                                f"though it does not declare it")
     for p in problems:
         print("architecture:", p)
     print(f"architecture: {len(cm)} modules checked, {len(problems)} disagreements")

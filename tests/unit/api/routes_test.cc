@@ -22,8 +22,7 @@ using http::test::make_request;
 
 class fake_front final : public pipeline::front {
  public:
-  void submit(std::string_view app_id, pipeline::batch b,
-              pipeline::ingest::callback done) override {
+  void submit(std::string_view app_id, pipeline::batch b, pipeline::submit_callback done) override {
     std::lock_guard l(mu);
     submitted_app = std::string(app_id);
     submitted = std::move(b);
@@ -45,7 +44,9 @@ class fake_front final : public pipeline::front {
   std::optional<pipeline::batch> submitted;
   util::result<pipeline::outcome> answer = pipeline::outcome{};
   std::vector<pipeline::series> held;
-  pipeline::components parts{{true, "ok", {}}, {true, "ok", {}}, {true, "ok", {}}};
+  pipeline::components parts{{"transport", {true, "ok", {{"kind", "embedded"}}}},
+                             {"registry", {true, "ok", {}}},
+                             {"consumer", {true, "ok", {}}}};
   pipeline::readiness readiness{true, "ok", true};
 };
 
@@ -217,9 +218,20 @@ TEST_F(routes, readiness_follows_the_pipeline_and_says_when_to_retry) {
             R"({"status":"not_ready","transport":"connecting","schema_registered":false})");
 }
 
+TEST_F(routes, health_lists_every_component_the_pipeline_reports_in_its_order) {
+  front.held = {gauge("web", "a", 1), gauge("web", "b", 2), gauge("other", "a", 3)};
+  auto r = call(bhttp::verb::get, "/api/v2/app/web/health");
+  EXPECT_EQ(r.result_int(), 200u);
+  EXPECT_EQ(header(r, field::retry_after), "");
+  EXPECT_EQ(r.body(),
+            R"({"status":"ok","app_id":"web","series":2,"components":{)"
+            R"("transport":{"kind":"embedded","ok":true,"status":"ok"},)"
+            R"("registry":{"ok":true,"status":"ok"},"consumer":{"ok":true,"status":"ok"}}})");
+}
+
 TEST_F(routes, health_is_degraded_when_a_component_is_down) {
   front.held = {gauge("web", "a", 1)};
-  front.parts.consumer = {false, "rebalancing", {}};
+  front.parts[2].health = {false, "rebalancing", {}};
   auto r = call(bhttp::verb::get, "/api/v2/app/web/health");
   EXPECT_EQ(r.result_int(), 503u);
   EXPECT_EQ(header(r, field::retry_after), "7");

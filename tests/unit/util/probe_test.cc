@@ -65,5 +65,45 @@ TEST(probe, by_enum_labels_each_value_from_first_on) {
   EXPECT_EQ(skip_first[0].value, 5);
 }
 
+TEST(probe, reports_no_health_unless_given_one) {
+  auto p = probe_from([](families&) {});
+  EXPECT_FALSE(p->health());
+}
+
+TEST(probe, reports_its_component_health_as_it_is_now) {
+  health now{true, "ok", {{"kind", "embedded"}}};
+  auto p = probe_from([](families& f) { f.push_back(gauge_family("mca_up", "Up", 1)); },
+                      "transport", [&now] { return now; });
+  auto h = p->health();
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->component, "transport");
+  EXPECT_TRUE(h->health.ok);
+  EXPECT_EQ(h->health.info.at("kind").as_string(), "embedded");
+  now = {false, "unreachable", {}};
+  EXPECT_EQ(p->health()->health.status, "unreachable");
+  EXPECT_FALSE(p->health()->health.ok);
+  // Its families do not change for it.
+  EXPECT_EQ(text_of(*p), "# HELP mca_up Up\n# TYPE mca_up gauge\nmca_up 1\n");
+}
+
+TEST(probe, health_of_lists_the_reports_in_the_probes_order_skipping_probes_without) {
+  const probe_list probes{probe_from([](families&) {}, "b",
+                                     [] {
+                                       return health{true, "ok", {}};
+                                     }),
+                          probe_from([](families&) {}),
+                          probe_from([](families&) {}, "a",
+                                     [] {
+                                       return health{false, "x", {}};
+                                     })};
+  const auto all = health_of(probes);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].component, "b");
+  EXPECT_TRUE(all[0].health.ok);
+  EXPECT_EQ(all[1].component, "a");
+  EXPECT_EQ(all[1].health.status, "x");
+  EXPECT_TRUE(health_of({}).empty());
+}
+
 }  // namespace
 }  // namespace mca::util
