@@ -204,6 +204,14 @@ TEST(wiring, serves_probes_ingest_and_exposition_over_http_then_stops_leaving_no
   EXPECT_TRUE(eventually([&] { return get(port, "/readyz").status() == 200; }));
   auto health = get(port, "/api/v2/app/wiring/health");
   EXPECT_EQ(health.status(), 200u) << health.res.body();
+  // The registered probes' health reports, in the order the wiring registers them.
+  const std::string& h = health.res.body();
+  const auto transport = h.find(R"("components":{"transport":{"kind":"embedded")");
+  const auto registry = h.find(R"(},"registry":{"kind":"embedded")");
+  const auto consumer = h.find(R"(},"consumer":{"kind":"embedded")");
+  EXPECT_TRUE(transport != std::string::npos && transport < registry && registry < consumer &&
+              consumer != std::string::npos)
+      << h;
 
   auto posted = post_metric(port, "wiring", one_metric("cpu_usage", 75.5, "h1"));
   ASSERT_EQ(posted.status(), 200u) << posted.res.body();
