@@ -120,25 +120,40 @@ errc read_double(cursor& c, double& out) {
 }
 
 // A map<string> in any number of blocks; a negative count is followed by the block's byte size,
-// which must match what the block holds.
+// which must match what the block holds. Reuses the tags already in `tags` (their strings keep
+// their capacity) and drops any left over.
 errc read_tags(cursor& c, std::vector<model::tag>& tags) {
+  std::size_t n = 0;
   for (;;) {
     std::int64_t count = 0;
     const std::uint8_t* block_end = nullptr;
     if (errc e = binary::read_block_header(c, count, block_end); e != errc{}) return e;
-    if (count == 0) return errc{};
+    if (count == 0) break;
     // Each entry takes at least two bytes (two length prefixes): a count the input cannot hold
     // is rejected before anything is reserved for it, and the reservation is capped as well so
     // a hostile count costs no more than the entries actually present.
     if (static_cast<std::uint64_t>(count) > c.remaining() / 2) return errc::truncated;
-    tags.reserve(tags.size() + std::min<std::size_t>(static_cast<std::size_t>(count), 128));
-    for (std::int64_t i = 0; i < count; ++i) {
-      auto& [k, v] = tags.emplace_back();
+    tags.reserve(n + std::min<std::size_t>(static_cast<std::size_t>(count), 128));
+    for (std::int64_t i = 0; i < count; ++i, ++n) {
+      if (n == tags.size()) tags.emplace_back();
+      auto& [k, v] = tags[n];
       if (errc e = read_string(c, k); e != errc{}) return e;
       if (errc e = read_string(c, v); e != errc{}) return e;
     }
     if (block_end != nullptr && c.p != block_end) return errc::corrupt;
   }
+  tags.resize(n);
+  return errc{};
+}
+
+// A string's bytes as a view into the input (checked like read_string), for values only compared.
+errc read_view(cursor& c, std::string_view& out) {
+  std::size_t n = 0;
+  if (errc e = binary::read_length(c, n); e != errc{}) return e;
+  if (!binary::valid_utf8(c.p, n)) return errc::corrupt;
+  out = {reinterpret_cast<const char*>(c.p), n};
+  c.p += n;
+  return errc{};
 }
 
 }  // namespace
@@ -151,9 +166,8 @@ void encode(const model::metric& m, std::string& out, wire_schema w) {
   encode_into(m, w, out.data() + at);
 }
 
-util::result<model::metric> decode(std::string_view body, wire_schema w) {
+util::result<void> decode_into(std::string_view body, wire_schema w, model::metric& m) {
   cursor c(body);
-  model::metric m;
   if (errc e = read_string(c, m.name); e != errc{}) return fail(e, "field name");
   if (errc e = read_double(c, m.value); e != errc{}) return fail(e, "field value");
   if (errc e = binary::read_long(c, m.timestamp_ms); e != errc{}) {
@@ -161,11 +175,12 @@ util::result<model::metric> decode(std::string_view body, wire_schema w) {
   }
   if (errc e = read_tags(c, m.tags); e != errc{}) return fail(e, "field tags");
   if (errc e = read_string(c, m.profile_id); e != errc{}) return fail(e, "field profileId");
-  std::string type;
+  std::string_view type;
   if (w == wire_schema::v2) {
-    if (errc e = read_string(c, type); e != errc{}) return fail(e, "field type");
+    if (errc e = read_view(c, type); e != errc{}) return fail(e, "field type");
   }
   if (c.p != c.end) return fail(errc::corrupt, "trailing bytes after the record");
+  m.type = model::metric_type::gauge;
   if (w == wire_schema::v2) {
     // Well-formed, but a type this service does not know (a later version's): not a record it
     // can apply.
@@ -173,6 +188,12 @@ util::result<model::metric> decode(std::string_view body, wire_schema w) {
     if (!t) return fail(errc::unknown_type, "field type");
     m.type = *t;
   }
+  return {};
+}
+
+util::result<model::metric> decode(std::string_view body, wire_schema w) {
+  model::metric m;
+  if (auto r = decode_into(body, w, m); !r) return r.error();
   return m;
 }
 

@@ -85,6 +85,10 @@ void encode(const model::metric& m, std::string& out, wire_schema w = wire_schem
 // or count beyond what the input can hold. v1: the type is gauge. v2: the type is read from the
 // `type` string; a well-formed string that is no metric_type is errc::unknown_type.
 util::result<model::metric> decode(std::string_view body, wire_schema w = wire_schema::v1);
+// The same into `out`, reusing its strings and tags (their capacity): once `out` has held a
+// record as large, decoding another allocates nothing (the consumer's per-record path). Every
+// field of `out` is overwritten on success; on an error `out` holds a partial record.
+util::result<void> decode_into(std::string_view body, wire_schema w, model::metric& out);
 
 // Confluent wire format: 0x00, 4-byte big-endian schema id, Avro body in version `w` (the id must
 // be that version's). Appends to `out`.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace mca::exposition {
@@ -153,8 +154,75 @@ void append_aggregate(const store::series_view& s, std::string_view name, std::s
   sample("_count", {}, static_cast<double>(s.count));
 }
 
-// Collects one family at a time, then writes its HELP/TYPE header (which needs the smallest
-// original name of the whole family) followed by its samples.
+// Most gauge values are integers or have a few decimals. For those the shortest text that reads
+// back as `v` is the integer v * 10^k with the point put back, at the smallest k that round-trips:
+// below 2^48 a decimal with at most 3 places round-trips to at most one double, and the one whose
+// division lands exactly on `v` is it. std::to_chars' general algorithm costs several times more
+// (a third of a scrape's instructions); it stays the oracle in the unit tests and the fallback.
+// Writes the short form at `p` (at most 32 bytes) and returns its end, or nullptr when `v` needs
+// the general algorithm.
+char* short_decimal(double v, char* p) {
+  static constexpr double scale[] = {1, 10, 100, 1000};
+  static constexpr std::uint64_t iscale[] = {1, 10, 100, 1000};
+  const double a = std::fabs(v);
+  if (!(a > 0 && a < 1099511627776.0)) return nullptr;  // (0, 2^40); NaN fails too
+  for (int k = 0; k <= 3; ++k) {
+    const double n = std::nearbyint(a * scale[k]);
+    if (n / scale[k] != a) continue;
+    const auto digits = static_cast<std::uint64_t>(n);
+    if (v < 0) *p++ = '-';
+    if (k == 0) {
+      // std::to_chars prints an integer in scientific form when that is shorter (1e+05).
+      std::uint64_t d = digits;
+      int length = 0, zeros = 0;
+      bool trailing = true;
+      for (; d > 0; d /= 10, ++length) {
+        if (trailing && d % 10 == 0) {
+          ++zeros;
+        } else {
+          trailing = false;
+        }
+      }
+      const int mantissa = length - zeros == 1 ? 1 : length - zeros + 1;
+      if (mantissa + 4 < length) return nullptr;
+      return std::to_chars(p, p + 32, digits).ptr;
+    }
+    p = std::to_chars(p, p + 32, digits / iscale[k]).ptr;
+    *p++ = '.';
+    std::uint64_t fraction = digits % iscale[k];
+    for (int i = k - 1; i >= 0; --i) {
+      p[i] = static_cast<char>('0' + fraction % 10);
+      fraction /= 10;
+    }
+    return p + k;
+  }
+  return nullptr;
+}
+
+// Writes append_value's text at `p` (at most kMaxValue bytes) and returns its end.
+constexpr std::size_t kMaxValue = 40;
+char* put_value(double v, char* p) {
+  if (char* end = short_decimal(v, p)) return end;
+  const auto put = [&](std::string_view text) {
+    std::memcpy(p, text.data(), text.size());
+    return p + text.size();
+  };
+  if (std::isnan(v)) return put("NaN");
+  if (std::isinf(v)) return put(v > 0 ? "+Inf" : "-Inf");
+  return std::to_chars(p, p + kMaxValue, v).ptr;
+}
+
+// True when `v` needs no escaping as a label value (ASCII without backslash, quote or newline).
+bool plain_label_value(std::string_view v) {
+  for (unsigned char c : v)
+    if (c >= 0x80 || c == '\\' || c == '\n' || c == '"') return false;
+  return true;
+}
+
+// Writes one family at a time. With app_id the samples go straight to the output after the
+// family's HELP/TYPE header, which names the first original name seen; the HELP line needs the
+// smallest of the family's, so in the rare family where a later one is smaller the header is
+// written again at flush. Without app_id the samples are collected and deduplicated first.
 class family_writer {
  public:
   family_writer(bool with_app_id, std::string& out) : with_app_id_(with_app_id), out_(out) {}
@@ -165,14 +233,21 @@ class family_writer {
       name_ = s.exposition_name;
       original_ = s.original_name;
       type_ = s.type;  // one family has one type (the store keeps it so)
+      if (with_app_id_) {
+        header_at_ = out_.size();
+        header(out_);
+        header_end_ = out_.size();
+        original_changed_ = false;
+      }
     } else if (s.original_name < original_) {
       original_ = s.original_name;
+      original_changed_ = true;
     }
     if (s.type != model::metric_type::gauge) [[unlikely]] {
       inner_.clear();
       append_inner_labels(s, with_app_id_, inner_);
       if (with_app_id_) {
-        append_aggregate(s, s.exposition_name, inner_, body_);
+        append_aggregate(s, s.exposition_name, inner_, out_);
       } else {
         sample smp;
         smp.labels = inner_;
@@ -183,7 +258,6 @@ class family_writer {
       return;
     }
     if (with_app_id_) {
-      body_.append(s.exposition_name);
       // Series arrive grouped by app_id within a family: escape each app_id once per run.
       if (app_block_.empty() || s.app_id != app_) {
         app_ = s.app_id;
@@ -191,18 +265,7 @@ class family_writer {
         append_label_value(s.app_id, app_block_);
         app_block_.push_back('"');
       }
-      body_.append(app_block_);
-      for (const auto& [name, value] : s.labels) {
-        body_.push_back(',');
-        body_.append(name);
-        body_.append("=\"");
-        append_label_value(value, body_);
-        body_.push_back('"');
-      }
-      body_.push_back('}');
-      body_.push_back(' ');
-      append_value(s.value, body_);
-      body_.push_back('\n');
+      gauge_line(s);
     } else {
       sample smp;
       append_labels(s, false, smp.labels);
@@ -214,15 +277,14 @@ class family_writer {
 
   void flush() {
     if (name_.empty()) return;
-    if (type_ == model::metric_type::counter) {
-      append_family_header(name_ + "_total", original_, type_, out_);
-    } else {
-      append_family_header(name_, original_, type_, out_);
-    }
     if (with_app_id_) {
-      out_.append(body_);
-      body_.clear();
+      if (original_changed_) {
+        std::string again;
+        header(again);
+        out_.replace(header_at_, header_end_ - header_at_, again);
+      }
     } else {
+      header(out_);
       write_deduplicated();
     }
     name_.clear();
@@ -235,6 +297,66 @@ class family_writer {
     std::int64_t timestamp_ms = 0;
     std::string lines;  // an aggregate's samples, written whole
   };
+
+  // The family's HELP and TYPE lines, naming original_.
+  void header(std::string& to) const {
+    if (type_ == model::metric_type::counter) {
+      append_family_header(name_ + "_total", original_, type_, to);
+    } else {
+      append_family_header(name_, original_, type_, to);
+    }
+  }
+
+  // name{app_id="…",label="…",…} value: room for the line is made once and the bytes are put
+  // through a pointer, then the output is cut to what was written (the scrape's hot loop: the
+  // appends one by one cost a third of its instructions). A label value that needs escaping
+  // takes the appending path for its line.
+  void gauge_line(const store::series_view& s) {
+    std::size_t bound = s.exposition_name.size() + app_block_.size() + 3 + kMaxValue;
+    for (const auto& [name, value] : s.labels) bound += name.size() + value.size() + 4;
+    const std::size_t at = out_.size();
+    out_.resize(at + bound);
+    char* p = out_.data() + at;
+    const auto put = [&p](std::string_view t) {
+      if (t.empty()) return;
+      std::memcpy(p, t.data(), t.size());
+      p += t.size();
+    };
+    put(s.exposition_name);
+    put(app_block_);
+    for (const auto& [name, value] : s.labels) {
+      if (!plain_label_value(value)) [[unlikely]] {
+        out_.resize(at);
+        gauge_line_escaped(s);
+        return;
+      }
+      *p++ = ',';
+      put(name);
+      *p++ = '=';
+      *p++ = '"';
+      put(value);
+      *p++ = '"';
+    }
+    *p++ = '}';
+    *p++ = ' ';
+    p = put_value(s.value, p);
+    *p++ = '\n';
+    out_.resize(static_cast<std::size_t>(p - out_.data()));
+  }
+  void gauge_line_escaped(const store::series_view& s) {
+    out_.append(s.exposition_name);
+    out_.append(app_block_);
+    for (const auto& [name, value] : s.labels) {
+      out_.push_back(',');
+      out_.append(name);
+      out_.append("=\"");
+      append_label_value(value, out_);
+      out_.push_back('"');
+    }
+    out_.append("} ");
+    append_value(s.value, out_);
+    out_.push_back('\n');
+  }
 
   // Without app_id, series of different apps can print identically: keep the newest of each.
   // Samples arrive ordered by app_id within equal labels, so the stable sort leaves the smallest
@@ -263,7 +385,9 @@ class family_writer {
   std::string& out_;
   std::string name_;
   std::string original_;
-  std::string body_;
+  bool original_changed_ = false;  // original_ is not the one the header was written with
+  std::size_t header_at_ = 0;      // where the family's header is in out_ (with app_id)
+  std::size_t header_end_ = 0;
   std::string app_;        // the app_id app_block_ was made for
   std::string app_block_;  // {app_id="<escaped>"
   std::string inner_;      // an aggregate's labels
@@ -273,65 +397,9 @@ class family_writer {
 
 }  // namespace
 
-// Most gauge values are integers or have a few decimals. For those the shortest text that reads
-// back as `v` is the integer v * 10^k with the point put back, at the smallest k that round-trips:
-// below 2^48 a decimal with at most 3 places round-trips to at most one double, and the one whose
-// division lands exactly on `v` is it. std::to_chars' general algorithm costs several times more
-// (a third of a scrape's instructions); it stays the oracle in the unit tests and the fallback.
-bool append_short_decimal(double v, std::string& out) {
-  static constexpr double scale[] = {1, 10, 100, 1000};
-  static constexpr std::uint64_t iscale[] = {1, 10, 100, 1000};
-  const double a = std::fabs(v);
-  if (!(a > 0 && a < 1099511627776.0)) return false;  // (0, 2^40); NaN fails too
-  for (int k = 0; k <= 3; ++k) {
-    const double n = std::nearbyint(a * scale[k]);
-    if (n / scale[k] != a) continue;
-    const auto digits = static_cast<std::uint64_t>(n);
-    char buf[32];
-    char* p = buf;
-    if (v < 0) *p++ = '-';
-    if (k == 0) {
-      // std::to_chars prints an integer in scientific form when that is shorter (1e+05).
-      std::uint64_t d = digits;
-      int length = 0, zeros = 0;
-      bool trailing = true;
-      for (; d > 0; d /= 10, ++length) {
-        if (trailing && d % 10 == 0) {
-          ++zeros;
-        } else {
-          trailing = false;
-        }
-      }
-      const int mantissa = length - zeros == 1 ? 1 : length - zeros + 1;
-      if (mantissa + 4 < length) return false;
-      p = std::to_chars(p, buf + sizeof buf, digits).ptr;
-    } else {
-      p = std::to_chars(p, buf + sizeof buf, digits / iscale[k]).ptr;
-      *p++ = '.';
-      std::uint64_t fraction = digits % iscale[k];
-      for (int i = k - 1; i >= 0; --i) {
-        p[i] = static_cast<char>('0' + fraction % 10);
-        fraction /= 10;
-      }
-      p += k;
-    }
-    out.append(buf, p);
-    return true;
-  }
-  return false;
-}
-
 void append_value(double v, std::string& out) {
-  if (append_short_decimal(v, out)) return;
-  if (std::isnan(v)) {
-    out.append("NaN");
-  } else if (std::isinf(v)) {
-    out.append(v > 0 ? "+Inf" : "-Inf");
-  } else {
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-  }
+  char buf[kMaxValue];
+  out.append(buf, put_value(v, buf));
 }
 
 void append_le(double v, std::string& out) {

@@ -109,10 +109,15 @@ std::optional<decode_error> consume::decode(std::string_view value, model::metri
   schema_id = framed->id.value;
   const reader& rd = reader_for(framed->id);
   if (rd.failure) return *rd.failure;
-  auto decoded = rd.fast ? avro::decode(framed->body, *rd.fast) : rd.resolver->decode(framed->body);
-  if (!decoded) return classify(decoded.error());
-  if (decoded->name.empty() || !aggregable(*decoded)) return decode_error::invalid;
-  out = std::move(*decoded);
+  if (rd.fast) {
+    // Into the caller's metric: its strings and tags are reused, no allocation per record.
+    if (auto r = avro::decode_into(framed->body, *rd.fast, out); !r) return classify(r.error());
+  } else {
+    auto decoded = rd.resolver->decode(framed->body);
+    if (!decoded) return classify(decoded.error());
+    out = std::move(*decoded);
+  }
+  if (out.name.empty() || !aggregable(out)) return decode_error::invalid;
   return std::nullopt;
 }
 

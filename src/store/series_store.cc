@@ -97,6 +97,19 @@ std::uint32_t fold(std::uint64_t h) { return static_cast<std::uint32_t>(h ^ (h >
 // tombstones. 8 bytes per entry, at most 3/4 full.
 class id_table {
  public:
+  // Fetches the entries where `hash` would be found into the cache.
+  MCA_HOT void prefetch(std::uint32_t hash) const {
+    if (!entries_.empty()) __builtin_prefetch(&entries_[hash & (entries_.size() - 1)]);
+  }
+  // The first id held under `hash` (a candidate only: not compared), npos when none.
+  MCA_HOT std::uint32_t first(std::uint32_t hash) const {
+    if (entries_.empty()) return npos;
+    const std::size_t mask = entries_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      const entry& e = entries_[i];
+      if (e.id == npos || e.hash == hash) return e.id;
+    }
+  }
   template <class Eq>
   MCA_HOT std::uint32_t find(std::uint32_t hash, Eq&& eq) const {
     if (entries_.empty()) return npos;
@@ -463,13 +476,17 @@ struct series_store::impl {
   // --- the slow path: sanitise, then find the series by its identity --------------------------
   // Fills `scratch` with the sample's labels (sanitised names, label order, first of a collision
   // kept); label names not interned yet are sanitised into `fresh`.
+  // `found_keys` gets the id of each tag's key when it is held (npos when not), for intern_tags.
   void labels_of(const model::metric& m) {
     scratch.clear();
     fresh.clear();
+    found_keys.clear();
     fresh.reserve(m.tags.size());  // views into it must not move
     for (std::uint32_t i = 0; i < m.tags.size(); ++i) {
       const std::string& key = m.tags[i].first;
-      if (const std::uint32_t k = keys.find(key); k != npos) {
+      const std::uint32_t k = keys.find(key);
+      found_keys.push_back(k);
+      if (k != npos) {
         scratch.push_back({label_of_key(k), i});
       } else {
         fresh.push_back(model::label_name(key));
@@ -541,10 +558,18 @@ struct series_store::impl {
     const std::uint32_t label = keys[id].extra;
     if (keys.release(id)) labels.release(label);
   }
-  // The tag set of `m` (scratch holds its labels), shared with every series that has it.
+  // The tag set of `m` (scratch and found_keys hold what labels_of(m) found), shared with every
+  // series that has it.
   std::uint32_t intern_tags(const model::metric& m) {
     key_ids.clear();
-    for (const auto& t : m.tags) key_ids.push_back(intern_key(t.first));
+    for (std::size_t i = 0; i < m.tags.size(); ++i) {
+      if (const std::uint32_t k = found_keys[i]; k != npos) {
+        keys.add_ref(k);  // held already: no second look-up
+        key_ids.push_back(k);
+      } else {
+        key_ids.push_back(intern_key(m.tags[i].first));
+      }
+    }
     hasher h(seed);
     for (std::size_t i = 0; i < m.tags.size(); ++i) {
       h.word(key_ids[i]);
@@ -603,7 +628,13 @@ struct series_store::impl {
   apply_result apply(std::string_view app, const model::metric& m, std::int32_t partition,
                      std::int64_t ingest_ms, std::int64_t now, std::int64_t offset,
                      const aggregate_state* restoring = nullptr) {
-    const std::uint32_t spelled = spelling_hash(app, m.name, m.tags);
+    return apply(app, m, partition, ingest_ms, now, offset, spelling_hash(app, m.name, m.tags),
+                 restoring);
+  }
+  // The same with the spelling hash computed already (apply_batch).
+  apply_result apply(std::string_view app, const model::metric& m, std::int32_t partition,
+                     std::int64_t ingest_ms, std::int64_t now, std::int64_t offset,
+                     std::uint32_t spelled, const aggregate_state* restoring = nullptr) {
     std::uint32_t id =
         index.find(spelled, [&](std::uint32_t i) { return same_spelling(slots[i], app, m); });
     if (id != npos) {
@@ -618,8 +649,9 @@ struct series_store::impl {
     labels_of(m);
     const std::uint32_t app_id = apps.find(app);
     std::uint32_t family = npos;
-    if (const std::uint32_t n = names.find(m.name); n != npos) {
-      family = names[n].extra;
+    const std::uint32_t name_id = names.find(m.name);
+    if (name_id != npos) {
+      family = names[name_id].extra;
     } else {
       family = families.find(model::exposition_name(m.name));
     }
@@ -656,9 +688,20 @@ struct series_store::impl {
     }
     id = slots.allocate();
     slot& s = slots[id];
-    s.app = apps.intern(app);
+    // What the look-ups above found is referenced again rather than looked up a second time.
+    if (app_id != npos) {
+      apps.add_ref(app_id);
+      s.app = app_id;
+    } else {
+      s.app = apps.intern(app);
+    }
     apps[s.app].extra += weight;
-    s.name = intern_name(m.name, m.type);
+    if (name_id != npos) {
+      names.add_ref(name_id);
+      s.name = name_id;
+    } else {
+      s.name = intern_name(m.name, m.type);
+    }
     s.family = names[s.name].extra;
     s.type = type_bits(m.type);
     s.tags = intern_tags(m);
@@ -1065,6 +1108,7 @@ struct series_store::impl {
   std::vector<pending_label> scratch;
   std::vector<std::string> fresh;
   std::vector<std::uint32_t> key_ids;
+  std::vector<std::uint32_t> found_keys;  // labels_of(): each tag key's id, npos when not held
   std::vector<std::uint32_t> order;
   std::vector<std::uint32_t> touched;
 
@@ -1101,11 +1145,42 @@ void series_store::apply_batch(std::span<const sample> batch, std::span<apply_re
   if (batch.empty()) return;
   const std::int64_t now = impl_->clock.now_ms();
   std::unique_lock lock(impl_->mu);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const sample& s = batch[i];
-    const apply_result r =
-        impl_->apply(s.app_id, *s.metric, s.partition, s.ingest_ms, now, s.offset);
-    if (!results.empty()) results[i] = r;
+  impl& st = *impl_;
+  // A poll's records are mostly updates of series last touched long ago, so each is a chain of
+  // cache misses: its table entry, its slot, its tag set. The batch is walked in stages ahead
+  // of the applies: hashes first (fetching the table entries), then the slot of the first
+  // candidate under each hash, its entry in tag_sets, its tag set. Prefetches only: the applies
+  // decide. In chunks, so the hashes live on the stack (an update allocates nothing).
+  constexpr std::size_t chunk = 128;
+  constexpr std::size_t slot_ahead = 12;
+  constexpr std::size_t entry_ahead = 8;  // the tag set's entry in tag_sets
+  constexpr std::size_t tags_ahead = 4;
+  std::uint32_t hashes[chunk];
+  for (std::size_t base = 0; base < batch.size(); base += chunk) {
+    const std::size_t n = std::min(chunk, batch.size() - base);
+    for (std::size_t i = 0; i < n; ++i) {
+      const sample& s = batch[base + i];
+      hashes[i] = st.spelling_hash(s.app_id, s.metric->name, s.metric->tags);
+      st.index.prefetch(hashes[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + slot_ahead < n) {
+        if (const std::uint32_t id = st.index.first(hashes[i + slot_ahead]); id != npos)
+          __builtin_prefetch(&st.slots[id]);
+      }
+      if (i + entry_ahead < n) {
+        if (const std::uint32_t id = st.index.first(hashes[i + entry_ahead]); id != npos)
+          __builtin_prefetch(&st.tag_sets[st.slots[id].tags]);
+      }
+      if (i + tags_ahead < n) {
+        if (const std::uint32_t id = st.index.first(hashes[i + tags_ahead]); id != npos)
+          __builtin_prefetch(st.tag_sets[st.slots[id].tags]);
+      }
+      const sample& s = batch[base + i];
+      const apply_result r =
+          st.apply(s.app_id, *s.metric, s.partition, s.ingest_ms, now, s.offset, hashes[i]);
+      if (!results.empty()) results[base + i] = r;
+    }
   }
 }
 
@@ -1208,9 +1283,12 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
     st.settle(fam.extra);
     v.exposition_name = fam.text;
     const std::vector<std::uint32_t>& run = fam.extra.run;
-    // The walk is bound by cache misses (the run is in label order, the slots in arrival order):
-    // fetch the slot a few steps ahead, and its tag set once the slot is there.
-    constexpr std::size_t slot_ahead = 8;
+    // The walk is bound by cache misses (the run is in label order, slots and tag sets in
+    // arrival order): each series is a chain of three of them, its slot, its entry in
+    // `tag_sets` and the tag set. Each link is fetched a few steps before the next needs it, so
+    // no load of the walk (prefetches included) waits for memory.
+    constexpr std::size_t slot_ahead = 12;
+    constexpr std::size_t entry_ahead = 8;
     constexpr std::size_t tags_ahead = 4;
     for (std::size_t i = 0; i < run.size(); ++i) {
       if (i + slot_ahead < run.size()) {
@@ -1218,6 +1296,8 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
         __builtin_prefetch(next);
         __builtin_prefetch(next + sizeof(slot) - 1);
       }
+      if (i + entry_ahead < run.size())
+        __builtin_prefetch(&st.tag_sets[st.slots[run[i + entry_ahead]].tags]);
       if (i + tags_ahead < run.size())
         __builtin_prefetch(st.tag_sets[st.slots[run[i + tags_ahead]].tags]);
       const slot& s = st.slots[run[i]];

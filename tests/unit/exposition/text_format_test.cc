@@ -148,6 +148,49 @@ TEST_F(exposition_fixture, help_names_the_smallest_original_name_of_a_family) {
             std::string::npos);
 }
 
+// The header is written when a family starts; a later series with a smaller original name
+// rewrites it, between the families before and after it, in a buffer that held text already.
+TEST_F(exposition_fixture, help_is_rewritten_when_a_later_series_has_a_smaller_original_name) {
+  apply("a", metric_of("alpha", 1));
+  apply("a", metric_of("req.count", 2, {{"k", "1"}}));
+  apply("a", metric_of("req-count", 3, {{"k", "2"}}));  // '-' < '.', visited second (k=2)
+  apply("b", metric_of("req:count", 4, {{"k", "0"}}));
+  apply("a", metric_of("zeta", 5));
+  std::string out = "kept\n";
+  render_series(store, {}, out);
+  EXPECT_EQ(out,
+            "kept\n"
+            "# HELP client_metric_alpha Client metric: alpha\n"
+            "# TYPE client_metric_alpha gauge\n"
+            "client_metric_alpha{app_id=\"a\"} 1\n"
+            "# HELP client_metric_req:count Client metric: req:count\n"
+            "# TYPE client_metric_req:count gauge\n"
+            "client_metric_req:count{app_id=\"b\",k=\"0\"} 4\n"
+            "# HELP client_metric_req_count Client metric: req-count\n"
+            "# TYPE client_metric_req_count gauge\n"
+            "client_metric_req_count{app_id=\"a\",k=\"1\"} 2\n"
+            "client_metric_req_count{app_id=\"a\",k=\"2\"} 3\n"
+            "# HELP client_metric_zeta Client metric: zeta\n"
+            "# TYPE client_metric_zeta gauge\n"
+            "client_metric_zeta{app_id=\"a\"} 5\n");
+}
+
+// A label value that needs escaping, between plain ones, and values of every spelling: the line
+// written through a pointer and the appending path give the same text.
+TEST_F(exposition_fixture, escaped_and_plain_label_values_in_one_family) {
+  apply("a", metric_of("m", 0.5, {{"a", "plain"}, {"b", "q\"uo\\te\nnl"}, {"c", "z"}}));
+  apply("a", metric_of("m", -1e300, {{"a", "plain"}, {"b", "x"}, {"c", "\xff"}}));
+  apply("a", metric_of("m", std::numeric_limits<double>::infinity(), {{"a", "q"}}));
+  apply("a", metric_of("m", 123456789.125, {{"a", "r"}}));
+  EXPECT_EQ(render(),
+            "# HELP client_metric_m Client metric: m\n"
+            "# TYPE client_metric_m gauge\n"
+            "client_metric_m{app_id=\"a\",a=\"plain\",b=\"q\\\"uo\\\\te\\nnl\",c=\"z\"} 0.5\n"
+            "client_metric_m{app_id=\"a\",a=\"plain\",b=\"x\",c=\"\xEF\xBF\xBD\"} -1e+300\n"
+            "client_metric_m{app_id=\"a\",a=\"q\"} +Inf\n"
+            "client_metric_m{app_id=\"a\",a=\"r\"} 123456789.125\n");
+}
+
 TEST_F(exposition_fixture, without_app_id_prints_the_newest_of_identical_series_once) {
   apply("a", metric_of("m", 1, {{"host", "h"}}, 1000));
   apply("b", metric_of("m", 2, {{"host", "h"}}, 3000));
