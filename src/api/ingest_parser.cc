@@ -3,11 +3,13 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <span>
 
 namespace mca::api {
 namespace {
@@ -131,20 +133,45 @@ std::optional<model::field_error> read_metric(element e, std::size_t index, std:
   return std::nullopt;
 }
 
-// The first key that appears twice in one object of `e` (depth first), as a dotted path from
-// `prefix`. Objects are small (a metric, its tags): a pairwise check up to 16 keys, else sorted.
-std::optional<std::string> duplicate_in(element e, const std::string& prefix) {
+// The keys of one object in order: on the stack up to 16 (a metric, its tags), else on the heap.
+class key_list {
+ public:
+  void push(std::string_view k) {
+    if (n_ < small_.size()) {
+      small_[n_] = k;
+    } else {
+      if (n_ == small_.size()) big_.assign(small_.begin(), small_.end());
+      big_.push_back(k);
+    }
+    ++n_;
+  }
+  std::span<const std::string_view> keys() const {
+    return n_ <= small_.size() ? std::span<const std::string_view>(small_.data(), n_)
+                               : std::span<const std::string_view>(big_);
+  }
+
+ private:
+  std::array<std::string_view, 16> small_;
+  std::vector<std::string_view> big_;
+  std::size_t n_ = 0;
+};
+
+// The first key that appears twice in one object of `e` (depth first), as a dotted path from `e`.
+// Objects are small (a metric, its tags): a pairwise check up to 16 keys, else sorted. The path is
+// only built when there is a duplicate.
+std::optional<std::string> duplicate_in(element e) {
   if (e.is_array()) {
     const simdjson::dom::array arr = e.get_array().value_unsafe();  // a copy: outlives the loop
     for (element item : arr) {
-      if (auto d = duplicate_in(item, prefix)) return d;
+      if (auto d = duplicate_in(item)) return d;
     }
     return std::nullopt;
   }
   if (!e.is_object()) return std::nullopt;
   const auto obj = e.get_object().value_unsafe();
-  std::vector<std::string_view> keys;
-  for (auto field : obj) keys.push_back(field.key);
+  key_list list;
+  for (auto field : obj) list.push(field.key);
+  const auto keys = list.keys();
   std::optional<std::string_view> dup;
   if (keys.size() <= 16) {
     for (std::size_t i = 1; i < keys.size() && !dup; ++i) {
@@ -156,13 +183,13 @@ std::optional<std::string> duplicate_in(element e, const std::string& prefix) {
       }
     }
   } else {
-    std::vector<std::string_view> sorted = keys;
+    std::vector<std::string_view> sorted(keys.begin(), keys.end());
     std::sort(sorted.begin(), sorted.end());
     if (auto it = std::adjacent_find(sorted.begin(), sorted.end()); it != sorted.end()) dup = *it;
   }
-  if (dup) return prefix + std::string(*dup);
+  if (dup) return std::string(*dup);
   for (auto field : obj) {
-    if (auto d = duplicate_in(field.value, prefix + std::string(field.key) + ".")) return d;
+    if (auto d = duplicate_in(field.value)) return std::string(field.key) + "." + *d;
   }
   return std::nullopt;
 }
@@ -171,30 +198,31 @@ std::optional<std::string> duplicate_in(element e, const std::string& prefix) {
 // (index kNoIndex, field = path from the root).
 std::optional<model::field_error> find_duplicate_key(element root) {
   if (!root.is_object()) {
-    if (auto d = duplicate_in(root, ""))
+    if (auto d = duplicate_in(root))
       return model::field_error{model::kNoIndex, std::move(*d), "duplicate key"};
     return std::nullopt;
   }
   const auto obj = root.get_object().value_unsafe();
-  std::vector<std::string_view> keys;
+  key_list seen;
   for (auto field : obj) {
-    for (auto k : keys) {
+    for (auto k : seen.keys()) {
       if (k == field.key)
         return model::field_error{model::kNoIndex, std::string(field.key), "duplicate key"};
     }
-    keys.push_back(field.key);
+    seen.push(field.key);
   }
   for (auto field : obj) {
     if (field.key == "metrics" && field.value.is_array()) {
       std::size_t index = 0;
       const simdjson::dom::array arr = field.value.get_array().value_unsafe();
       for (element item : arr) {
-        if (auto d = duplicate_in(item, ""))
+        if (auto d = duplicate_in(item))
           return model::field_error{index, std::move(*d), "duplicate key"};
         ++index;
       }
-    } else if (auto d = duplicate_in(field.value, std::string(field.key) + ".")) {
-      return model::field_error{model::kNoIndex, std::move(*d), "duplicate key"};
+    } else if (auto d = duplicate_in(field.value)) {
+      return model::field_error{model::kNoIndex, std::string(field.key) + "." + *d,
+                                "duplicate key"};
     }
   }
   return std::nullopt;

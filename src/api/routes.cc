@@ -88,8 +88,11 @@ void post_metrics(services& s, http::request&& req, const http::params& p,
                                        done->rejected, retry_after));
           return;
         }
-        std::string body = R"({"accepted":)" + std::to_string(done->accepted) + R"(,"rejected":)" +
-                           http::field_errors_json(done->rejected) + "}";
+        std::string body = R"({"accepted":)";
+        body += std::to_string(done->accepted);
+        body += R"(,"rejected":)";
+        body += http::field_errors_json(done->rejected);
+        body += '}';
         respond(http::json_response(200, std::move(body)));
       });
 }

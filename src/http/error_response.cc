@@ -10,6 +10,7 @@
 namespace mca::http {
 
 std::string field_errors_json(std::span<const util::field_error> errors) {
+  if (errors.empty()) return "[]";  // every accepted batch: no array to build and serialise
   boost::json::array out;
   out.reserve(errors.size());
   for (const auto& fe : errors) {

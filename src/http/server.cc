@@ -224,6 +224,7 @@ struct core {
   // Descriptors served by watch(), each a dup() of the caller's (under lifecycle_mu).
   std::vector<std::shared_ptr<net::posix::stream_descriptor>> watched;
   std::vector<std::thread> threads;
+  unsigned io_threads = 0;  // how many run the io_context (set by start())
 };
 
 namespace {
@@ -414,7 +415,6 @@ class session : public std::enable_shared_from_this<session> {
     const router::route* path_route = nullptr;  // first route whose path matched
     bool cors_route = false;
     std::string cors_origin;  // non-empty: the request's Origin is allowed on a CORS route
-    std::string allow;        // "GET, HEAD, OPTIONS"
     params p;
   };
 
@@ -573,7 +573,7 @@ class session : public std::enable_shared_from_this<session> {
       auto res = error_response(
           {errc::method_not_allowed,
            std::string(h.method_string()) + " is not allowed on " + std::string(h.target())});
-      res.set(field::allow, ctx_.allow);
+      res.set(field::allow, allow());
       return res;
     }
     if (body_method(ctx_.method) && !parser_->chunked() && !parser_->content_length()) {
@@ -738,9 +738,14 @@ class session : public std::enable_shared_from_this<session> {
     disarm_read_timer();
   }
 
-  // Fills ctx_ from the request line and headers: routing, keep-alive, gzip, CORS.
+  // Fills ctx_ from the request line and headers: routing, keep-alive, gzip, CORS. The vectors of
+  // path segments and parameters are kept from the previous request on the connection.
   void begin_exchange(const bhttp::request_header<>& h) {
+    params p = std::move(ctx_.p);
+    p.values.clear();
     ctx_ = exchange{};
+    ctx_.p = std::move(p);
+    segs_.clear();
     ctx_.start = steady::now();
     ctx_.method = h.method();
     ctx_.version = h.version() == 10 ? 10 : 11;
@@ -754,38 +759,21 @@ class session : public std::enable_shared_from_this<session> {
     auto url = boost::urls::parse_origin_form(std::string_view(target.data(), target.size()));
     if (!url) return;
     ctx_.target_ok = true;
-    std::vector<std::string> segs;
-    for (auto seg : url->segments()) segs.push_back(std::move(seg));
+    for (auto seg : url->segments()) segs_.push_back(std::move(seg));
 
     const auto& all = srv_.routes.routes();
     const router::route* get_route = nullptr;
-    std::vector<verb> methods;
     for (std::size_t i = 0; i < all.size(); ++i) {
       const auto& r = all[i];
-      if (!match_route(r, segs, nullptr)) continue;
+      if (!match_route(r, segs_, nullptr)) continue;
       if (!ctx_.path_route) ctx_.path_route = &r;
       if (srv_.cors_enabled[i]) ctx_.cors_route = true;
-      if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
-        methods.push_back(r.method);
-      }
       if (!ctx_.route && r.method == ctx_.method) ctx_.route = &r;
       if (!get_route && r.method == verb::get) get_route = &r;
     }
     // HEAD is answered by the GET handler unless a HEAD route exists.
     if (!ctx_.route && ctx_.head && get_route) ctx_.route = get_route;
-    if (ctx_.route) match_route(*ctx_.route, segs, &ctx_.p);
-
-    if (ctx_.path_route) {
-      bool has_head = std::find(methods.begin(), methods.end(), verb::head) != methods.end();
-      for (verb m : methods) {
-        if (!ctx_.allow.empty()) ctx_.allow += ", ";
-        ctx_.allow += bhttp::to_string(m);
-        if (m == verb::get && !has_head) ctx_.allow += ", HEAD";
-      }
-      if (std::find(methods.begin(), methods.end(), verb::options) == methods.end()) {
-        ctx_.allow += ", OPTIONS";
-      }
-    }
+    if (ctx_.route) match_route(*ctx_.route, segs_, &ctx_.p);
 
     auto origin = h[field::origin];
     if (ctx_.cors_route && !origin.empty()) {
@@ -795,6 +783,29 @@ class session : public std::enable_shared_from_this<session> {
       });
       if (ok) ctx_.cors_origin = std::string(origin);
     }
+  }
+
+  // The Allow value for the request's path ("GET, HEAD, OPTIONS"): the methods of every route
+  // that matches it, in route order. Only a 405 and OPTIONS need it, so it is made on demand.
+  std::string allow() const {
+    std::vector<verb> methods;
+    for (const auto& r : srv_.routes.routes()) {
+      if (!match_route(r, segs_, nullptr)) continue;
+      if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
+        methods.push_back(r.method);
+      }
+    }
+    std::string out;
+    const bool has_head = std::find(methods.begin(), methods.end(), verb::head) != methods.end();
+    for (verb m : methods) {
+      if (!out.empty()) out += ", ";
+      out += bhttp::to_string(m);
+      if (m == verb::get && !has_head) out += ", HEAD";
+    }
+    if (std::find(methods.begin(), methods.end(), verb::options) == methods.end()) {
+      out += ", OPTIONS";
+    }
+    return out;
   }
 
   // Routing was done on the header (refusal()); what is left needs the body.
@@ -824,14 +835,14 @@ class session : public std::enable_shared_from_this<session> {
                             "origin " + std::string(req[field::origin]) + " is not allowed"}));
       }
       response res{bhttp::status::no_content, ctx_.version};
-      res.set(field::access_control_allow_methods, ctx_.allow);
+      res.set(field::access_control_allow_methods, allow());
       res.set(field::access_control_allow_headers,
               "Content-Type, Content-Encoding, Authorization, X-API-Key");
       res.set(field::access_control_max_age, "600");
       return write_response(std::move(res));
     }
     response res{bhttp::status::no_content, ctx_.version};
-    res.set(field::allow, ctx_.allow);
+    res.set(field::allow, allow());
     write_response(std::move(res));
   }
 
@@ -972,6 +983,8 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t chunk_ext_bytes_ = 0;
   bool chunk_ext_overflow_ = false;
   exchange ctx_;
+  // The request's percent-decoded path segments (its vector kept between requests).
+  std::vector<std::string> segs_;
   response out_;
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
   phase phase_ = phase::idle;
@@ -1097,8 +1110,9 @@ void detail::core::start() {
   accept_retry.emplace(acceptor->get_executor());
 
   work.emplace(ioc->get_executor());
-  do_accept();
   unsigned n = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  io_threads = n;
+  do_accept();
   for (unsigned i = 0; i < n; ++i) threads.emplace_back([this] { run_thread(); });
   started = true;
 }
@@ -1156,8 +1170,11 @@ void detail::core::run_thread() {
 }
 
 void detail::core::do_accept() {
-  acceptor->async_accept(net::make_strand(*ioc),
-                         beast::bind_front_handler(&detail::core::on_accept, this));
+  // A connection's handlers run one at a time: on a strand, or, with one I/O thread, on the
+  // io_context itself (an implicit strand), which spares every handler the strand's queue.
+  net::any_io_executor ex = io_threads == 1 ? net::any_io_executor(ioc->get_executor())
+                                            : net::any_io_executor(net::make_strand(*ioc));
+  acceptor->async_accept(ex, beast::bind_front_handler(&detail::core::on_accept, this));
 }
 
 void detail::core::on_accept(beast::error_code ec, tcp::socket socket) {

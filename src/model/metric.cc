@@ -14,6 +14,20 @@ bool is_name_char(unsigned char c) {
 
 bool is_label_char(unsigned char c) { return c != ':' && is_name_char(c); }
 
+// Whether label_name(key) == key: a non-empty key of label characters that does not start with a
+// digit or "__" and is not "app_id". Most keys are; for them sanitising changes nothing.
+bool plain_label(std::string_view key) {
+  if (key.empty() || (key.front() >= '0' && key.front() <= '9')) return false;
+  for (unsigned char c : key) {
+    if (!is_label_char(c)) return false;
+  }
+  return key != "app_id" && !key.starts_with("__");
+}
+
+bool all_plain_labels(const std::vector<tag>& tags) {
+  return std::all_of(tags.begin(), tags.end(), [](const tag& t) { return plain_label(t.first); });
+}
+
 std::string longer_than(std::size_t n) { return "longer than " + std::to_string(n) + " bytes"; }
 
 field_error error_at(std::size_t index, std::string field, std::string message) {
@@ -89,14 +103,16 @@ std::optional<field_error> validate(const metric& m, std::size_t index, const li
       return error_at(index, "tags." + key, "must not contain NUL");
     }
   }
-  // At most max_tags (32) keys: the pairwise check is cheaper than building a set.
+  // At most max_tags (32) keys: the pairwise check is cheaper than building a set. When no key
+  // changes under sanitising, two label names collide only where two keys are equal.
+  const bool plain = all_plain_labels(m.tags);
   for (std::size_t i = 0; i < m.tags.size(); ++i) {
-    const std::string label_i = label_name(m.tags[i].first);
+    const std::string label_i = plain ? std::string() : label_name(m.tags[i].first);
     for (std::size_t j = 0; j < i; ++j) {
       if (m.tags[j].first == m.tags[i].first) {
         return error_at(index, "tags." + m.tags[i].first, "duplicate tag key");
       }
-      if (label_name(m.tags[j].first) == label_i) {
+      if (!plain && label_name(m.tags[j].first) == label_i) {
         return error_at(
             index, "tags." + m.tags[i].first,
             "label name collides with tag \"" + m.tags[j].first + "\" after sanitising");
@@ -142,20 +158,29 @@ std::string label_name(std::string_view key) {
 }
 
 std::string series_key(std::string_view app_id, const metric& m) {
-  std::vector<tag> labels;
-  labels.reserve(m.tags.size());
-  for (const auto& [key, value] : m.tags) labels.emplace_back(label_name(key), value);
-  std::stable_sort(labels.begin(), labels.end(),
-                   [](const tag& a, const tag& b) { return a.first < b.first; });
+  return series_key(app_id, exposition_name(m.name), m.tags);
+}
 
-  const std::string name = exposition_name(m.name);
-  std::size_t size = app_id.size() + 1 + name.size();
+std::string series_key(std::string_view app_id, std::string_view exposition,
+                       const std::vector<tag>& tags) {
+  const auto by_name = [](const tag& a, const tag& b) { return a.first < b.first; };
+  // Tags normalise() sorted whose keys are label names already: they are the labels, in order.
+  const bool as_given = all_plain_labels(tags) && std::is_sorted(tags.begin(), tags.end(), by_name);
+  std::vector<tag> sanitised;
+  if (!as_given) {
+    sanitised.reserve(tags.size());
+    for (const auto& [key, value] : tags) sanitised.emplace_back(label_name(key), value);
+    std::stable_sort(sanitised.begin(), sanitised.end(), by_name);
+  }
+  const std::vector<tag>& labels = as_given ? tags : sanitised;
+
+  std::size_t size = app_id.size() + 1 + exposition.size();
   for (const auto& [label, value] : labels) size += 2 + label.size() + value.size();
   std::string key;
   key.reserve(size);
   key.append(app_id);
   key.push_back('\0');
-  key.append(name);
+  key.append(exposition);
   for (const auto& [label, value] : labels) {
     key.push_back('\0');
     key.append(label);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,34 @@ std::string label_name(std::string_view key);
 // the Kafka message key, so one series always lands on one partition. Format:
 // app_id '\0' exposition_name ('\0' label_name '\0' value)*.
 std::string series_key(std::string_view app_id, const metric& m);
+// The same from the metric's exposition name (exposition_name(m.name), made once for the items of
+// a batch that share a name) and its tags.
+std::string series_key(std::string_view app_id, std::string_view exposition,
+                       const std::vector<tag>& tags);
+
+// For each of `n` items, the index of the first item with the same name (itself when none);
+// `name_of(i)` gives item i's name. For work done once per name in a batch (a batch of 100
+// metrics usually has a few names).
+template <class NameOf>
+std::vector<std::size_t> first_with_same_name(std::size_t n, NameOf name_of) {
+  std::vector<std::size_t> first(n);
+  if (n <= 8) {
+    for (std::size_t i = 0; i < n; ++i) {
+      first[i] = i;
+      for (std::size_t j = 0; j < i; ++j) {
+        if (first[j] == j && std::string_view(name_of(j)) == std::string_view(name_of(i))) {
+          first[i] = j;
+          break;
+        }
+      }
+    }
+    return first;
+  }
+  std::unordered_map<std::string_view, std::size_t> seen;
+  seen.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) first[i] = seen.try_emplace(name_of(i), i).first->second;
+  return first;
+}
 
 // app_id: [A-Za-z0-9._-]{1,64}, and not only dots ("." and ".." are path segments).
 bool valid_app_id(std::string_view app_id);

@@ -73,21 +73,28 @@ struct app_state {
 
 // The names a metric of exposition name `e` and type `t` uses, each prefixed by its kind: 'i' the
 // series identity (the exposition name, whatever the type), 's' a name it is exposed under.
-std::vector<std::string> claims_of(const std::string& e, model::metric_type t) {
+std::vector<std::string> claims_of(std::string_view e, model::metric_type t) {
+  const auto claim = [e](char kind, std::string_view suffix = {}) {
+    std::string c;
+    c.reserve(1 + e.size() + suffix.size());
+    c.push_back(kind);
+    c.append(e).append(suffix);
+    return c;
+  };
   std::vector<std::string> out;
-  out.push_back("i" + e);
+  out.push_back(claim('i'));
   switch (t) {
     case model::metric_type::gauge:
-      out.push_back("s" + e);
+      out.push_back(claim('s'));
       break;
     case model::metric_type::counter:
-      out.push_back("s" + e + "_total");
+      out.push_back(claim('s', "_total"));
       break;
     case model::metric_type::histogram:
-      out.push_back("s" + e);
-      out.push_back("s" + e + "_bucket");
-      out.push_back("s" + e + "_sum");
-      out.push_back("s" + e + "_count");
+      out.push_back(claim('s'));
+      out.push_back(claim('s', "_bucket"));
+      out.push_back(claim('s', "_sum"));
+      out.push_back(claim('s', "_count"));
       break;
   }
   return out;
@@ -166,13 +173,28 @@ std::size_t series_admission::weight(std::string_view key, const model::metric& 
 namespace {
 
 // Work that needs no lock: the series hash, the exposition name, the weight and how many
-// Prometheus series the item adds.
+// Prometheus series the item adds, and the names the item claims. Items of one batch that share
+// their name and type share their exposition name and claims (`head`: the first such item), which
+// are made once.
 struct prepared {
   std::uint64_t hash;
-  std::string exposition;
+  std::string_view exposition;  // the candidate's, `own`, or its head's
   std::size_t weight;
   std::size_t exposed;
+  std::size_t head;
+  std::string own;                  // the exposition name, when made here
+  std::vector<std::string> claims;  // claims_of(exposition, type); only in a head
 };
+
+// For each item, the first item of `items` with the same name and type (itself when none).
+std::vector<std::size_t> heads_of(std::span<const series_admission::candidate> items) {
+  auto head = model::first_with_same_name(
+      items.size(), [&](std::size_t i) -> std::string_view { return items[i].m->name; });
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[head[i]].m->type != items[i].m->type) head[i] = i;
+  }
+  return head;
+}
 
 // Why an item is refused: the counter it goes to, the field and the message of the answer.
 struct refusal_reason {
@@ -203,7 +225,7 @@ struct series_admission::checks {
                                                bool name_live, const name_entry* held) const {
     if (!name_live || held->original == m.name) return std::nullopt;
     return refusal_reason{refusal::name_collision, "name",
-                          "becomes \"" + p.exposition + "\" for Prometheus, like \"" +
+                          "becomes \"" + std::string(p.exposition) + "\" for Prometheus, like \"" +
                               held->original +
                               "\" that this app already writes: two names would merge into one "
                               "series; use one spelling"};
@@ -214,19 +236,20 @@ struct series_admission::checks {
   std::optional<refusal_reason> type_conflict(const std::vector<std::string>& claims,
                                               model::metric_type t) const {
     for (const auto& claim : claims) {
-      const std::string exposed = claim.substr(1);
+      const std::string_view exposed = std::string_view(claim).substr(1);
       if (auto it = app.claims.find(claim);
           it != app.claims.end() && self.live(it->second, now) && it->second.type != t)
         return refusal_reason{refusal::type_conflict, "type",
-                              "as " + a_type(t) + " it would share the Prometheus name " + exposed +
-                                  " with " + a_type(it->second.type) + " this app writes (\"" +
-                                  it->second.original + "\"): one name has one type; send it as " +
+                              "as " + a_type(t) + " it would share the Prometheus name " +
+                                  std::string(exposed) + " with " + a_type(it->second.type) +
+                                  " this app writes (\"" + it->second.original +
+                                  "\"): one name has one type; send it as " +
                                   a_type(it->second.type) + " or use another name"};
       if (auto it = self.claims.find(claim);
           it != self.claims.end() && self.live(it->second, now) && it->second.type != t)
         return refusal_reason{refusal::type_conflict, "type",
-                              "as " + a_type(t) + " it would share the Prometheus name " + exposed +
-                                  " with " + a_type(it->second.type) +
+                              "as " + a_type(t) + " it would share the Prometheus name " +
+                                  std::string(exposed) + " with " + a_type(it->second.type) +
                                   " another app writes: one name has one type across the "
                                   "service; use another name"};
     }
@@ -296,15 +319,35 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
   t.app_id = std::string(app_id);
   t.admitted.assign(items.size(), false);
 
-  std::vector<prepared> prep;
-  prep.reserve(items.size());
-  for (const auto& c : items) {
+  const std::vector<std::size_t> head = heads_of(items);
+  std::vector<prepared> prep(items.size());  // never resized: items point into their heads
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const candidate& c = items[i];
+    prepared& p = prep[i];
+    p.head = head[i];
+    p.hash = hash_key(c.key);
+    p.weight = weight(c.key, *c.m);
+    if (p.head != i) {
+      const prepared& h = prep[p.head];
+      p.exposition = h.exposition;
+      p.exposed = h.exposed;
+      continue;
+    }
+    if (c.exposition.empty()) {
+      p.own = model::exposition_name(c.m->name);
+      p.exposition = p.own;
+    } else {
+      p.exposition = c.exposition;
+    }
     const std::size_t bounds = c.m->type == model::metric_type::histogram
                                    ? impl_->limits.store.buckets.layout_for(c.m->name).size()
                                    : 0;
-    prep.push_back({hash_key(c.key), model::exposition_name(c.m->name), weight(c.key, *c.m),
-                    store::exposed_series(c.m->type, bounds)});
+    p.exposed = store::exposed_series(c.m->type, bounds);
+    p.claims = claims_of(p.exposition, c.m->type);
   }
+  // Heads whose name and claims this batch has written: the items that share them pass the name
+  // and type checks as their head did and write nothing more (`pending` counts batches).
+  std::vector<bool> written(items.size(), false);
 
   std::lock_guard lock(impl_->mu);
   auto app_it = impl_->apps.find(app_id);
@@ -316,19 +359,25 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
   for (std::size_t i = 0; i < items.size(); ++i) {
     const model::metric& m = *items[i].m;
     const prepared& p = prep[i];
+    const bool repeat = written[p.head];
+    const auto& claims = prep[p.head].claims;
 
-    auto name_it = app.names.find(p.exposition);
-    const bool name_live = name_it != app.names.end() &&
-                           impl_->live(name_it->second.last_seen, name_it->second.pending, now);
-    const auto claims = claims_of(p.exposition, m.type);
     auto it = app.series.find(p.hash);
     // A series past its TTL that expire() has not swept still counts: it is replaced in place
     // and only the weight difference matters.
     const bool known =
         it != app.series.end() && impl_->live(it->second.last_seen, it->second.pending, now);
 
-    auto refused = check.name_collision(p, m, name_live, name_live ? &name_it->second : nullptr);
-    if (!refused) refused = check.type_conflict(claims, m.type);
+    std::optional<refusal_reason> refused;
+    auto name_it = app.names.end();
+    bool name_live = false;
+    if (!repeat) {
+      name_it = app.names.find(p.exposition);
+      name_live = name_it != app.names.end() &&
+                  impl_->live(name_it->second.last_seen, name_it->second.pending, now);
+      refused = check.name_collision(p, m, name_live, name_live ? &name_it->second : nullptr);
+      if (!refused) refused = check.type_conflict(claims, m.type);
+    }
     if (!refused && !known)
       refused = it != app.series.end() ? check.caps(p, it->second.weight, it->second.exposed)
                                        : check.caps(p, 0, 0);
@@ -343,18 +392,21 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
     it->second.last_seen = now;
     ++it->second.pending;
     t.series.push_back(p.hash);
+    t.admitted[i] = true;
+    if (repeat) continue;
 
-    if (name_it == app.names.end()) name_it = app.names.emplace(p.exposition, name_entry{}).first;
+    if (name_it == app.names.end())
+      name_it = app.names.emplace(std::string(p.exposition), name_entry{}).first;
     if (!name_live) name_it->second = name_entry{m.name, now, 0, false};
     name_it->second.last_seen = now;
     ++name_it->second.pending;
-    t.names.push_back(p.exposition);
+    t.names.emplace_back(p.exposition);
     for (const auto& claim : claims) {
       impl_->write_claim(app.claims, claim, m.type, m.name, now);
       impl_->write_claim(impl_->claims, claim, m.type, std::string(), now);
       t.claims.push_back(claim);
     }
-    t.admitted[i] = true;
+    written[p.head] = true;
   }
   if (app.empty()) impl_->apps.erase(app_it);
   return t;

@@ -101,10 +101,15 @@ class series_admission {
     std::size_t index;
     const model::metric* m;
     std::string_view key;  // model::series_key(app_id, *m)
+    // model::exposition_name(m->name) when the caller has it already; empty: admit() makes it.
+    std::string_view exposition = {};
   };
 
   // What admit() decided: `refused` lists the rejected items (index, field, reason); the rest are
   // admitted. Hand the ticket back to settle() exactly once.
+  //
+  // A batch holds each name and claim it writes once, however many of its items use it (a
+  // batch of 100 metrics with 10 names writes 10 names): `pending` counts batches, not items.
   struct ticket {
     std::string app_id;
     std::vector<std::uint64_t> series;  // hashes this batch wrote (pending until settle)

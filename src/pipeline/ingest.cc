@@ -36,15 +36,22 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     valid_index.push_back(index);
   }
 
+  // Exposition names once per name of the batch (they key the series and admission's checks).
+  const auto first = model::first_with_same_name(
+      valid.size(), [&](std::size_t i) -> std::string_view { return valid[i]->name; });
+  std::vector<std::string> expositions(valid.size());
   std::vector<std::string> keys(valid.size());
-  for (std::size_t i = 0; i < valid.size(); ++i) keys[i] = model::series_key(app_id, *valid[i]);
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (first[i] == i) expositions[i] = model::exposition_name(valid[i]->name);
+    keys[i] = model::series_key(app_id, expositions[first[i]], valid[i]->tags);
+  }
 
   // What the store will hold: refused series are rejected here, in the answer.
   std::optional<series_admission::ticket> ticket;
   if (admission_ && !valid.empty()) {
     std::vector<series_admission::candidate> candidates(valid.size());
     for (std::size_t i = 0; i < valid.size(); ++i)
-      candidates[i] = {valid_index[i], valid[i], keys[i]};
+      candidates[i] = {valid_index[i], valid[i], keys[i], expositions[first[i]]};
     ticket = admission_->admit(app_id, candidates, now);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < valid.size(); ++i) {

@@ -248,4 +248,19 @@ TEST(ingest_parser, a_duplicate_type_key_refuses_the_body) {
 }
 
 }  // namespace
+TEST(ingest_parser, names_the_smallest_duplicate_among_many_tags_with_its_path) {
+  std::string tags;
+  for (int i = 30; i >= 0; --i) tags += "\"k" + std::to_string(i) + "\":\"v\",";
+  tags += R"("k7":"again","k12":"again")";
+  const std::string body = R"({"metrics":[{"name":"a","value":1,"profileId":"p"},)"
+                           R"({"name":"b","value":1,"profileId":"p","tags":{)" +
+                           tags + "}}]}";
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(body, 100, 0, &details);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(details.size(), 1u);
+  // Past 16 keys the keys are sorted: "k12" < "k7".
+  EXPECT_EQ(details[0], (model::field_error{1, "tags.k12", "duplicate key"}));
+}
+
 }  // namespace mca::api

@@ -155,6 +155,38 @@ TEST(http_router, answers_wrong_method_with_405_listing_allowed_methods) {
   EXPECT_EQ(reply.res[field::allow], "GET, HEAD, POST, OPTIONS");
 }
 
+// With one I/O thread the connections run on the io_context itself (no strand): keep-alive
+// requests, params reused between them, a 405's Allow, and a responder called from another
+// thread all behave as with several threads.
+TEST(http_router, one_io_thread_serves_keep_alive_requests_and_foreign_responders) {
+  parked_responders parked;
+  router r;
+  r.add(verb::get, "/things/{id}", "get_thing", [](request&&, const params& p, responder respond) {
+    respond(text(std::string(p.get("id"))));
+  });
+  r.add(verb::post, "/things/{id}", "post_thing", parked.park());
+  server_options o = test_options();
+  o.threads = 1;
+  running s(std::move(r), o);
+  auto c = s.connect();
+  for (const char* id : {"a", "a-much-longer-identifier-than-fits-inline", "b"})
+    EXPECT_EQ(c.roundtrip(make_request(verb::get, std::string("/things/") + id)).res.body(), id);
+  auto refused = c.roundtrip(make_request(verb::delete_, "/things/1"));
+  expect_json_error(refused, 405, "method_not_allowed");
+  EXPECT_EQ(refused.res[field::allow], "GET, HEAD, POST, OPTIONS");
+
+  std::thread answer([&] {
+    auto respond = parked.take();
+    ASSERT_TRUE(respond);
+    (*respond)(text("from another thread"));
+  });
+  auto reply = c.roundtrip(make_request(verb::post, "/things/2", "x"));
+  answer.join();
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.res.body(), "from another thread");
+  EXPECT_EQ(c.roundtrip(make_request(verb::get, "/things/3")).res.body(), "3");
+}
+
 TEST(http_router, answers_head_with_get_headers_and_no_body) {
   running s(
       routes({{verb::get, "/page", "page", [](request&& req, const params&, responder respond) {

@@ -299,6 +299,19 @@ TEST(series_key, has_the_documented_layout) {
             "my-app\0client_metric_cpu_usage\0environment\0production\0host\0server1"s);
 }
 
+TEST(series_key, sorts_by_label_name_whether_or_not_keys_need_sanitising) {
+  // Keys that are label names already, sorted (the common case, keyed without a copy)...
+  metric plain{"m", 1, 0, {{"a", "1"}, {"b", "2"}}, "p"};
+  using namespace std::string_literals;
+  EXPECT_EQ(series_key("app", plain), "app\0client_metric_m\0a\0001\0b\0002"s);
+  // ...and keys whose label names sort otherwise: "b" "a-b" "app_id" "9" -> "b" "a_b"
+  // "tag_app_id" "_9", ordered by label name.
+  metric mixed{"m", 1, 0, {{"b", "1"}, {"a-b", "2"}, {"app_id", "3"}, {"9", "4"}}, "p"};
+  EXPECT_EQ(series_key("app", mixed),
+            "app\0client_metric_m\0_9\0004\0a_b\0002\0b\0001\0tag_app_id\0003"s);
+  EXPECT_EQ(series_key("app", mixed), series_key("app", exposition_name("m"), mixed.tags));
+}
+
 TEST(series_key, ignores_tag_order) {
   auto a = seed_metric();
   auto b = seed_metric();

@@ -324,5 +324,39 @@ TEST(series_admission_types, a_gauge_only_workload_is_admitted_as_before) {
   EXPECT_EQ(a.stats().refused[static_cast<int>(refusal::type_conflict)], 0u);
 }
 
+// A batch writes each name and claim once, however many items use it; the items after the first
+// of a name pass its checks (or not) exactly as separate items would have.
+TEST(series_admission_types, a_batch_holds_each_name_once_and_gives_it_back_on_failure) {
+  series_admission a({});
+  std::vector<model::metric> items;
+  for (int i = 0; i < 12; ++i) items.push_back(metric_named("x_", "h" + std::to_string(i)));
+  items.push_back(typed("x_", kCounter));     // same name, other type: refused in the same batch
+  items.push_back(metric_named("x_", "h0"));  // the first item's series again
+  batch_of failing("app", items);
+  auto t = a.admit(failing.app, failing.candidates, kNow);
+  EXPECT_EQ(admitted(t), 13u);
+  ASSERT_EQ(t.refused.size(), 1u);
+  EXPECT_EQ(t.refused[0].index, 12u);
+  EXPECT_EQ(t.refused[0].field, "type");
+  EXPECT_EQ(t.names.size(), 1u);   // client_metric_x_
+  EXPECT_EQ(t.claims.size(), 2u);  // its identity and its gauge sample name
+  EXPECT_EQ(a.stats().series, 12u);
+  // Pending: another spelling of the name and another type are refused meanwhile.
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", {metric_named("x-")}))), 0u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("other", {typed("x_", kCounter)}))), 0u);
+  a.settle(t, false);
+  EXPECT_EQ(a.stats().series, 0u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", {metric_named("x-")}))), 1u);
+
+  // Delivered, the batch's names stay held until ttl: another spelling is still refused.
+  series_admission b({});
+  batch_of ok("app", std::vector<model::metric>(20, metric_named("z_")));
+  auto u = b.admit(ok.app, ok.candidates, kNow);
+  EXPECT_EQ(admitted(u), 20u);
+  b.settle(u, true);
+  EXPECT_EQ(b.stats().series, 1u);
+  EXPECT_EQ(admitted(admit_and_deliver(b, batch_of("app", {metric_named("z-")}))), 0u);
+}
+
 }  // namespace
 }  // namespace mca::pipeline
