@@ -70,8 +70,8 @@ BENCHMARK(access_keys)->Arg(1)->Arg(100)->Arg(10'000);
 void access_keys_and_limits(benchmark::State& st) {
   mca::api::access_options o;
   o.keys = std::move(*mca::auth::key_store::open(keys_file(100)));
-  o.per_client_rate = 1e12;  // never refuses: the cost of the bucket, not of a 429
-  o.per_app_rate = 1e12;
+  o.limits.per_client_rate = 1e12;  // never refuses: the cost of the bucket, not of a 429
+  o.limits.per_app_rate = 1e12;
   mca::api::access_control access(std::move(o));
   run(st, access, true);
 }

@@ -121,8 +121,9 @@ std::string rate_text(double r) {
 
 access_control::access_control(access_options o)
     : keys_(std::move(o.keys)), trusted_(std::move(o.trusted_proxies)) {
-  if (o.per_client_rate > 0) clients_.emplace(o.per_client_rate, o.table_size, o.now);
-  if (o.per_app_rate > 0) apps_.emplace(o.per_app_rate, o.table_size, o.now);
+  const auto& l = o.limits;
+  if (l.per_client_rate > 0) clients_.emplace(l.per_client_rate, l.table_size, o.now);
+  if (l.per_app_rate > 0) apps_.emplace(l.per_app_rate, l.table_size, o.now);
 }
 
 bool access_control::limit_client(const http::request& req, const http::params& p,

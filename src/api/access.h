@@ -37,11 +37,17 @@ enum class route_access {
   scrape,  // key with scope scrape, per-client limit
 };
 
+// The rate limits (RATE_LIMIT_PER_CLIENT, RATE_LIMIT_PER_APP, RATE_LIMIT_TABLE_SIZE: the config
+// tree's `access` section extends this, so these are the settings' defaults).
+struct access_limits {
+  double per_client_rate = 0;       // requests/s per client address; 0 = off
+  double per_app_rate = 0;          // metrics/s per app; 0 = off
+  std::size_t table_size = 65'536;  // buckets held per table (clients, apps)
+};
+
 struct access_options {
   std::unique_ptr<auth::key_store> keys;  // null: no API_KEYS_FILE, every route open
-  double per_client_rate = 0;             // requests/s per client address; 0 = off
-  double per_app_rate = 0;                // metrics/s per app; 0 = off
-  std::size_t table_size = 65'536;        // buckets held per table (clients, apps)
+  access_limits limits;
   auth::cidr_set trusted_proxies;
   auth::clock_ns now = auth::steady_now_ns;
 };

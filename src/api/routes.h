@@ -17,16 +17,22 @@
 
 namespace mca::api {
 
-// What the handlers use. Everything is owned by the app and outlives the server.
-struct services {
+// What the routes take from the settings (MAX_BATCH_METRICS, RETRY_AFTER_SECONDS,
+// ALLOWED_APP_IDS): the config tree's `routes` section, so these are the settings' defaults.
+struct route_options {
+  std::size_t max_batch_metrics = 1000;  // most metrics in one POST (more: 413)
+  std::chrono::seconds retry_after{1};   // Retry-After on 503
+  // The apps this service takes; empty = any valid app_id. Others get 404.
+  std::vector<std::string> allowed_app_ids;
+};
+
+// What the handlers use: the route options, and what the app owns and keeps alive until the
+// server has stopped.
+struct services : route_options {
   pipeline::front& pipeline;
   const util::clock& clock;
   // Appends the whole Prometheus text (client series, then self-metrics).
   std::function<void(std::string&)> render_metrics;
-  std::size_t max_batch_metrics = 1000;
-  std::chrono::seconds retry_after{1};
-  // ALLOWED_APP_IDS: the apps this service takes; empty = any valid app_id. Others get 404.
-  std::vector<std::string> allowed_app_ids;
   // Keys and rate limits; null = every route open and unlimited.
   access_control* access = nullptr;
 };

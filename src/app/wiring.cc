@@ -54,15 +54,7 @@ class service final : public application {
     if (cfg_.embedded_registry()) {
       registry_ = registry::make_embedded(schema_, schema_v2_);
     } else {
-      registry::confluent_options o;
-      o.url = cfg_.registry.url;
-      o.basic_auth_user_info = cfg_.registry.basic_auth_user_info;
-      o.subject = cfg_.kafka.consumer.topic + "-value";
-      o.schema = schema_;
-      o.typed_schema = schema_v2_;
-      o.auto_register = cfg_.registry.auto_register;
-      o.ca_location = cfg_.registry.ssl_ca_location;
-      auto r = registry::make_confluent(std::move(o));
+      auto r = registry::make_confluent(config::registry_options(cfg_, schema_, schema_v2_));
       if (!r) return r.error();
       registry_ = std::move(*r);
     }
@@ -88,7 +80,8 @@ class service final : public application {
       consumer_ = std::move(*c);
       const auto& k = cfg_.kafka.consumer;
       spdlog::info("transport: kafka {} topic {} group {}{}{}",
-                   util::mask_url_userinfo(cfg_.kafka.bootstrap_servers), k.topic, k.group_id,
+                   util::mask_url_userinfo(cfg_.kafka.bootstrap_servers), cfg_.kafka.topic,
+                   k.group_id,
                    k.group_instance_id.empty() ? std::string() : " instance " + k.group_instance_id,
                    k.dlq_topic.empty() ? std::string() : " dead-letter topic " + k.dlq_topic);
       spdlog::info("aggregates: snapshots every {} ms to changelog {}", k.snapshot_interval.count(),
@@ -101,12 +94,9 @@ class service final : public application {
     add_probes();
     front_ = pipeline::make_front(*ingest_, *consume_, store_, *registry_, *producer_, probes_);
     services_.emplace(api::services{
-        *front_, util::real_clock(),
-        [this](std::string& out) { exposition::render_page(store_, self_, render_opts_, out); },
-        cfg_.ingest.max_batch_metrics, std::chrono::seconds(cfg_.ingest.retry_after_seconds),
-        cfg_.store.allowed_app_ids});
-    services_->access = &*access_;
-    render_opts_.app_id_label = cfg_.store.exposition_app_id_label;
+        cfg_.routes, *front_, util::real_clock(),
+        [this](std::string& out) { exposition::render_page(store_, self_, cfg_.exposition, out); },
+        &*access_});
     api::add_routes(router_, *services_);
     // The docs are open, but they count against the per-client limit like every non-probe route.
     http::router docs;
@@ -156,9 +146,7 @@ class service final : public application {
     auto trusted = auth::cidr_set::parse(a.trusted_proxies);
     if (!trusted) return invalid("TRUSTED_PROXIES: " + trusted.error().message);
     o.trusted_proxies = std::move(*trusted);
-    o.per_client_rate = static_cast<double>(a.rate_limit_per_client);
-    o.per_app_rate = static_cast<double>(a.rate_limit_per_app);
-    o.table_size = a.rate_limit_table_size;
+    o.limits = a;
     access_.emplace(std::move(o));
     return {};
   }
@@ -278,7 +266,6 @@ class service final : public application {
   std::optional<pipeline::ingest> ingest_;
   std::optional<pipeline::consume> consume_;
   exposition::self_metrics self_;
-  exposition::render_options render_opts_;
   std::optional<api::access_control> access_;
   std::unique_ptr<pipeline::front> front_;
   std::optional<api::services> services_;

@@ -312,6 +312,7 @@ bool valid_topic_name(std::string_view t) {
 
 using C = config;
 using http::server_options;
+using registry::confluent_options;
 using store::store_limits;
 using transport::kafka::consumer_options;
 using transport::kafka::producer_options;
@@ -372,20 +373,20 @@ const std::vector<field>& fields() {
       text("API_KEYS_FILE", at(&C::access, &C::access_settings::api_keys_file),
            "JSON file of API keys (sha256, scopes, apps, origins); unset = every route open. "
            "SIGHUP reloads it"),
-      integer("RATE_LIMIT_PER_CLIENT", at(&C::access, &C::access_settings::rate_limit_per_client),
-              0, 1'000'000,
+      integer("RATE_LIMIT_PER_CLIENT", at(&C::access, &api::access_limits::per_client_rate), 0,
+              1'000'000,
               "requests/s per client address, burst of one second's worth (0 = off); over it: 429"),
-      integer("RATE_LIMIT_PER_APP", at(&C::access, &C::access_settings::rate_limit_per_app), 0,
+      integer("RATE_LIMIT_PER_APP", at(&C::access, &api::access_limits::per_app_rate), 0,
               100'000'000,
               "metrics/s per app_id, burst of one second's worth (0 = off); over it: 429"),
-      integer("RATE_LIMIT_TABLE_SIZE", at(&C::access, &C::access_settings::rate_limit_table_size),
-              1, 10'000'000,
+      integer("RATE_LIMIT_TABLE_SIZE", at(&C::access, &api::access_limits::table_size), 1,
+              10'000'000,
               "most clients (and, apart, apps) whose rate-limit buckets are held; past it the "
               "least recently seen is forgotten"),
       list("TRUSTED_PROXIES", at(&C::access, &C::access_settings::trusted_proxies), check_cidr,
            "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (rate "
            "limits)"),
-      integer("MAX_BATCH_METRICS", at(&C::ingest, &C::ingest_settings::max_batch_metrics), 1,
+      integer("MAX_BATCH_METRICS", at(&C::routes, &api::route_options::max_batch_metrics), 1,
               1'000'000, "most metrics in one POST (more: 413)"),
       integer("MAX_NAME_BYTES", at(&C::ingest, &model::limits::max_name_bytes), 1, 65536,
               "longest metric name"),
@@ -404,8 +405,8 @@ const std::vector<field>& fields() {
               1000),
       integer("DELIVERY_TIMEOUT_MS", producer_at(&producer_options::delivery_timeout), 100, 300'000,
               "the transport must acknowledge a batch within this, else 503"),
-      integer("RETRY_AFTER_SECONDS", at(&C::ingest, &C::ingest_settings::retry_after_seconds), 1,
-              3600, "Retry-After sent with 503"),
+      integer("RETRY_AFTER_SECONDS", at(&C::routes, &api::route_options::retry_after), 1, 3600,
+              "Retry-After sent with 503"),
       integer("METRIC_TTL_SECONDS", at(&C::store, &store_limits::ttl_ms), 0, 10LL * 365 * 86400,
               "a series not written for this long is no longer exposed (0 = never)", 1000),
       integer("MAX_SERIES", at(&C::store, &store_limits::max_series), 1, 100'000'000,
@@ -442,16 +443,16 @@ const std::vector<field>& fields() {
          return parse_bounds(v, c.store.histogram_default_buckets);
        },
        [](const config& c) { return format_bounds(c.store.histogram_default_buckets); }},
-      list("ALLOWED_APP_IDS", at(&C::store, &C::store_settings::allowed_app_ids), check_app_id,
+      list("ALLOWED_APP_IDS", at(&C::routes, &api::route_options::allowed_app_ids), check_app_id,
            "comma-separated app_ids this service takes (others: 404 unknown_app); unset = any "
            "valid app_id"),
-      flag("EXPOSITION_APP_ID_LABEL", at(&C::store, &C::store_settings::exposition_app_id_label),
+      flag("EXPOSITION_APP_ID_LABEL", at(&C::exposition, &exposition::render_options::app_id_label),
            "add app_id=\"...\" to every client_metric_ series (false: exactly the seed's output)"),
       integer("EMBEDDED_LOG_CAPACITY", at(&C::embedded, &C::embedded_settings::log_capacity), 1,
               100'000'000, "embedded transport: records held before producers get 503"),
       text("KAFKA_BOOTSTRAP_SERVERS", at(&C::kafka, &kafka_settings::bootstrap_servers),
            "Kafka brokers host:port,...; unset = embedded in-process log"),
-      text("KAFKA_TOPIC", consumer_at(&consumer_options::topic),
+      text("KAFKA_TOPIC", at(&C::kafka, &C::kafka_section::topic),
            "topic metrics are produced to and consumed from"),
       text("KAFKA_CONSUMER_GROUP", consumer_at(&consumer_options::group_id), "consumer group id"),
       text("KAFKA_GROUP_INSTANCE_ID", consumer_at(&consumer_options::group_instance_id),
@@ -525,16 +526,15 @@ const std::vector<field>& fields() {
          return std::nullopt;
        },
        [](const config& c) { return format_bound(c.kafka.producer.linger.count()); }},
-      text("SCHEMA_REGISTRY_URL", at(&C::registry, &C::registry_settings::url),
+      text("SCHEMA_REGISTRY_URL", at(&C::registry, &confluent_options::url),
            "Confluent Schema Registry URL; unset = embedded (bundled schemas as ids 1 and 2)"),
       text("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
-           at(&C::registry, &C::registry_settings::basic_auth_user_info),
+           at(&C::registry, &confluent_options::basic_auth_user_info),
            "user:password for the registry (secret)", true),
-      flag("SCHEMA_REGISTRY_AUTO_REGISTER", at(&C::registry, &C::registry_settings::auto_register),
+      flag("SCHEMA_REGISTRY_AUTO_REGISTER", at(&C::registry, &confluent_options::auto_register),
            "register the schemas at start, v1 then v2 (false: only look them up; both must be "
            "registered)"),
-      text("SCHEMA_REGISTRY_SSL_CA_LOCATION",
-           at(&C::registry, &C::registry_settings::ssl_ca_location),
+      text("SCHEMA_REGISTRY_SSL_CA_LOCATION", at(&C::registry, &confluent_options::ca_location),
            "CA certificate file to verify the registry"),
       text("SCHEMA_FILE", at(&C::registry, &C::registry_settings::schema_file),
            "the Avro schema of Metric"),
@@ -728,7 +728,7 @@ void apply_settings(const std::map<std::string, std::string>& merged, const argu
 // What follows from other settings.
 void derive(config& c) {
   auto& consumer = c.kafka.consumer;
-  if (consumer.changelog_topic.empty()) consumer.changelog_topic = consumer.topic + "-aggregates";
+  if (consumer.changelog_topic.empty()) consumer.changelog_topic = c.kafka.topic + "-aggregates";
   c.store.buckets =
       model::bucket_layouts(c.store.histogram_buckets, c.store.histogram_default_buckets);
 }
@@ -750,7 +750,7 @@ void check_limits(const config& c, std::vector<std::string>& errors) {
                              "MAX_SERIES_BYTES", s.max_series_bytes));
   // With a list of apps, every listed app must be able to reach its own caps whatever the others
   // do: then the service-wide caps can never lock one of them out.
-  if (const auto apps = s.allowed_app_ids.size(); apps > 0) {
+  if (const auto apps = c.routes.allowed_app_ids.size(); apps > 0) {
     const std::string listed = "ALLOWED_APP_IDS lists " + std::to_string(apps) + " apps: ";
     if (apps * s.max_series_per_app > s.max_series)
       errors.push_back(listed + exceeds("apps x MAX_SERIES_PER_APP", apps * s.max_series_per_app,
@@ -765,10 +765,10 @@ void check_limits(const config& c, std::vector<std::string>& errors) {
   if (!c.http.tls.client_ca_file.empty() && c.http.tls.cert_file.empty())
     errors.push_back("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
   // Every full batch would need more room than the log has: 503 forever, never a 200.
-  if (c.embedded_transport() && c.embedded.log_capacity < c.ingest.max_batch_metrics) {
+  if (c.embedded_transport() && c.embedded.log_capacity < c.routes.max_batch_metrics) {
     errors.push_back("EMBEDDED_LOG_CAPACITY (" + std::to_string(c.embedded.log_capacity) +
                      ") must be at least MAX_BATCH_METRICS (" +
-                     std::to_string(c.ingest.max_batch_metrics) +
+                     std::to_string(c.routes.max_batch_metrics) +
                      "): a full batch could never be accepted");
   }
 }
@@ -776,12 +776,13 @@ void check_limits(const config& c, std::vector<std::string>& errors) {
 // Kafka and the registry: what the transport and the group need to make sense.
 void check_kafka(const config& c, std::vector<std::string>& errors) {
   const auto& k = c.kafka.consumer;
+  const auto& topic = c.kafka.topic;
   if (c.embedded_transport() && !c.registry.url.empty()) {
     errors.push_back(
         "SCHEMA_REGISTRY_URL is set but KAFKA_BOOTSTRAP_SERVERS is not: the embedded transport "
         "uses the embedded registry");
   }
-  if (k.topic.empty()) errors.push_back("KAFKA_TOPIC: must not be empty");
+  if (topic.empty()) errors.push_back("KAFKA_TOPIC: must not be empty");
   if (!c.embedded_transport()) {
     for (auto& e : kafka_settings_errors(c.kafka)) errors.push_back(std::move(e));
   }
@@ -789,9 +790,9 @@ void check_kafka(const config& c, std::vector<std::string>& errors) {
   if (k.heartbeat_interval * 3 > k.session_timeout)
     errors.push_back(
         "KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS");
-  if (!k.dlq_topic.empty() && k.dlq_topic == k.topic)
+  if (!k.dlq_topic.empty() && k.dlq_topic == topic)
     errors.push_back("KAFKA_DLQ_TOPIC: must differ from KAFKA_TOPIC");
-  if (k.changelog_topic == k.topic || k.changelog_topic == k.dlq_topic)
+  if (k.changelog_topic == topic || k.changelog_topic == k.dlq_topic)
     errors.push_back("KAFKA_CHANGELOG_TOPIC: must differ from KAFKA_TOPIC and KAFKA_DLQ_TOPIC");
   if (!valid_topic_name(k.changelog_topic))
     errors.push_back("KAFKA_CHANGELOG_TOPIC: " + k.changelog_topic +
@@ -860,10 +861,20 @@ util::result<kafka_clients> make_kafka_clients(const config& c) {
   if (!properties) return properties.error();
   kafka_clients out{c.kafka.producer, c.kafka.consumer};
   out.producer.properties = *properties;
-  out.producer.topic = c.kafka.consumer.topic;
+  out.producer.topic = c.kafka.topic;
   out.consumer.properties = std::move(*properties);
+  out.consumer.topic = c.kafka.topic;
   out.consumer.ttl =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds(c.store.ttl_ms));
+  return out;
+}
+
+registry::confluent_options registry_options(const config& c, avro::schema schema,
+                                             avro::schema typed_schema) {
+  registry::confluent_options out = c.registry;
+  out.subject = c.kafka.topic + "-value";
+  out.schema = std::move(schema);
+  out.typed_schema = std::move(typed_schema);
   return out;
 }
 

@@ -2,10 +2,12 @@
 // environment (which wins over `.env`) and command-line flags (which win over both).
 //
 // Every setting is declared once. Its default is the initialiser of the member it sets: the
-// modules' own option structs (http::server_options, model::limits, store::store_limits,
-// config::kafka_settings) are sections of this tree, so their defaults are the service's, and
-// wiring hands a section to its module as is. Its variable name, parser and bounds, description
-// and secret flag are config.cc's field table, which binds the name to the member; --help,
+// modules' own option structs (http::server_options, model::limits, api::route_options,
+// api::access_limits, store::store_limits, exposition::render_options, config::kafka_settings,
+// the Kafka producer's and consumer's options, registry::confluent_options) are sections of this
+// tree, so their defaults are the service's, and wiring hands a section to its module as is. Its
+// variable name, parser and bounds, description and secret flag are config.cc's field table, which
+// binds the name to the member; --help,
 // --print-config and the README's tables are derived from that table.
 #pragma once
 
@@ -17,9 +19,14 @@
 #include <utility>
 #include <vector>
 
+#include "api/access.h"
+#include "api/routes.h"
+#include "avro/metric_codec.h"
 #include "config/kafka_properties.h"
+#include "exposition/text_format.h"
 #include "http/server.h"
 #include "model/metric.h"
+#include "registry/confluent.h"
 #include "store/series_store.h"
 #include "transport/kafka/kafka_transport.h"
 #include "util/result.h"
@@ -40,27 +47,24 @@ struct config {
     std::int64_t shutdown_timeout_ms = 10'000;
   } http;
 
-  struct access_settings {
-    std::string api_keys_file;               // empty = no keys: every route open
-    std::int64_t rate_limit_per_client = 0;  // requests/s per client address; 0 = off
-    std::int64_t rate_limit_per_app = 0;     // metrics/s per app; 0 = off
-    std::size_t rate_limit_table_size = 65'536;
+  // Access control's rate limits (api::access_limits); API_KEYS_FILE and TRUSTED_PROXIES are
+  // what wiring opens and parses into api::access_options.
+  struct access_settings : api::access_limits {
+    std::string api_keys_file;                 // empty = no keys: every route open
     std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is believed
   } access;
 
-  // What a metric may be (model::limits) and what the ingest route adds.
-  struct ingest_settings : model::limits {
-    std::size_t max_batch_metrics = 1000;
-    std::int64_t retry_after_seconds = 1;  // Retry-After on 503
-  } ingest;
+  // What a metric may be.
+  model::limits ingest;
+
+  // What the API's routes take from the settings (batch size, Retry-After, the apps served).
+  api::route_options routes;
 
   // The store's caps and TTL (store::store_limits; its bucket layouts are built from the two
   // HISTOGRAM_* settings once they are read), and the admission's byte budgets.
   struct store_settings : store::store_limits {
     std::size_t max_series_bytes_per_app = 16 << 20;      // weight of an app's series (admission)
     std::size_t max_series_bytes = std::size_t{1} << 30;  // weight of all series (admission)
-    std::vector<std::string> allowed_app_ids;             // empty = any valid app_id
-    bool exposition_app_id_label = true;
     // HISTOGRAM_BUCKETS: per metric name, the upper bounds of its histogram buckets (the
     // built-in web-vitals layouts apply to names not listed here).
     std::vector<std::pair<std::string, std::vector<double>>> histogram_buckets;
@@ -69,22 +73,24 @@ struct config {
   } store;
 
   // The connection and security settings as the property mapping takes them
-  // (config::kafka_settings), and the producer's and the consumer's options as the transport
-  // declares them: each KAFKA_* setting binds to the member it sets (KAFKA_TOPIC to
-  // consumer.topic), so its default is the transport's. What they take from elsewhere -- the
-  // librdkafka properties, the producer's topic, the consumer's TTL (METRIC_TTL_SECONDS) -- is
-  // filled in by make_kafka_clients(), the one place that builds them; load() fills in the
-  // changelog topic (<topic>-aggregates) when unset.
+  // (config::kafka_settings), the topic, and the producer's and the consumer's options as the
+  // transport declares them: each KAFKA_* setting binds to the member it sets, so its default is
+  // the transport's. What they take from elsewhere -- the librdkafka properties, the topic (one
+  // setting, KAFKA_TOPIC, for both: the transport declares no default of its own), the
+  // consumer's TTL (METRIC_TTL_SECONDS) -- is filled in by make_kafka_clients(), the one place
+  // that builds them; load() fills in the changelog topic (<topic>-aggregates) when unset.
   struct kafka_section : kafka_settings {
+    std::string topic = "client-metrics";  // produced to and consumed from
     transport::kafka::producer_options producer;
     transport::kafka::consumer_options consumer;
   } kafka;
 
-  struct registry_settings {
-    std::string url;  // empty = embedded registry (bundled schemas as ids 1 and 2)
-    std::string basic_auth_user_info;
-    bool auto_register = true;
-    std::string ssl_ca_location;
+  // How the client series are rendered on /prometheus-metrics (the app_id label).
+  exposition::render_options exposition;
+
+  // The Schema Registry client's options (registry::confluent_options: URL, credentials,
+  // auto-register, CA) and the schema files; registry_options() adds the subject and the schemas.
+  struct registry_settings : registry::confluent_options {  // url empty = embedded registry
     std::string schema_file = MCA_DEFAULT_SCHEMA_FILE;  // bundled schemas/metric.avsc (v1, gauges)
     // The bundled schemas/metric.v2.avsc (counters, histograms).
     std::string schema_v2_file = MCA_DEFAULT_SCHEMA_V2_FILE;
@@ -107,6 +113,11 @@ struct kafka_clients {
   transport::kafka::consumer_options consumer;
 };
 util::result<kafka_clients> make_kafka_clients(const config& c);
+
+// The Confluent registry client's options for `c`: the registry section's, with the subject of
+// the topic's values (<KAFKA_TOPIC>-value, TopicNameStrategy) and the two schemas.
+registry::confluent_options registry_options(const config& c, avro::schema schema,
+                                             avro::schema typed_schema);
 
 // What the command line asked for besides settings.
 struct command {

@@ -29,7 +29,9 @@ struct producer_options {
   // bootstrap.servers, security and pass-through properties, applied in order before the
   // settings below override them where they must (enable.idempotence, acks).
   std::vector<property> properties;
-  std::string topic = "client-metrics";
+  // The topic produced to. No default here: the service's one default is KAFKA_TOPIC's, which
+  // config::make_kafka_clients gives the producer and the consumer alike.
+  std::string topic;
   // message.timeout.ms: a message not acknowledged within this fails with errc::timed_out. Keep
   // it shorter than the HTTP request deadline so the client gets a 503, not a dropped request.
   std::chrono::milliseconds delivery_timeout{10'000};
@@ -57,7 +59,7 @@ util::result<std::unique_ptr<transport::producer>> make_kafka_producer(producer_
 
 struct consumer_options {
   std::vector<property> properties;  // as for the producer
-  std::string topic = "client-metrics";
+  std::string topic;                 // consumed from; as for the producer, no default here
   std::string group_id = "metrics-collection-api";  // group.id
   // On assignment each partition starts at the first record with timestamp >= now - ttl
   // (offsets for times); 0 = from the beginning. A partition with no such record starts at its

@@ -63,7 +63,10 @@ pipeline::series gauge(std::string app, std::string name, double value) {
 
 struct fixture : ::testing::Test {
   fake_front front;
-  services s{front,  util::real_clock(), [](std::string& out) { out += "# page\n"; }, 1000, 7s, {},
+  services s{{.max_batch_metrics = 1000, .retry_after = 7s},
+             front,
+             util::real_clock(),
+             [](std::string& out) { out += "# page\n"; },
              nullptr};
   std::optional<http::server> srv;
 

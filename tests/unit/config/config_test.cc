@@ -19,13 +19,13 @@ TEST(config, defaults_match_the_documented_values) {
   ASSERT_TRUE(r.errors.empty());
   EXPECT_EQ(r.cfg.http.port, 5000);
   EXPECT_EQ(r.cfg.http.max_body_bytes, 1u << 20);
-  EXPECT_EQ(r.cfg.ingest.max_batch_metrics, 1000u);
+  EXPECT_EQ(r.cfg.routes.max_batch_metrics, 1000u);
   EXPECT_EQ(r.cfg.ingest.max_name_bytes, 200u);
   EXPECT_EQ(r.cfg.ingest.max_tags, 32u);
   EXPECT_EQ(r.cfg.ingest.max_tag_key_bytes, 100u);
   EXPECT_EQ(r.cfg.ingest.max_tag_value_bytes, 1024u);
   EXPECT_EQ(r.cfg.store.ttl_ms, 900'000);
-  EXPECT_EQ(r.cfg.kafka.consumer.topic, "client-metrics");
+  EXPECT_EQ(r.cfg.kafka.topic, "client-metrics");
   EXPECT_EQ(r.cfg.kafka.consumer.group_id, "metrics-collection-api");
   EXPECT_TRUE(r.cfg.embedded_transport());
   EXPECT_TRUE(r.cfg.embedded_registry());
@@ -71,7 +71,7 @@ TEST(config, real_environment_wins_over_dotenv_and_flags_win_over_both) {
   auto r = load({{"KAFKA_TOPIC", "env"}}, {"--env-file", path, "--port", "7000"});
   ASSERT_TRUE(r.errors.empty()) << r.errors.front();
   EXPECT_EQ(r.cfg.http.port, 7000);
-  EXPECT_EQ(r.cfg.kafka.consumer.topic, "env");
+  EXPECT_EQ(r.cfg.kafka.topic, "env");
   EXPECT_EQ(r.cfg.ingest.max_tags, 5u);
   std::remove(path.c_str());
 }
