@@ -5,9 +5,10 @@
 // modules' own option structs (http::server_options, model::limits, api::route_options,
 // api::access_limits, store::store_limits, exposition::render_options, config::kafka_settings,
 // the Kafka producer's and consumer's options, registry::confluent_options) are sections of this
-// tree, so their defaults are the service's, and wiring hands a section to its module as is. Its
-// variable name, parser and bounds, description and secret flag are config.cc's field table, which
-// binds the name to the member; --help,
+// tree, so their defaults are the service's, and wiring hands a section to its module as is;
+// what a module takes from more than one setting is derived here, in one function each
+// (make_kafka_clients, registry_options). Its variable name, parser and bounds, description and
+// secret flag are config.cc's field table, which binds the name to the member; --help,
 // --print-config and the README's tables are derived from that table.
 #pragma once
 
@@ -105,7 +106,7 @@ struct config {
 };
 
 // The Kafka producer's and consumer's options for `c`: the kafka section's, with the librdkafka
-// properties of its connection settings, the consumer's topic on the producer too, and the
+// properties of its connection settings, the one topic (KAFKA_TOPIC) on both, and the
 // consumer's TTL the store's (METRIC_TTL_SECONDS). Fails (kafka_properties_errc) on settings
 // kafka_settings_errors rejects; load() has already reported those.
 struct kafka_clients {
