@@ -1,13 +1,15 @@
 // The Kafka baselines (R1, R3, R4, R7) and our consume path measured the same way.
 //
 //   kafka_baseline produce --brokers B --topic T [--batch 100] [--inflight 8] [--series 10000]
-//                          [--duration 10 | --batches N] [--rate R] [--warmup 1]
+//                          [--duration 10 | --batches N] [--rate R [--open-cap]] [--warmup 1]
 //       A raw librdkafka producer with the service's settings (idempotent, acks=all, lz4,
 //       linger.ms 5, the same queue limits) sending the records the service would write for the
 //       generator's requests: key = series key, header app_id, value = Confluent-framed Avro
 //       (schema id 1). Like the service it produces in batches and a batch is done when every
 //       record's delivery report says so. Closed loop: `inflight` batches outstanding; open loop
-//       (--rate, batches/s): latency counts from when a batch was due.
+//       (--rate, batches/s): latency counts from when a batch was due; with --open-cap at most
+//       `inflight` batches are outstanding and a due batch waits for one to finish, as loadgen's
+//       requests wait for one of its connections (without it every due batch is produced at once).
 //
 //   kafka_baseline latency --brokers B --topic T [--series 10000] [--duration 10] [--warmup 1]
 //       R7's baseline: a latency-tuned raw producer. The same settings and records as `produce`
@@ -62,6 +64,7 @@ struct options {
   double duration_s = 10;
   std::uint64_t batches = 0;
   double rate = 0;
+  bool open_cap = false;  // open loop: at most `inflight` batches outstanding, the rest wait
   double warmup_s = 1;
   std::uint64_t expect = 0;
   std::string impl = "raw";
@@ -74,7 +77,8 @@ struct options {
   mca::bench::usage_exit(
       "kafka_baseline",
       "produce|latency|consume --brokers B --topic T [--batch B] [--inflight C] [--series S] "
-      "[--duration SEC | --batches N] [--rate R] [--warmup SEC] [--expect N] [--impl raw|mca] "
+      "[--duration SEC | --batches N] [--rate R [--open-cap]] [--warmup SEC] [--expect N] [--impl "
+      "raw|mca] "
       "[--timeout SEC] [--compression C] [--linger MS]",
       why);
 }
@@ -85,6 +89,10 @@ options parse_args(int argc, char** argv) {
   o.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
+    if (a == "--open-cap") {  // the one flag without a value
+      o.open_cap = true;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing value");
     const std::string v = argv[++i];
     if (a == "--brokers")
@@ -300,7 +308,10 @@ int run_produce(const options& o) {
       const double elapsed = std::chrono::duration<double>(steady::now() - start).count();
       auto due = static_cast<std::uint64_t>(elapsed * o.rate);
       if (o.batches) due = std::min(due, o.batches);
-      while (!run.done_issuing() && run.issued < due) {
+      // With --open-cap a due batch waits while `inflight` are outstanding, as loadgen's requests
+      // wait for one of its connections; its latency still counts from when it was due.
+      while (!run.done_issuing() && run.issued < due &&
+             (!o.open_cap || run.issued - run.completed < o.inflight)) {
         run.issue(start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                               static_cast<double>(run.issued) * 1e9 / o.rate)));
       }

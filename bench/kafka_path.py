@@ -91,7 +91,8 @@ def main(argv=None):
     ap.add_argument("--threads", action="store_true", help="print every thread's CPU over R1")
     ap.add_argument("--json", help="write every measurement here")
     ap.add_argument("--nice", type=int, default=0,
-                    help="run the service, the generator and the baselines at this nice value "
+                    help="run the service, the generator and the baselines at this nice value, their "
+                         "sessions' autogroups too "
                          "(e.g. -15 on a machine busy with other work; needs the privilege)")
     a = ap.parse_args(argv)
 
@@ -109,8 +110,8 @@ def main(argv=None):
     bench = run.Bench(argparse.Namespace(mode="full", build_dir=a.build_dir), work, procs)
     bench.m = dict(bench.m, dur=a.duration, warm=a.warmup)
     if a.nice:
-        bench.on_gen = ["nice", "-n", str(a.nice), *bench.on_gen]
-        bench.on_srv = ["nice", "-n", str(a.nice), *bench.on_srv]
+        bench.on_gen = [*run.niced(a.nice), *bench.on_gen]
+        bench.on_srv = [*run.niced(a.nice), *bench.on_srv]
     run_id = f"{int(time.time())}-{os.getpid()}"
     rows = []
 

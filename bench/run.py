@@ -93,6 +93,17 @@ def sample(text, name):
     return None
 
 
+def niced(n):
+    """A command prefix running a program at nice `n`, its session's autogroup too. With
+    kernel.sched_autogroup_enabled (Debian's default) every session is one scheduling entity and a
+    thread's nice value only weighs against the threads of its own session; Processes.start gives
+    every program a session of its own, so `nice` alone gives it nothing over another session's
+    compiler (docs/PERFORMANCE.md, "R3: where the tail comes from"). Needs the privilege that a
+    negative nice needs; without autogroups the first half does nothing."""
+    return ["sh", "-c", f'{{ echo {n} > /proc/self/autogroup; }} 2>/dev/null; exec nice -n {n} "$@"',
+            "niced"]
+
+
 def tail(path, n=20):
     try:
         with open(path, errors="replace") as f:
