@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -144,6 +145,11 @@ struct post_gate {
 };
 
 class session;
+
+// The session whose handler runs on this thread right now (set around the handler call only). A
+// responder called from inside that call is on the session's strand already and answers in place;
+// every other caller (another thread, a later handler) posts to the session.
+thread_local session* in_handler = nullptr;
 
 }  // namespace detail
 
@@ -314,8 +320,8 @@ class session : public std::enable_shared_from_this<session> {
       : peer_(peer_address(socket)),
         stream_(tls ? stream(std::move(socket), std::move(tls)) : stream(std::move(socket))),
         srv_(srv),
-        handler_timer_(stream_.get_executor()),
-        read_timer_(stream_.get_executor()),
+        timer_(stream_.get_executor()),
+        timer_step_(timer_step(srv.opts)),
         id_(srv.next_session_id.fetch_add(1)),
         buffer_(std::max<std::size_t>(srv.opts.max_header_bytes, 1024)) {
     on_chunk_ = [this](std::uint64_t, beast::string_view extensions, beast::error_code& ec) {
@@ -342,9 +348,9 @@ class session : public std::enable_shared_from_this<session> {
       if (!self->stream_.is_tls()) return self->read_request();
       // The handshake must finish within read_timeout, like a request; it is not idle time.
       self->phase_ = phase::reading;
-      self->arm_read_timer(self->opts().read_timeout, timeout_kind::silent);
+      self->set_deadline(self->opts().read_timeout, deadline_kind::silent);
       self->stream_.async_handshake([self](beast::error_code ec) {
-        self->disarm_read_timer();
+        self->clear_deadline();
         if (self->phase_ == phase::closed) return;
         if (ec) {
           self->srv_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
@@ -400,7 +406,11 @@ class session : public std::enable_shared_from_this<session> {
  private:
   // idle: waiting for the first byte of a request (evictable); reading: a request has started.
   enum class phase { idle, reading, handling, writing, lingering, closed };
-  enum class timeout_kind { silent, answer_408 };
+  // What the connection's one deadline guards. silent: waiting for a request (or a TLS
+  // handshake), closed without an answer; answer_408: a started request, answered 408;
+  // handler: the responder's answer, 503; write: the client taking the response; linger: the
+  // drain after an error answer.
+  enum class deadline_kind { none, silent, answer_408, handler, write, linger };
 
   // What finalising the response needs to know about the request it answers.
   struct exchange {
@@ -430,23 +440,73 @@ class session : public std::enable_shared_from_this<session> {
     chunk_ext_overflow_ = false;
   }
 
-  // The read deadline is ours, not tcp_stream's: tcp_stream closes the socket on expiry, and a
+  // One timer per connection serves every timeout. A deadline is a field: setting one costs no
+  // timer operation as long as the timer is due no later than it. The timer never waits longer
+  // than the shortest configured timeout (timer_step_), so every later deadline (each timeout is at
+  // least that long) finds it due in time; when it fires before the deadline it waits again, and
+  // only a deadline shorter than the step (the lingering drain's) re-arms it at once. A request
+  // on a keep-alive connection thus moves through its read, handler, write and idle deadlines
+  // without arming or cancelling anything; the timer wakes the connection at most once a step.
+  // The deadlines are ours, not tcp_stream's: tcp_stream closes the socket on expiry, and a
   // request that timed out gets a 408 before the close.
-  void arm_read_timer(std::chrono::milliseconds d, timeout_kind kind) {
-    timeout_kind_ = kind;
+  static steady::duration timer_step(const server_options& o) {
+    auto step = std::min({o.read_timeout, o.idle_timeout, o.write_timeout, o.handler_timeout});
+    return std::max<steady::duration>(step, std::chrono::milliseconds(1));
+  }
+
+  void set_deadline(std::chrono::milliseconds d, deadline_kind kind) {
+    deadline_kind_ = kind;
     timed_out_ = false;
-    read_timer_.expires_after(d);
-    read_timer_.async_wait([self = shared_from_this(), gen = ++timer_gen_](beast::error_code ec) {
-      if (ec || gen != self->timer_gen_ || self->phase_ == phase::closed) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
+    const auto now = steady::now();
+    deadline_ = now + d;
+    if (!timer_waiting_ || deadline_ < timer_due_)
+      arm_timer(std::min(deadline_, now + timer_step_));
+  }
+
+  // No deadline until the next set_deadline(); the timer, if waiting, lapses when it fires.
+  void clear_deadline() { deadline_kind_ = deadline_kind::none; }
+
+  void arm_timer(steady::time_point due) {
+    timer_due_ = due;
+    timer_waiting_ = true;
+    timer_.expires_at(due);  // a wait already pending completes as cancelled (a stale generation)
+    timer_.async_wait([self = shared_from_this(), gen = ++timer_gen_](beast::error_code) {
+      self->on_timer(gen);
     });
   }
 
-  void disarm_read_timer() {
-    ++timer_gen_;
-    read_timer_.cancel();
+  void on_timer(std::uint64_t gen) {
+    if (gen != timer_gen_) return;  // re-armed since: a newer wait is pending
+    timer_waiting_ = false;
+    if (phase_ == phase::closed || deadline_kind_ == deadline_kind::none) return;
+    const auto now = steady::now();
+    if (now < deadline_) return arm_timer(std::min(deadline_, now + timer_step_));
+    const auto kind = std::exchange(deadline_kind_, deadline_kind::none);
+    switch (kind) {
+      case deadline_kind::silent:
+      case deadline_kind::answer_408: {
+        // The pending read or wait completes as aborted; on_read / on_first_bytes see timed_out_.
+        timed_out_ = true;
+        answer_408_ = kind == deadline_kind::answer_408;
+        beast::error_code ignored;
+        stream_.socket().cancel(ignored);
+        return;
+      }
+      case deadline_kind::handler:
+        if (auto pending = pending_.lock()) {
+          pending->complete(
+              error_response({errc::unavailable, "the request was not answered in time"}),
+              /*quiet=*/true);
+        }
+        return;  // every responder dropped: its destructor answers 500
+      case deadline_kind::write:
+        srv_.write_timeouts.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("http: connection {} timed out", id_);
+        return close();  // the write completes as aborted
+      case deadline_kind::linger:
+      case deadline_kind::none:
+        return close();
+    }
   }
 
   void list_idle() {
@@ -473,11 +533,10 @@ class session : public std::enable_shared_from_this<session> {
     scan_from_ = 0;
     header_copy_.reset();
     new_parser();
-    stream_.tcp().expires_never();
     if (buffer_.size() > 0) {
       // A pipelined request already buffered: the whole request must arrive within read_timeout.
       phase_ = phase::reading;
-      arm_read_timer(opts().read_timeout, timeout_kind::answer_408);
+      set_deadline(opts().read_timeout, deadline_kind::answer_408);
       return read_header();
     }
     // Wait for the first byte of the next request: up to read_timeout on a new connection,
@@ -485,13 +544,13 @@ class session : public std::enable_shared_from_this<session> {
     // connection that sends nothing is closed without an answer.
     phase_ = phase::idle;
     list_idle();
-    arm_read_timer(served_ == 0 ? opts().read_timeout : opts().idle_timeout, timeout_kind::silent);
+    set_deadline(served_ == 0 ? opts().read_timeout : opts().idle_timeout, deadline_kind::silent);
     auto on_first_bytes = [self = shared_from_this()](beast::error_code ec) {
       self->unlist_idle();
       if (self->phase_ == phase::closed) return;
       if (ec) return self->on_socket_error(ec);
       self->phase_ = phase::reading;
-      self->arm_read_timer(self->opts().read_timeout, timeout_kind::answer_408);
+      self->set_deadline(self->opts().read_timeout, deadline_kind::answer_408);
       self->read_header();
     };
     if (stream_.is_tls()) {
@@ -592,7 +651,7 @@ class session : public std::enable_shared_from_this<session> {
     if (auto res = refusal(h)) {
       // Refused before the body is read, so no 100 Continue either. With a body still on the
       // wire the connection cannot be reused: answer, then close (lingering).
-      disarm_read_timer();
+      clear_deadline();
       ++served_;
       phase_ = phase::handling;
       if (!parser_->is_done()) {
@@ -635,7 +694,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_read(beast::error_code ec, std::size_t) {
     if (phase_ == phase::closed) return;
-    disarm_read_timer();
+    clear_deadline();
     if (!ec) {
       ++served_;
       auto req = parser_->release();
@@ -699,7 +758,7 @@ class session : public std::enable_shared_from_this<session> {
 
   // The read deadline passed. Idle: close quietly. A request had started: 408, then close.
   void on_timeout() {
-    if (timeout_kind_ == timeout_kind::silent) {
+    if (!answer_408_) {
       spdlog::debug("http: connection {} idle past its timeout", id_);
       return close();
     }
@@ -716,10 +775,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_socket_error(beast::error_code ec) {
-    if (ec == beast::error::timeout) {
-      if (phase_ == phase::writing) srv_.write_timeouts.fetch_add(1, std::memory_order_relaxed);
-      spdlog::debug("http: connection {} timed out", id_);
-    } else if (timed_out_ && ec == net::error::operation_aborted) {
+    if (timed_out_ && ec == net::error::operation_aborted) {
       spdlog::debug("http: connection {} idle past its timeout", id_);
     } else if (ec != bhttp::error::end_of_stream && ec != net::error::eof &&
                ec != net::error::operation_aborted) {
@@ -734,8 +790,8 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.tcp().close();
-    handler_timer_.cancel();
-    disarm_read_timer();
+    clear_deadline();
+    timer_.cancel();
   }
 
   // Fills ctx_ from the request line and headers: routing, keep-alive, gzip, CORS. The vectors of
@@ -849,17 +905,15 @@ class session : public std::enable_shared_from_this<session> {
   void call_handler(request&& req) {
     ++seq_;
     auto st = std::make_shared<responder::state>(weak_from_this(), srv_.gate, seq_);
-    handler_timer_.expires_after(opts().handler_timeout);
-    handler_timer_.async_wait([self = shared_from_this(),
-                               weak = std::weak_ptr<responder::state>(st)](beast::error_code ec) {
-      if (ec) return;
-      auto pending = weak.lock();
-      if (!pending) return;  // every responder dropped: its destructor answers 500
-      auto res = error_response({errc::unavailable, "the request was not answered in time"});
-      pending->complete(std::move(res), /*quiet=*/true);
-    });
+    pending_ = st;
+    set_deadline(opts().handler_timeout, deadline_kind::handler);
     const auto& route = *ctx_.route;
     ctx_.p.peer = peer_;
+    struct handler_scope {
+      explicit handler_scope(session* s) : outer(std::exchange(in_handler, s)) {}
+      ~handler_scope() { in_handler = outer; }
+      session* outer;
+    } scope(this);
     try {
       route.h(std::move(req), ctx_.p, responder(st));
     } catch (const std::exception& e) {
@@ -873,7 +927,7 @@ class session : public std::enable_shared_from_this<session> {
 
   // Adds what the server owns (version, keep-alive, CORS, gzip, Content-Length) and writes.
   void write_response(response&& res) {
-    handler_timer_.cancel();
+    pending_.reset();
     bool handler_close = bhttp::token_list{res[field::connection]}.exists("close");
     bool keep = ctx_.keep_alive && !handler_close && !shutting_down_ && !srv_.stopping.load() &&
                 !linger_ && served_ < opts().max_requests_per_connection;
@@ -922,7 +976,7 @@ class session : public std::enable_shared_from_this<session> {
     serializer_.emplace(out_);
     // A client that does not take its response within write_timeout is treated as gone, so a
     // reader that never reads holds the response's memory for a bounded time only.
-    stream_.tcp().expires_after(opts().write_timeout);
+    set_deadline(opts().write_timeout, deadline_kind::write);
     auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
     if (ctx_.head) {
       bhttp::async_write_header(stream_, *serializer_, std::move(done));
@@ -934,6 +988,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_write(beast::error_code ec, std::size_t) {
     serializer_.reset();
     out_ = {};
+    clear_deadline();
     if (ec) return on_socket_error(ec);
     if (!close_after_write_) return read_request();
     beast::error_code ignored;
@@ -944,8 +999,8 @@ class session : public std::enable_shared_from_this<session> {
     // it. Drain for a bounded time instead (what nginx calls lingering close).
     phase_ = phase::lingering;
     buffer_.clear();
-    stream_.tcp().expires_after(
-        std::min<std::chrono::milliseconds>(opts().read_timeout, std::chrono::seconds(5)));
+    set_deadline(std::min<std::chrono::milliseconds>(opts().read_timeout, std::chrono::seconds(5)),
+                 deadline_kind::linger);
     drain();
   }
 
@@ -971,8 +1026,13 @@ class session : public std::enable_shared_from_this<session> {
   std::string peer_;  // before stream_: initialised from the socket before it is moved
   stream stream_;
   core& srv_;
-  net::steady_timer handler_timer_;
-  net::steady_timer read_timer_;
+  // The connection's one timer (see set_deadline) and the deadline it enforces.
+  net::steady_timer timer_;
+  steady::duration timer_step_;
+  steady::time_point timer_due_;
+  steady::time_point deadline_;
+  deadline_kind deadline_kind_ = deadline_kind::none;
+  bool timer_waiting_ = false;
   std::uint64_t id_;
   // At most max_header_bytes of unparsed input: a header, a chunk line with its extensions, or
   // a trailer section must fit (body bytes go to the body, bounded by max_body_bytes).
@@ -988,9 +1048,11 @@ class session : public std::enable_shared_from_this<session> {
   response out_;
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
   phase phase_ = phase::idle;
-  timeout_kind timeout_kind_ = timeout_kind::silent;
   std::uint64_t timer_gen_ = 0;
+  // The responder of the request being handled, answered 503 at the handler deadline.
+  std::weak_ptr<responder::state> pending_;
   bool timed_out_ = false;
+  bool answer_408_ = false;  // the deadline that passed was a started request's
   std::uint64_t seq_ = 0;
   unsigned served_ = 0;
   bool shutting_down_ = false;
@@ -1029,17 +1091,24 @@ bool responder::state::complete(response&& res, bool quiet) {
 }
 
 void responder::state::post(response&& res) {
+  auto deliver = [](detail::session& s, std::uint64_t n, response&& r) {
+    try {
+      s.deliver(n, std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::error("http: failed to send a response: {}", e.what());
+    }
+  };
+  // Answered inside the session's own handler call (a synchronous acknowledgement, e.g. the
+  // embedded log's): the strand is ours already, so no hand-off. The server runs, so no gate.
+  if (auto* current = detail::in_handler) {
+    if (auto s = session.lock(); s.get() == current) return deliver(*s, seq, std::move(res));
+  }
   std::lock_guard lock(gate->mu);
   if (!gate->open) return;
   auto s = session.lock();
   if (!s) return;  // connection already gone
-  net::post(s->executor(), [s, n = seq, r = std::move(res)]() mutable {
-    try {
-      s->deliver(n, std::move(r));
-    } catch (const std::exception& e) {
-      spdlog::error("http: failed to send a response: {}", e.what());
-    }
-  });
+  net::post(s->executor(),
+            [s, n = seq, r = std::move(res), deliver]() mutable { deliver(*s, n, std::move(r)); });
 }
 
 void responder::operator()(response&& res) const {

@@ -1188,6 +1188,160 @@ TEST(http_watch, runs_the_handler_on_an_io_thread_for_every_signal_of_a_descript
   ::close(fd);
 }
 
+// --- one deadline timer per connection: every timeout fires on time ------------------------------
+//
+// The connection's timer waits at most the shortest timeout at a time, so each test below sets
+// one timeout short and leaves the others long: the short one must fire after its time (never
+// before) and long before the others would. Upper bounds are generous for a loaded machine.
+
+using steady = std::chrono::steady_clock;
+
+// Waits until `done` holds (polling), at most `limit`: the time it took, or nothing.
+template <class Pred>
+std::optional<steady::duration> time_until(Pred done, std::chrono::milliseconds limit = 15s) {
+  const auto start = steady::now();
+  while (!done()) {
+    if (steady::now() - start > limit) return std::nullopt;
+    std::this_thread::sleep_for(5ms);
+  }
+  return steady::now() - start;
+}
+
+// Long timeouts for everything but what a test sets.
+server_options long_timeouts() {
+  auto o = test_options();
+  o.read_timeout = 60s;
+  o.idle_timeout = 60s;
+  o.write_timeout = 60s;
+  o.handler_timeout = 60s;
+  return o;
+}
+
+// `took` lies in [at, at + slack): the timeout fired after its time and well before any other.
+void expect_fired_at(steady::duration took, std::chrono::milliseconds at,
+                     std::chrono::milliseconds slack = 5s) {
+  EXPECT_GE(took, at - 2ms);  // the clocks of the test and the server differ by a read
+  EXPECT_LT(took, at + slack);
+}
+
+TEST(http_timeouts, read_timeout_fires_on_time_for_a_request_started_after_a_keep_alive_idle) {
+  auto o = long_timeouts();
+  o.read_timeout = 300ms;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  ASSERT_EQ(c.roundtrip(make_request(verb::post, "/echo", "a")).res.body(), "a");
+  // Idle for longer than the read timeout (idle time is not reading), then half a request.
+  ASSERT_TRUE(c.stays_open_for(700ms));
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  const auto start = steady::now();
+  expect_json_error(c.read(), 408, "request_timeout");
+  expect_fired_at(steady::now() - start, 300ms);
+  EXPECT_TRUE(c.closed_by_peer());
+  EXPECT_EQ(s.srv.stats().read_timeouts, 1u);
+}
+
+TEST(http_timeouts, handler_timeout_fires_on_time_on_a_kept_alive_connection) {
+  parked_responders parked;
+  router r = routes(
+      {{verb::get, "/slow", "slow", parked.park()}, {verb::get, "/ok", "ok", reply_with("ok")}});
+  auto o = long_timeouts();
+  o.handler_timeout = 300ms;
+  running s(std::move(r), o);
+  auto c = s.connect();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.roundtrip(make_request(verb::get, "/ok")).res.body(), "ok");
+    const auto start = steady::now();
+    auto reply = c.roundtrip(make_request(verb::get, "/slow"));
+    expect_json_error(reply, 503, "unavailable");
+    expect_fired_at(steady::now() - start, 300ms);
+    ASSERT_TRUE(parked.take());
+  }
+}
+
+TEST(http_timeouts, idle_timeout_fires_on_time_after_several_requests) {
+  auto o = long_timeouts();
+  o.idle_timeout = 300ms;
+  running s(big_page_router("x"), o);
+  auto c = s.connect();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.roundtrip(make_request(verb::get, "/big")).res.result_int(), 200);
+  }
+  const auto start = steady::now();
+  EXPECT_TRUE(c.closed_by_peer());
+  expect_fired_at(steady::now() - start, 300ms);
+}
+
+TEST(http_timeouts, write_timeout_closes_a_client_that_does_not_take_its_response) {
+  auto o = long_timeouts();
+  o.write_timeout = 300ms;
+  // More than the kernel's socket buffers on both ends hold.
+  running s(big_page_router(std::string(48u << 20, 'w')), o);
+  auto c = s.connect();
+  ASSERT_FALSE(c.write(make_request(verb::get, "/big")));
+  auto took = time_until([&] { return s.srv.stats().write_timeouts == 1; });
+  ASSERT_TRUE(took) << "no write timeout";
+  // The write stalls a moment after it started; the deadline counts from its start.
+  expect_fired_at(*took, 300ms);
+  EXPECT_EQ(s.srv.stats().write_timeouts, 1u);
+  EXPECT_TRUE(time_until([&] { return s.srv.stats().open == 0; }));
+}
+
+TEST(http_timeouts, lingering_close_ends_after_the_read_timeout) {
+  auto o = long_timeouts();
+  o.read_timeout = 300ms;
+  o.max_body_bytes = 1024;
+  running s(echo_router(), o);
+  auto c = s.connect();
+  // Refused on its header; the body that never comes is what the server drains.
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n"));
+  expect_json_error(c.read(), 413, "payload_too_large");
+  // The client sees the end of the response at once; the server drains until the deadline.
+  auto took = time_until([&] { return s.srv.stats().open == 0; });
+  ASSERT_TRUE(took) << "the connection was not closed";
+  expect_fired_at(*took, 300ms);
+}
+
+// The drain is bounded by 5 s even with a longer read timeout: a deadline shorter than every
+// configured timeout, which the connection's timer must be re-armed for.
+TEST(http_timeouts, lingering_close_ends_after_five_seconds_when_every_timeout_is_longer) {
+  auto o = long_timeouts();
+  o.max_body_bytes = 1024;
+  running s(echo_router(), o);
+  test::client c(s.srv.port(), 30s);
+  ASSERT_FALSE(c.write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n"));
+  expect_json_error(c.read(), 413, "payload_too_large");
+  auto took = time_until([&] { return s.srv.stats().open == 0; }, 30s);
+  ASSERT_TRUE(took) << "the connection was not closed";
+  expect_fired_at(*took, 5000ms, 10s);  // the read timeout is 60 s
+}
+
+TEST(http_timeouts, new_connection_that_sends_nothing_is_closed_after_the_read_timeout) {
+  auto o = long_timeouts();
+  o.read_timeout = 300ms;
+  running s(echo_router(), o);
+  const auto start = steady::now();
+  auto c = s.connect();
+  EXPECT_TRUE(c.closed_by_peer());
+  expect_fired_at(steady::now() - start, 300ms);
+  EXPECT_EQ(s.srv.stats().read_timeouts, 0u);
+}
+
+// A responder called inside the handler answers at once (no hand-off); a throw after it does not
+// replace the answer, and the connection carries on.
+TEST(http_responder, an_answer_given_inside_the_handler_stands_when_the_handler_throws_after_it) {
+  running s(routes({{verb::get, "/answer-then-throw", "att",
+                     [](request&&, const params&, responder respond) {
+                       respond(text("answered"));
+                       throw std::runtime_error("after the answer");
+                     }},
+                    {verb::get, "/ok", "ok", reply_with("ok")}}));
+  auto c = s.connect();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.roundtrip(make_request(verb::get, "/answer-then-throw")).res.body(), "answered");
+    EXPECT_EQ(c.roundtrip(make_request(verb::get, "/ok")).res.body(), "ok");
+  }
+}
+
 TEST(http_watch, needs_a_running_server) {
   server srv(test_options(), router{});
   const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
