@@ -36,14 +36,46 @@ self_metrics::self_metrics()
                      .Help("Time from request read to response written, by route template")
                      .Register(*registry_)) {}
 
+std::size_t self_metrics::request_key_hash::operator()(const request_key& k) const {
+  const std::hash<std::string_view> h;
+  std::size_t seed = h(k.route);
+  seed ^= h(k.method) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  seed ^= static_cast<std::size_t>(k.status) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  return seed;
+}
+
+self_metrics::request_instruments self_metrics::instruments_for(std::string_view route,
+                                                                std::string_view method,
+                                                                int status) {
+  const request_key key{route, method, status};
+  {
+    std::shared_lock lock(cache_mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
+  // prometheus-cpp keeps a metric at one address until it is removed (never, here).
+  request_instruments found{&requests_.Add({{"route", std::string(route)},
+                                            {"method", std::string(method)},
+                                            {"status", std::to_string(status)}}),
+                            &durations_.Add({{"route", std::string(route)}}, duration_buckets())};
+  std::unique_lock lock(cache_mu_);
+  if (cache_.size() >= request_cache_limit || cache_.count(key)) return found;
+  auto own = [this](std::string_view s) {
+    return std::string_view(*cache_strings_.emplace_back(std::make_unique<std::string>(s)));
+  };
+  cache_.emplace(request_key{own(route), own(method), status}, found);
+  return found;
+}
+
 void self_metrics::observe_request(std::string_view route, std::string_view method, int status,
                                    std::chrono::duration<double> elapsed) {
-  requests_
-      .Add({{"route", std::string(route)},
-            {"method", std::string(method)},
-            {"status", std::to_string(status)}})
-      .Increment();
-  durations_.Add({{"route", std::string(route)}}, duration_buckets()).Observe(elapsed.count());
+  const auto in = instruments_for(route, method, status);
+  in.requests->Increment();
+  in.duration->Observe(elapsed.count());
+}
+
+std::size_t self_metrics::request_cache_size() const {
+  std::shared_lock lock(cache_mu_);
+  return cache_.size();
 }
 
 void self_metrics::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {

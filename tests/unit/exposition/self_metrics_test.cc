@@ -43,6 +43,50 @@ TEST(self_metrics, counts_requests_by_route_method_and_status) {
       << out;
 }
 
+TEST(self_metrics, counts_exactly_from_many_threads_through_the_instrument_cache) {
+  self_metrics m;
+  constexpr int threads = 4;
+  constexpr int each = 5000;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&m, t] {
+      for (int i = 0; i < each; ++i) {
+        m.observe_request("ingest", i % 2 ? "POST" : "GET", t % 2 ? 200 : 503, 1ms);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const std::string out = render(m);
+  for (const char* method : {"GET", "POST"}) {
+    for (const char* status : {"200", "503"}) {
+      EXPECT_TRUE(contains(out, std::string("mca_http_requests_total{method=\"") + method +
+                                    "\",route=\"ingest\",status=\"" + status + "\"} 5000\n"))
+          << method << " " << status << "\n"
+          << out;
+    }
+  }
+  EXPECT_TRUE(contains(out, "mca_http_request_duration_seconds_count{route=\"ingest\"} 20000\n"))
+      << out;
+  EXPECT_EQ(m.request_cache_size(), 4u);
+}
+
+TEST(self_metrics, the_instrument_cache_stops_growing_at_its_limit_and_still_counts) {
+  self_metrics m;
+  const auto limit = self_metrics::request_cache_limit;
+  for (std::size_t i = 0; i < limit + 10; ++i) {
+    m.observe_request("route" + std::to_string(i), "GET", 200, 1ms);
+  }
+  EXPECT_EQ(m.request_cache_size(), limit);
+  // Past the limit the registry is asked every time: nothing is lost.
+  m.observe_request("route" + std::to_string(limit + 5), "GET", 200, 1ms);
+  const std::string out = render(m);
+  EXPECT_TRUE(contains(out, "mca_http_requests_total{method=\"GET\",route=\"route" +
+                                std::to_string(limit + 5) + "\",status=\"200\"} 2\n"));
+  EXPECT_TRUE(contains(out, "mca_http_requests_total{method=\"GET\",route=\"route" +
+                                std::to_string(limit - 1) + "\",status=\"200\"} 1\n"));
+  EXPECT_EQ(m.request_cache_size(), limit);
+}
+
 TEST(self_metrics, observes_durations_in_a_seconds_histogram) {
   self_metrics m;
   m.observe_request("/livez", "GET", 200, 300us);
