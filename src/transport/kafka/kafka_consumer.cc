@@ -91,6 +91,7 @@ class kafka_consumer final : public transport::consumer {
     stop();
     health_.reset();
     topic_.reset();
+    queue_.reset();  // a reference on the handle's queue: released before the handle
     rk_.reset();
     dlq_.reset();
     changelog_topic_.reset();
@@ -215,6 +216,7 @@ class kafka_consumer final : public transport::consumer {
         {"heartbeat.interval.ms", std::to_string(options_.heartbeat_interval.count())},
         {"fetch.wait.max.ms", std::to_string(options_.fetch_wait_max.count())},
         {"fetch.min.bytes", std::to_string(options_.fetch_min_bytes)},
+        {"queued.min.messages", std::to_string(options_.queued_min_messages)},
     };
     for (const auto& [name, value] : options_.properties) {
       // The eager protocol only: assignment and revocation always cover the whole assignment.
@@ -249,6 +251,10 @@ class kafka_consumer final : public transport::consumer {
     rk_ = std::move(*rk);
     // Error and statistics callbacks are then served by the consumer poll.
     rd_kafka_poll_set_consumer(rk_.get());
+    // The queue poll_batch() reads batches from: the consumer's, where messages and (forwarded
+    // by the line above) callbacks arrive.
+    queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+    if (!queue_) return util::error(errc::unavailable, "Kafka consumer: no consumer queue");
     auto topic = make_topic(rk_.get(), options_.topic);
     if (!topic) return topic.error();
     topic_ = std::move(*topic);
@@ -436,25 +442,50 @@ class kafka_consumer final : public transport::consumer {
   }
 
   // One poll: waits up to poll_timeout for a first message, then takes what librdkafka has
-  // already fetched (at most kMaxPoll, never waiting again) and applies it as one batch. A
-  // rebalance served by one of these polls applies what was taken before it first (on_rebalance).
+  // already fetched (at most kMaxPoll, never waiting again) and applies it as one batch. The
+  // first wait is rd_kafka_consumer_poll; the rest is one rd_kafka_consume_batch_queue on the
+  // same queue, which pays librdkafka's per-call costs (clock reads, poll bookkeeping) once per
+  // poll instead of once per message. Both serve callbacks: a rebalance served by the first
+  // applies what was taken before it (on_rebalance); one served inside the batch call cannot
+  // see what that call has taken so far, so those messages are settled after it returns
+  // (take_batch).
   void poll_batch() {
-    int timeout = to_timeout_ms(options_.poll_timeout);
-    while (polled_.size() < kMaxPoll) {
-      message_ptr m(rd_kafka_consumer_poll(rk_.get(), timeout));
-      if (!m) break;
-      timeout = 0;
-      if (m->err) {
-        record_error(rd_kafka_message_errstr(m.get()));
-        continue;
-      }
-      polled_.push_back(std::move(m));
+    message_ptr first(rd_kafka_consumer_poll(rk_.get(), to_timeout_ms(options_.poll_timeout)));
+    if (first) {
+      take(std::move(first));
+      take_batch();
     }
     if (polled_.empty()) {
       note_rebuilt(-1, 0);
       return;
     }
     apply_polled();
+  }
+
+  void take(message_ptr m) {
+    if (m->err) {
+      record_error(rd_kafka_message_errstr(m.get()));
+      return;
+    }
+    polled_.push_back(std::move(m));
+  }
+
+  // What librdkafka has fetched already, without waiting. librdkafka (>= 2.0) drops from the
+  // batch the messages a rebalance inside the call made outdated (its fetch version barrier);
+  // on top of that, after a rebalance only messages of partitions assigned now are kept: one of
+  // a partition just revoked belongs to its next owner, which reads it from the committed
+  // offset (nothing of it was stored), so dropping it loses nothing.
+  void take_batch() {
+    const std::size_t room = kMaxPoll - polled_.size();
+    if (room == 0) return;
+    batch_.resize(room);
+    const std::uint64_t rebalances = rebalances_;
+    const ssize_t got = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data(), room);
+    for (ssize_t i = 0; i < got; ++i) {
+      message_ptr m(batch_[static_cast<std::size_t>(i)]);
+      if (rebalances != rebalances_ && !m->err && !parts_.contains(m->partition)) continue;
+      take(std::move(m));
+    }
   }
 
   static record to_record(const rd_kafka_message_t& m) {
@@ -1033,6 +1064,7 @@ class kafka_consumer final : public transport::consumer {
   static void on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<kafka_consumer*>(opaque);
+    ++self->rebalances_;
     // Served inside one of poll_batch()'s polls: what it took before belongs to the assignment
     // being left, so it is applied (and its offsets stored) before the revocation commits.
     self->apply_polled();
@@ -1077,6 +1109,8 @@ class kafka_consumer final : public transport::consumer {
   consumer_handler* handler_ = nullptr;
   // The poll being collected and its records and rejections; consumer thread only.
   std::vector<message_ptr> polled_;
+  std::vector<rd_kafka_message_t*> batch_;  // take_batch()'s array, reused
+  std::uint64_t rebalances_ = 0;            // rebalance callbacks served; consumer thread only
   std::vector<record> polled_records_;
   std::vector<std::optional<rejection>> rejected_;
   last_error last_error_;
@@ -1096,6 +1130,7 @@ class kafka_consumer final : public transport::consumer {
   std::mutex lifecycle_mu_;
   lifecycle state_ = lifecycle::created;
   handle_ptr rk_;
+  queue_ptr queue_;  // rk_'s consumer queue
   topic_ptr topic_;
   std::thread thread_;
   std::unique_ptr<health_monitor> health_;

@@ -76,6 +76,14 @@ struct consumer_options {
   // path CPU per metric"). Pass-through properties override them.
   std::chrono::milliseconds fetch_wait_max{50};
   int fetch_min_bytes = 256 * 1024;
+  // queued.min.messages: librdkafka stops fetching while the consumer's queue holds this many
+  // records, and in 2.0 looks again only when its broker thread next wakes, up to a second
+  // later. Its default (100,000: under two fetch answers of a busy topic) stalled the replay of
+  // a backlog (an assignment, a restart) that way again and again, with the consumer thread
+  // idle (docs/PERFORMANCE.md, "Consume: one batch call per poll, no fetch stalls"). Raised,
+  // what is prefetched is bounded by queued.max.messages.kbytes alone (librdkafka's default,
+  // 64 MiB, which it ranks above this; unchanged).
+  int queued_min_messages = 1'000'000;
   std::chrono::milliseconds offsets_timeout{5'000};      // offsets-for-times request on assignment
   std::chrono::milliseconds statistics_interval{5'000};  // consumer lag comes from statistics
   std::chrono::milliseconds health_interval{5'000};

@@ -43,12 +43,16 @@ struct topic_deleter {
 struct metadata_deleter {
   void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
 };
+struct queue_deleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
 using handle_ptr = std::unique_ptr<rd_kafka_t, handle_deleter>;
 using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 using partition_list_ptr = std::unique_ptr<rd_kafka_topic_partition_list_t, partition_list_deleter>;
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
 using topic_ptr = std::unique_ptr<rd_kafka_topic_t, topic_deleter>;
 using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
+using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
 
 // A configuration with `properties` set in order. The error names the property; librdkafka's
 // explanation is included only for properties that cannot hold a secret.
