@@ -15,8 +15,11 @@
 //
 // Prints one JSON object: median/min/max render time, ns per series (wall clock), the render
 // thread's median CPU time per series (cpu_ns_per_series: no time waiting for a core, for busy
-// machines), bytes of output, and RSS growth per series after the fill. `--worst-case 1` (mca,
-// mca-previous) gives every series 32 tags of 1 KiB values, the most the per-metric limits allow.
+// machines), bytes of output, and RSS growth per series: after the fill and a first render with
+// its output buffer released (rss_per_series_bytes: what the implementation holds once scraped,
+// a store's kept label text included) and after the fill alone (fill_rss_per_series_bytes).
+// `--worst-case 1` (mca, mca-previous) gives every series 32 tags of 1 KiB values, the most the
+// per-metric limits allow.
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -93,16 +96,17 @@ timing time_runs(int repeat, F&& once) {
 }
 
 void print(std::string_view impl, std::size_t n, int repeat, const timing& t, std::size_t bytes,
-           std::size_t rss_growth, double fill_s) {
+           std::size_t rss_growth, double fill_s, std::size_t fill_growth) {
   std::printf(
       "{\"impl\":\"%.*s\",\"series\":%zu,\"repeat\":%d,\"render_ms\":{\"median\":%.3f,"
       "\"min\":%.3f,\"max\":%.3f},\"ns_per_series\":%.1f,\"output_bytes\":%zu,"
       "\"rss_growth_bytes\":%zu,\"rss_per_series_bytes\":%.1f,\"fill_s\":%.3f,"
-      "\"cpu_ns_per_series\":%.1f}\n",
+      "\"cpu_ns_per_series\":%.1f,\"fill_rss_per_series_bytes\":%.1f}\n",
       static_cast<int>(impl.size()), impl.data(), n, repeat, t.median_ns / 1e6, t.min_ns / 1e6,
       t.max_ns / 1e6, t.median_ns / static_cast<double>(n), bytes, rss_growth,
       static_cast<double>(rss_growth) / static_cast<double>(n), fill_s,
-      t.cpu_median_ns / static_cast<double>(n));
+      t.cpu_median_ns / static_cast<double>(n),
+      static_cast<double>(fill_growth) / static_cast<double>(n));
 }
 
 void render(const mca::store::series_store& store, std::string& out) {
@@ -151,15 +155,20 @@ int run_mca(std::string_view impl, std::size_t n, int repeat) {
     }
   }
   const double fill_s = std::chrono::duration<double>(steady::now() - f0).count();
-  const std::size_t growth = rss_bytes() - rss0;
+  const std::size_t fill_growth = rss_bytes() - rss0;
   std::string out;
-  render(store, out);  // warm: sorts the new series and sizes the buffer, as the first scrape does
+  render(store, out);  // warm: sorts the new series, as the first scrape does
   const std::size_t bytes = out.size();
+  // What the store holds once scraped (its runs and the label text it keeps for the writer),
+  // without the output buffer, which is the caller's.
+  std::string().swap(out);
+  const std::size_t growth = rss_bytes() - rss0;
+  render(store, out);  // sizes the buffer
   const timing t = time_runs(repeat, [&] {
     out.clear();
     render(store, out);
   });
-  print(impl, n, repeat, t, bytes, growth, fill_s);
+  print(impl, n, repeat, t, bytes, growth, fill_s, fill_growth);
   return 0;
 }
 
@@ -180,14 +189,15 @@ int run_prometheus_cpp(std::size_t n, int repeat) {
         .Set(value_of(s));
   }
   const double fill_s = std::chrono::duration<double>(steady::now() - f0).count();
-  const std::size_t growth = rss_bytes() - rss0;
+  const std::size_t fill_growth = rss_bytes() - rss0;
   const prometheus::TextSerializer serializer;
   std::size_t bytes = serializer.Serialize(registry.Collect()).size();
+  const std::size_t growth = rss_bytes() - rss0;  // after a scrape, as for ours
   const timing t = time_runs(repeat, [&] {
     const std::string text = serializer.Serialize(registry.Collect());
     bytes = text.size();
   });
-  print("prometheus-cpp", n, repeat, t, bytes, growth, fill_s);
+  print("prometheus-cpp", n, repeat, t, bytes, growth, fill_s, fill_growth);
   return 0;
 }
 

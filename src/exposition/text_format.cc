@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 namespace mca::exposition {
@@ -228,21 +229,7 @@ class family_writer {
   family_writer(bool with_app_id, std::string& out) : with_app_id_(with_app_id), out_(out) {}
 
   void add(const store::series_view& s) {
-    if (s.exposition_name != name_) {
-      flush();
-      name_ = s.exposition_name;
-      original_ = s.original_name;
-      type_ = s.type;  // one family has one type (the store keeps it so)
-      if (with_app_id_) {
-        header_at_ = out_.size();
-        header(out_);
-        header_end_ = out_.size();
-        original_changed_ = false;
-      }
-    } else if (s.original_name < original_) {
-      original_ = s.original_name;
-      original_changed_ = true;
-    }
+    enter(s.exposition_name, s.original_name, s.type);
     if (s.type != model::metric_type::gauge) [[unlikely]] {
       inner_.clear();
       append_inner_labels(s, with_app_id_, inner_);
@@ -258,13 +245,8 @@ class family_writer {
       return;
     }
     if (with_app_id_) {
-      // Series arrive grouped by app_id within a family: escape each app_id once per run.
-      if (app_block_.empty() || s.app_id != app_) {
-        app_ = s.app_id;
-        app_block_ = "{app_id=\"";
-        append_label_value(s.app_id, app_block_);
-        app_block_.push_back('"');
-      }
+      set_app(s.app_id);
+      row_app_ = nullptr;  // app_block_ may have changed under a row's app
       gauge_line(s);
     } else {
       sample smp;
@@ -275,7 +257,40 @@ class family_writer {
     }
   }
 
+  // A gauge row of render_walk() (with app_id only). Its names are interned in the store: the
+  // same view (data pointer) is the same text, so most rows skip the comparisons.
+  void add(const store::gauge_row& r) {
+    if (r.exposition_name.data() != row_family_ || r.original_name.data() != row_original_)
+        [[unlikely]] {
+      enter(r.exposition_name, r.original_name, model::metric_type::gauge);
+      row_family_ = r.exposition_name.data();
+      row_original_ = r.original_name.data();
+    }
+    if (r.app_id.data() != row_app_) [[unlikely]] {
+      set_app(r.app_id);
+      row_app_ = r.app_id.data();
+    }
+    // name{app_id="…"<label text>} value, the label text as label_text() wrote it (escaped).
+    const std::size_t at = out_.size();
+    out_.resize(at + r.exposition_name.size() + app_block_.size() + r.label_text.size() + 3 +
+                kMaxValue);
+    char* p = out_.data() + at;
+    const auto put = [&p](std::string_view t) {
+      std::memcpy(p, t.data(), t.size());
+      p += t.size();
+    };
+    put(r.exposition_name);
+    put(app_block_);
+    put(r.label_text);
+    *p++ = '}';
+    *p++ = ' ';
+    p = put_value(r.value, p);
+    *p++ = '\n';
+    out_.resize(static_cast<std::size_t>(p - out_.data()));
+  }
+
   void flush() {
+    row_family_ = nullptr;
     if (name_.empty()) return;
     if (with_app_id_) {
       if (original_changed_) {
@@ -297,6 +312,36 @@ class family_writer {
     std::int64_t timestamp_ms = 0;
     std::string lines;  // an aggregate's samples, written whole
   };
+
+  // Starts the family `name` when it is not the current one (its header names `original`), else
+  // notes `original` when it is smaller than the one the header names.
+  void enter(std::string_view name, std::string_view original, model::metric_type type) {
+    if (name != name_) {
+      flush();
+      name_ = name;
+      original_ = original;
+      type_ = type;  // one family has one type (the store keeps it so)
+      if (with_app_id_) {
+        header_at_ = out_.size();
+        header(out_);
+        header_end_ = out_.size();
+        original_changed_ = false;
+      }
+    } else if (original < original_) {
+      original_ = original;
+      original_changed_ = true;
+    }
+  }
+
+  // Series arrive grouped by app_id within a family: escape each app_id once per run.
+  void set_app(std::string_view app_id) {
+    if (app_block_.empty() || app_id != app_) {
+      app_ = app_id;
+      app_block_ = "{app_id=\"";
+      append_label_value(app_id, app_block_);
+      app_block_.push_back('"');
+    }
+  }
 
   // The family's HELP and TYPE lines, naming original_.
   void header(std::string& to) const {
@@ -393,6 +438,31 @@ class family_writer {
   std::string inner_;      // an aggregate's labels
   model::metric_type type_ = model::metric_type::gauge;
   std::vector<sample> samples_;
+  // The views the last gauge row came with (interned in the store: same pointer, same text).
+  const char* row_family_ = nullptr;
+  const char* row_original_ = nullptr;
+  const char* row_app_ = nullptr;
+};
+
+// A series' labels as render_walk() keeps them: ,name="escaped value" for each.
+void append_label_text(std::span<const store::label_view> labels, std::string& out) {
+  for (const auto& [name, value] : labels) {
+    out.push_back(',');
+    out.append(name);
+    out.append("=\"");
+    append_label_value(value, out);
+    out.push_back('"');
+  }
+}
+
+class walk_writer final : public store::render_visitor {
+ public:
+  explicit walk_writer(family_writer& w) : w_(w) {}
+  void gauge(const store::gauge_row& row) override { w_.add(row); }
+  void series(const store::series_view& view) override { w_.add(view); }
+
+ private:
+  family_writer& w_;
 };
 
 }  // namespace
@@ -436,7 +506,12 @@ void append_help_text(std::string_view v, std::string& out) { append_escaped<fal
 void render_series(const store::series_store& store, const render_options& options,
                    std::string& out) {
   family_writer writer(options.app_id_label, out);
-  store.for_each_sorted([&](const store::series_view& s) { writer.add(s); });
+  if (options.app_id_label) {
+    walk_writer visit(writer);
+    store.render_walk(append_label_text, visit);
+  } else {
+    store.for_each_sorted([&](const store::series_view& s) { writer.add(s); });
+  }
   writer.flush();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -243,11 +244,55 @@ class string_pool {
 struct no_extra {};
 
 // A family's series in exposition order (app_id, then labels): `run` is sorted, `pending` holds
-// series added since the last read, which sorts and merges them in.
+// series added since the last read, which sorts and merges them in. A gauge family that a
+// render_walk() showed also keeps its series' labels as the walk's format wrote them, in run
+// order: run[i]'s text ends at label_end[i] in label_text (where run[i - 1]'s ends it begins).
 struct family_runs {
   std::vector<std::uint32_t> run;
   std::vector<std::uint32_t> pending;
   model::metric_type type = model::metric_type::gauge;  // one family has one type
+  // label_text and label_end match `run`
+  bool labels_kept = false;
+  std::string label_text;
+  std::vector<std::uint32_t> label_end;
+
+  void forget_labels() {
+    labels_kept = false;
+    std::string().swap(label_text);
+    std::vector<std::uint32_t>().swap(label_end);
+  }
+
+  // Takes the series `gone` says out of the run (and their text) and out of `pending`.
+  template <class Gone>
+  void erase(Gone gone) {
+    std::erase_if(pending, gone);
+    if (!labels_kept) {
+      std::erase_if(run, gone);
+      return;
+    }
+    std::size_t kept = 0;
+    std::uint32_t begin = 0, written = 0;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      const std::uint32_t end = label_end[i];
+      if (!gone(run[i])) {
+        const std::uint32_t length = end - begin;
+        if (written != begin)
+          std::memmove(label_text.data() + written, label_text.data() + begin, length);
+        written += length;
+        run[kept] = run[i];
+        label_end[kept] = written;
+        ++kept;
+      }
+      begin = end;
+    }
+    run.resize(kept);
+    label_end.resize(kept);
+    label_text.resize(written);
+    if (label_text.capacity() > 2 * label_text.size() + 4096) {  // give a large removal back
+      label_text.shrink_to_fit();
+      label_end.shrink_to_fit();
+    }
+  }
 };
 
 // An interned tag set: the tags as received (key ids and values, in order) and which of them form
@@ -1021,10 +1066,7 @@ struct series_store::impl {
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
     for (std::uint32_t f : touched) {
       if (families[f].refs == 0) continue;
-      family_runs& r = families[f].extra;
-      const auto gone = [&](std::uint32_t id) { return slots[id].name == npos; };
-      std::erase_if(r.run, gone);
-      std::erase_if(r.pending, gone);
+      families[f].extra.erase([&](std::uint32_t id) { return slots[id].name == npos; });
     }
     total.fetch_sub(removed, std::memory_order_relaxed);
     return removed;
@@ -1053,17 +1095,194 @@ struct series_store::impl {
     return tx.label_count() < ty.label_count();
   }
 
-  // Brings a family's run up to date. Caller holds `mu` shared and `render_mu`.
+  // Brings a family's run up to date, and its kept labels with it. Caller holds `mu` shared and
+  // `render_mu`.
   void settle(family_runs& r) const {
     if (r.pending.empty()) return;
     const auto less = [this](std::uint32_t a, std::uint32_t b) { return less_in_family(a, b); };
     std::sort(r.pending.begin(), r.pending.end(), less);
-    const std::size_t middle = r.run.size();
-    r.run.insert(r.run.end(), r.pending.begin(), r.pending.end());
-    std::inplace_merge(r.run.begin(), r.run.begin() + static_cast<std::ptrdiff_t>(middle),
-                       r.run.end(), less);
+    if (r.labels_kept) {
+      merge_with_labels(r, less);
+    } else {
+      const std::size_t middle = r.run.size();
+      r.run.insert(r.run.end(), r.pending.begin(), r.pending.end());
+      std::inplace_merge(r.run.begin(), r.run.begin() + static_cast<std::ptrdiff_t>(middle),
+                         r.run.end(), less);
+    }
     r.pending.clear();
     r.pending.shrink_to_fit();
+  }
+
+  // settle() for a family with kept labels: the sorted pending series are formatted, then run
+  // and text are merged into exactly sized new ones (the old text is copied, not formatted).
+  template <class Less>
+  void merge_with_labels(family_runs& r, Less less) const {
+    std::string fresh;
+    std::vector<std::uint32_t> fresh_end;
+    fresh_end.reserve(r.pending.size());
+    for (std::uint32_t id : r.pending) {
+      format_labels(slots[id], fresh);
+      fresh_end.push_back(static_cast<std::uint32_t>(std::min<std::size_t>(fresh.size(), npos)));
+    }
+    if (r.label_text.size() + fresh.size() >= npos) {  // offsets are 32 bits: keep none
+      r.forget_labels();
+      const std::size_t middle = r.run.size();
+      r.run.insert(r.run.end(), r.pending.begin(), r.pending.end());
+      std::inplace_merge(r.run.begin(), r.run.begin() + static_cast<std::ptrdiff_t>(middle),
+                         r.run.end(), less);
+      return;
+    }
+    const std::size_t n = r.run.size() + r.pending.size();
+    std::vector<std::uint32_t> run, end;
+    std::string text;
+    run.reserve(n);
+    end.reserve(n);
+    text.reserve(r.label_text.size() + fresh.size());
+    std::size_t i = 0, j = 0;
+    std::uint32_t old_begin = 0, fresh_begin = 0;
+    while (i < r.run.size() || j < r.pending.size()) {
+      if (j < r.pending.size() && (i == r.run.size() || less(r.pending[j], r.run[i]))) {
+        text.append(fresh, fresh_begin, fresh_end[j] - fresh_begin);
+        fresh_begin = fresh_end[j];
+        run.push_back(r.pending[j++]);
+      } else {
+        text.append(r.label_text, old_begin, r.label_end[i] - old_begin);
+        old_begin = r.label_end[i];
+        run.push_back(r.run[i++]);
+      }
+      end.push_back(static_cast<std::uint32_t>(text.size()));
+    }
+    r.run.swap(run);
+    r.label_end.swap(end);
+    r.label_text.swap(text);
+  }
+
+  // Formats the labels of every series of a settled family with `label_writer`, exactly sized.
+  void keep_labels(family_runs& r) const {
+    std::vector<std::uint32_t> end;
+    end.reserve(r.run.size());
+    std::string text;
+    for (std::uint32_t id : r.run) {
+      format_labels(slots[id], text);
+      if (text.size() >= npos) return;  // offsets are 32 bits: keep none
+      end.push_back(static_cast<std::uint32_t>(text.size()));
+    }
+    text.shrink_to_fit();
+    r.label_text.swap(text);
+    r.label_end.swap(end);
+    r.labels_kept = true;
+  }
+
+  void format_labels(const slot& s, std::string& out) const {
+    label_views(s, label_scratch);
+    label_writer(label_scratch, out);
+  }
+
+  // The families in name order, rebuilt when one was added or removed. Caller holds `mu` shared
+  // and `render_mu`.
+  void order_families() const {
+    if (!families_dirty) return;
+    family_order.clear();
+    for (std::uint32_t f = 0; f < families.slots(); ++f)
+      if (families[f].refs > 0) family_order.push_back(f);
+    std::sort(family_order.begin(), family_order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return families[a].text < families[b].text;
+    });
+    families_dirty = false;
+  }
+
+  // Shows the live series of a settled family as series_views, in order.
+  template <class Visit>
+  void visit_views(const family_runs& r, std::string_view exposition_name, std::int64_t now,
+                   Visit&& visit) const {
+    std::vector<label_view> labels;
+    series_view v;
+    v.exposition_name = exposition_name;
+    bool aggregate_shown = false;
+    const std::vector<std::uint32_t>& run = r.run;
+    // The walk is bound by cache misses (the run is in label order, slots and tag sets in
+    // arrival order): each series is a chain of three of them, its slot, its entry in
+    // `tag_sets` and the tag set. Each link is fetched a few steps before the next needs it, so
+    // no load of the walk (prefetches included) waits for memory.
+    constexpr std::size_t slot_ahead = 12;
+    constexpr std::size_t entry_ahead = 8;
+    constexpr std::size_t tags_ahead = 4;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      if (i + slot_ahead < run.size()) {
+        const char* next = reinterpret_cast<const char*>(&slots[run[i + slot_ahead]]);
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + sizeof(slot) - 1);
+      }
+      if (i + entry_ahead < run.size())
+        __builtin_prefetch(&tag_sets[slots[run[i + entry_ahead]].tags]);
+      if (i + tags_ahead < run.size())
+        __builtin_prefetch(tag_sets[slots[run[i + tags_ahead]].tags]);
+      const slot& s = slots[run[i]];
+      if (expired(s.ingest_ms, now)) continue;
+      label_views(s, labels);
+      v.app_id = apps[s.app].text;
+      v.original_name = names[s.name].text;
+      v.labels = labels;
+      v.type = static_cast<model::metric_type>(s.type);
+      if (v.type == model::metric_type::gauge) [[likely]] {
+        v.value = s.value;
+        if (aggregate_shown) [[unlikely]] {  // the view showed an aggregate: clear its fields
+          v.sum = 0;
+          v.count = 0;
+          v.bounds = {};
+          v.buckets = {};
+          aggregate_shown = false;
+        }
+      } else {
+        aggregate_shown = true;
+        const aggregate& a = aggregates[s.agg];
+        v.value = v.sum = a.sum;
+        v.count = a.count;
+        if (a.bounds) {
+          v.bounds = *a.bounds;
+          v.buckets = {a.buckets.get(), a.bounds->size() + 1};
+        } else {
+          v.bounds = {};
+          v.buckets = {};
+        }
+      }
+      v.timestamp_ms = s.timestamp_ms;
+      v.ingest_ms = s.ingest_ms;
+      v.profile_id = profiles[s.profile].text;
+      v.partition = s.partition;
+      visit(v);
+    }
+  }
+
+  // Shows the live series of a gauge family with kept labels as rows. The run and the text are
+  // read in order; the only reads at random are the slots (value, TTL, app, name), which do not
+  // depend on each other and are fetched `ahead` rows early.
+  void visit_rows(const family_runs& r, std::string_view exposition_name, std::int64_t now,
+                  render_visitor& visit) const {
+    const std::vector<std::uint32_t>& run = r.run;
+    const std::uint32_t* end = r.label_end.data();
+    const char* text = r.label_text.data();
+    gauge_row row;
+    row.exposition_name = exposition_name;
+    constexpr std::size_t ahead = 16;
+    std::uint32_t begin = 0;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      if (i + ahead < run.size()) {
+        const char* next = reinterpret_cast<const char*>(&slots[run[i + ahead]]);
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + offsetof(slot, name) + sizeof(slot::name) - 1);  // may straddle
+      }
+      const slot& s = slots[run[i]];
+      const std::uint32_t e = end[i];
+      if (!expired(s.ingest_ms, now)) [[likely]] {
+        row.app_id = apps[s.app].text;
+        row.original_name = names[s.name].text;
+        row.label_text = {text + begin, e - begin};
+        row.value = s.value;
+        visit.gauge(row);
+      }
+      begin = e;
+    }
   }
 
   // Fills `out` (reused) with the labels of `s` as views.
@@ -1117,6 +1336,8 @@ struct series_store::impl {
   mutable std::mutex render_mu;
   mutable bool families_dirty = false;
   mutable std::vector<std::uint32_t> family_order;
+  mutable label_format label_writer = nullptr;  // the format of every family's kept labels
+  mutable std::vector<label_view> label_scratch;
 
   std::atomic<std::size_t> total{0};
   std::atomic<std::uint64_t> dropped_global{0};
@@ -1264,76 +1485,34 @@ void series_store::for_each_sorted(const std::function<void(const series_view&)>
   std::shared_lock lock(impl_->mu);
   std::lock_guard render(impl_->render_mu);
   const std::int64_t now = impl_->clock.now_ms();
-  impl& st = *impl_;
-  if (st.families_dirty) {
-    st.family_order.clear();
-    for (std::uint32_t f = 0; f < st.families.slots(); ++f)
-      if (st.families[f].refs > 0) st.family_order.push_back(f);
-    std::sort(st.family_order.begin(), st.family_order.end(),
-              [&](std::uint32_t a, std::uint32_t b) {
-                return st.families[a].text < st.families[b].text;
-              });
-    st.families_dirty = false;
-  }
-  std::vector<label_view> labels;
-  series_view v;
-  bool aggregate_shown = false;
+  const impl& st = *impl_;
+  st.order_families();
   for (std::uint32_t f : st.family_order) {
     auto& fam = st.families[f];
     st.settle(fam.extra);
-    v.exposition_name = fam.text;
-    const std::vector<std::uint32_t>& run = fam.extra.run;
-    // The walk is bound by cache misses (the run is in label order, slots and tag sets in
-    // arrival order): each series is a chain of three of them, its slot, its entry in
-    // `tag_sets` and the tag set. Each link is fetched a few steps before the next needs it, so
-    // no load of the walk (prefetches included) waits for memory.
-    constexpr std::size_t slot_ahead = 12;
-    constexpr std::size_t entry_ahead = 8;
-    constexpr std::size_t tags_ahead = 4;
-    for (std::size_t i = 0; i < run.size(); ++i) {
-      if (i + slot_ahead < run.size()) {
-        const char* next = reinterpret_cast<const char*>(&st.slots[run[i + slot_ahead]]);
-        __builtin_prefetch(next);
-        __builtin_prefetch(next + sizeof(slot) - 1);
-      }
-      if (i + entry_ahead < run.size())
-        __builtin_prefetch(&st.tag_sets[st.slots[run[i + entry_ahead]].tags]);
-      if (i + tags_ahead < run.size())
-        __builtin_prefetch(st.tag_sets[st.slots[run[i + tags_ahead]].tags]);
-      const slot& s = st.slots[run[i]];
-      if (st.expired(s.ingest_ms, now)) continue;
-      st.label_views(s, labels);
-      v.app_id = st.apps[s.app].text;
-      v.original_name = st.names[s.name].text;
-      v.labels = labels;
-      v.type = static_cast<model::metric_type>(s.type);
-      if (v.type == model::metric_type::gauge) [[likely]] {
-        v.value = s.value;
-        if (aggregate_shown) [[unlikely]] {  // the view showed an aggregate: clear its fields
-          v.sum = 0;
-          v.count = 0;
-          v.bounds = {};
-          v.buckets = {};
-          aggregate_shown = false;
-        }
-      } else {
-        aggregate_shown = true;
-        const aggregate& a = st.aggregates[s.agg];
-        v.value = v.sum = a.sum;
-        v.count = a.count;
-        if (a.bounds) {
-          v.bounds = *a.bounds;
-          v.buckets = {a.buckets.get(), a.bounds->size() + 1};
-        } else {
-          v.bounds = {};
-          v.buckets = {};
-        }
-      }
-      v.timestamp_ms = s.timestamp_ms;
-      v.ingest_ms = s.ingest_ms;
-      v.profile_id = st.profiles[s.profile].text;
-      v.partition = s.partition;
-      visit(v);
+    st.visit_views(fam.extra, fam.text, now, visit);
+  }
+}
+
+void series_store::render_walk(label_format format, render_visitor& visit) const {
+  std::shared_lock lock(impl_->mu);
+  std::lock_guard render(impl_->render_mu);
+  const std::int64_t now = impl_->clock.now_ms();
+  const impl& st = *impl_;
+  if (format != st.label_writer) {  // kept labels of another format: start over
+    for (std::uint32_t f = 0; f < st.families.slots(); ++f) st.families[f].extra.forget_labels();
+    st.label_writer = format;
+  }
+  st.order_families();
+  for (std::uint32_t f : st.family_order) {
+    auto& fam = st.families[f];
+    family_runs& r = fam.extra;
+    st.settle(r);
+    if (r.type == model::metric_type::gauge && !r.labels_kept) st.keep_labels(r);
+    if (r.labels_kept) {
+      st.visit_rows(r, fam.text, now, visit);
+    } else {
+      st.visit_views(r, fam.text, now, [&](const series_view& v) { visit.series(v); });
     }
   }
 }

@@ -85,6 +85,28 @@ struct series_view {
   std::span<const std::uint64_t> buckets;  // non-cumulative, bounds.size() + 1
 };
 
+// One gauge series as render_walk() shows it: views valid during the visit only.
+struct gauge_row {
+  std::string_view exposition_name;  // the same view (same data pointer) for a whole family
+  std::string_view app_id;           // interned: equal app ids are the same view
+  std::string_view original_name;    // interned, as last written
+  std::string_view label_text;       // what the walk's label_format wrote for the series' labels
+  double value = 0;
+};
+
+// Writes the labels of a series (sanitised, sorted by label name) as a reader wants them kept
+// pre-rendered. Must depend on the labels alone.
+using label_format = void (*)(std::span<const label_view> labels, std::string& out);
+
+// What render_walk() calls, in for_each_sorted()'s order.
+class render_visitor {
+ public:
+  virtual void gauge(const gauge_row& row) = 0;
+  virtual void series(const series_view& view) = 0;  // counters and histograms
+ protected:
+  ~render_visitor() = default;
+};
+
 // One sample of a batch for apply_batch(): the arguments of apply().
 struct sample {
   std::string_view app_id;
@@ -181,6 +203,14 @@ class series_store {
   // walk, so writers wait for it and readers do not: keep the visitor cheap. The first walk after
   // new series arrived sorts them into their family's run (O(new log new + family size)).
   void for_each_sorted(const std::function<void(const series_view&)>& visit) const;
+
+  // for_each_sorted() for a renderer: the same series in the same order, but a gauge family is
+  // shown as rows whose labels come pre-rendered by `format`. The store keeps that text per
+  // family in exposition order beside the family's run (built at the first walk, merged when
+  // series join or leave), so a walk reads it sequentially and touches only each series' slot
+  // (value, TTL) at random. Counters and histograms are shown as series_views. Walks with
+  // another `format` than the last one rebuild the text. Same locking as for_each_sorted().
+  void render_walk(label_format format, render_visitor& visit) const;
 
   store_stats stats() const;
 
