@@ -5,8 +5,10 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <unordered_map>
 
+#include "pipeline/series_table.h"
 #include "store/series_store.h"
 
 namespace mca::pipeline {
@@ -63,7 +65,8 @@ struct string_hash {
 using claim_map = std::unordered_map<std::string, claim_entry, string_hash, std::equal_to<>>;
 
 struct app_state {
-  std::unordered_map<std::uint64_t, series_entry> series;
+  explicit app_state(std::uint64_t seed) : series(seed) {}
+  series_table<series_entry> series;
   std::unordered_map<std::string, name_entry, string_hash, std::equal_to<>> names;
   claim_map claims;
   std::size_t bytes = 0;
@@ -116,6 +119,8 @@ struct series_admission::impl {
   std::size_t total_exposed = 0;
   std::size_t total_bytes = 0;
   std::atomic<std::uint64_t> refused[kRefusalKinds] = {};
+  // Seeds the apps' series tables (series_table.h).
+  const std::uint64_t seed = std::random_device{}() * 0x100000001B3ull ^ std::random_device{}();
 
   // Still counted: written within ttl + grace, or awaiting the transport.
   bool live(std::int64_t last_seen, std::uint32_t pending, std::int64_t now) const {
@@ -147,13 +152,18 @@ struct series_admission::impl {
     ++it->second.pending;
   }
 
-  void forget_series(app_state& app, std::unordered_map<std::uint64_t, series_entry>::iterator it) {
-    app.bytes -= it->second.weight;
-    total_bytes -= it->second.weight;
-    app.exposed -= it->second.exposed;
-    total_exposed -= it->second.exposed;
+  // Takes a series' weight and Prometheus series off the app's and the service's counts.
+  void uncount(app_state& app, const series_entry& e) {
+    app.bytes -= e.weight;
+    total_bytes -= e.weight;
+    app.exposed -= e.exposed;
+    total_exposed -= e.exposed;
+  }
+
+  void forget_series(app_state& app, std::uint32_t id) {
+    uncount(app, app.series[id]);
     --total_series;
-    app.series.erase(it);
+    app.series.erase(id);
   }
 };
 
@@ -187,9 +197,18 @@ struct prepared {
 };
 
 // For each item, the first item of `items` with the same name and type (itself when none).
+// The caller's grouping by name (candidate::same_name) is used when it holds.
 std::vector<std::size_t> heads_of(std::span<const series_admission::candidate> items) {
-  auto head = model::first_with_same_name(
-      items.size(), [&](std::size_t i) -> std::string_view { return items[i].m->name; });
+  std::vector<std::size_t> head(items.size());
+  bool grouped = true;
+  for (std::size_t i = 0; i < items.size() && grouped; ++i) {
+    const std::size_t h = items[i].same_name;
+    grouped = h <= i && items[h].same_name == h && items[h].m->name == items[i].m->name;
+    head[i] = h;
+  }
+  if (!grouped)
+    head = model::first_with_same_name(
+        items.size(), [&](std::size_t i) -> std::string_view { return items[i].m->name; });
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (items[head[i]].m->type != items[i].m->type) head[i] = i;
   }
@@ -289,26 +308,23 @@ struct series_admission::checks {
     return std::nullopt;
   }
 
-  // Counts a new series, or replaces an expired entry `it` in place.
-  std::unordered_map<std::uint64_t, series_entry>::iterator add_series(
-      const prepared& p, std::unordered_map<std::uint64_t, series_entry>::iterator it) const {
-    if (it == app.series.end()) {
-      it = app.series.emplace(p.hash, series_entry{}).first;
+  // Counts a new series, or replaces an expired entry `id` in place; its id.
+  std::uint32_t add_series(const prepared& p, std::uint32_t id) const {
+    if (id == series_table<series_entry>::npos) {
+      id = app.series.insert(p.hash);
       ++self.total_series;
     } else {
-      app.bytes -= it->second.weight;
-      self.total_bytes -= it->second.weight;
-      app.exposed -= it->second.exposed;
-      self.total_exposed -= it->second.exposed;
-      it->second = series_entry{};
+      self.uncount(app, app.series[id]);
+      app.series[id] = series_entry{};
     }
-    it->second.weight = p.weight;
+    series_entry& e = app.series[id];
+    e.weight = p.weight;
     app.bytes += p.weight;
     self.total_bytes += p.weight;
-    it->second.exposed = p.exposed;
+    e.exposed = p.exposed;
     app.exposed += p.exposed;
     self.total_exposed += p.exposed;
-    return it;
+    return id;
   }
 };
 
@@ -352,7 +368,7 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
   std::lock_guard lock(impl_->mu);
   auto app_it = impl_->apps.find(app_id);
   if (app_it == impl_->apps.end())
-    app_it = impl_->apps.emplace(std::string(app_id), app_state{}).first;
+    app_it = impl_->apps.emplace(std::string(app_id), app_state(impl_->seed)).first;
   app_state& app = app_it->second;
   const checks check{*impl_, app, now};
 
@@ -362,11 +378,12 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
     const bool repeat = written[p.head];
     const auto& claims = prep[p.head].claims;
 
-    auto it = app.series.find(p.hash);
+    constexpr std::uint32_t none = series_table<series_entry>::npos;
+    std::uint32_t id = app.series.find(p.hash);
     // A series past its TTL that expire() has not swept still counts: it is replaced in place
     // and only the weight difference matters.
     const bool known =
-        it != app.series.end() && impl_->live(it->second.last_seen, it->second.pending, now);
+        id != none && impl_->live(app.series[id].last_seen, app.series[id].pending, now);
 
     std::optional<refusal_reason> refused;
     auto name_it = app.names.end();
@@ -379,8 +396,8 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
       if (!refused) refused = check.type_conflict(claims, m.type);
     }
     if (!refused && !known)
-      refused = it != app.series.end() ? check.caps(p, it->second.weight, it->second.exposed)
-                                       : check.caps(p, 0, 0);
+      refused = id != none ? check.caps(p, app.series[id].weight, app.series[id].exposed)
+                           : check.caps(p, 0, 0);
     if (refused) {
       impl_->refused[static_cast<std::size_t>(refused->why)].fetch_add(1,
                                                                        std::memory_order_relaxed);
@@ -388,10 +405,10 @@ series_admission::ticket series_admission::admit(std::string_view app_id,
       continue;
     }
 
-    if (!known) it = check.add_series(p, it);
-    it->second.last_seen = now;
-    ++it->second.pending;
-    t.series.push_back(p.hash);
+    if (!known) id = check.add_series(p, id);
+    app.series[id].last_seen = now;
+    ++app.series[id].pending;
+    t.series.push_back(id);
     t.admitted[i] = true;
     if (repeat) continue;
 
@@ -422,15 +439,16 @@ void series_admission::settle(ticket& t, bool delivered) {
     return;
   }
   app_state& app = app_it->second;
-  for (auto h : t.series) {
-    auto it = app.series.find(h);
-    if (it == app.series.end()) continue;
-    auto& e = it->second;
+  // The ticket's pending count keeps each of its series in the table (neither expire() nor
+  // another batch's settle removes an entry while it is pending), so its ids still hold them.
+  for (const std::uint32_t id : t.series) {
+    if (!app.series.held(id)) continue;
+    auto& e = app.series[id];
     if (e.pending > 0) --e.pending;
     if (delivered)
       e.delivered = true;
     else if (e.pending == 0 && !e.delivered)
-      impl_->forget_series(app, it);  // never reached the log: its budget comes back
+      impl_->forget_series(app, id);  // never reached the log: its budget comes back
   }
   for (const auto& n : t.names) {
     auto it = app.names.find(n);
@@ -454,11 +472,10 @@ void series_admission::expire(std::int64_t now) {
   std::lock_guard lock(impl_->mu);
   for (auto app_it = impl_->apps.begin(); app_it != impl_->apps.end();) {
     app_state& app = app_it->second;
-    for (auto it = app.series.begin(); it != app.series.end();) {
-      auto next = std::next(it);
-      if (!impl_->live(it->second.last_seen, it->second.pending, now))
-        impl_->forget_series(app, it);
-      it = next;
+    for (std::uint32_t id = 0; id < app.series.end(); ++id) {
+      if (app.series.held(id) &&
+          !impl_->live(app.series[id].last_seen, app.series[id].pending, now))
+        impl_->forget_series(app, id);
     }
     std::erase_if(app.names, [&](const auto& kv) {
       return !impl_->live(kv.second.last_seen, kv.second.pending, now);

@@ -96,6 +96,8 @@ class series_admission {
   series_admission(const series_admission&) = delete;
   series_admission& operator=(const series_admission&) = delete;
 
+  static constexpr std::size_t kUngrouped = static_cast<std::size_t>(-1);
+
   // One item of a batch: its index in the request and the validated, normalised metric.
   struct candidate {
     std::size_t index;
@@ -103,6 +105,11 @@ class series_admission {
     std::string_view key;  // model::series_key(app_id, *m)
     // model::exposition_name(m->name) when the caller has it already; empty: admit() makes it.
     std::string_view exposition = {};
+    // The index (in the items given to admit()) of the first item with the same name
+    // (model::first_with_same_name), when the caller has grouped the batch by name already.
+    // admit() checks the grouping (each item's head is at or before it, is its own head and has
+    // its name) and groups the items itself when any item is kUngrouped or fails the check.
+    std::size_t same_name = kUngrouped;
   };
 
   // What admit() decided: `refused` lists the rejected items (index, field, reason); the rest are
@@ -112,9 +119,11 @@ class series_admission {
   // batch of 100 metrics with 10 names writes 10 names): `pending` counts batches, not items.
   struct ticket {
     std::string app_id;
-    std::vector<std::uint64_t> series;  // hashes this batch wrote (pending until settle)
-    std::vector<std::string> names;     // exposition names this batch wrote (pending until settle)
-    std::vector<std::string> claims;    // type claims this batch wrote (pending until settle)
+    // The entries (ids in the app's series record) this batch wrote, pending until settle: the
+    // pending count keeps them in place, so settle() needs no look-up.
+    std::vector<std::uint32_t> series;
+    std::vector<std::string> names;   // exposition names this batch wrote (pending until settle)
+    std::vector<std::string> claims;  // type claims this batch wrote (pending until settle)
     std::vector<model::field_error> refused;
     std::vector<bool> admitted;  // per candidate, in order
   };

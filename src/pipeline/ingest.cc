@@ -36,7 +36,8 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     valid_index.push_back(index);
   }
 
-  // Exposition names once per name of the batch (they key the series and admission's checks).
+  // Exposition names once per name of the batch (they key the series and admission's checks);
+  // admission takes the grouping too.
   const auto first = model::first_with_same_name(
       valid.size(), [&](std::size_t i) -> std::string_view { return valid[i]->name; });
   std::vector<std::string> expositions(valid.size());
@@ -51,7 +52,7 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   if (admission_ && !valid.empty()) {
     std::vector<series_admission::candidate> candidates(valid.size());
     for (std::size_t i = 0; i < valid.size(); ++i)
-      candidates[i] = {valid_index[i], valid[i], keys[i], expositions[first[i]]};
+      candidates[i] = {valid_index[i], valid[i], keys[i], expositions[first[i]], first[i]};
     ticket = admission_->admit(app_id, candidates, now);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < valid.size(); ++i) {

@@ -11,6 +11,8 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "store/id_table.h"
+
 namespace mca::store {
 namespace {
 
@@ -92,84 +94,6 @@ class hasher {
 };
 
 std::uint32_t fold(std::uint64_t h) { return static_cast<std::uint32_t>(h ^ (h >> 32)); }
-
-// Open addressing with linear probing over (id, 32-bit hash) pairs; the caller says whether an id
-// is the one it looks for. Deletion shifts the following entries back, so there are no
-// tombstones. 8 bytes per entry, at most 3/4 full.
-class id_table {
- public:
-  // Fetches the entries where `hash` would be found into the cache.
-  MCA_HOT void prefetch(std::uint32_t hash) const {
-    if (!entries_.empty()) __builtin_prefetch(&entries_[hash & (entries_.size() - 1)]);
-  }
-  // The first id held under `hash` (a candidate only: not compared), npos when none.
-  MCA_HOT std::uint32_t first(std::uint32_t hash) const {
-    if (entries_.empty()) return npos;
-    const std::size_t mask = entries_.size() - 1;
-    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-      const entry& e = entries_[i];
-      if (e.id == npos || e.hash == hash) return e.id;
-    }
-  }
-  template <class Eq>
-  MCA_HOT std::uint32_t find(std::uint32_t hash, Eq&& eq) const {
-    if (entries_.empty()) return npos;
-    const std::size_t mask = entries_.size() - 1;
-    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-      const entry& e = entries_[i];
-      if (e.id == npos) return npos;
-      if (e.hash == hash && eq(e.id)) return e.id;
-    }
-  }
-  void insert(std::uint32_t hash, std::uint32_t id) {
-    if ((size_ + 1) * 4 > entries_.size() * 3) grow();
-    const std::size_t mask = entries_.size() - 1;
-    std::size_t i = hash & mask;
-    while (entries_[i].id != npos) i = (i + 1) & mask;
-    entries_[i] = {id, hash};
-    ++size_;
-  }
-  void erase(std::uint32_t hash, std::uint32_t id) {
-    if (entries_.empty()) return;
-    const std::size_t mask = entries_.size() - 1;
-    std::size_t i = hash & mask;
-    for (;; i = (i + 1) & mask) {
-      if (entries_[i].id == npos) return;  // not there
-      if (entries_[i].id == id && entries_[i].hash == hash) break;
-    }
-    for (std::size_t j = i;;) {
-      j = (j + 1) & mask;
-      if (entries_[j].id == npos) break;
-      const std::size_t home = entries_[j].hash & mask;
-      // Entry j may move to the hole at i unless its home lies cyclically in (i, j].
-      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-      if (stays) continue;
-      entries_[i] = entries_[j];
-      i = j;
-    }
-    entries_[i] = entry{};
-    --size_;
-  }
-
- private:
-  struct entry {
-    std::uint32_t id = npos;
-    std::uint32_t hash = 0;
-  };
-  void grow() {
-    std::vector<entry> old(std::max<std::size_t>(16, entries_.size() * 2));
-    old.swap(entries_);
-    const std::size_t mask = entries_.size() - 1;
-    for (const entry& e : old) {
-      if (e.id == npos) continue;
-      std::size_t i = e.hash & mask;
-      while (entries_[i].id != npos) i = (i + 1) & mask;
-      entries_[i] = e;
-    }
-  }
-  std::vector<entry> entries_;
-  std::size_t size_ = 0;
-};
 
 // The id for a new element of `items`: the last released one (from `free`), else a new one
 // past the end, appended value-initialised.

@@ -358,5 +358,77 @@ TEST(series_admission_types, a_batch_holds_each_name_once_and_gives_it_back_on_f
   EXPECT_EQ(admitted(admit_and_deliver(b, batch_of("app", {metric_named("z-")}))), 0u);
 }
 
+// The grouping by name a caller hands over (candidate::same_name, as ingest does) must give the
+// answer admit() gives grouping the items itself; a wrong head must not be trusted.
+TEST(series_admission_types, a_callers_grouping_by_name_is_used_only_when_it_holds) {
+  // Ten or more items (first_with_same_name's map path), names interleaved, one name spelt two
+  // ways, one name sent with two types.
+  const std::vector<model::metric> items = {
+      typed("a", kGauge),        typed("b", kGauge),        typed("a", kGauge, "b"),
+      typed("b", kCounter, "b"), typed("a.b", kGauge),      typed("a_b", kGauge),
+      typed("c", kHistogram),    typed("b", kCounter, "c"), typed("c", kHistogram, "b"),
+      typed("a", kGauge, "c"),   typed("a_b", kGauge, "b"), typed("d", kCounter)};
+  const auto answer = [](const series_admission::ticket& t) {
+    std::vector<std::string> out;
+    for (bool a : t.admitted) out.push_back(a ? "admitted" : "refused");
+    for (const auto& r : t.refused)
+      out.push_back(std::to_string(r.index) + " " + r.field + " " + r.error);
+    out.push_back(std::to_string(t.series.size()) + " series, " + std::to_string(t.names.size()) +
+                  " names, " + std::to_string(t.claims.size()) + " claims");
+    return out;
+  };
+  const auto grouped = [&](std::vector<std::size_t> heads) {
+    series_admission a({});
+    batch_of b("app", items);
+    for (std::size_t i = 0; i < heads.size(); ++i) b.candidates[i].same_name = heads[i];
+    return answer(a.admit(b.app, b.candidates, kNow));
+  };
+  const auto expected = grouped({});  // ungrouped: admit() groups them
+  // The refusals this layout must give: "a_b" spelt like "a.b", "b" as a counter after a gauge.
+  ASSERT_EQ(expected[12], "3 type " + expected[12].substr(7));
+  ASSERT_EQ(expected[13].substr(0, 7), "5 name ");
+  ASSERT_EQ(expected[15].substr(0, 8), "10 name ");
+
+  // The right grouping (what ingest hands over).
+  EXPECT_EQ(grouped({0, 1, 0, 1, 4, 5, 6, 1, 6, 0, 5, 11}), expected);
+  // Wrong ones: heads of another name (also one that sanitises alike: "a_b" under "a.b"), a head
+  // after its item, a head that is not its own head.
+  EXPECT_EQ(grouped({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), expected);
+  EXPECT_EQ(grouped({0, 1, 9, 1, 4, 5, 6, 1, 6, 0, 5, 11}), expected);
+  EXPECT_EQ(grouped({0, 1, 0, 1, 4, 5, 6, 3, 6, 0, 5, 11}), expected);
+  EXPECT_EQ(grouped({0, 1, 0, 1, 4, 4, 6, 1, 6, 0, 5, 11}), expected);
+}
+
+// A ticket holds the ids of its entries: inserts (growing the record) and erases by other
+// batches between admit() and settle() must not move them.
+TEST(series_admission, a_ticket_settles_its_own_series_after_the_record_grew_and_shrank) {
+  series_admission a({.store = {.max_series_per_app = 305}});
+  batch_of first("app", series(5, "first"));
+  auto t = a.admit(first.app, first.candidates, kNow);
+  ASSERT_EQ(admitted(t), 5u);
+  // Meanwhile 100 series that fail (erased: their ids are free again), then 300 delivered (the
+  // record doubles several times and reuses those ids).
+  batch_of failing("app", series(100, "failing"));
+  auto f = a.admit(failing.app, failing.candidates, kNow);
+  ASSERT_EQ(admitted(f), 100u);
+  a.settle(f, false);
+  batch_of others("app", series(300, "other"));
+  EXPECT_EQ(admitted(admit_and_deliver(a, others)), 300u);
+  EXPECT_EQ(a.stats().series, 305u);
+  a.settle(t, false);  // the first batch fails: exactly its 5 series come back
+  EXPECT_EQ(a.stats().series, 300u);
+  EXPECT_EQ(a.stats().bytes, [&] {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < others.metrics.size(); ++i)
+      w += a.weight(others.keys[i], others.metrics[i]);
+    return w;
+  }());
+  // The delivered ones are still held (updates), the first batch's are new again and fit.
+  EXPECT_EQ(admitted(admit_and_deliver(a, others)), 300u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, first)), 5u);
+  EXPECT_EQ(a.stats().series, 305u);
+  EXPECT_EQ(admitted(admit_and_deliver(a, batch_of("app", series(1, "over")))), 0u);
+}
+
 }  // namespace
 }  // namespace mca::pipeline

@@ -253,6 +253,48 @@ TEST_P(ingest_admission_test, colliding_names_are_rejected_with_field_name) {
   EXPECT_EQ(r->rejected[1].field, "name");
 }
 
+// Ingest groups the valid items by name and hands admission that grouping: with an invalid item
+// first (valid items' positions differ from their request indexes) and more than eight items,
+// names interleaved, each refusal still names the right item and each record its own series.
+TEST_P(ingest_test, admission_gets_each_items_own_name_group) {
+  series_admission admission({});
+  ingest in(model::limits{}, *registry_, producer_, clock_, &admission);
+  batch b;
+  auto bad = test::seed_metric();
+  bad.name = "";
+  b.items.emplace_back(0, bad);
+  const std::vector<std::pair<const char*, model::metric_type>> items = {
+      {"a", model::metric_type::gauge},   {"b", model::metric_type::gauge},
+      {"a", model::metric_type::gauge},   {"b", model::metric_type::counter},
+      {"x.y", model::metric_type::gauge}, {"x_y", model::metric_type::gauge},
+      {"c", model::metric_type::counter}, {"b", model::metric_type::counter},
+      {"c", model::metric_type::counter}, {"a", model::metric_type::gauge},
+      {"x_y", model::metric_type::gauge}, {"d", model::metric_type::gauge}};
+  for (const auto& [name, type] : items) {
+    auto m = test::seed_metric();
+    m.name = name;
+    m.type = type;
+    m.tags = {{"i", std::to_string(b.items.size())}};
+    b.items.emplace_back(b.items.size(), m);
+  }
+  auto r = submit_to(in, std::move(b));
+  ASSERT_TRUE(r);
+  std::vector<std::string> rejected;
+  for (const auto& e : r->rejected) rejected.push_back(std::to_string(e.index) + " " + e.field);
+  // 0: no name; 4 and 8: "b" as a counter after the gauge; 6 and 11: "x_y" spelt like "x.y".
+  EXPECT_EQ(rejected,
+            (std::vector<std::string>{"0 name", "4 type", "6 name", "8 type", "11 name"}));
+  EXPECT_EQ(r->accepted, 8u);
+  ASSERT_EQ(producer_.sent.size(), 8u);
+  std::size_t k = 0;
+  for (std::size_t index : {1, 2, 3, 5, 7, 9, 10, 12}) {
+    auto m = test::seed_metric();
+    m.name = items[index - 1].first;
+    m.tags = {{"i", std::to_string(index)}};
+    EXPECT_EQ(producer_.sent[k++].key, model::series_key("my-app", m)) << index;
+  }
+}
+
 std::string hex(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
