@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -54,85 +55,6 @@ std::string_view type_name(element e) {
   return out_of_range(e) ? "a number beyond the double range" : type_name(e.type());
 }
 
-// Reads one metric; returns the field error of the first problem.
-std::optional<model::field_error> read_metric(element e, std::size_t index, std::int64_t now_ms,
-                                              model::metric& out) {
-  auto fail = [&](std::string field, std::string error) {
-    return model::field_error{index, std::move(field), std::move(error)};
-  };
-  if (!e.is_object()) return fail("metric", "must be an object, got " + std::string(type_name(e)));
-  auto obj = e.get_object().value_unsafe();
-
-  element v;
-  if (obj["name"].get(v) != simdjson::SUCCESS) return fail("name", "is required");
-  if (!v.is_string() || out_of_range(v))
-    return fail("name", "must be a string, got " + std::string(type_name(v)));
-  out.name = std::string(v.get_string().value_unsafe());
-
-  if (obj["value"].get(v) != simdjson::SUCCESS) return fail("value", "is required");
-  switch (v.type()) {
-    case element_type::DOUBLE:
-      out.value = v.get_double().value_unsafe();
-      break;
-    case element_type::INT64:
-      out.value = static_cast<double>(v.get_int64().value_unsafe());
-      break;
-    case element_type::UINT64:
-      out.value = static_cast<double>(v.get_uint64().value_unsafe());
-      break;
-    default:
-      if (out_of_range(v)) return fail("value", std::string(kBeyondDouble));
-      return fail("value", "must be a number, got " + std::string(type_name(v)));
-  }
-
-  if (obj["timestamp"].get(v) != simdjson::SUCCESS || v.is_null()) {
-    out.timestamp_ms = now_ms;
-  } else if (v.type() == element_type::INT64) {
-    out.timestamp_ms = v.get_int64().value_unsafe();
-  } else if (v.type() == element_type::UINT64 || out_of_range(v)) {
-    return fail("timestamp", "out of range");
-  } else if (v.type() == element_type::DOUBLE) {
-    // An integer beyond 64 bits arrives as a double (see parse_ingest_body).
-    const double d = v.get_double().value_unsafe();
-    if (d == std::floor(d) && std::fabs(d) >= 9.2e18) return fail("timestamp", "out of range");
-    return fail("timestamp", "must be an integer (milliseconds since the Unix epoch)");
-  } else {
-    return fail("timestamp", "must be an integer (milliseconds since the Unix epoch), got " +
-                                 std::string(type_name(v)));
-  }
-
-  out.tags.clear();
-  if (obj["tags"].get(v) == simdjson::SUCCESS && !v.is_null()) {
-    if (!v.is_object())
-      return fail("tags", "must be an object of strings, got " + std::string(type_name(v)));
-    const simdjson::dom::object tags = v.get_object().value_unsafe();  // a copy: outlives the loop
-    for (auto field : tags) {
-      std::string key(field.key);
-      if (!field.value.is_string() || out_of_range(field.value)) {
-        return fail("tags." + key, "must be a string, got " + std::string(type_name(field.value)));
-      }
-      out.tags.emplace_back(std::move(key), std::string(field.value.get_string().value_unsafe()));
-    }
-  }
-
-  if (obj["profileId"].get(v) != simdjson::SUCCESS) return fail("profileId", "is required");
-  if (!v.is_string() || out_of_range(v))
-    return fail("profileId", "must be a string, got " + std::string(type_name(v)));
-  out.profile_id = std::string(v.get_string().value_unsafe());
-
-  // Absent or null: a gauge, the seed's behaviour. The value is never echoed: it may be long.
-  out.type = model::metric_type::gauge;
-  if (obj["type"].get(v) == simdjson::SUCCESS && !v.is_null()) {
-    constexpr std::string_view kTypes = R"("gauge", "counter" or "histogram")";
-    if (!v.is_string() || out_of_range(v))
-      return fail("type", "must be " + std::string(kTypes) + ", got " + std::string(type_name(v)));
-    auto t = model::parse_metric_type(v.get_string().value_unsafe());
-    if (!t) return fail("type", "must be " + std::string(kTypes));
-    out.type = *t;
-  }
-  return std::nullopt;
-}
-
 // The keys of one object in order: on the stack up to 16 (a metric, its tags), else on the heap.
 class key_list {
  public:
@@ -156,9 +78,28 @@ class key_list {
   std::size_t n_ = 0;
 };
 
+// The first key of `keys` that appears twice: a pairwise check up to 16 keys (the first key that
+// repeats an earlier one), else sorted (the smallest such key).
+std::optional<std::string_view> first_duplicate(std::span<const std::string_view> keys) {
+  if (keys.size() <= 16) {
+    for (std::size_t i = 1; i < keys.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (keys[i] == keys[j]) return keys[i];
+      }
+    }
+    return std::nullopt;
+  }
+  std::vector<std::string_view> sorted(keys.begin(), keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  if (auto it = std::adjacent_find(sorted.begin(), sorted.end()); it != sorted.end()) return *it;
+  return std::nullopt;
+}
+
+std::optional<std::string> duplicate_below(const simdjson::dom::object& obj);
+
 // The first key that appears twice in one object of `e` (depth first), as a dotted path from `e`.
-// Objects are small (a metric, its tags): a pairwise check up to 16 keys, else sorted. The path is
-// only built when there is a duplicate.
+// Objects are small (a metric, its tags): see first_duplicate(). The path is only built when there
+// is a duplicate.
 std::optional<std::string> duplicate_in(element e) {
   if (e.is_array()) {
     const simdjson::dom::array arr = e.get_array().value_unsafe();  // a copy: outlives the loop
@@ -171,38 +112,209 @@ std::optional<std::string> duplicate_in(element e) {
   const auto obj = e.get_object().value_unsafe();
   key_list list;
   for (auto field : obj) list.push(field.key);
-  const auto keys = list.keys();
-  std::optional<std::string_view> dup;
-  if (keys.size() <= 16) {
-    for (std::size_t i = 1; i < keys.size() && !dup; ++i) {
-      for (std::size_t j = 0; j < i; ++j) {
-        if (keys[i] == keys[j]) {
-          dup = keys[i];
-          break;
-        }
-      }
-    }
-  } else {
-    std::vector<std::string_view> sorted(keys.begin(), keys.end());
-    std::sort(sorted.begin(), sorted.end());
-    if (auto it = std::adjacent_find(sorted.begin(), sorted.end()); it != sorted.end()) dup = *it;
-  }
-  if (dup) return std::string(*dup);
+  if (auto dup = first_duplicate(list.keys())) return std::string(*dup);
+  return duplicate_below(obj);
+}
+
+// The first duplicate inside the values of `obj`'s fields, in order, as a dotted path from `obj`.
+std::optional<std::string> duplicate_below(const simdjson::dom::object& obj) {
   for (auto field : obj) {
     if (auto d = duplicate_in(field.value)) return std::string(field.key) + "." + *d;
   }
   return std::nullopt;
 }
 
-// Where a key appears twice: inside metric i (field = path within the metric), or elsewhere
-// (index kNoIndex, field = path from the root).
-std::optional<model::field_error> find_duplicate_key(element root) {
-  if (!root.is_object()) {
-    if (auto d = duplicate_in(root))
-      return model::field_error{model::kNoIndex, std::move(*d), "duplicate key"};
-    return std::nullopt;
+// What read_metric() found in one item: a duplicate key inside it (its path from the item: the
+// body is refused), else the field error of its first problem, else nothing (`out` holds it).
+struct item_problem {
+  std::optional<std::string> duplicate;
+  std::optional<model::field_error> error;
+};
+
+// The fields of a metric that read_metric() reads, found in one walk of the item.
+struct metric_fields {
+  static constexpr unsigned name = 1, value = 2, timestamp = 4, tags = 8, profile_id = 16,
+                            type = 32;
+  unsigned found = 0;
+  element at[6];
+  bool get(unsigned field, element& v) const {
+    if (!(found & field)) return false;
+    v = at[std::countr_zero(field)];
+    return true;
   }
-  const auto obj = root.get_object().value_unsafe();
+  void set(std::string_view key, element v) {
+    unsigned f = 0;
+    switch (key.size()) {
+      case 4:
+        f = key == "name" ? name : key == "tags" ? tags : key == "type" ? type : 0;
+        break;
+      case 5:
+        f = key == "value" ? value : 0;
+        break;
+      case 9:
+        f = key == "timestamp" ? timestamp : key == "profileId" ? profile_id : 0;
+        break;
+    }
+    if (f == 0) return;
+    found |= f;
+    at[std::countr_zero(f)] = v;
+  }
+};
+
+bool holds_more(element v) {
+  const auto t = v.type();
+  return t == element_type::OBJECT || t == element_type::ARRAY;
+}
+
+// The first value of a tags object that is not a string (its item's error), if any.
+struct bad_tag {
+  std::string_view key;
+  element value;
+  bool found = false;
+};
+
+// Reads a tags object into `out` in one walk that also checks it for duplicate keys (returned as
+// a path from the object, in duplicate_in()'s order); `bad` receives its first value that is not a
+// string.
+std::optional<std::string> read_tags(const simdjson::dom::object& tags,
+                                     std::vector<model::tag>& out, bad_tag& bad) {
+  key_list keys;
+  bool nested = false;
+  for (auto field : tags) {
+    keys.push(field.key);
+    if (field.value.is_string() && !out_of_range(field.value)) {
+      out.emplace_back(std::string(field.key),
+                       std::string(field.value.get_string().value_unsafe()));
+      continue;
+    }
+    if (!bad.found) bad = {field.key, field.value, true};
+    nested = nested || holds_more(field.value);
+  }
+  if (auto dup = first_duplicate(keys.keys())) return std::string(*dup);
+  if (nested) return duplicate_below(tags);
+  return std::nullopt;
+}
+
+// Reads one item. Its duplicate keys are checked first (the same order as duplicate_in(): its
+// own keys, then inside its fields' values), in the walk that also finds the fields it reads.
+item_problem read_metric(element e, std::size_t index, std::int64_t now_ms, model::metric& out) {
+  auto fail = [&](std::string field, std::string error) {
+    return item_problem{std::nullopt,
+                        model::field_error{index, std::move(field), std::move(error)}};
+  };
+  if (!e.is_object()) {
+    if (auto d = duplicate_in(e)) return {std::move(d), std::nullopt};
+    return fail("metric", "must be an object, got " + std::string(type_name(e)));
+  }
+  auto obj = e.get_object().value_unsafe();
+
+  metric_fields fields;
+  key_list keys;
+  // The fields whose values hold objects or arrays (tags, usually), in order; past four, all are
+  // walked again.
+  struct field_at {
+    std::string_view key;
+    element value;
+  };
+  std::array<field_at, 4> nested;
+  std::size_t n_nested = 0;
+  for (auto field : obj) {
+    keys.push(field.key);
+    fields.set(field.key, field.value);
+    if (holds_more(field.value)) {
+      if (n_nested < nested.size()) nested[n_nested] = {field.key, field.value};
+      ++n_nested;
+    }
+  }
+  if (auto dup = first_duplicate(keys.keys())) return {std::string(*dup), std::nullopt};
+  // Inside the fields' values, in order; the tags object is read in the same walk.
+  out.tags.clear();
+  bad_tag bad;
+  const auto below = [&](std::string_view key, element value) -> std::optional<std::string> {
+    auto d = key == "tags" && value.is_object()
+                 ? read_tags(value.get_object().value_unsafe(), out.tags, bad)
+                 : duplicate_in(value);
+    if (d) return std::string(key) + "." + *d;
+    return std::nullopt;
+  };
+  if (n_nested <= nested.size()) {
+    for (std::size_t i = 0; i < n_nested; ++i) {
+      if (auto d = below(nested[i].key, nested[i].value)) return {std::move(d), std::nullopt};
+    }
+  } else {
+    for (auto field : obj) {
+      if (!holds_more(field.value)) continue;
+      if (auto d = below(field.key, field.value)) return {std::move(d), std::nullopt};
+    }
+  }
+
+  element v;
+  if (!fields.get(metric_fields::name, v)) return fail("name", "is required");
+  if (!v.is_string() || out_of_range(v))
+    return fail("name", "must be a string, got " + std::string(type_name(v)));
+  out.name = std::string(v.get_string().value_unsafe());
+
+  if (!fields.get(metric_fields::value, v)) return fail("value", "is required");
+  switch (v.type()) {
+    case element_type::DOUBLE:
+      out.value = v.get_double().value_unsafe();
+      break;
+    case element_type::INT64:
+      out.value = static_cast<double>(v.get_int64().value_unsafe());
+      break;
+    case element_type::UINT64:
+      out.value = static_cast<double>(v.get_uint64().value_unsafe());
+      break;
+    default:
+      if (out_of_range(v)) return fail("value", std::string(kBeyondDouble));
+      return fail("value", "must be a number, got " + std::string(type_name(v)));
+  }
+
+  if (!fields.get(metric_fields::timestamp, v) || v.is_null()) {
+    out.timestamp_ms = now_ms;
+  } else if (v.type() == element_type::INT64) {
+    out.timestamp_ms = v.get_int64().value_unsafe();
+  } else if (v.type() == element_type::UINT64 || out_of_range(v)) {
+    return fail("timestamp", "out of range");
+  } else if (v.type() == element_type::DOUBLE) {
+    // An integer beyond 64 bits arrives as a double (see parse_ingest_body).
+    const double d = v.get_double().value_unsafe();
+    if (d == std::floor(d) && std::fabs(d) >= 9.2e18) return fail("timestamp", "out of range");
+    return fail("timestamp", "must be an integer (milliseconds since the Unix epoch)");
+  } else {
+    return fail("timestamp", "must be an integer (milliseconds since the Unix epoch), got " +
+                                 std::string(type_name(v)));
+  }
+
+  // The tags were read with the duplicate check above (an object always holds more).
+  if (fields.get(metric_fields::tags, v) && !v.is_null()) {
+    if (!v.is_object())
+      return fail("tags", "must be an object of strings, got " + std::string(type_name(v)));
+    if (bad.found)
+      return fail("tags." + std::string(bad.key),
+                  "must be a string, got " + std::string(type_name(bad.value)));
+  }
+
+  if (!fields.get(metric_fields::profile_id, v)) return fail("profileId", "is required");
+  if (!v.is_string() || out_of_range(v))
+    return fail("profileId", "must be a string, got " + std::string(type_name(v)));
+  out.profile_id = std::string(v.get_string().value_unsafe());
+
+  // Absent or null: a gauge, the seed's behaviour. The value is never echoed: it may be long.
+  out.type = model::metric_type::gauge;
+  if (fields.get(metric_fields::type, v) && !v.is_null()) {
+    constexpr std::string_view kTypes = R"("gauge", "counter" or "histogram")";
+    if (!v.is_string() || out_of_range(v))
+      return fail("type", "must be " + std::string(kTypes) + ", got " + std::string(type_name(v)));
+    auto t = model::parse_metric_type(v.get_string().value_unsafe());
+    if (!t) return fail("type", "must be " + std::string(kTypes));
+    out.type = *t;
+  }
+  return {};
+}
+
+// The first key of the root object that repeats an earlier one.
+std::optional<model::field_error> duplicate_root_key(const simdjson::dom::object& obj) {
   key_list seen;
   for (auto field : obj) {
     for (auto k : seen.keys()) {
@@ -211,6 +323,27 @@ std::optional<model::field_error> find_duplicate_key(element root) {
     }
     seen.push(field.key);
   }
+  return std::nullopt;
+}
+
+// A duplicate inside a field of the root object other than the items.
+std::optional<model::field_error> duplicate_in_root_field(simdjson::dom::key_value_pair field) {
+  if (auto d = duplicate_in(field.value))
+    return model::field_error{model::kNoIndex, std::string(field.key) + "." + *d, "duplicate key"};
+  return std::nullopt;
+}
+
+// Where a key appears twice: inside metric i (field = path within the metric), or elsewhere
+// (index kNoIndex, field = path from the root). In the order of a walk of the document: the root's
+// keys, then its fields in order (the items of "metrics" in order).
+std::optional<model::field_error> find_duplicate_key(element root) {
+  if (!root.is_object()) {
+    if (auto d = duplicate_in(root))
+      return model::field_error{model::kNoIndex, std::move(*d), "duplicate key"};
+    return std::nullopt;
+  }
+  const auto obj = root.get_object().value_unsafe();
+  if (auto dup = duplicate_root_key(obj)) return dup;
   for (auto field : obj) {
     if (field.key == "metrics" && field.value.is_array()) {
       std::size_t index = 0;
@@ -220,9 +353,8 @@ std::optional<model::field_error> find_duplicate_key(element root) {
           return model::field_error{index, std::move(*d), "duplicate key"};
         ++index;
       }
-    } else if (auto d = duplicate_in(field.value)) {
-      return model::field_error{model::kNoIndex, std::string(field.key) + "." + *d,
-                                "duplicate key"};
+    } else if (auto dup = duplicate_in_root_field(field)) {
+      return dup;
     }
   }
   return std::nullopt;
@@ -349,42 +481,64 @@ util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size
                           : simdjson::error_message(err);
     return util::error(errc::invalid_json, "request body is not valid JSON: " + why);
   }
-  if (auto dup = find_duplicate_key(root)) {
+  const auto refuse = [&](model::field_error dup) {
     std::string where =
-        dup->index == model::kNoIndex ? "" : " in metric " + std::to_string(dup->index);
-    std::string message = "request body is not valid JSON: duplicate key \"" + dup->field + "\"" +
+        dup.index == model::kNoIndex ? "" : " in metric " + std::to_string(dup.index);
+    std::string message = "request body is not valid JSON: duplicate key \"" + dup.field + "\"" +
                           where + " (a key may appear once per object)";
-    if (details) details->push_back(std::move(*dup));
+    if (details) details->push_back(std::move(dup));
     return util::error(errc::invalid_json, std::move(message));
-  }
+  };
+  // A duplicate key anywhere refuses the body, before any other problem. When the items are read,
+  // their duplicates are found in read_metric()'s walk, the rest around it in the same order as
+  // find_duplicate_key(); otherwise the whole body is checked first.
   element metrics;
-  if (!root.is_object() || root["metrics"].get(metrics) != simdjson::SUCCESS) {
-    return util::error(errc::invalid_request,
-                       "request body must be an object with a \"metrics\" array");
-  }
-  if (!metrics.is_array()) {
-    return util::error(errc::invalid_request,
-                       "\"metrics\" must be an array, got " + std::string(type_name(metrics)));
-  }
-  auto items = metrics.get_array().value_unsafe();
-  const std::size_t count = items.size();
-  if (count == 0) return util::error(errc::invalid_request, "\"metrics\" must not be empty");
-  if (count > max_batch) {
+  const bool has_items =
+      root.is_object() && root["metrics"].get(metrics) == simdjson::SUCCESS && metrics.is_array();
+  const std::size_t count = has_items ? metrics.get_array().value_unsafe().size() : 0;
+  if (count == 0 || count > max_batch) {
+    if (auto dup = find_duplicate_key(root)) return refuse(std::move(*dup));
+    if (!root.is_object() || root["metrics"].get(metrics) != simdjson::SUCCESS) {
+      return util::error(errc::invalid_request,
+                         "request body must be an object with a \"metrics\" array");
+    }
+    if (!metrics.is_array()) {
+      return util::error(errc::invalid_request,
+                         "\"metrics\" must be an array, got " + std::string(type_name(metrics)));
+    }
+    if (count == 0) return util::error(errc::invalid_request, "\"metrics\" must not be empty");
     return util::error(errc::batch_too_large, "batch has " + std::to_string(count) +
                                                   " metrics; the limit is " +
                                                   std::to_string(max_batch));
   }
+  const auto obj = root.get_object().value_unsafe();
+  if (auto dup = duplicate_root_key(obj)) return refuse(std::move(*dup));
+  for (auto field : obj) {
+    if (field.key == "metrics") break;
+    if (auto dup = duplicate_in_root_field(field)) return refuse(std::move(*dup));
+  }
   pipeline::batch out;
   out.items.reserve(count);
   std::size_t index = 0;
+  const simdjson::dom::array items = metrics.get_array().value_unsafe();  // outlives the loop
   for (element e : items) {
     model::metric m;
-    if (auto err = read_metric(e, index, now_ms, m)) {
-      out.rejected.push_back(std::move(*err));
+    auto problem = read_metric(e, index, now_ms, m);
+    if (problem.duplicate) return refuse({index, std::move(*problem.duplicate), "duplicate key"});
+    if (problem.error) {
+      out.rejected.push_back(std::move(*problem.error));
     } else {
       out.items.emplace_back(index, std::move(m));
     }
     ++index;
+  }
+  bool after_items = false;
+  for (auto field : obj) {
+    if (after_items) {
+      if (auto dup = duplicate_in_root_field(field)) return refuse(std::move(*dup));
+    } else {
+      after_items = field.key == "metrics";
+    }
   }
   return out;
 }

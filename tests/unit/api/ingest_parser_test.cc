@@ -263,4 +263,72 @@ TEST(ingest_parser, names_the_smallest_duplicate_among_many_tags_with_its_path) 
   EXPECT_EQ(details[0], (model::field_error{1, "tags.k12", "duplicate key"}));
 }
 
+namespace {
+
+// Duplicate keys are found in the same walk that reads the items: the answer must be the one a
+// check of the whole body first gives, wherever the duplicate is.
+model::field_error first_duplicate_of(const std::string& body, std::size_t max_batch = 1000) {
+  std::vector<model::field_error> details;
+  auto r = parse_ingest_body(body, max_batch, kNow, &details);
+  EXPECT_FALSE(r) << body;
+  if (r) return {};
+  EXPECT_EQ(r.error().code, errc::invalid_json) << body;
+  EXPECT_EQ(details.size(), 1u) << body;
+  return details.empty() ? model::field_error{} : details[0];
+}
+
+TEST(ingest_parser, a_duplicate_anywhere_refuses_the_body_in_document_order) {
+  const std::string ok = R"({"name":"a","value":1,"profileId":"p"})";
+  // After an item with its own problems (no name, a wrong value): the body is still refused.
+  EXPECT_EQ(
+      first_duplicate_of(R"({"metrics":[{"value":1},{"name":"a","value":"x","profileId":"p"},)"
+                         R"({"name":"a","value":1,"profileId":"p","tags":{"k":"v","k":"w"}}]})"),
+      (model::field_error{2, "tags.k", "duplicate key"}));
+  // A field of the item itself, after the fields read from it; a nested value of an unread field.
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[)" + ok +
+                               R"(,{"name":"a","value":1,"profileId":"p","name":"b"}]})"),
+            (model::field_error{1, "name", "duplicate key"}));
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[{"name":"a","x":[1,{"y":{"z":1,"z":2}}],"x2":1}]})"),
+            (model::field_error{0, "x.y.z", "duplicate key"}));
+  // An item that is not an object.
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[)" + ok + R"(,[{"a":1,"a":2}]]})"),
+            (model::field_error{1, "a", "duplicate key"}));
+  // Before the items, between the items and a later field, after the items.
+  EXPECT_EQ(first_duplicate_of(R"({"x":{"d":1,"d":2},"metrics":[{"name":"a","t":{"e":1,"e":2}}]})"),
+            (model::field_error{model::kNoIndex, "x.d", "duplicate key"}));
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[{"name":"a","t":{"e":1,"e":2}}],"x":{"d":1,"d":2}})"),
+            (model::field_error{0, "t.e", "duplicate key"}));
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[)" + ok + R"(],"x":{"d":1,"d":2}})"),
+            (model::field_error{model::kNoIndex, "x.d", "duplicate key"}));
+  // The root's own keys first, wherever they are.
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[{"name":"a","name":"b"}],"x":1,"x":2})"),
+            (model::field_error{model::kNoIndex, "x", "duplicate key"}));
+  // Batches that are not read: empty, past the limit, not an array.
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":[],"x":{"d":1,"d":2}})"),
+            (model::field_error{model::kNoIndex, "x.d", "duplicate key"}));
+  EXPECT_EQ(
+      first_duplicate_of(R"({"metrics":[)" + ok + "," + ok + R"(,{"name":"a","name":"b"}]})", 2),
+      (model::field_error{2, "name", "duplicate key"}));
+  EXPECT_EQ(first_duplicate_of(R"({"metrics":{"a":1,"a":2}})"),
+            (model::field_error{model::kNoIndex, "metrics.a", "duplicate key"}));
+}
+
+// The fields are found by one walk of the item, in any order and beside unknown ones.
+TEST(ingest_parser, reads_the_fields_of_an_item_in_any_order) {
+  auto r = parse_ingest_body(
+      R"({"metrics":[{"x":{"a":1},"type":"counter","profileId":"p","tags":{"h":"1"},"timestamp":5,"value":2,"name":"n","z":[]}]})",
+      1000, kNow);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->items.size(), 1u);
+  const auto& m = r->items[0].second;
+  EXPECT_EQ(m.name, "n");
+  EXPECT_EQ(m.value, 2.0);
+  EXPECT_EQ(m.timestamp_ms, 5);
+  EXPECT_EQ(m.tags, (std::vector<model::tag>{{"h", "1"}}));
+  EXPECT_EQ(m.profile_id, "p");
+  EXPECT_EQ(m.type, model::metric_type::counter);
+}
+
+}  // namespace
+
 }  // namespace mca::api
