@@ -120,7 +120,9 @@ TEST(series_table, agrees_with_a_reference_map_under_random_inserts_and_erases) 
     const auto id = t.find(k);
     const auto it = ref.find(k);
     ASSERT_EQ(id == table::npos, it == ref.end()) << "step " << step;
-    if (it != ref.end()) ASSERT_EQ(id, it->second);
+    if (it != ref.end()) {
+      ASSERT_EQ(id, it->second);
+    }
     if (rng() % 3 == 0 && it != ref.end()) {
       t.erase(id);
       ref.erase(it);
