@@ -18,6 +18,18 @@ Per service run it also reads every thread's CPU time (/proc/PID/task/*/stat) ar
 prints it grouped by thread name, with librdkafka's threads told apart by the handle that
 created them (the producer's are started first, then the consumer's and the changelog
 clients'; see the per-thread listing with --threads).
+
+With --ceiling each repetition also measures what R1's work costs at its minimum, per metric, on
+the same pinned core: the raw producer's whole process (R1.base), a raw librdkafka consumer
+reading those same records back (`kafka_baseline consume --impl raw`, the topic R1.base just
+wrote) and the Beast baseline server receiving the same 100-metric POSTs over 8 connections
+(HTTP alone, answering 200). The service must do all three on one core (it consumes its own
+records into its store), the raw producer only the first, so no implementation can beat
+raw_producer / (raw_producer + raw_consumer + beast) of the raw producer's CPU per metric. In
+metrics/s the bound is that divided by the raw producer's cpu_share (the share of its core it
+used): the raw producer leaves 1 − cpu_share of its core idle, a service at the minimum cost
+would use all of it. Only meaningful when the broker is not the raw producer's limit (a quiet
+machine: cpu_share 0.76–0.79 in the full runs).
 """
 import argparse
 import json
@@ -89,6 +101,8 @@ def main(argv=None):
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--threads", action="store_true", help="print every thread's CPU over R1")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also measure R1's ceiling: raw consumer and Beast server per metric")
     ap.add_argument("--json", help="write every measurement here")
     ap.add_argument("--nice", type=int, default=0,
                     help="run the service, the generator and the baselines at this nice value, their "
@@ -114,6 +128,12 @@ def main(argv=None):
         bench.on_srv = [*run.niced(a.nice), *bench.on_srv]
     run_id = f"{int(time.time())}-{os.getpid()}"
     rows = []
+
+    def pick(scenario, rep):
+        for r in rows:
+            if r["scenario"] == scenario and r["rep"] == rep:
+                return r
+        return None
 
     def service_run(rep, name, binary, settings):
         bench.service = binary
@@ -161,6 +181,31 @@ def main(argv=None):
                          k["compression"], *window)
         if out:
             rows.append(dict(out, scenario="R7.base", rep=rep))
+        if a.ceiling:
+            ceiling(rep, topic)
+
+    def ceiling(rep, topic):
+        # Everything R1.base wrote to its topic (the warm-up too) is at least what its window
+        # counted; the consumer reads that many from the beginning, after the fact, in large
+        # fetches: the least a consumer can spend per record.
+        base = pick("R1.base", rep)
+        if base:
+            n = int(base["records_per_s"] * a.duration)
+            out = bench.tool(bench.on_srv, "kafka_baseline", "consume", *topic, "--expect", n,
+                             "--impl", "raw")
+            if out and out["records"]:
+                out["cpu_us_per_metric"] = out["cpu_s"] / out["records"] * 1e6
+                rows.append(dict(out, scenario="C.consume", rep=rep))
+        p, port = bench.start_baseline_server()
+        if p:
+            out = bench.run_ingest("C.beast", rep, port, p, "--connections", run.CONNS, "--batch",
+                                   100)
+            procs.stop(p)
+            if out and out["metrics_per_s"]:
+                out = bench.results[-1]  # the recorded copy
+                out["cpu_us_per_metric"] = (out["server_cpu_s"] / (out["metrics_per_s"] * a.duration)
+                                            * 1e6)
+                rows.append(out)
 
     try:
         for rep in range(1, a.reps + 1):
@@ -172,12 +217,6 @@ def main(argv=None):
     finally:
         procs.stop_all()
         bench.loadgen_err.close()
-
-    def pick(scenario, rep):
-        for r in rows:
-            if r["scenario"] == scenario and r["rep"] == rep:
-                return r
-        return None
 
     print(f"load average now {os.getloadavg()}; {a.reps} repetitions of {a.duration} s")
     print("| variant | R1 metrics/s | R1 ratio | CPU µs/metric | switches/req | R7 p50 ms | "
@@ -215,6 +254,8 @@ def main(argv=None):
           f"{f_list([b['cpu_us_per_metric'] for b in b1 if b], 2)} | | "
           f"{f_list([b['latency_us']['p50'] / 1000 for b in b7 if b], 3)} | "
           f"{f_list([b['latency_us']['p99'] / 1000 for b in b7 if b], 3)} | 0 | |")
+    if a.ceiling:
+        print_ceiling(a, variants, pick)
     if a.threads:
         for r in rows:
             if "threads" in r:
@@ -226,6 +267,41 @@ def main(argv=None):
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
     return 0
+
+
+def print_ceiling(a, variants, pick):
+    """R1's ceiling per repetition: the raw producer's CPU per metric over the sum of the three
+    pieces of work the service does on its core, next to each variant's measured ratio."""
+    reps = range(1, a.reps + 1)
+    cols = {"raw producer": "R1.base", "raw consumer": "C.consume", "Beast, 100/POST": "C.beast"}
+    per = {c: [pick(s, r) for r in reps] for c, s in cols.items()}
+    print("\nR1's ceiling: CPU µs per metric on the pinned core (median [min–max])")
+    print("| piece | µs per metric | notes |")
+    print("|---|---|---|")
+    for c, rs in per.items():
+        vals = [x["cpu_us_per_metric"] for x in rs if x]
+        note = ""
+        if c == "raw producer":
+            note = f"cpu_share {f_list([x['cpu_share'] for x in rs if x], 2)}"
+        if c == "Beast, 100/POST":
+            note = f"{f_list([x['metrics_per_s'] for x in rs if x], 0)} metrics/s"
+        print(f"| {c} | {f_list(vals, 3)} | {note} |")
+    ceilings, rates = [], []
+    for i, r in enumerate(reps):
+        parts = [per[c][i] for c in cols]
+        if all(parts):
+            p, c, b = (x["cpu_us_per_metric"] for x in parts)
+            ceilings.append(p / (p + c + b))
+            rates.append(ceilings[-1] / parts[0]["cpu_share"])
+    print(f"| CPU ceiling = producer / (producer + consumer + Beast) | {f_list(ceilings, 3)} | |")
+    print(f"| metrics/s ceiling = CPU ceiling / producer's cpu_share | {f_list(rates, 3)} | |")
+    for name, _, _ in variants:
+        got = []
+        for r in reps:
+            r1, b1 = pick(f"R1:{name}", r), pick("R1.base", r)
+            if r1 and b1 and r1["cpu_us_per_metric"]:
+                got.append(b1["cpu_us_per_metric"] / r1["cpu_us_per_metric"])
+        print(f"| {name}: raw producer CPU / service CPU per metric | {f_list(got, 3)} | |")
 
 
 def f_list(xs, d):

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -96,6 +97,11 @@ class kafka_producer final : public transport::producer {
   void send(std::vector<message> batch, delivery_callback done) override {
     auto owned = std::make_unique<batch_state>(batch.size(), std::move(done));
     batch_state* state = owned.release();  // now owned by the reports + send()'s guard
+    // With linger.ms 0 the first record wakes the broker thread, which on a shared core
+    // preempts this one and sends that record alone; then the next, and so on: one request's
+    // records went out as several produce requests. While the batch is enqueued its wake-ups
+    // wait until this thread is done (or blocks, or its time slice ends).
+    const defer_broker_wakeups defer(*this, batch.size() > 1);
     std::size_t enqueued = 0;
     for (auto& m : batch) {
       // The topic handle, not its name: by name librdkafka looks the topic up (a lock, a scan of
@@ -170,6 +176,56 @@ class kafka_producer final : public transport::producer {
  private:
   enum class completion { here, deferred };
 
+  // While one lives (and `active`), the producer's broker threads run as SCHED_BATCH threads:
+  // a wake-up (a record enqueued, a broker response) makes them runnable without preempting the
+  // thread running. Back at SCHED_OTHER they wake as any thread, so a broker response is served
+  // at once and nothing else on the core can hold them for a time slice (the cost of keeping
+  // them SCHED_BATCH throughout: docs/PERFORMANCE.md, "Kafka path CPU per metric"). Nested and
+  // concurrent senders are counted; the last one out restores the policy.
+  class defer_broker_wakeups {
+   public:
+    defer_broker_wakeups(kafka_producer& p, bool active) : p_(active ? &p : nullptr) {
+      if (p_) p_->set_broker_policy(+1);
+    }
+    ~defer_broker_wakeups() {
+      if (p_) p_->set_broker_policy(-1);
+    }
+    defer_broker_wakeups(const defer_broker_wakeups&) = delete;
+    defer_broker_wakeups& operator=(const defer_broker_wakeups&) = delete;
+
+   private:
+    kafka_producer* p_;
+  };
+
+  void set_broker_policy(int step) {
+    std::lock_guard lock(broker_mu_);
+    const int before = deferring_;
+    deferring_ += step;
+    if ((before == 0) == (deferring_ == 0)) return;  // not the first in or the last out
+    const sched_param param{};
+    const int policy = deferring_ > 0 ? SCHED_BATCH : SCHED_OTHER;
+    // Same process, a policy of the same class: needs no privilege. Should it fail the thread
+    // keeps its policy, which only costs the batching.
+    for (const pid_t id : broker_threads_) (void)::sched_setscheduler(id, policy, &param);
+  }
+
+  // On each broker thread as it starts and exits (handle_callbacks::broker_thread).
+  static void on_broker_thread(void* opaque, bool started) {
+    auto* self = static_cast<kafka_producer*>(opaque);
+    const pid_t id = ::gettid();
+    std::lock_guard lock(self->broker_mu_);
+    auto& ids = self->broker_threads_;
+    if (started) {
+      ids.push_back(id);
+      if (self->deferring_ > 0) {
+        const sched_param param{};
+        (void)::sched_setscheduler(0, SCHED_BATCH, &param);
+      }
+    } else {
+      std::erase(ids, id);  // a thread id can be reused once its thread is gone
+    }
+  }
+
   explicit kafka_producer(producer_options options) : options_(std::move(options)) {}
 
   util::result<void> connect() {
@@ -196,7 +252,8 @@ class kafka_producer final : public transport::producer {
                           {.opaque = this,
                            .delivery = &kafka_producer::on_delivery,
                            .error = &kafka_producer::on_error,
-                           .statistics = &kafka_producer::on_statistics},
+                           .statistics = &kafka_producer::on_statistics,
+                           .broker_thread = &kafka_producer::on_broker_thread},
                           "Kafka producer");
     if (!rk) return rk.error();
     rk_ = std::move(*rk);
@@ -342,6 +399,9 @@ class kafka_producer final : public transport::producer {
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool watched_ = false;  // under wake_mu_: an event loop serves completions (completion_fd())
+  std::mutex broker_mu_;
+  std::vector<pid_t> broker_threads_;  // under broker_mu_: librdkafka's broker threads' ids
+  int deferring_ = 0;                  // under broker_mu_: senders inside defer_broker_wakeups
   std::mutex pending_mu_;
   std::vector<std::unique_ptr<batch_state>> pending_;
   handle_ptr rk_;

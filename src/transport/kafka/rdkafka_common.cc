@@ -53,6 +53,36 @@ rd_kafka_resp_err_t on_new(rd_kafka_t* rk, const rd_kafka_conf_t*, void*, char*,
   return rd_kafka_interceptor_add_on_thread_start(rk, "mca-threads", on_thread_start, nullptr);
 }
 
+// handle_callbacks::broker_thread, reached through the interceptor's opaque (a function pointer
+// passed as void*, as dlsym does) and called with the handle's own opaque.
+using broker_thread_hook = void (*)(void*, bool);
+
+void report_broker_thread(rd_kafka_t* rk, rd_kafka_thread_type_t type, void* hook, bool started) {
+  if (type == RD_KAFKA_THREAD_BROKER)
+    reinterpret_cast<broker_thread_hook>(hook)(rd_kafka_opaque(rk), started);
+}
+
+rd_kafka_resp_err_t on_broker_thread_start(rd_kafka_t* rk, rd_kafka_thread_type_t type, const char*,
+                                           void* hook) {
+  report_broker_thread(rk, type, hook, true);
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_resp_err_t on_broker_thread_exit(rd_kafka_t* rk, rd_kafka_thread_type_t type, const char*,
+                                          void* hook) {
+  report_broker_thread(rk, type, hook, false);
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_resp_err_t on_new_reporting(rd_kafka_t* rk, const rd_kafka_conf_t*, void* hook, char*,
+                                     std::size_t) {
+  if (auto e = rd_kafka_interceptor_add_on_thread_start(rk, "mca-broker-threads",
+                                                        on_broker_thread_start, hook))
+    return e;
+  return rd_kafka_interceptor_add_on_thread_exit(rk, "mca-broker-threads", on_broker_thread_exit,
+                                                 hook);
+}
+
 }  // namespace
 
 void run_as_batch_thread() {
@@ -93,6 +123,9 @@ util::result<handle_ptr> make_handle(
   install_logging(c);
   if (callbacks.batch_threads)
     rd_kafka_conf_interceptor_add_on_new(c, "mca-threads", on_new, nullptr);
+  if (callbacks.broker_thread)
+    rd_kafka_conf_interceptor_add_on_new(c, "mca-broker-threads", on_new_reporting,
+                                         reinterpret_cast<void*>(callbacks.broker_thread));
   rd_kafka_conf_set_opaque(c, callbacks.opaque);
   if (callbacks.delivery) rd_kafka_conf_set_dr_msg_cb(c, callbacks.delivery);
   if (callbacks.rebalance) rd_kafka_conf_set_rebalance_cb(c, callbacks.rebalance);

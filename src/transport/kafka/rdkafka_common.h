@@ -74,7 +74,8 @@ void install_logging(rd_kafka_conf_t* conf);
 // that on a shared core fetching and applying records yields to requests being answered
 // (docs/PERFORMANCE.md, "Kafka path CPU per metric"). Not for the ingest producer: a request
 // waits on its broker thread, and on a core shared with other work a batch thread can wait for a
-// whole time slice before it runs.
+// whole time slice before it runs (the producer makes its broker threads batch threads only
+// while it enqueues a batch: kafka_producer.cc, defer_broker_wakeups).
 void run_as_batch_thread();
 
 struct handle_callbacks {
@@ -85,6 +86,8 @@ struct handle_callbacks {
   void (*error)(rd_kafka_t*, int, const char*, void*) = nullptr;
   int (*statistics)(rd_kafka_t*, char*, std::size_t, void*) = nullptr;
   bool batch_threads = false;  // librdkafka's broker threads run as batch threads
+  // Called on each of librdkafka's broker threads as it starts (true) and as it exits (false).
+  void (*broker_thread)(void*, bool started) = nullptr;
 };
 
 // A client of `type` configured with `properties` (make_conf's error rules), its log lines on

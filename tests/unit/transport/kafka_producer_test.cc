@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include <poll.h>
 #include <sched.h>
@@ -302,7 +304,8 @@ TEST(kafka_producer, takes_a_fractional_linger) {
 
 // The ingest producer keeps librdkafka's broker threads at the default policy: a request waits
 // on them, and a batch thread on a core shared with other work can wait a whole time slice
-// before it runs (the consumer's run as batch threads: kafka_consumer_test.cc).
+// before it runs (the consumer's run as batch threads: kafka_consumer_test.cc). send() makes
+// them batch threads only while it enqueues a batch of several records, and puts them back.
 TEST(kafka_producer, keeps_librdkafka_broker_threads_at_the_default_policy) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
@@ -312,6 +315,33 @@ TEST(kafka_producer, keeps_librdkafka_broker_threads_at_the_default_policy) {
   producer->send(make_batch(2), probe.callback());
   ASSERT_TRUE(eventually([&] { return probe.done(); }));  // connected to the broker by now
   ASSERT_TRUE(probe.succeeded());
+
+  const auto broker_threads = test::new_threads_named("rdk:broker", before);
+  EXPECT_FALSE(broker_threads.empty());
+  for (const pid_t id : broker_threads) EXPECT_EQ(::sched_getscheduler(id), SCHED_OTHER);
+}
+
+// Senders on several threads at once: whichever leaves last puts the broker threads back.
+TEST(kafka_producer, concurrent_senders_leave_the_broker_threads_at_the_default_policy) {
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 1);
+  const auto before = test::threads_of_this_process();
+  auto producer = make_kafka_producer(options_for(cluster)).value();
+  constexpr int kThreads = 4, kSends = 50;
+  std::vector<std::unique_ptr<completion_probe>> probes;
+  for (int i = 0; i < kThreads * kSends; ++i)
+    probes.push_back(std::make_unique<completion_probe>());
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t)
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kSends; ++i)
+        producer->send(make_batch(5), probes[t * kSends + i]->callback());
+    });
+  for (auto& t : senders) t.join();
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(probes.begin(), probes.end(), [](const auto& p) { return p->done(); });
+  }));
+  for (const auto& p : probes) EXPECT_TRUE(p->succeeded());
 
   const auto broker_threads = test::new_threads_named("rdk:broker", before);
   EXPECT_FALSE(broker_threads.empty());
