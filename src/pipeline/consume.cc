@@ -162,6 +162,15 @@ void consume::on_assigned(std::span<const std::int32_t> partitions) {
   for (auto p : partitions) spdlog::info("consumer: partition {} assigned", p);
 }
 
+void consume::on_rebuilding(std::span<const std::int32_t> partitions) {
+  for (auto p : partitions) store_.hide_partition(p);
+}
+
+void consume::on_rebuilt(std::int32_t partition) {
+  store_.show_partition(partition);
+  spdlog::info("consumer: partition {} rebuilt, its series shown", partition);
+}
+
 void consume::on_revoked(std::span<const std::int32_t> partitions) {
   for (auto p : partitions) {
     auto dropped = store_.drop_partition(p);

@@ -67,6 +67,10 @@ class consume final : public transport::consumer_handler {
   void on_records(std::span<const transport::record> rs,
                   std::span<std::optional<transport::rejection>> rejected) override;
   void on_assigned(std::span<const std::int32_t> partitions) override;
+  // A partition being rebuilt is hidden from the reads (series_store::hide_partition) until it
+  // was read to its end: a restored counter is never shown lower than before the takeover.
+  void on_rebuilding(std::span<const std::int32_t> partitions) override;
+  void on_rebuilt(std::int32_t partition) override;
   void on_revoked(std::span<const std::int32_t> partitions) override;
   transport::restore_result on_restore(std::int32_t partition,
                                        std::span<const transport::changelog_entry> entries,

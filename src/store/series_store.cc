@@ -376,6 +376,17 @@ struct series_store::impl {
     return limits.ttl_ms > 0 && ingest_ms < now_ms - limits.ttl_ms;
   }
 
+  // Shown by the reads: not expired, and not of a hidden partition (hide_partition). The
+  // partition is looked at only while one is hidden: the render walk's steady state pays a test
+  // of `hidden_count` per series, not a load from the end of its slot.
+  bool shown(const slot& s, std::int64_t now_ms) const {
+    if (expired(s.ingest_ms, now_ms)) return false;
+    if (hidden_count == 0) [[likely]]
+      return true;
+    return s.partition < 0 || static_cast<std::size_t>(s.partition) >= hidden.size() ||
+           !hidden[static_cast<std::size_t>(s.partition)];
+  }
+
   std::string_view label_of_key(std::uint32_t key) const { return labels[keys[key].extra].text; }
 
   // --- hashes ---------------------------------------------------------------------------------
@@ -1142,7 +1153,7 @@ struct series_store::impl {
       if (i + tags_ahead < run.size())
         __builtin_prefetch(tag_sets[slots[run[i + tags_ahead]].tags]);
       const slot& s = slots[run[i]];
-      if (expired(s.ingest_ms, now)) continue;
+      if (!shown(s, now)) continue;
       label_views(s, labels);
       v.app_id = apps[s.app].text;
       v.original_name = names[s.name].text;
@@ -1198,7 +1209,7 @@ struct series_store::impl {
       }
       const slot& s = slots[run[i]];
       const std::uint32_t e = end[i];
-      if (!expired(s.ingest_ms, now)) [[likely]] {
+      if (shown(s, now)) [[likely]] {
         row.app_id = apps[s.app].text;
         row.original_name = names[s.name].text;
         row.label_text = {text + begin, e - begin};
@@ -1208,6 +1219,20 @@ struct series_store::impl {
       begin = e;
     }
   }
+
+  // Under the exclusive lock.
+  void set_hidden(std::int32_t partition, bool hide) {
+    if (partition < 0 || partition > kMaxHiddenPartition) return;
+    const auto p = static_cast<std::size_t>(partition);
+    if (p >= hidden.size()) {
+      if (!hide) return;
+      hidden.resize(p + 1);
+    }
+    if (hidden[p] == hide) return;
+    hidden[p] = hide;
+    hide ? ++hidden_count : --hidden_count;
+  }
+  static constexpr std::int32_t kMaxHiddenPartition = 65'535;
 
   // Fills `out` (reused) with the labels of `s` as views.
   void label_views(const slot& s, std::vector<label_view>& out) const {
@@ -1237,6 +1262,8 @@ struct series_store::impl {
   std::vector<std::uint32_t> tag_free;
   id_table tag_index;
   std::int64_t oldest_ingest = std::numeric_limits<std::int64_t>::max();  // <= every held one
+  std::vector<bool> hidden;      // by partition: hide_partition() without show_partition() yet
+  std::size_t hidden_count = 0;  // how many of `hidden` are set
 
   // Aggregates: values beside the slots, layouts held once (never freed: as many as configured
   // plus any other a restored state brought), and the snapshot bookkeeping per partition.
@@ -1336,7 +1363,18 @@ std::size_t series_store::drop_partition(std::int32_t partition) {
   impl_->dirty.erase(partition);
   impl_->expired_keys.erase(partition);
   impl_->floors.erase(partition);
+  impl_->set_hidden(partition, false);
   return n;
+}
+
+void series_store::hide_partition(std::int32_t partition) {
+  std::unique_lock lock(impl_->mu);
+  impl_->set_hidden(partition, true);
+}
+
+void series_store::show_partition(std::int32_t partition) {
+  std::unique_lock lock(impl_->mu);
+  impl_->set_hidden(partition, false);
 }
 
 std::size_t series_store::expire() {
@@ -1360,7 +1398,7 @@ std::vector<series> series_store::app_series(std::string_view app_id) const {
   std::vector<std::uint32_t> ids;
   for (std::uint32_t id = 0; id < impl_->slots.end(); ++id) {
     const slot& s = impl_->slots[id];
-    if (s.name != npos && s.app == app && !impl_->expired(s.ingest_ms, now)) ids.push_back(id);
+    if (s.name != npos && s.app == app && impl_->shown(s, now)) ids.push_back(id);
   }
   // One app: the (exposition_name, app_id, labels) order is (exposition_name, labels).
   std::sort(ids.begin(), ids.end(), [&](std::uint32_t a, std::uint32_t b) {

@@ -170,8 +170,15 @@ class series_store {
   void apply_batch(std::span<const sample> batch, std::span<apply_result> results = {});
 
   // Removes every series last written from `partition` (partition revoked), and the partition's
-  // floor, dirty marks and expired keys.
+  // floor, dirty marks and expired keys, and shows it again if hidden.
   std::size_t drop_partition(std::int32_t partition);
+
+  // Hides the series last written from `partition` from every read (render_walk,
+  // for_each_sorted, app_series) until show_partition(): a partition being rebuilt at assignment,
+  // whose restored and partly replayed series are behind what was shown before. Writes are
+  // unaffected. A partition number outside 0..65535 is ignored.
+  void hide_partition(std::int32_t partition);
+  void show_partition(std::int32_t partition);
 
   // Removes series whose ingest_ms is older than now - ttl. Returns how many. No-op when ttl 0.
   // Expired aggregates are remembered for take_expired().

@@ -163,6 +163,16 @@ class consumer_handler {
   // A write of what on_snapshot returned failed: the next on_snapshot must return every state of
   // the partition again.
   virtual void on_snapshot_failed(std::int32_t partition) { (void)partition; }
+
+  // A partition being rebuilt at assignment. From on_rebuilding (first thing at assignment,
+  // before on_restore) until on_rebuilt, what the handler holds of the partition is a restored
+  // snapshot plus part of the replay: behind what its previous owner already showed, so a
+  // counter shown then would go down. on_rebuilt(p) comes once p was read up to where it ended
+  // at assignment, or at once when there was nothing to replay or its end could not be read; a
+  // partition revoked before that gets on_revoked instead. A log that restarts empty with the
+  // process has nothing to rebuild and never calls them.
+  virtual void on_rebuilding(std::span<const std::int32_t> partitions) { (void)partitions; }
+  virtual void on_rebuilt(std::int32_t partition) { (void)partition; }
 };
 
 struct consumer_stats {

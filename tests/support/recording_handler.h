@@ -3,6 +3,7 @@
 // on its thread, the test reads copies on its own.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -56,6 +57,17 @@ class recording_handler final : public transport::consumer_handler {
     std::lock_guard lock(mu_);
     revoked_.emplace_back(partitions.begin(), partitions.end());
   }
+  // Notes each as an event; on_rebuilt with how many records of the partition had come by then.
+  void on_rebuilding(std::span<const std::int32_t> partitions) override {
+    std::lock_guard lock(mu_);
+    for (auto p : partitions) rebuild_events_.push_back({p, false, 0});
+  }
+  void on_rebuilt(std::int32_t partition) override {
+    std::lock_guard lock(mu_);
+    const auto n = std::count_if(records_.begin(), records_.end(),
+                                 [&](const owned_record& r) { return r.partition == partition; });
+    rebuild_events_.push_back({partition, true, static_cast<std::size_t>(n)});
+  }
 
   // Waits until `n` records have come (true) or `timeout` passes (false).
   bool wait_for_records(std::size_t n,
@@ -70,6 +82,13 @@ class recording_handler final : public transport::consumer_handler {
   // Each assignment and each revocation, in order.
   std::vector<std::vector<std::int32_t>> assigned() const { return locked_copy(mu_, assigned_); }
   std::vector<std::vector<std::int32_t>> revoked() const { return locked_copy(mu_, revoked_); }
+  // on_rebuilding (one event per partition) and on_rebuilt, in order.
+  struct rebuild_event {
+    std::int32_t partition = 0;
+    bool rebuilt = false;             // false: on_rebuilding
+    std::size_t records_by_then = 0;  // on_rebuilt: records of the partition received before it
+  };
+  std::vector<rebuild_event> rebuild_events() const { return locked_copy(mu_, rebuild_events_); }
 
  private:
   mutable std::mutex mu_;
@@ -78,6 +97,7 @@ class recording_handler final : public transport::consumer_handler {
   std::vector<std::size_t> polls_;
   std::vector<std::vector<std::int32_t>> assigned_;
   std::vector<std::vector<std::int32_t>> revoked_;
+  std::vector<rebuild_event> rebuild_events_;
 };
 
 }  // namespace mca::test

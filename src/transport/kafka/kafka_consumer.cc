@@ -590,6 +590,8 @@ class kafka_consumer final : public transport::consumer {
     // "rebuilding" from here: the changelog is read before the partitions are.
     rebuilding_.store(std::max(parts->cnt, 1));
     rebuild_started_ = std::chrono::steady_clock::now();
+    const std::vector<std::int32_t> ids = partition_ids(parts);
+    handler_->on_rebuilding(ids);  // before on_restore: nothing of them shown until rebuilt
     load_committed(parts);
     const auto restored = restore(parts);
     position_by_time(parts);
@@ -599,7 +601,6 @@ class kafka_consumer final : public transport::consumer {
         e.offset = earliest_start(e.offset, it->second);
     }
     plan_rebuild(parts);  // before joined_: health never reports ok in between
-    const std::vector<std::int32_t> ids = partition_ids(parts);
     if (const auto err = rd_kafka_assign(rk_.get(), parts); err)
       record_error(std::string("assign: ") + rd_kafka_err2str(err));
     {
@@ -625,13 +626,17 @@ class kafka_consumer final : public transport::consumer {
                                            &high, to_timeout_ms(options_.offsets_timeout));
       if (err) {
         spdlog::warn("kafka consumer: end of partition {}: {}", e.partition, rd_kafka_err2str(err));
+        handler_->on_rebuilt(e.partition);
         continue;
       }
       std::int64_t start = e.offset == RD_KAFKA_OFFSET_BEGINNING ? low : e.offset;
       if (e.offset == RD_KAFKA_OFFSET_END) start = high;
       // Below the log start (retention) the fetch resets to the earliest record.
       parts_[e.partition].position = std::clamp(start, low, high);
-      if (e.offset != RD_KAFKA_OFFSET_END && start < high) rebuild_until_[e.partition] = high;
+      if (e.offset != RD_KAFKA_OFFSET_END && start < high)
+        rebuild_until_[e.partition] = high;
+      else
+        handler_->on_rebuilt(e.partition);  // nothing to replay
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));
     if (rebuild_until_.empty()) {
@@ -649,6 +654,7 @@ class kafka_consumer final : public transport::consumer {
       auto it = rebuild_until_.find(partition);
       if (it == rebuild_until_.end() || next < it->second) return;
       rebuild_until_.erase(it);
+      handler_->on_rebuilt(partition);
     } else {
       partition_list_ptr q(
           rd_kafka_topic_partition_list_new(static_cast<int>(rebuild_until_.size())));
@@ -657,8 +663,10 @@ class kafka_consumer final : public transport::consumer {
       if (rd_kafka_position(rk_.get(), q.get())) return;
       for (int i = 0; i < q->cnt; ++i) {
         const auto& e = q->elems[i];
-        if (!e.err && e.offset >= 0 && e.offset >= rebuild_until_[e.partition])
+        if (!e.err && e.offset >= 0 && e.offset >= rebuild_until_[e.partition]) {
           rebuild_until_.erase(e.partition);
+          handler_->on_rebuilt(e.partition);
+        }
       }
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));

@@ -217,10 +217,7 @@ class kafka_producer final : public transport::producer {
     auto& ids = self->broker_threads_;
     if (started) {
       ids.push_back(id);
-      if (self->deferring_ > 0) {
-        const sched_param param{};
-        (void)::sched_setscheduler(0, SCHED_BATCH, &param);
-      }
+      if (self->deferring_ > 0) run_as_batch_thread();
     } else {
       std::erase(ids, id);  // a thread id can be reused once its thread is gone
     }

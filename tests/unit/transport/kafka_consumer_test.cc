@@ -129,6 +129,44 @@ TEST(kafka_consumer, hands_over_what_one_poll_fetched_in_one_call) {
   }
 }
 
+TEST(kafka_consumer, says_a_partition_is_rebuilt_only_once_read_to_where_it_ended) {
+  // A restored counter must not be shown while its partition is replayed (it would be lower
+  // than what the previous owner showed): every assigned partition is announced as rebuilding
+  // before anything of it is restored or read, and as rebuilt only after its last record at
+  // assignment was handed over (more than one poll here); an empty one at once.
+  test::mock_cluster cluster;
+  cluster.create_topic("metrics", 3);
+  auto producer = producer_for(cluster);
+  std::vector<message> batch;
+  for (int i = 0; i < 2000; ++i) batch.push_back({"s", std::to_string(i), "app", test::now_ms()});
+  produce(*producer, batch);  // one key: one partition
+
+  test::recording_handler handler;
+  auto consumer = make_kafka_consumer(consumer_for(cluster, 0s)).value();
+  consumer->start(handler);
+  ASSERT_TRUE(eventually([&] { return handler.records().size() == 2000; }));
+  ASSERT_TRUE(eventually([&] { return consumer->health().status == "ok"; }));
+  consumer->stop();
+
+  const std::int32_t full = handler.records().front().partition;
+  const auto events = handler.rebuild_events();
+  ASSERT_GE(events.size(), 6u);
+  std::set<std::int32_t> announced;
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_FALSE(events[i].rebuilt) << i;
+    announced.insert(events[i].partition);
+  }
+  EXPECT_EQ(announced, (std::set<std::int32_t>{0, 1, 2}));
+  std::map<std::int32_t, std::size_t> rebuilt;  // partition -> records by then
+  for (std::size_t i = 3; i < events.size(); ++i) {
+    ASSERT_TRUE(events[i].rebuilt) << i;
+    EXPECT_FALSE(rebuilt.contains(events[i].partition)) << events[i].partition;
+    rebuilt[events[i].partition] = events[i].records_by_then;
+  }
+  ASSERT_EQ(rebuilt.size(), 3u);
+  for (const auto& [p, n] : rebuilt) EXPECT_EQ(n, p == full ? 2000u : 0u) << "partition " << p;
+}
+
 TEST(kafka_consumer, revokes_its_partitions_when_stopped) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 2);
