@@ -31,6 +31,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -345,7 +346,14 @@ class session : public std::enable_shared_from_this<session> {
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->stream_.is_tls()) return self->read_request();
+      if (!self->stream_.is_tls()) {
+        // Reads and writes are first tried in place (read_header, write_response), and fall
+        // back to the asynchronous operation when the socket would block.
+        beast::error_code ec;
+        self->stream_.socket().non_blocking(true, ec);
+        if (ec) return self->close();
+        return self->read_request();
+      }
       // The handshake must finish within read_timeout, like a request; it is not idle time.
       self->phase_ = phase::reading;
       self->set_deadline(self->opts().read_timeout, deadline_kind::silent);
@@ -576,9 +584,22 @@ class session : public std::enable_shared_from_this<session> {
     auto data = static_cast<const char*>(buffer_.data().data());
     std::string_view s(data, buffer_.size());
     auto eom = s.find("\r\n\r\n", scan_from_);
-    if (eom == std::string_view::npos && s.size() < opts().max_header_bytes) {
+    while (eom == std::string_view::npos && s.size() < opts().max_header_bytes) {
       scan_from_ = s.size() > 3 ? s.size() - 3 : 0;
       auto room = std::min<std::size_t>(4096, buffer_.max_size() - buffer_.size());
+      if (!stream_.is_tls()) {
+        // The bytes are usually there already (the connection was just reported readable): take
+        // them now instead of through a queued completion. Only an empty socket waits.
+        beast::error_code ec;
+        auto n = stream_.socket().read_some(buffer_.prepare(room), ec);
+        if (!ec) {
+          buffer_.commit(n);
+          s = std::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+          eom = s.find("\r\n\r\n", scan_from_);
+          continue;
+        }
+        if (ec != net::error::would_block && ec != net::error::try_again) return on_read(ec, 0);
+      }
       stream_.async_read_some(buffer_.prepare(room),
                               [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                 if (ec) return self->on_read(ec, 0);
@@ -971,23 +992,81 @@ class session : public std::enable_shared_from_this<session> {
 
     close_after_write_ = !keep;
     phase_ = phase::writing;
-    serializer_.reset();
     out_ = std::move(res);
-    serializer_.emplace(out_);
     // A client that does not take its response within write_timeout is treated as gone, so a
     // reader that never reads holds the response's memory for a bounded time only.
     set_deadline(opts().write_timeout, deadline_kind::write);
-    auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
-    if (ctx_.head) {
-      bhttp::async_write_header(stream_, *serializer_, std::move(done));
-    } else {
-      bhttp::async_write(stream_, *serializer_, std::move(done));
+    if (out_.chunked()) {
+      // A handler's own Transfer-Encoding: Beast frames the body.
+      serializer_.emplace(out_);
+      auto done = beast::bind_front_handler(&session::on_write, shared_from_this());
+      if (ctx_.head) return bhttp::async_write_header(stream_, *serializer_, std::move(done));
+      return bhttp::async_write(stream_, *serializer_, std::move(done));
     }
+    // The header as Beast's serializer writes it, into a string the connection keeps; a small
+    // body follows in the same buffer, so a typical answer is one contiguous send.
+    serialize_header(out_);
+    std::string_view body = ctx_.head ? std::string_view() : std::string_view(out_.body());
+    if (body.size() <= inline_body_bytes) {
+      head_.append(body);
+      body = {};
+    }
+    std::array<net::const_buffer, 2> wire{net::buffer(head_),
+                                          net::buffer(body.data(), body.size())};
+    const std::size_t total = head_.size() + body.size();
+    std::size_t sent = 0;
+    if (!stream_.is_tls()) {
+      // The socket is non-blocking: a response that fits the send buffer (nearly all) is written
+      // here and the connection moves on without a queued completion.
+      beast::error_code ec;
+      sent = stream_.socket().write_some(wire, ec);
+      if (!ec && sent == total) return on_write({}, sent);
+      if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+        return on_write(ec, 0);
+      }
+      if (ec) sent = 0;
+    }
+    beast::buffers_suffix<decltype(wire)> rest(wire);
+    rest.consume(sent);
+    net::async_write(stream_, rest,
+                     beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  // Bodies up to this size are copied behind the header and sent with it as one buffer.
+  static constexpr std::size_t inline_body_bytes = 512;
+
+  // The status line and header fields of `res`, byte for byte what Beast's serializer writes
+  // ("HTTP/1.1 200 OK\r\n", then each field as "Name: value\r\n", then "\r\n"), into head_.
+  void serialize_header(const response& res) {
+    head_.clear();
+    const unsigned v = res.version();
+    const unsigned code = res.result_int();
+    char line[] = "HTTP/1.1 000 ";
+    line[5] = static_cast<char>('0' + v / 10);
+    line[7] = static_cast<char>('0' + v % 10);
+    line[9] = static_cast<char>('0' + code / 100);
+    line[10] = static_cast<char>('0' + (code / 10) % 10);
+    line[11] = static_cast<char>('0' + code % 10);
+    head_.append(line, sizeof line - 1);
+    auto reason = res.reason();
+    head_.append(reason.data(), reason.size());
+    head_ += "\r\n";
+    for (const auto& f : res) {
+      auto name = f.name_string();
+      auto value = f.value();
+      head_.append(name.data(), name.size());
+      head_ += ": ";
+      head_.append(value.data(), value.size());
+      head_ += "\r\n";
+    }
+    head_ += "\r\n";
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     serializer_.reset();
     out_ = {};
+    // An idle connection keeps at most a small header block's memory.
+    if (head_.capacity() > 2 * inline_body_bytes) head_ = std::string();
     clear_deadline();
     if (ec) return on_socket_error(ec);
     if (!close_after_write_) return read_request();
@@ -1046,6 +1125,9 @@ class session : public std::enable_shared_from_this<session> {
   // The request's percent-decoded path segments (its vector kept between requests).
   std::vector<std::string> segs_;
   response out_;
+  // The header block of the response being written (its capacity kept between requests).
+  std::string head_;
+  // Only for a response with a Transfer-Encoding of the handler's own.
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
   phase phase_ = phase::idle;
   std::uint64_t timer_gen_ = 0;

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -78,6 +80,23 @@ class client {
     run();
     if (!out.ec) out.res = parser.release();
     return out;
+  }
+
+  // Reads exactly `n` bytes as they arrived on the wire (an error when fewer come in time).
+  std::pair<beast::error_code, std::string> read_raw(std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t have = std::min(n, buffer_.size());
+    net::buffer_copy(net::buffer(out), buffer_.data(), have);
+    buffer_.consume(have);
+    beast::error_code ec;
+    if (have < n) {
+      ec = net::error::would_block;
+      stream_.expires_after(timeout_);
+      net::async_read(stream_, net::buffer(out.data() + have, n - have),
+                      [&](beast::error_code e, std::size_t) { ec = e; });
+      run();
+    }
+    return {ec, std::move(out)};
   }
 
   reply roundtrip(bhttp::request<bhttp::string_body> req) {
