@@ -175,21 +175,26 @@ struct bad_tag {
 
 // Reads a tags object into `out` in one walk that also checks it for duplicate keys (returned as
 // a path from the object, in duplicate_in()'s order); `bad` receives its first value that is not a
-// string.
+// string. The tags already in `out` are overwritten (their strings keep their capacity) and any
+// left over dropped.
 std::optional<std::string> read_tags(const simdjson::dom::object& tags,
                                      std::vector<model::tag>& out, bad_tag& bad) {
   key_list keys;
   bool nested = false;
+  std::size_t n = 0;
   for (auto field : tags) {
     keys.push(field.key);
     if (field.value.is_string() && !out_of_range(field.value)) {
-      out.emplace_back(std::string(field.key),
-                       std::string(field.value.get_string().value_unsafe()));
+      if (n == out.size()) out.emplace_back();
+      out[n].first.assign(field.key);
+      out[n].second.assign(field.value.get_string().value_unsafe());
+      ++n;
       continue;
     }
     if (!bad.found) bad = {field.key, field.value, true};
     nested = nested || holds_more(field.value);
   }
+  out.resize(n);
   if (auto dup = first_duplicate(keys.keys())) return std::string(*dup);
   if (nested) return duplicate_below(tags);
   return std::nullopt;
@@ -197,6 +202,8 @@ std::optional<std::string> read_tags(const simdjson::dom::object& tags,
 
 // Reads one item. Its duplicate keys are checked first (the same order as duplicate_in(): its
 // own keys, then inside its fields' values), in the walk that also finds the fields it reads.
+// Every field of `out` is overwritten when the item is read (its strings and tags keep their
+// capacity: `out` may be a spare batch's item); after a problem `out` holds part of the item.
 item_problem read_metric(element e, std::size_t index, std::int64_t now_ms, model::metric& out) {
   auto fail = [&](std::string field, std::string error) {
     return item_problem{std::nullopt,
@@ -228,12 +235,16 @@ item_problem read_metric(element e, std::size_t index, std::int64_t now_ms, mode
   }
   if (auto dup = first_duplicate(keys.keys())) return {std::string(*dup), std::nullopt};
   // Inside the fields' values, in order; the tags object is read in the same walk.
-  out.tags.clear();
   bad_tag bad;
+  bool tags_read = false;
   const auto below = [&](std::string_view key, element value) -> std::optional<std::string> {
-    auto d = key == "tags" && value.is_object()
-                 ? read_tags(value.get_object().value_unsafe(), out.tags, bad)
-                 : duplicate_in(value);
+    std::optional<std::string> d;
+    if (key == "tags" && value.is_object()) {
+      tags_read = true;
+      d = read_tags(value.get_object().value_unsafe(), out.tags, bad);
+    } else {
+      d = duplicate_in(value);
+    }
     if (d) return std::string(key) + "." + *d;
     return std::nullopt;
   };
@@ -247,12 +258,13 @@ item_problem read_metric(element e, std::size_t index, std::int64_t now_ms, mode
       if (auto d = below(field.key, field.value)) return {std::move(d), std::nullopt};
     }
   }
+  if (!tags_read) out.tags.clear();
 
   element v;
   if (!fields.get(metric_fields::name, v)) return fail("name", "is required");
   if (!v.is_string() || out_of_range(v))
     return fail("name", "must be a string, got " + std::string(type_name(v)));
-  out.name = std::string(v.get_string().value_unsafe());
+  out.name.assign(v.get_string().value_unsafe());
 
   if (!fields.get(metric_fields::value, v)) return fail("value", "is required");
   switch (v.type()) {
@@ -298,7 +310,7 @@ item_problem read_metric(element e, std::size_t index, std::int64_t now_ms, mode
   if (!fields.get(metric_fields::profile_id, v)) return fail("profileId", "is required");
   if (!v.is_string() || out_of_range(v))
     return fail("profileId", "must be a string, got " + std::string(type_name(v)));
-  out.profile_id = std::string(v.get_string().value_unsafe());
+  out.profile_id.assign(v.get_string().value_unsafe());
 
   // Absent or null: a gauge, the seed's behaviour. The value is never echoed: it may be long.
   out.type = model::metric_type::gauge;
@@ -517,21 +529,27 @@ util::result<pipeline::batch> parse_ingest_body(std::string_view body, std::size
     if (field.key == "metrics") break;
     if (auto dup = duplicate_in_root_field(field)) return refuse(std::move(*dup));
   }
-  pipeline::batch out;
+  // Items are read into the thread's spare batch (the last one ingest was done with), over its
+  // items: a batch shaped like the last allocates nothing per item.
+  pipeline::batch out = pipeline::take_spare_batch();
   out.items.reserve(count);
   std::size_t index = 0;
+  std::size_t kept = 0;
   const simdjson::dom::array items = metrics.get_array().value_unsafe();  // outlives the loop
   for (element e : items) {
-    model::metric m;
+    if (kept == out.items.size()) out.items.emplace_back();
+    auto& [at, m] = out.items[kept];
     auto problem = read_metric(e, index, now_ms, m);
     if (problem.duplicate) return refuse({index, std::move(*problem.duplicate), "duplicate key"});
     if (problem.error) {
       out.rejected.push_back(std::move(*problem.error));
     } else {
-      out.items.emplace_back(index, std::move(m));
+      at = index;
+      ++kept;
     }
     ++index;
   }
+  out.items.resize(kept);
   bool after_items = false;
   for (auto field : obj) {
     if (after_items) {

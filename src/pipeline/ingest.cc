@@ -76,6 +76,7 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
 
   const std::size_t n = valid.size();
   if (n == 0) {
+    keep_spare_batch(std::move(b));
     done(std::move(result));
     return;
   }
@@ -84,6 +85,7 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   auto id = registry_.schema_id(avro::wire_schema::v1);
   auto typed_id = registry_.schema_id(avro::wire_schema::v2);
   if (!id || !typed_id) {
+    keep_spare_batch(std::move(b));
     failed_.fetch_add(n, std::memory_order_relaxed);
     if (ticket) admission_->settle(*ticket, false);
     done(!id ? id.error() : typed_id.error());
@@ -99,6 +101,8 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     const auto w = avro::wire_schema_for(valid[i]->type);
     avro::frame(w == avro::wire_schema::v1 ? *id : *typed_id, *valid[i], msg.value, w);
   }
+  // Nothing refers to the batch's items any more: the next parse on this thread reuses them.
+  keep_spare_batch(std::move(b));
 
   result.accepted = n;
   producer_.send(std::move(messages),

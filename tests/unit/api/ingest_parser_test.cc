@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace mca::api {
 namespace {
 
@@ -327,6 +330,46 @@ TEST(ingest_parser, reads_the_fields_of_an_item_in_any_order) {
   EXPECT_EQ(m.tags, (std::vector<model::tag>{{"h", "1"}}));
   EXPECT_EQ(m.profile_id, "p");
   EXPECT_EQ(m.type, model::metric_type::counter);
+}
+
+// The parser writes into the thread's spare batch (the last one ingest was done with): every
+// field of every item is overwritten, whatever the spare held. Each body of the sequence, parsed
+// over the spare left by the one before, reads exactly as it does with no spare.
+TEST(ingest_parser, a_spare_batch_is_read_over_exactly_as_a_fresh_one) {
+  const std::vector<std::string> bodies = {
+      R"({"metrics":[{"name":"a_rather_long_metric_name_beyond_sso","value":1.5,"timestamp":5,"tags":{"host":"a-host-name-longer-than-sso","zone":"z1","rack":"r"},"profileId":"a-profile-id-longer-than-sso","type":"counter"},{"name":"b","value":2,"tags":{"k":"v"},"profileId":"p"}]})",
+      R"({"metrics":[{"name":"c","value":3,"profileId":"q"},{"name":"d","value":4,"tags":null,"profileId":"q","type":null}]})",
+      R"({"metrics":[{"name":"e","value":"x","profileId":"q"},{"name":"f","value":5,"tags":{"x":"1"},"profileId":"r","type":"histogram"},{"value":6,"profileId":"r"},{"name":"g","value":7,"tags":{},"timestamp":8,"profileId":"s"}]})",
+      R"({"metrics":[{"name":"h","value":9,"tags":{"a":"1","b":2},"profileId":"t"},{"name":"i","value":10,"tags":{"y":"2","z":"3"},"profileId":"u"}]})",
+      R"({"metrics":[{"name":"j","value":11,"profileId":"v"}]})",
+  };
+  std::vector<pipeline::batch> fresh;
+  for (const auto& body : bodies) {
+    (void)pipeline::take_spare_batch();  // no spare: what a fresh thread parses into
+    auto r = parse_ingest_body(body, 1000, kNow);
+    ASSERT_TRUE(r) << body;
+    fresh.push_back(std::move(*r));
+  }
+  (void)pipeline::take_spare_batch();
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      auto r = parse_ingest_body(bodies[i], 1000, kNow);
+      ASSERT_TRUE(r) << bodies[i];
+      EXPECT_EQ(r->items, fresh[i].items) << bodies[i];
+      EXPECT_EQ(r->rejected.size(), fresh[i].rejected.size()) << bodies[i];
+      for (std::size_t k = 0; k < r->rejected.size() && k < fresh[i].rejected.size(); ++k) {
+        EXPECT_EQ(r->rejected[k].index, fresh[i].rejected[k].index);
+        EXPECT_EQ(r->rejected[k].field, fresh[i].rejected[k].field);
+        EXPECT_EQ(r->rejected[k].error, fresh[i].rejected[k].error);
+      }
+      pipeline::keep_spare_batch(std::move(*r));
+    }
+  }
+  // A body refused as a whole leaves nothing of the spare behind in the next parse.
+  EXPECT_FALSE(parse_ingest_body(R"({"metrics":[{"name":"a","name":"b"}]})", 1000, kNow));
+  auto r = parse_ingest_body(bodies[4], 1000, kNow);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->items, fresh[4].items);
 }
 
 }  // namespace

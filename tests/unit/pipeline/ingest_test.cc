@@ -94,6 +94,43 @@ TEST_P(ingest_test, produces_framed_avro_keyed_by_series_with_app_header) {
   EXPECT_EQ(*decoded, m);
 }
 
+// Once the batch's records are framed nothing refers to its items: the submitting thread keeps the
+// batch as its spare, for the next parse to write into (the records are unchanged by it).
+TEST_P(ingest_test, gives_its_batch_back_as_the_threads_spare) {
+  (void)take_spare_batch();
+  batch b;
+  b.items.emplace_back(0, test::seed_metric());
+  b.items.emplace_back(1, test::seed_metric());
+  b.items[1].second.name = "other";
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->accepted, 2u);
+  auto spare = take_spare_batch();
+  ASSERT_EQ(spare.items.size(), 2u);
+  EXPECT_EQ(spare.items[1].second.name, "other");
+  EXPECT_TRUE(spare.rejected.empty());
+  spare.items[0].second.name = "overwritten";
+  ASSERT_EQ(producer_.sent.size(), 2u);
+  auto m = test::seed_metric();
+  model::normalise(m);
+  EXPECT_EQ(avro::decode(avro::unframe(producer_.sent[0].value)->body).value(), m);
+}
+
+// A batch holding more than kSpareBatchBytes is freed, not kept: what a thread holds between
+// requests stays bounded whatever a client sent.
+TEST_P(ingest_test, keeps_no_spare_batch_larger_than_the_bound) {
+  (void)take_spare_batch();
+  batch b;
+  for (std::size_t i = 0; i < 40; ++i) {
+    b.items.emplace_back(i, test::seed_metric());
+    b.items.back().second.tags.emplace_back("big", std::string(32 * 1024, 'x'));
+  }
+  ASSERT_GT(held_bytes(b, kSpareBatchBytes), kSpareBatchBytes);
+  auto r = submit(std::move(b));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(take_spare_batch().items.empty());
+}
+
 TEST_P(ingest_test, lists_invalid_items_by_index_and_produces_the_rest) {
   batch b;
   b.items.emplace_back(0, test::seed_metric());
