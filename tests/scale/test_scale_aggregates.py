@@ -62,8 +62,11 @@ def test_lcp_histogram_and_counters_sum_exactly_over_three_replicas_and_survive_
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(client, range(CLIENTS)))
 
-    wait_until(lambda: prometheus.scalar(f"sum({LCP}_count)") == CLIENTS, timeout=30, interval=0.2,
-               what="1,000 observations summed over the replicas")
+    # Each metric has its own series key and so its own partition: the LCP observation and the page
+    # view of one request may be consumed (and scraped) at different moments, so wait for both.
+    wait_until(lambda: prometheus.scalar(f"sum({LCP}_count)") == CLIENTS
+               and prometheus.scalar(f"sum({VIEWS})") == CLIENTS, timeout=30, interval=0.2,
+               what="1,000 observations and 1,000 page views summed over the replicas")
     assert prometheus.scalar(f"count(count by (instance) ({LCP}_count))") == 3, "spread over three replicas"
     # Every bucket exactly as the inputs: cumulative counts per le, summed over replicas and pages.
     exposed = {}
