@@ -653,8 +653,7 @@ class kafka_consumer final : public transport::consumer {
     if (partition >= 0) {
       auto it = rebuild_until_.find(partition);
       if (it == rebuild_until_.end() || next < it->second) return;
-      rebuild_until_.erase(it);
-      handler_->on_rebuilt(partition);
+      finish_rebuild(partition);
     } else {
       partition_list_ptr q(
           rd_kafka_topic_partition_list_new(static_cast<int>(rebuild_until_.size())));
@@ -663,14 +662,18 @@ class kafka_consumer final : public transport::consumer {
       if (rd_kafka_position(rk_.get(), q.get())) return;
       for (int i = 0; i < q->cnt; ++i) {
         const auto& e = q->elems[i];
-        if (!e.err && e.offset >= 0 && e.offset >= rebuild_until_[e.partition]) {
-          rebuild_until_.erase(e.partition);
-          handler_->on_rebuilt(e.partition);
-        }
+        if (!e.err && e.offset >= 0 && e.offset >= rebuild_until_[e.partition])
+          finish_rebuild(e.partition);
       }
     }
     rebuilding_.store(static_cast<int>(rebuild_until_.size()));
     if (rebuild_until_.empty()) log_rebuilt();
+  }
+
+  // A partition read to where it ended at assignment: its series may be shown again.
+  void finish_rebuild(std::int32_t partition) {
+    rebuild_until_.erase(partition);
+    handler_->on_rebuilt(partition);
   }
 
   // From the assignment (changelog read included) to every partition read to its end.

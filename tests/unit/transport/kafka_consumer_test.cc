@@ -38,6 +38,14 @@ void produce(transport::producer& p, std::vector<message> batch) {
   ASSERT_TRUE(ok.load());
 }
 
+// `n` records of one series (so of one partition), their values 0, 1, ... n - 1.
+std::vector<message> numbered(const std::string& key, int n) {
+  std::vector<message> batch;
+  batch.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) batch.push_back({key, std::to_string(i), "app", test::now_ms()});
+  return batch;
+}
+
 std::unique_ptr<transport::producer> producer_for(test::mock_cluster& cluster) {
   producer_options o;
   o.properties = {{"bootstrap.servers", cluster.bootstrap_servers()}};
@@ -106,9 +114,7 @@ TEST(kafka_consumer, hands_over_what_one_poll_fetched_in_one_call) {
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 1);
   auto producer = producer_for(cluster);
-  std::vector<message> batch;
-  for (int i = 0; i < 2000; ++i) batch.push_back({"s", std::to_string(i), "app", test::now_ms()});
-  produce(*producer, batch);
+  produce(*producer, numbered("s", 2000));
 
   test::recording_handler handler;
   auto consumer = make_kafka_consumer(consumer_for(cluster, 0s)).value();
@@ -137,9 +143,7 @@ TEST(kafka_consumer, says_a_partition_is_rebuilt_only_once_read_to_where_it_ende
   test::mock_cluster cluster;
   cluster.create_topic("metrics", 3);
   auto producer = producer_for(cluster);
-  std::vector<message> batch;
-  for (int i = 0; i < 2000; ++i) batch.push_back({"s", std::to_string(i), "app", test::now_ms()});
-  produce(*producer, batch);  // one key: one partition
+  produce(*producer, numbered("s", 2000));  // one key: one partition
 
   test::recording_handler handler;
   auto consumer = make_kafka_consumer(consumer_for(cluster, 0s)).value();
