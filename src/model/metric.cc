@@ -163,6 +163,13 @@ std::string series_key(std::string_view app_id, const metric& m) {
 
 std::string series_key(std::string_view app_id, std::string_view exposition,
                        const std::vector<tag>& tags) {
+  std::string key;
+  write_series_key(key, app_id, exposition, tags);
+  return key;
+}
+
+void write_series_key(std::string& out, std::string_view app_id, std::string_view exposition,
+                      const std::vector<tag>& tags) {
   const auto by_name = [](const tag& a, const tag& b) { return a.first < b.first; };
   // Tags normalise() sorted whose keys are label names already: they are the labels, in order.
   const bool as_given = all_plain_labels(tags) && std::is_sorted(tags.begin(), tags.end(), by_name);
@@ -176,18 +183,17 @@ std::string series_key(std::string_view app_id, std::string_view exposition,
 
   std::size_t size = app_id.size() + 1 + exposition.size();
   for (const auto& [label, value] : labels) size += 2 + label.size() + value.size();
-  std::string key;
-  key.reserve(size);
-  key.append(app_id);
-  key.push_back('\0');
-  key.append(exposition);
+  out.clear();
+  out.reserve(size);
+  out.append(app_id);
+  out.push_back('\0');
+  out.append(exposition);
   for (const auto& [label, value] : labels) {
-    key.push_back('\0');
-    key.append(label);
-    key.push_back('\0');
-    key.append(value);
+    out.push_back('\0');
+    out.append(label);
+    out.push_back('\0');
+    out.append(value);
   }
-  return key;
 }
 
 bool valid_app_id(std::string_view app_id) {

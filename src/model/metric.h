@@ -100,6 +100,9 @@ std::string series_key(std::string_view app_id, const metric& m);
 // a batch that share a name) and its tags.
 std::string series_key(std::string_view app_id, std::string_view exposition,
                        const std::vector<tag>& tags);
+// The same written into `out`, replacing what it held (its capacity is reused).
+void write_series_key(std::string& out, std::string_view app_id, std::string_view exposition,
+                      const std::vector<tag>& tags);
 
 // For each of `n` items, the index of the first item with the same name (itself when none);
 // `name_of(i)` gives item i's name. For work done once per name in a batch (a batch of 100

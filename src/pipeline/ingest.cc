@@ -40,11 +40,13 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   // admission takes the grouping too.
   const auto first = model::first_with_same_name(
       valid.size(), [&](std::size_t i) -> std::string_view { return valid[i]->name; });
+  // The records are written into the producer's spare messages: the embedded log hands back the
+  // strings of records it has consumed, so a key or frame that fits allocates nothing.
   std::vector<std::string> expositions(valid.size());
-  std::vector<std::string> keys(valid.size());
+  auto messages = producer_.spare_messages(valid.size());
   for (std::size_t i = 0; i < valid.size(); ++i) {
     if (first[i] == i) expositions[i] = model::exposition_name(valid[i]->name);
-    keys[i] = model::series_key(app_id, expositions[first[i]], valid[i]->tags);
+    model::write_series_key(messages[i].key, app_id, expositions[first[i]], valid[i]->tags);
   }
 
   // What the store will hold: refused series are rejected here, in the answer.
@@ -52,21 +54,20 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
   if (admission_ && !valid.empty()) {
     std::vector<series_admission::candidate> candidates(valid.size());
     for (std::size_t i = 0; i < valid.size(); ++i)
-      candidates[i] = {valid_index[i], valid[i], keys[i], expositions[first[i]], first[i]};
+      candidates[i] = {valid_index[i], valid[i], messages[i].key, expositions[first[i]], first[i]};
     ticket = admission_->admit(app_id, candidates, now);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < valid.size(); ++i) {
       if (!ticket->admitted[i]) continue;
-      // Never onto itself: a std::string moved onto itself is left empty (libstdc++), and an
-      // empty key sends a series' records to random partitions.
+      // Swapped, so the refused item's message keeps its capacity for the admitted ones after it.
       if (kept != i) {
         valid[kept] = valid[i];
-        keys[kept] = std::move(keys[i]);
+        std::swap(messages[kept].key, messages[i].key);
       }
       ++kept;
     }
     valid.resize(kept);
-    keys.resize(kept);
+    messages.resize(kept);
     for (auto& r : ticket->refused) result.rejected.push_back(std::move(r));
     ticket->refused.clear();
   }
@@ -92,12 +93,11 @@ void ingest::submit(std::string_view app_id, batch b, callback done) {
     return;
   }
 
-  std::vector<transport::message> messages(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto& msg = messages[i];
-    msg.key = std::move(keys[i]);
     msg.app_id = app_id;
     msg.timestamp_ms = now;
+    msg.value.clear();  // frame() appends
     const auto w = avro::wire_schema_for(valid[i]->type);
     avro::frame(w == avro::wire_schema::v1 ? *id : *typed_id, *valid[i], msg.value, w);
   }

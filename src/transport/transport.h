@@ -65,6 +65,12 @@ class producer {
   virtual ~producer() = default;
   // Hands a batch to the log. Never blocks the caller. An empty batch completes at once.
   virtual void send(std::vector<message> batch, delivery_callback done) = 0;
+  // `n` empty messages for the next send(). A producer that keeps the records it was sent (the
+  // embedded log) hands back the strings of records it is done with, emptied but with their
+  // capacity, so a caller that writes into them (assign, append) allocates nothing when the new
+  // bytes fit. Each string is empty whatever it held before; the timestamp is 0. The default
+  // makes `n` new ones.
+  virtual std::vector<message> spare_messages(std::size_t n) { return std::vector<message>(n); }
   // Waits up to `deadline` for outstanding messages; returns how many are still not delivered.
   virtual std::size_t flush(std::chrono::milliseconds deadline) = 0;
   virtual producer_stats stats() const = 0;

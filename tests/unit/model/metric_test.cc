@@ -312,6 +312,22 @@ TEST(series_key, sorts_by_label_name_whether_or_not_keys_need_sanitising) {
   EXPECT_EQ(series_key("app", mixed), series_key("app", exposition_name("m"), mixed.tags));
 }
 
+TEST(series_key, written_over_a_longer_key_holds_exactly_the_new_one) {
+  // A reused string (a spent record's) keeps its capacity but none of its bytes.
+  metric plain{"m", 1, 0, {{"a", "1"}}, "p"};
+  metric mixed{"m", 1, 0, {{"b", "1"}, {"a-b", "2"}}, "p"};
+  std::string out(300, 'x');
+  const auto* buffer = out.data();
+  write_series_key(out, "app", exposition_name("m"), plain.tags);
+  EXPECT_EQ(out, series_key("app", plain));
+  EXPECT_EQ(out.data(), buffer);  // no new allocation
+  write_series_key(out, "app", exposition_name("m"), mixed.tags);
+  EXPECT_EQ(out, series_key("app", mixed));
+  write_series_key(out, "a", "n", {});
+  using namespace std::string_literals;
+  EXPECT_EQ(out, "a\0n"s);
+}
+
 TEST(series_key, ignores_tag_order) {
   auto a = seed_metric();
   auto b = seed_metric();

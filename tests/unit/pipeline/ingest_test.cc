@@ -10,8 +10,10 @@
 
 #include "avro/metric_codec.h"
 #include "support/fake_transport.h"
+#include "support/recording_handler.h"
 #include "support/seed.h"
 #include "support/support.h"
+#include "transport/embedded/embedded_log.h"
 
 namespace mca::pipeline {
 namespace {
@@ -265,6 +267,72 @@ TEST_P(ingest_admission_test, every_admitted_record_is_keyed_by_its_series) {
   EXPECT_EQ(producer_.sent[1].key, model::series_key("my-app", m));
   m.name = "m2";
   EXPECT_EQ(producer_.sent[2].key, model::series_key("my-app", m));
+}
+
+// Over the embedded log, keys and frames are written into the strings of records it consumed
+// (transport::producer::spare_messages): every record must be byte for byte what a fresh message
+// would hold, whatever the reused one held before (longer keys, longer frames, other apps), also
+// when admission refuses items in the middle of a batch.
+TEST(ingest_over_reused_messages, produces_exactly_the_records_of_fresh_messages) {
+  auto schema = avro::schema::load_metric_schema(test::schema_file()).value();
+  auto registry = registry::make_embedded(
+      schema, avro::schema::load_typed_metric_schema(test::schema_v2_file()).value());
+  util::manual_clock clock(1'700'000'000'000);
+  const admission_limits limits{.store = {.max_series = 100, .max_series_per_app = 8}};
+
+  auto log = transport::embedded::make_embedded_transport(1000);
+  test::recording_handler consumed;
+  log.cons->start(consumed);
+  series_admission reused_admission{limits};
+  ingest reused(model::limits{}, *registry, *log.prod, clock, &reused_admission);
+
+  test::fake_producer fresh_producer;
+  series_admission fresh_admission{limits};
+  ingest fresh(model::limits{}, *registry, fresh_producer, clock, &fresh_admission);
+
+  // Long strings first, then shorter and longer ones, more and fewer items, two apps, a counter,
+  // and series past the app's cap (refused between admitted items).
+  const std::size_t lengths[] = {200, 3, 90, 1, 40, 120};
+  const std::size_t sizes[] = {5, 7, 2, 9, 4, 6};
+  std::size_t expected = 0;
+  for (std::size_t round = 0; round < std::size(lengths); ++round) {
+    batch b;
+    for (std::size_t i = 0; i < sizes[round]; ++i) {
+      auto m = test::seed_metric();
+      m.name = "m" + std::to_string(i % 3) + std::string(lengths[round] / 4, 'n');
+      m.tags = {{"host", std::string(lengths[round], static_cast<char>('a' + i))}};
+      if (i == 2) m.type = model::metric_type::counter;
+      m.value = static_cast<double>(round * 10 + i);
+      b.items.emplace_back(i, m);
+    }
+    const char* app = round % 2 == 0 ? "app-with-a-longer-name" : "a";
+    answer a_reused, a_fresh;
+    reused.submit(app, b, a_reused.callback());
+    fresh.submit(app, std::move(b), a_fresh.callback());
+    auto r = a_reused.get();
+    auto f = a_fresh.get();
+    ASSERT_TRUE(r && f);
+    EXPECT_EQ(r->accepted, f->accepted);
+    ASSERT_EQ(r->rejected.size(), f->rejected.size());
+    for (std::size_t i = 0; i < r->rejected.size(); ++i)
+      EXPECT_EQ(r->rejected[i].index, f->rejected[i].index);
+    expected += r->accepted;
+    ASSERT_TRUE(consumed.wait_for_records(expected));
+    // Until the log has handed the records back, so the next round writes over them.
+    for (int i = 0; i < 5000 && log.prod->stats().queue_depth != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  log.cons->stop();
+  const auto records = consumed.records();
+  ASSERT_EQ(records.size(), fresh_producer.sent.size());
+  EXPECT_GT(records.size(), 10u);
+  EXPECT_LT(records.size(), 33u);  // some were refused
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].key, fresh_producer.sent[i].key) << i;
+    EXPECT_EQ(records[i].value, fresh_producer.sent[i].value) << i;
+    EXPECT_EQ(records[i].app_id, fresh_producer.sent[i].app_id) << i;
+    EXPECT_EQ(records[i].timestamp_ms, fresh_producer.sent[i].timestamp_ms) << i;
+  }
 }
 
 TEST_P(ingest_admission_test, a_batch_the_transport_refuses_leaves_no_series_counted) {

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "support/recording_handler.h"
 
@@ -94,6 +99,100 @@ TEST(embedded_log, hands_over_each_read_in_one_call_of_at_most_512_records) {
   const auto offsets = each_record(h, &owned_record::offset);
   for (std::size_t i = 0; i < offsets.size(); ++i)
     EXPECT_EQ(offsets[i], static_cast<std::int64_t>(i));
+}
+
+// Waits until the consumer has applied and handed back everything appended.
+void wait_consumed(producer& p) {
+  for (int i = 0; i < 5000 && p.stats().queue_depth != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(p.stats().queue_depth, 0);
+}
+
+TEST(embedded_log, hands_back_consumed_records_empty_with_their_capacity) {
+  auto t = embedded::make_embedded_transport(100);
+  recording_handler h;
+  t.cons->start(h);
+  t.prod->send({message{std::string(100, 'k'), std::string(200, 'v'), "app", 7}},
+               [](util::result<void>) {});
+  wait_consumed(*t.prod);
+  auto spares = t.prod->spare_messages(3);
+  ASSERT_EQ(spares.size(), 3u);
+  for (const auto& m : spares) {
+    EXPECT_EQ(m.key, "");
+    EXPECT_EQ(m.value, "");
+    EXPECT_EQ(m.app_id, "");
+    EXPECT_EQ(m.timestamp_ms, 0);
+  }
+  // The one spent record's strings come back with their room; the other two are new.
+  EXPECT_EQ(std::count_if(spares.begin(), spares.end(),
+                          [](const message& m) {
+                            return m.key.capacity() >= 100 && m.value.capacity() >= 200;
+                          }),
+            1);
+  EXPECT_LT(t.prod->spare_messages(1).front().key.capacity(), 100u);  // handed back once only
+  t.cons->stop();
+}
+
+TEST(embedded_log, a_reused_message_carries_only_what_was_written_into_it) {
+  auto t = embedded::make_embedded_transport(100);
+  recording_handler h;
+  t.cons->start(h);
+  std::vector<message> first(3,
+                             message{std::string(60, 'K'), std::string(120, 'V'), "first-app", 1});
+  t.prod->send(std::move(first), [](util::result<void>) {});
+  wait_consumed(*t.prod);
+  auto second = t.prod->spare_messages(3);
+  for (std::size_t i = 0; i < second.size(); ++i) {
+    second[i].key.append("k" + std::to_string(i));  // appended, as keys and frames are written
+    second[i].value.append("v");
+    second[i].app_id = "a";
+    second[i].timestamp_ms = 2;
+  }
+  t.prod->send(std::move(second), [](util::result<void>) {});
+  ASSERT_TRUE(h.wait_for_records(6));
+  t.cons->stop();
+  const auto records = h.records();
+  ASSERT_EQ(records.size(), 6u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(records[3 + i].key, "k" + std::to_string(i));
+    EXPECT_EQ(records[3 + i].value, "v");
+    EXPECT_EQ(records[3 + i].app_id, "a");
+    EXPECT_EQ(records[3 + i].timestamp_ms, 2);
+  }
+}
+
+TEST(embedded_log, keeps_no_large_strings_as_spares) {
+  // What the log holds between batches stays bounded whatever a client's records were.
+  auto t = embedded::make_embedded_transport(100);
+  recording_handler h;
+  t.cons->start(h);
+  t.prod->send({message{"k", std::string(4096, 'v'), "app", 1}}, [](util::result<void>) {});
+  wait_consumed(*t.prod);
+  EXPECT_LT(t.prod->spare_messages(1).front().value.capacity(), 4096u);
+  t.cons->stop();
+}
+
+TEST(embedded_log, delivers_in_order_across_takes_while_appending) {
+  // Records taken from the head of a longer backlog while more are appended stay in log order.
+  auto t = embedded::make_embedded_transport(100'000);
+  for (int i = 0; i < 20; ++i) {
+    std::vector<message> batch(100, message{"k", "v", "app", 1});
+    t.prod->send(std::move(batch), [](util::result<void>) {});
+  }
+  recording_handler h;
+  t.cons->start(h);
+  for (int i = 0; i < 30; ++i) {
+    auto batch = t.prod->spare_messages(100);
+    for (auto& m : batch) m.key.append("k");
+    t.prod->send(std::move(batch), [](util::result<void>) {});
+  }
+  ASSERT_TRUE(h.wait_for_records(5000));
+  t.cons->stop();
+  const auto offsets = each_record(h, &owned_record::offset);
+  ASSERT_EQ(offsets.size(), 5000u);
+  for (std::size_t i = 0; i < offsets.size(); ++i)
+    ASSERT_EQ(offsets[i], static_cast<std::int64_t>(i));
+  EXPECT_EQ(t.prod->stats().sent, 5000u);
 }
 
 TEST(embedded_log, health_reports_kind_and_queue) {
